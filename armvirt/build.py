@@ -1,0 +1,66 @@
+"""Build the assembly guests (and, later, the firmware): ``python -m armvirt.build guests``.
+
+Sources see the board's facts as preprocessor defines taken from their one home
+(``armvirt.memmap`` for addresses and interrupt IDs, ``armvirt.psci`` for PSCI function IDs and
+return codes), so no address is typed twice. Outputs go to ``build/``: an ELF with symbols and
+source lines for the debugger, and a flat binary.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = ROOT / "guests"
+BUILD = ROOT / "build"
+
+
+def board_defines() -> dict[str, int]:
+    """Every integer fact a guest or the firmware may name, from its single source."""
+    from armvirt import memmap, psci
+    d: dict[str, int] = {}
+    for k, v in vars(memmap).items():
+        if k.isupper() and isinstance(v, int):
+            d[k] = v
+    for k, v in vars(psci).items():
+        if k.isupper() and isinstance(v, int):
+            d[f"PSCI_{k}" if not k.startswith("PSCI_") else k] = v & 0xFFFF_FFFF_FFFF_FFFF
+    return d
+
+
+def build_guest(src: Path, out_dir: Path, base: int | None = None) -> Path:
+    from armvirt import memmap
+    from armvirt.asm import assemble
+    prog = assemble(src.read_text(), base=memmap.RAM_BASE if base is None else base,
+                    defines=board_defines(), include_dirs=[src.parent, GUESTS / "include"],
+                    filename=str(src))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    elf = out_dir / (src.stem + ".elf")
+    prog.to_elf(elf)
+    prog.to_bin(out_dir / (src.stem + ".bin"))
+    return elf
+
+
+def build_guests(out_dir: Path = BUILD / "guests") -> list[Path]:
+    return [build_guest(src, out_dir) for src in sorted(GUESTS.glob("*.S"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Build armvirt's guests and firmware.")
+    ap.add_argument("what", choices=("guests", "all"))
+    args = ap.parse_args(argv)
+    try:
+        for p in build_guests():
+            print(f"  built {p.relative_to(ROOT)}")
+    except Exception as e:  # an assembler error: one line, no traceback
+        from armvirt.asm import AsmError
+        if isinstance(e, AsmError):
+            print(f"armvirt.build: {e}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

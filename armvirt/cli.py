@@ -1,0 +1,187 @@
+"""The ``armvirt`` command line.
+
+    armvirt run IMAGE [--bare] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
+                      [--max-insns N] [--trace exc,unimp] [--regs-json FILE]
+
+Exit status: 0 when the guest powered off (PSCI SYSTEM_OFF) or asked for a reset; 1 when it
+stopped otherwise (every PE off or asleep for good); 2 for bad input (usage, image); 3 when the
+instruction budget ran out; 4 for an emulator error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_OK = 0
+EXIT_GUEST = 1
+EXIT_USAGE = 2
+EXIT_BUDGET = 3
+EXIT_EMULATOR = 4
+
+TRACE_KINDS = ("exc", "unimp")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line and exit code 2 (its default is also 2, but
+    it prints the whole usage block first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def parse_size(text: str) -> int:
+    """'128M', '1G', '65536', '512K' → bytes (QEMU's -m accepts the same suffixes)."""
+    t = text.strip().upper()
+    mult = 1
+    if t and t[-1] in "KMGT":
+        mult = 1 << (10 * ("KMGT".index(t[-1]) + 1))
+        t = t[:-1]
+    if t.endswith("I"):
+        t = t[:-1]
+    try:
+        value = int(t, 0) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 128M or 1G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return value
+
+
+def parse_trace(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for k in kinds:
+        if k not in TRACE_KINDS:
+            raise argparse.ArgumentTypeError(
+                f"unknown trace kind {k!r} (known: {', '.join(TRACE_KINDS)})")
+    return kinds
+
+
+def _int(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="armvirt", description="An instruction-level AArch64 system emulator "
+                "with EL2 virtualization, and the KVM-like hypervisor it boots.")
+    p.add_argument("--version", action="version", version="armvirt 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="boot an image on the virt board",
+                       description="Boot IMAGE (an AArch64 ELF, an arm64 Linux Image, or a raw "
+                       "binary) on the virt board and forward its UART to stdout.")
+    r.add_argument("image", metavar="IMAGE", help="the image to boot")
+    r.add_argument("--bare", action="store_true",
+                   help="boot IMAGE directly on the board, with no hypervisor (the only mode "
+                   "until the hypervisor lands, so it is also the default today)")
+    r.add_argument("--el", type=int, choices=(1, 2), default=1,
+                   help="exception level to enter IMAGE at (default 1, as qemu -M virt); "
+                   "at EL1 the board answers PSCI over HVC, at EL2 over SMC")
+    r.add_argument("--smp", type=_int, default=1, metavar="N", help="number of PEs (default 1)")
+    r.add_argument("--mem", type=parse_size, default="128M", metavar="SIZE",
+                   help="RAM size, e.g. 128M or 1G (default 128M)")
+    r.add_argument("--append", default="", metavar="ARGS",
+                   help="kernel command line (/chosen/bootargs in the DTB)")
+    r.add_argument("--max-insns", type=_int, default=None, metavar="N",
+                   help="stop with exit status 3 after N instructions (all PEs together)")
+    r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
+                   help="comma-separated: exc (every exception entry and return, to stderr), "
+                   "unimp (report UNDEFINED instructions at the end)")
+    r.add_argument("--regs-json", metavar="FILE",
+                   help="write the final state of every PE as JSON to FILE")
+    r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
+                   help="load address for a raw binary (default: start of RAM)")
+    return p
+
+
+def regs_snapshot(m) -> dict:
+    """Final state of every PE, for --regs-json."""
+    from armvirt import layout as L
+    from armvirt.cpu import sysreg_table as T
+    out = {"pes": []}
+    for pe in range(m.smp):
+        d = {f"x{i}": m.reg(f"x{i}", pe) for i in range(31)}
+        for n in ("sp", "pc", "pstate", "el", "cycles", "instret", "sp_el0", "sp_el1",
+                  "sp_el2"):
+            d[n] = m.reg(n, pe)
+        d["power"] = {L.POWER_ON: "on", L.POWER_OFF: "off", L.POWER_WFI: "wfi",
+                      L.POWER_WFE: "wfe"}[int(m.cpus[pe][L.POWER])]
+        d["sysregs"] = {r.name: m.reg(r.name, pe) for r in T.SYSREGS
+                        if r.kind == T.KIND_PLAIN}
+        out["pes"].append(d)
+    return out
+
+
+def cmd_run(args) -> int:
+    from armvirt import trace as tr
+    from armvirt.loader import LoadError, load_image
+    from armvirt.machine import Machine, MachineError
+
+    def to_stdout(data: bytes) -> None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    try:
+        m = Machine(ram_size=args.mem, smp=args.smp,
+                    psci_conduit="hvc" if args.el == 1 else "smc",
+                    uart=to_stdout, trace=args.trace)
+        if "exc" in args.trace:
+            m.trace_sink = lambda ev: print(tr.format_event(ev), file=sys.stderr)
+        load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append, el=args.el)
+    except (LoadError, MachineError, OSError) as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        info = m.run(args.max_insns)
+    except KeyboardInterrupt:
+        print("\narmvirt: interrupted", file=sys.stderr)
+        return 130
+    if "unimp" in args.trace:
+        print(tr.format_unimp(m.unimplemented_report()), file=sys.stderr)
+    if args.regs_json:
+        with open(args.regs_json, "w") as f:
+            json.dump(regs_snapshot(m), f, indent=1)
+    if info.reason == "system_off":
+        return EXIT_OK
+    if info.reason == "system_reset":
+        print("armvirt: the guest asked for a system reset; stopping", file=sys.stderr)
+        return EXIT_OK
+    if info.reason == "budget":
+        print(f"armvirt: instruction budget exhausted after {info.instructions} instructions "
+              f"(PE{info.pe} at pc 0x{info.pc:x})", file=sys.stderr)
+        return EXIT_BUDGET
+    if info.reason == "internal":
+        print(f"armvirt: emulator error on PE{info.pe} at pc 0x{info.pc:x}: {info.detail}",
+              file=sys.stderr)
+        return EXIT_EMULATOR
+    print(f"armvirt: guest stopped ({info.reason}: {info.detail})", file=sys.stderr)
+    return EXIT_GUEST
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if args.command == "run":
+        return cmd_run(args)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The processing element: PSTATE, exceptions, system registers and the memory-access seam."""

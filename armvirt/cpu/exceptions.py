@@ -1,0 +1,239 @@
+"""Taking and returning from exceptions: AArch64.TakeException and AArch64.ExceptionReturn.
+
+Everything here is jitted. Handlers raise architectural exceptions by calling the ``raise_*``
+helpers, which work out the target EL (routing by HCR_EL2.TGE and the trap controls), build the
+syndrome (ESR_ELx.EC/IL/ISS), and enter the vector. The instruction that raised the exception
+then returns without further effect.
+
+Preferred return addresses (Arm ARM D1.10.1): the faulting instruction itself for aborts,
+UNDEFINED and traps; the next instruction for SVC/HVC/SMC (the handlers pass ``pc + 4``).
+"""
+from numba import njit
+
+from armvirt import costs
+from armvirt import layout as L
+from armvirt.cpu import _sysregs as SR
+from armvirt.cpu.pstate import get_psr, set_el_spsel, set_psr_fields
+
+# ESR_ELx.EC values (D17.2.37)
+EC_UNKNOWN = 0x00
+EC_WFX = 0x01
+EC_FP_ACCESS = 0x07
+EC_ILLEGAL_STATE = 0x0E
+EC_SVC64 = 0x15
+EC_HVC64 = 0x16
+EC_SMC64 = 0x17
+EC_SYSREG = 0x18
+EC_IABT_LOWER = 0x20
+EC_IABT_SAME = 0x21
+EC_PC_ALIGN = 0x22
+EC_DABT_LOWER = 0x24
+EC_DABT_SAME = 0x25
+EC_SP_ALIGN = 0x26
+EC_SERROR = 0x2F
+EC_BRK64 = 0x3C
+
+ESR_IL = 1 << 25
+
+# Offsets within a vector group (D1.10.2)
+VEC_SYNC = 0x000
+VEC_IRQ = 0x080
+VEC_FIQ = 0x100
+VEC_SERROR = 0x180
+
+# HCR_EL2 bits used for routing and trapping (D17.2.48)
+HCR_VM = 1 << 0
+HCR_SWIO = 1 << 1
+HCR_FMO = 1 << 3
+HCR_IMO = 1 << 4
+HCR_AMO = 1 << 5
+HCR_VF = 1 << 6
+HCR_VI = 1 << 7
+HCR_VSE = 1 << 8
+HCR_FB = 1 << 9
+HCR_DC = 1 << 12
+HCR_TWI = 1 << 13
+HCR_TWE = 1 << 14
+HCR_TID0 = 1 << 15
+HCR_TID1 = 1 << 16
+HCR_TID2 = 1 << 17
+HCR_TID3 = 1 << 18
+HCR_TSC = 1 << 19
+HCR_TIDCP = 1 << 20
+HCR_TACR = 1 << 21
+HCR_TSW = 1 << 22
+HCR_TPC = 1 << 23
+HCR_TPU = 1 << 24
+HCR_TTLB = 1 << 25
+HCR_TVM = 1 << 26
+HCR_TGE = 1 << 27
+HCR_TDZ = 1 << 28
+HCR_HCD = 1 << 29
+HCR_TRVM = 1 << 30
+MDCR_TDE = 1 << 8
+
+# Trace event kinds (rows of M_TRACE)
+TR_EXC_ENTRY = 1
+TR_EXC_RETURN = 2
+
+
+@njit(cache=True)
+def trace_event(c, M, kind, from_el, to_el, esr, elr, far, target):
+    """Append an event to the trace ring; a full ring makes the loop exit so Python drains it."""
+    mach = M[L.M_MACH]
+    tr = M[L.M_TRACE]
+    n = mach[L.TRACE_COUNT]
+    if n >= tr.shape[0]:
+        return
+    tr[n, 0] = kind
+    tr[n, 1] = c[L.PE_INDEX]
+    tr[n, 2] = c[L.CYCLES]
+    tr[n, 3] = from_el
+    tr[n, 4] = to_el
+    tr[n, 5] = esr
+    tr[n, 6] = elr
+    tr[n, 7] = far
+    tr[n, 8] = target
+    tr[n, 9] = c[L.INSTRET]
+    mach[L.TRACE_COUNT] = n + 1
+    if n + 1 >= tr.shape[0] and mach[L.EXIT_CODE] == L.EXIT_NONE:
+        mach[L.EXIT_CODE] = L.EXIT_TRACE
+        mach[L.EXIT_PE] = c[L.PE_INDEX]
+        c[L.ATTN] = 1
+
+
+@njit(cache=True)
+def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
+    """AArch64.TakeException: enter ``target_el`` at VBAR_ELx + group offset + vect_offset.
+
+    ``esr`` < 0 means the exception has no syndrome (IRQ, FIQ). FAR_ELx is written only for the
+    exception classes that report a faulting address (aborts, PC alignment, watchpoints).
+    """
+    from_el = c[L.EL]
+    if target_el > from_el:
+        base = 0x400                      # lower EL, AArch64
+    elif c[L.SPSEL] == 1:
+        base = 0x200                      # current EL with SP_ELx
+    else:
+        base = 0x000                      # current EL with SP_EL0
+    spsr = get_psr(c)
+    if target_el == 2:
+        c[SR.SPSR_EL2] = spsr
+        c[SR.ELR_EL2] = preferred_return
+        if esr >= 0:
+            c[SR.ESR_EL2] = esr
+        vbar = c[SR.VBAR_EL2]
+        span = 1  # no SCTLR_EL2.SPAN without VHE: PAN is left unchanged at EL2
+    else:
+        c[SR.SPSR_EL1] = spsr
+        c[SR.ELR_EL1] = preferred_return
+        if esr >= 0:
+            c[SR.ESR_EL1] = esr
+        vbar = c[SR.VBAR_EL1]
+        span = (c[SR.SCTLR_EL1] >> 23) & 1
+    if esr >= 0 and _ec_has_far((esr >> 26) & 0x3F):
+        if target_el == 2:
+            c[SR.FAR_EL2] = far
+        else:
+            c[SR.FAR_EL1] = far
+    set_el_spsel(c, target_el, 1)
+    c[L.DAIF] = 0xF
+    c[L.PSTATE_SS] = 0
+    c[L.PSTATE_IL] = 0
+    if span == 0 and target_el == 1:
+        c[L.PSTATE_PAN] = 1
+    c[L.PC] = (vbar & ~0x7FF) + base + vect_offset
+    c[L.CYCLES] += costs.EXCEPTION_ENTRY
+    if esr >= 0:
+        c[L.LAST_EXC_EC] = (esr >> 26) & 0x3F
+    if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
+        trace_event(c, M, TR_EXC_ENTRY, from_el, target_el, esr, preferred_return, far,
+                    c[L.PC])
+
+
+@njit(cache=True, inline="always")
+def _ec_has_far(ec):
+    return ec == EC_IABT_LOWER or ec == EC_IABT_SAME or ec == EC_DABT_LOWER \
+        or ec == EC_DABT_SAME or ec == EC_PC_ALIGN or ec == 0x30 or ec == 0x31 \
+        or ec == 0x34 or ec == 0x35
+
+
+@njit(cache=True, inline="always")
+def el2_enabled(c):
+    """EL2 is implemented and, with no EL3 and no Secure state, always enabled."""
+    return True
+
+
+@njit(cache=True)
+def default_target_el(c):
+    """The EL a synchronous exception goes to when nothing routes it elsewhere:
+    EL1 from EL0/EL1, EL2 from EL2, and EL2 from EL0 when HCR_EL2.TGE = 1."""
+    el = c[L.EL]
+    if el == 2:
+        return 2
+    if el == 0 and (c[SR.HCR_EL2] & HCR_TGE):
+        return 2
+    return 1
+
+
+@njit(cache=True)
+def raise_sync(c, M, target_el, ec, iss, preferred_return, far):
+    """Take a synchronous exception with syndrome (EC, IL=1, ISS)."""
+    esr = (ec << 26) | ESR_IL | (iss & 0x1FFFFFF)
+    take_exception(c, M, target_el, VEC_SYNC, esr, far, preferred_return)
+
+
+@njit(cache=True)
+def raise_undefined(c, M, pc):
+    """UNDEFINED: EC 0x00 to EL1 (or EL2 from EL2 / EL0 with TGE)."""
+    raise_sync(c, M, default_target_el(c), EC_UNKNOWN, 0, pc, 0)
+
+
+@njit(cache=True)
+def raise_sysreg_trap(c, M, target_el, op0, op1, crn, crm, op2, rt, is_read, pc):
+    """Trapped MSR/MRS/SYS: EC 0x18 with the ISS of D17.2.37 (ISS encoding for EC 0x18)."""
+    iss = ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
+           | (1 if is_read else 0))
+    raise_sync(c, M, target_el, EC_SYSREG, iss, pc, 0)
+
+
+@njit(cache=True)
+def raise_el1_or_tge(c, M, ec, iss, pc):
+    """An exception that targets EL1 from EL0, unless HCR_EL2.TGE routes it to EL2."""
+    raise_sync(c, M, default_target_el(c), ec, iss, pc, 0)
+
+
+@njit(cache=True)
+def exception_return(c, M):
+    """ERET: AArch64.ExceptionReturn(ELR_ELx, SPSR_ELx), with IllegalExceptionReturn.
+
+    An illegal return (AArch32 target, a higher or unimplemented EL, M[1] set, EL1 while
+    HCR_EL2.TGE = 1) keeps EL and SP, restores the other fields and sets PSTATE.IL, so the next
+    instruction takes an Illegal Execution state exception (EC 0x0E).
+    """
+    el = c[L.EL]
+    if el == 2:
+        spsr = c[SR.SPSR_EL2]
+        elr = c[SR.ELR_EL2]
+    else:
+        spsr = c[SR.SPSR_EL1]
+        elr = c[SR.ELR_EL1]
+    target = (spsr >> 2) & 3
+    illegal = ((spsr >> 4) & 1) == 1 or ((spsr >> 1) & 1) == 1 or target > el or target == 3
+    if target == 1 and (c[SR.HCR_EL2] & HCR_TGE):
+        illegal = True
+    set_psr_fields(c, spsr)
+    if illegal:
+        c[L.PSTATE_IL] = 1
+        c[L.CODE_VPAGE] = -1  # force the fetch slow path, which checks PSTATE.IL
+    else:
+        c[L.PSTATE_IL] = (spsr >> 20) & 1
+        set_el_spsel(c, target, spsr & 1)
+        if c[L.PSTATE_IL]:
+            c[L.CODE_VPAGE] = -1
+    c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
+    c[L.PC] = elr
+    c[L.CYCLES] += costs.EXCEPTION_RETURN
+    c[L.ATTN] = 1  # interrupts may have been unmasked
+    if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
+        trace_event(c, M, TR_EXC_RETURN, el, c[L.EL], -1, elr, 0, spsr)

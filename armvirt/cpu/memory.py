@@ -1,0 +1,322 @@
+"""Every data access and instruction fetch of the core goes through here.
+
+Layers, top to bottom:
+
+* ``mem_read`` / ``mem_write`` — virtual accesses made by instructions: alignment checks
+  (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, then the
+  physical access. On a fault they take the architectural exception and return ``ok = False``;
+  the handler then returns without writing any register.
+* ``translate`` — the seam for the MMU. With stage 1 off and no stage 2 it is the flat map of
+  AArch64.TranslateAddress with the MMU disabled (an address above the implemented PA size is an
+  Address size fault at level 0). The two-stage walker plugs in here.
+* ``phys_read`` / ``phys_write`` — RAM (with decode-cache invalidation on stores), in-core
+  devices (PL011), and everything else handed to Python by *replay*: the access exits the run
+  loop with an MMIO record, Python answers, and the instruction is executed again, consuming the
+  answers in order (``layout.MMIO_RESP``). An address no device claims is an external abort.
+"""
+from numba import njit
+
+from armvirt import costs
+from armvirt import layout as L
+from armvirt import memmap
+from armvirt.cpu import _sysregs as SR
+from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
+                                    EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
+from armvirt.cpu.sysreg_table import PA_BITS
+from armvirt.devices.pl011 import pl011_read, pl011_write
+
+# Access descriptor bits (the ``acc`` argument)
+ACC_WRITE = 1 << 0
+ACC_UNPRIV = 1 << 1     # LDTR/STTR: checked as EL0 when executed at EL1
+ACC_ATOMIC = 1 << 2     # exclusive or atomic: must be aligned, no instruction syndrome
+ACC_ORDERED = 1 << 3    # acquire/release: must be aligned
+ACC_CM = 1 << 4         # cache maintenance (DC ...): ESR.CM = 1
+ACC_FETCH = 1 << 5      # instruction fetch
+ACC_ISV = 1 << 8        # the access provides an instruction syndrome (ISS[24:14] below)
+# ISS fields for ISV = 1 (D17.2.37 ISS encoding for a Data Abort), stored from bit 9 upwards:
+ACC_SAS_SHIFT = 9       # 2 bits: log2(size)
+ACC_SSE = 1 << 11       # sign-extending load
+ACC_SRT_SHIFT = 12      # 5 bits: the transfer register
+ACC_SF = 1 << 17        # 64-bit register
+ACC_AR = 1 << 18        # acquire/release
+
+# Fault status codes (DFSC/IFSC, D17.2.37)
+FSC_ADDR_SIZE_L0 = 0x00
+FSC_TRANSLATION_L0 = 0x04
+FSC_ACCESS_FLAG_L0 = 0x08
+FSC_PERMISSION_L0 = 0x0C
+FSC_EXTERNAL = 0x10
+FSC_ALIGNMENT = 0x21
+
+PA_LIMIT = 1 << PA_BITS
+
+
+@njit(cache=True, inline="always")
+def acc_iss(size_log2, sign_extend, rt, sf, acq_rel):
+    """Access bits carrying the instruction syndrome of a single-register load/store."""
+    a = ACC_ISV | (size_log2 << ACC_SAS_SHIFT) | (rt << ACC_SRT_SHIFT)
+    if sign_extend:
+        a |= ACC_SSE
+    if sf:
+        a |= ACC_SF
+    if acq_rel:
+        a |= ACC_AR
+    return a
+
+
+@njit(cache=True)
+def data_abort(c, M, va, acc, fsc, target_el, s2):
+    """Take a Data Abort (EC 0x24/0x25) with the ISS of D17.2.37."""
+    iss = fsc
+    if acc & ACC_WRITE and not (acc & ACC_CM):
+        iss |= 1 << 6                    # WnR
+    if acc & ACC_CM:
+        iss |= (1 << 8) | (1 << 6)       # CM; cache maintenance reports WnR = 1
+    # The instruction syndrome is reported only for stage 2 aborts (ISV is 0 for stage 1).
+    if s2 and (acc & ACC_ISV) and not (acc & ACC_ATOMIC):
+        iss |= (1 << 24) | (((acc >> ACC_SAS_SHIFT) & 3) << 22) | (((acc >> ACC_SRT_SHIFT) & 31) << 16)
+        if acc & ACC_SSE:
+            iss |= 1 << 21
+        if acc & ACC_SF:
+            iss |= 1 << 15
+        if acc & ACC_AR:
+            iss |= 1 << 14
+    ec = EC_DABT_LOWER if target_el > c[L.EL] else EC_DABT_SAME
+    raise_sync(c, M, target_el, ec, iss, c[L.PC] - 4, va)
+
+
+@njit(cache=True)
+def instruction_abort(c, M, va, fsc, target_el):
+    ec = EC_IABT_LOWER if target_el > c[L.EL] else EC_IABT_SAME
+    raise_sync(c, M, target_el, ec, fsc, va, va)
+
+
+@njit(cache=True, inline="always")
+def regime_sctlr(c):
+    """SCTLR of the current translation regime: SCTLR_EL2 at EL2 (and EL0 under TGE), else EL1."""
+    if c[L.EL] == 2:
+        return c[SR.SCTLR_EL2]
+    return c[SR.SCTLR_EL1]
+
+
+@njit(cache=True, inline="always")
+def stage1_enabled(c):
+    return (regime_sctlr(c) & 1) != 0
+
+
+@njit(cache=True)
+def translate(c, M, va, acc, size):
+    """Translate a virtual address for the current regime; -1 after taking a fault.
+
+    Today: stage 1 off and no stage 2 (AArch64.TranslateAddress with the MMU disabled), the
+    translation regimes are entered in issue 3's walker.
+    """
+    el = c[L.EL]
+    if (el < 2 and (c[SR.HCR_EL2] & 1)) or stage1_enabled(c):
+        # The MMU is not in this build yet: stop the run rather than pretend.
+        mach = M[L.M_MACH]
+        mach[L.EXIT_CODE] = L.EXIT_INTERNAL
+        mach[L.EXIT_PE] = c[L.PE_INDEX]
+        mach[L.EXIT_AUX] = 1  # INTERNAL_MMU_ON
+        mach[L.EXIT_ADDR] = va
+        c[L.ATTN] = 1
+        return -1
+    if va < 0 or va >= PA_LIMIT:
+        tgt = default_target_el(c)
+        if acc & ACC_FETCH:
+            instruction_abort(c, M, va, FSC_ADDR_SIZE_L0, tgt)
+        else:
+            data_abort(c, M, va, acc, FSC_ADDR_SIZE_L0, tgt, False)
+        return -1
+    return va
+
+
+@njit(cache=True, inline="always")
+def is_device_access(c):
+    """With stage 1 off, data accesses are Device-nGnRnE (D8.2.11), unless HCR_EL2.DC."""
+    if stage1_enabled(c):
+        return False
+    return not (c[L.EL] < 2 and (c[SR.HCR_EL2] & (1 << 12)))
+
+
+@njit(cache=True)
+def check_alignment(c, M, va, size, acc):
+    """Alignment fault checks for a data access (AArch64.CheckAlignment). True when aligned."""
+    if va & (size - 1) == 0:
+        return True
+    sctlr = regime_sctlr(c)
+    if (acc & (ACC_ATOMIC | ACC_ORDERED)) or (sctlr & 2) or is_device_access(c):
+        data_abort(c, M, va, acc, FSC_ALIGNMENT, default_target_el(c), False)
+        return False
+    return True
+
+
+@njit(cache=True)
+def check_sp_alignment(c, M, pc):
+    """SP alignment check (SCTLR_ELx.SA / SA0) for an access using SP as the base register."""
+    if c[L.SP] & 0xF == 0:
+        return True
+    el = c[L.EL]
+    sctlr = regime_sctlr(c)
+    bit = 4 if el == 0 else 3
+    if (sctlr >> bit) & 1:
+        raise_sync(c, M, default_target_el(c), EC_SP_ALIGN, 0, pc, 0)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# RAM
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def ram_load(M, off, size):
+    if size == 8 and off & 7 == 0:
+        return M[L.M_RAM64][off >> 3]
+    if size == 4 and off & 3 == 0:
+        return M[L.M_RAM32][off >> 2] & 0xFFFFFFFF
+    ram = M[L.M_RAM8]
+    if size == 1:
+        return ram[off] & 0xFF
+    v = 0
+    for i in range(size):
+        v |= (ram[off + i] & 0xFF) << (8 * i)
+    return v
+
+
+@njit(cache=True, inline="always")
+def ram_store(M, off, size, value):
+    if size == 8 and off & 7 == 0:
+        M[L.M_RAM64][off >> 3] = value
+    elif size == 4 and off & 3 == 0:
+        M[L.M_RAM32][off >> 2] = value & 0xFFFFFFFF
+    else:
+        ram = M[L.M_RAM8]
+        for i in range(size):
+            ram[off + i] = (value >> (8 * i)) & 0xFF
+    # Self-modifying code: forget the decoded form of every word touched.
+    dc = M[L.M_DCACHE]
+    dc[off >> 2] = 0
+    dc[(off + size - 1) >> 2] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Python devices, by replay
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def python_mmio(c, M, pa, size, is_write, value, va, acc):
+    """Access number k of this instruction to a device modelled in Python.
+
+    Returns (state, value): state 1 = done (value for a load), 0 = the run loop must exit so
+    Python can answer (the instruction will be replayed), 2 = external abort taken.
+    """
+    mach = M[L.M_MACH]
+    k = c[L.MMIO_SEQ]
+    c[L.MMIO_SEQ] = k + 1
+    if k < mach[L.MMIO_RESP_N]:
+        if (mach[L.MMIO_RESP_ABORT] >> k) & 1:
+            if acc & ACC_FETCH:
+                instruction_abort(c, M, va, FSC_EXTERNAL, default_target_el(c))
+            else:
+                data_abort(c, M, va, acc, FSC_EXTERNAL, default_target_el(c), False)
+            return 2, 0
+        c[L.CYCLES] += costs.MMIO_ACCESS  # charged once, when the access completes
+        return 1, mach[L.MMIO_RESP + k]
+    if k >= L.MMIO_RESP_MAX:
+        mach[L.EXIT_CODE] = L.EXIT_INTERNAL
+        mach[L.EXIT_AUX] = 2  # INTERNAL_MMIO_TOO_MANY
+    else:
+        mach[L.EXIT_CODE] = L.EXIT_MMIO
+    mach[L.EXIT_PE] = c[L.PE_INDEX]
+    mach[L.EXIT_ADDR] = pa
+    mach[L.EXIT_SIZE] = size
+    mach[L.EXIT_WRITE] = 1 if is_write else 0
+    mach[L.EXIT_VALUE] = value
+    c[L.ATTN] = 1
+    return 0, 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Physical accesses
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def phys_read(c, M, pa, size, va, acc):
+    off = pa - memmap.RAM_BASE
+    if off >= 0 and off + size <= M[L.M_RAM8].shape[0]:
+        return True, ram_load(M, off, size)
+    if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
+        c[L.CYCLES] += costs.MMIO_ACCESS
+        return True, pl011_read(c, M, pa - memmap.UART_BASE, size)
+    st, v = python_mmio(c, M, pa, size, False, 0, va, acc)
+    return st == 1, v
+
+
+@njit(cache=True)
+def phys_write(c, M, pa, size, value, va, acc):
+    off = pa - memmap.RAM_BASE
+    if off >= 0 and off + size <= M[L.M_RAM8].shape[0]:
+        ram_store(M, off, size, value)
+        return True
+    if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
+        c[L.CYCLES] += costs.MMIO_ACCESS
+        pl011_write(c, M, pa - memmap.UART_BASE, size, value)
+        return True
+    st, _ = python_mmio(c, M, pa, size, True, value, va, acc)
+    return st == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual accesses made by instructions
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def mem_read(c, M, va, size, acc):
+    """Load ``size`` (1, 2, 4, 8) bytes at ``va``, little-endian, zero-extended.
+    Returns (ok, value); on a fault the exception has been taken."""
+    if not check_alignment(c, M, va, size, acc):
+        return False, 0
+    pa = translate(c, M, va, acc, size)
+    if pa < 0:
+        return False, 0
+    # An access crossing a page boundary is translated page by page (only matters with the MMU).
+    return phys_read(c, M, pa, size, va, acc)
+
+
+@njit(cache=True)
+def mem_write(c, M, va, size, value, acc):
+    """Store the low ``size`` bytes of ``value`` at ``va``. Returns ok."""
+    acc |= ACC_WRITE
+    if not check_alignment(c, M, va, size, acc):
+        return False
+    pa = translate(c, M, va, acc, size)
+    if pa < 0:
+        return False
+    return phys_write(c, M, pa, size, value, va, acc)
+
+
+@njit(cache=True)
+def mem_check_write(c, M, va, size, acc):
+    """Everything a store would check, without storing: lets a multi-access instruction (STP,
+    CASP, DC ZVA) fault before changing memory. Returns the physical address or -1."""
+    acc |= ACC_WRITE
+    if not check_alignment(c, M, va, size, acc):
+        return -1
+    return translate(c, M, va, acc, size)
+
+
+@njit(cache=True)
+def fetch_translate(c, M, pc):
+    """Translate pc for instruction fetch and cache the page translation in the PE row.
+
+    Returns True when the page is now cached; False when an exception was taken or the run
+    loop must exit. The caller has already checked PSTATE.IL and PC alignment.
+    """
+    pa = translate(c, M, pc, ACC_FETCH, 4)
+    if pa < 0:
+        return False
+    off = pa - memmap.RAM_BASE
+    if off < 0 or off + 4 > M[L.M_RAM8].shape[0]:
+        # Executing from outside RAM (device space, or nothing): external abort on fetch.
+        instruction_abort(c, M, pc, FSC_EXTERNAL, default_target_el(c))
+        return False
+    c[L.CODE_VPAGE] = pc >> 12
+    c[L.CODE_DELTA] = off - pc
+    return True

@@ -1,0 +1,285 @@
+"""The system-register file, as data: one record per register (in the spirit of QEMU's ARMCPRegInfo).
+
+Each record gives the Arm ARM name, the MRS/MSR encoding (op0, op1, CRn, CRm, op2), the reset
+value, which accesses exist, the EL0 access rule, the EL2 trap controls that apply, and how the
+access is carried out (``KIND``). ``python -m armvirt.gen_layout`` turns this table into slot
+constants (``armvirt/cpu/_sysregs.py``); ``armvirt.cpu.sysregs`` turns it into the arrays the
+jitted MRS/MSR handlers consult. Nothing else in the project states an encoding or a reset value.
+
+Values of the ID registers say exactly what the core implements; change them in the same commit
+that changes the implementation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SYSREG_BASE = 128  # first system-register slot in a PE's state row (armvirt.layout imports it)
+
+# Access kinds
+ACC_R = 1
+ACC_W = 2
+ACC_RW = 3
+
+# EL0 access rules (checked when PSTATE.EL == 0 and the register's lowest EL is 0)
+EL0_NONE = 0      # not accessible from EL0: UNDEFINED
+EL0_RW = 1        # always accessible
+EL0_RO = 2        # readable at EL0, writes UNDEFINED (TPIDRRO_EL0)
+EL0_UMA = 3       # SCTLR_EL1.UMA (DAIF): else trap to EL1, EC 0x18
+EL0_UCT = 4       # SCTLR_EL1.UCT (CTR_EL0): else trap to EL1, EC 0x18
+EL0_FP = 5        # FPCR/FPSR: accessible, subject to the FP access traps (CPACR/CPTR)
+EL0_CNTFRQ = 6    # CNTKCTL_EL1.EL0PCTEN | EL0VCTEN
+EL0_CNTPCT = 7    # CNTKCTL_EL1.EL0PCTEN
+EL0_CNTVCT = 8    # CNTKCTL_EL1.EL0VCTEN
+
+# EL2 trap controls (bits of SRI_TRAPS); the register is trapped to EL2 (EC 0x18) from EL0/EL1
+TRAP_TVM = 1 << 0     # HCR_EL2.TVM: writes of the stage-1 control registers
+TRAP_TRVM = 1 << 1    # HCR_EL2.TRVM: reads of the same
+TRAP_TID1 = 1 << 2    # HCR_EL2.TID1: REVIDR_EL1, AIDR_EL1
+TRAP_TID2 = 1 << 3    # HCR_EL2.TID2: CTR_EL0, CCSIDR_EL1, CLIDR_EL1, CSSELR_EL1
+TRAP_TID3 = 1 << 4    # HCR_EL2.TID3: the ID group 3 registers
+TRAP_TACR = 1 << 5    # HCR_EL2.TACR: ACTLR_EL1
+TRAP_TCPAC = 1 << 6   # CPTR_EL2.TCPAC: CPACR_EL1
+TRAP_TDA = 1 << 7     # MDCR_EL2.TDA: debug registers other than the OS lock ones
+TRAP_TDOSA = 1 << 8   # MDCR_EL2.TDOSA: OS lock / power-down registers
+TRAP_TDRA = 1 << 9    # MDCR_EL2.TDRA: debug ROM address register
+TRAP_TVM_RW = TRAP_TVM | TRAP_TRVM
+
+# How an access is carried out
+KIND_PLAIN = 0     # stored in its slot: reads return it, writes keep the writable bits (WMASK)
+KIND_CONST = 1     # reads return the reset value; writes (if allowed at all) are ignored
+KIND_SPECIAL = 2   # computed or with side effects: armvirt.cpu.sysregs handles it by name
+
+# Behaviour flags
+SRF_REGIME = 1 << 0   # a write changes the translation regime: drop cached translations
+SRF_ATTN = 1 << 1     # a write may make an interrupt deliverable: re-check before next insn
+SRF_NOSLOT = 1 << 2   # no storage
+
+
+@dataclass(frozen=True)
+class SysReg:
+    name: str
+    op0: int
+    op1: int
+    crn: int
+    crm: int
+    op2: int
+    reset: int = 0
+    access: int = ACC_RW
+    el0: int = EL0_NONE
+    traps: int = 0
+    kind: int = KIND_PLAIN
+    wmask: int = -1          # writable bits (as int64: -1 = all)
+    flags: int = 0
+    doc: str = ""
+
+    @property
+    def encoding(self) -> int:
+        """op0:op1:CRn:CRm:op2 packed into 16 bits (the index of M_SR_INDEX)."""
+        return (self.op0 << 14) | (self.op1 << 11) | (self.crn << 7) | (self.crm << 3) | self.op2
+
+    @property
+    def min_el(self) -> int:
+        """Lowest EL with access, from op1 (Arm ARM D12.3.1 'Instructions for accessing
+        system registers': op1 0-2 → EL1, 3 → EL0, 4/5 → EL2, 6 → EL3, 7 → EL1)."""
+        return {0: 1, 1: 1, 2: 1, 3: 0, 4: 2, 5: 2, 6: 3, 7: 1}[self.op1]
+
+
+def _s64(v: int) -> int:
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
+RES1_SCTLR_EL1 = (1 << 29) | (1 << 28) | (1 << 23) | (1 << 22) | (1 << 20) | (1 << 11)
+RES1_SCTLR_EL2 = 0x30C50830
+RES1_CPTR_EL2 = 0x33FF
+RES1_TCR_EL2 = (1 << 31) | (1 << 23)
+RES1_VTCR_EL2 = 1 << 31
+HCR_RW = 1 << 31
+
+# What the core implements (Arm ARM D19.2 ID registers). See the module docstring.
+ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8)     # EL0, EL1, EL2 AArch64-only; no EL3; FP, AdvSIMD
+ID_AA64DFR0 = 0x6 | (1 << 12) | (1 << 20)        # Armv8.0 debug, 2 BRPs, 2 WRPs
+ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
+ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
+ID_AA64MMFR1 = 0x1 << 20                          # PAN; 8-bit VMID; no VHE
+MIDR = 0x410FD070          # Arm, variant 0, architecture 0xF, part 0xD07 (Cortex-A57-like), r0p0
+CTR = 0x8444C004           # IminLine/DminLine 64 B, PIPT I-cache, ERG/CWG 64 B
+DCZID_BS = 4               # DC ZVA block: 2**4 words = 64 bytes
+CLIDR = 0x0A200023         # L1 I+D, L2 unified; LoUIS 1, LoC 2
+PA_BITS = 40               # ID_AA64MMFR0.PARange = 0b0010
+
+
+def _build() -> list[SysReg]:
+    R = SysReg
+    regs: list[SysReg] = [
+        # PSTATE access (C5.2 "Special-purpose registers")
+        R("NZCV", 3, 3, 4, 2, 0, el0=EL0_RW, kind=KIND_SPECIAL, flags=SRF_NOSLOT),
+        R("DAIF", 3, 3, 4, 2, 1, el0=EL0_UMA, kind=KIND_SPECIAL, flags=SRF_NOSLOT | SRF_ATTN),
+        R("SPSel", 3, 0, 4, 2, 0, kind=KIND_SPECIAL, flags=SRF_NOSLOT),
+        R("CurrentEL", 3, 0, 4, 2, 2, access=ACC_R, kind=KIND_SPECIAL, flags=SRF_NOSLOT),
+        R("PAN", 3, 0, 4, 2, 3, kind=KIND_SPECIAL, flags=SRF_NOSLOT),
+        R("FPCR", 3, 3, 4, 4, 0, el0=EL0_FP, kind=KIND_SPECIAL, wmask=0x07FF9F00),
+        R("FPSR", 3, 3, 4, 4, 1, el0=EL0_FP, kind=KIND_SPECIAL, wmask=0xF800009F),
+        R("SP_EL0", 3, 0, 4, 1, 0, kind=KIND_SPECIAL),
+        R("SP_EL1", 3, 4, 4, 1, 0, kind=KIND_SPECIAL),
+        R("SP_EL2", 3, 6, 4, 1, 0, kind=KIND_SPECIAL),  # EL3-only encoding; slot banks EL2's SP
+        R("SPSR_EL1", 3, 0, 4, 0, 0),
+        R("ELR_EL1", 3, 0, 4, 0, 1),
+        R("SPSR_EL2", 3, 4, 4, 0, 0),
+        R("ELR_EL2", 3, 4, 4, 0, 1),
+        # AArch32 banked SPSRs: RES0 because EL1 does not implement AArch32
+        R("SPSR_irq", 3, 4, 4, 3, 0, kind=KIND_CONST, wmask=0),
+        R("SPSR_abt", 3, 4, 4, 3, 1, kind=KIND_CONST, wmask=0),
+        R("SPSR_und", 3, 4, 4, 3, 2, kind=KIND_CONST, wmask=0),
+        R("SPSR_fiq", 3, 4, 4, 3, 3, kind=KIND_CONST, wmask=0),
+        # Identification (D19.2)
+        R("MIDR_EL1", 3, 0, 0, 0, 0, reset=MIDR, access=ACC_R, kind=KIND_SPECIAL),
+        R("MPIDR_EL1", 3, 0, 0, 0, 5, access=ACC_R, kind=KIND_SPECIAL),
+        R("REVIDR_EL1", 3, 0, 0, 0, 6, access=ACC_R, kind=KIND_CONST, traps=TRAP_TID1),
+        R("AIDR_EL1", 3, 1, 0, 0, 7, access=ACC_R, kind=KIND_CONST, traps=TRAP_TID1),
+        R("CTR_EL0", 3, 3, 0, 0, 1, reset=CTR, access=ACC_R, el0=EL0_UCT, kind=KIND_CONST,
+          traps=TRAP_TID2),
+        R("DCZID_EL0", 3, 3, 0, 0, 7, access=ACC_R, el0=EL0_RW, kind=KIND_SPECIAL),
+        R("CCSIDR_EL1", 3, 1, 0, 0, 0, access=ACC_R, kind=KIND_SPECIAL, traps=TRAP_TID2),
+        R("CLIDR_EL1", 3, 1, 0, 0, 1, reset=CLIDR, access=ACC_R, kind=KIND_CONST,
+          traps=TRAP_TID2),
+        R("CSSELR_EL1", 3, 2, 0, 0, 0, wmask=0xF, traps=TRAP_TID2),
+        R("VPIDR_EL2", 3, 4, 0, 0, 0, reset=MIDR),
+        R("VMPIDR_EL2", 3, 4, 0, 0, 5),  # reset per PE to its MPIDR
+        R("ID_AA64PFR0_EL1", 3, 0, 0, 4, 0, reset=ID_AA64PFR0),
+        R("ID_AA64PFR1_EL1", 3, 0, 0, 4, 1),
+        R("ID_AA64DFR0_EL1", 3, 0, 0, 5, 0, reset=ID_AA64DFR0),
+        R("ID_AA64DFR1_EL1", 3, 0, 0, 5, 1),
+        R("ID_AA64AFR0_EL1", 3, 0, 0, 5, 4),
+        R("ID_AA64AFR1_EL1", 3, 0, 0, 5, 5),
+        R("ID_AA64ISAR0_EL1", 3, 0, 0, 6, 0, reset=ID_AA64ISAR0),
+        R("ID_AA64ISAR1_EL1", 3, 0, 0, 6, 1),
+        R("ID_AA64MMFR0_EL1", 3, 0, 0, 7, 0, reset=ID_AA64MMFR0),
+        R("ID_AA64MMFR1_EL1", 3, 0, 0, 7, 1, reset=ID_AA64MMFR1),
+        R("ID_AA64MMFR2_EL1", 3, 0, 0, 7, 2),
+        # System control (D19.2)
+        R("SCTLR_EL1", 3, 0, 1, 0, 0, reset=RES1_SCTLR_EL1 | 0x0000_0800,
+          traps=TRAP_TVM_RW, flags=SRF_REGIME, wmask=_s64(~RES1_SCTLR_EL1 & 0xFFFFFFFF)),
+        R("ACTLR_EL1", 3, 0, 1, 0, 1, traps=TRAP_TACR),
+        R("CPACR_EL1", 3, 0, 1, 0, 2, traps=TRAP_TCPAC, wmask=0x3 << 20),
+        R("SCTLR_EL2", 3, 4, 1, 0, 0, reset=RES1_SCTLR_EL2, flags=SRF_REGIME,
+          wmask=_s64(~RES1_SCTLR_EL2 & 0xFFFFFFFF)),
+        R("ACTLR_EL2", 3, 4, 1, 0, 1),
+        R("HCR_EL2", 3, 4, 1, 1, 0, reset=HCR_RW, flags=SRF_REGIME | SRF_ATTN,
+          wmask=_s64(((1 << 34) - 1) & ~HCR_RW & ~(1 << 30))),  # RW RAO (no AArch32 EL1)
+        R("MDCR_EL2", 3, 4, 1, 1, 1, wmask=0xFFFFF),
+        R("CPTR_EL2", 3, 4, 1, 1, 2, reset=RES1_CPTR_EL2,
+          wmask=(1 << 31) | (1 << 20) | (1 << 10)),  # TCPAC, TTA, TFP
+        R("HSTR_EL2", 3, 4, 1, 1, 3, wmask=0xFFFF),
+        R("HACR_EL2", 3, 4, 1, 1, 7),
+        # Memory management (D19.2; the MMU reads these)
+        R("TTBR0_EL1", 3, 0, 2, 0, 0, traps=TRAP_TVM_RW, flags=SRF_REGIME),
+        R("TTBR1_EL1", 3, 0, 2, 0, 1, traps=TRAP_TVM_RW, flags=SRF_REGIME),
+        R("TCR_EL1", 3, 0, 2, 0, 2, traps=TRAP_TVM_RW, flags=SRF_REGIME,
+          wmask=0x7F_FFFF_FFBF),
+        R("TTBR0_EL2", 3, 4, 2, 0, 0, flags=SRF_REGIME),
+        R("TCR_EL2", 3, 4, 2, 0, 2, reset=RES1_TCR_EL2, flags=SRF_REGIME,
+          wmask=_s64(0xFFFFFFFF & ~RES1_TCR_EL2)),
+        R("VTTBR_EL2", 3, 4, 2, 1, 0, flags=SRF_REGIME),
+        R("VTCR_EL2", 3, 4, 2, 1, 2, reset=RES1_VTCR_EL2, flags=SRF_REGIME,
+          wmask=0x7FFFFFFF),
+        R("AFSR0_EL1", 3, 0, 5, 1, 0, traps=TRAP_TVM_RW),
+        R("AFSR1_EL1", 3, 0, 5, 1, 1, traps=TRAP_TVM_RW),
+        R("ESR_EL1", 3, 0, 5, 2, 0, traps=TRAP_TVM_RW, wmask=0xFFFFFFFF),
+        R("AFSR0_EL2", 3, 4, 5, 1, 0),
+        R("AFSR1_EL2", 3, 4, 5, 1, 1),
+        R("ESR_EL2", 3, 4, 5, 2, 0, wmask=0xFFFFFFFF),
+        R("FAR_EL1", 3, 0, 6, 0, 0, traps=TRAP_TVM_RW),
+        R("FAR_EL2", 3, 4, 6, 0, 0),
+        R("HPFAR_EL2", 3, 4, 6, 0, 4, wmask=0xFFFFFFFFF0),
+        R("PAR_EL1", 3, 0, 7, 4, 0),
+        R("MAIR_EL1", 3, 0, 10, 2, 0, traps=TRAP_TVM_RW),
+        R("AMAIR_EL1", 3, 0, 10, 3, 0, traps=TRAP_TVM_RW),
+        R("MAIR_EL2", 3, 4, 10, 2, 0),
+        R("AMAIR_EL2", 3, 4, 10, 3, 0),
+        R("CONTEXTIDR_EL1", 3, 0, 13, 0, 1, traps=TRAP_TVM_RW, wmask=0xFFFFFFFF),
+        # Exceptions and threads
+        R("VBAR_EL1", 3, 0, 12, 0, 0, wmask=_s64(0xFFFFFFFFFFFFF800)),
+        R("VBAR_EL2", 3, 4, 12, 0, 0, wmask=_s64(0xFFFFFFFFFFFFF800)),
+        R("RVBAR_EL2", 3, 4, 12, 0, 1, access=ACC_R, kind=KIND_CONST),
+        R("ISR_EL1", 3, 0, 12, 1, 0, access=ACC_R, kind=KIND_SPECIAL, flags=SRF_NOSLOT),
+        R("TPIDR_EL0", 3, 3, 13, 0, 2, el0=EL0_RW),
+        R("TPIDRRO_EL0", 3, 3, 13, 0, 3, el0=EL0_RO),
+        R("TPIDR_EL1", 3, 0, 13, 0, 4),
+        R("TPIDR_EL2", 3, 4, 13, 0, 2),
+        # Generic timer: the counter and the controls (the timers themselves: armvirt.timer)
+        R("CNTFRQ_EL0", 3, 3, 14, 0, 0, el0=EL0_CNTFRQ, kind=KIND_SPECIAL, wmask=0xFFFFFFFF),
+        R("CNTPCT_EL0", 3, 3, 14, 0, 1, access=ACC_R, el0=EL0_CNTPCT, kind=KIND_SPECIAL,
+          flags=SRF_NOSLOT),
+        R("CNTVCT_EL0", 3, 3, 14, 0, 2, access=ACC_R, el0=EL0_CNTVCT, kind=KIND_SPECIAL,
+          flags=SRF_NOSLOT),
+        R("CNTKCTL_EL1", 3, 0, 14, 1, 0, wmask=0x3FF),
+        R("CNTHCTL_EL2", 3, 4, 14, 1, 0, reset=0x3, wmask=0xFF),
+        R("CNTVOFF_EL2", 3, 4, 14, 0, 3),
+        # Debug (D19.3). Storage for the architected minimum of 2 breakpoints and 2 watchpoints;
+        # hardware breakpoint/watchpoint *exceptions* are not generated yet (see ARCHITECTURE.md).
+        R("MDSCR_EL1", 2, 0, 0, 2, 2, traps=TRAP_TDA, wmask=0xE000_D03F),
+        R("MDCCINT_EL1", 2, 0, 0, 2, 0, traps=TRAP_TDA, wmask=(1 << 29) | (1 << 30)),
+        R("MDCCSR_EL0", 2, 3, 0, 1, 0, access=ACC_R, kind=KIND_CONST, traps=TRAP_TDA),
+        R("MDRAR_EL1", 2, 0, 1, 0, 0, access=ACC_R, kind=KIND_CONST, traps=TRAP_TDRA),
+        R("OSLAR_EL1", 2, 0, 1, 0, 4, access=ACC_W, kind=KIND_SPECIAL, traps=TRAP_TDOSA,
+          flags=SRF_NOSLOT),
+        R("OSLSR_EL1", 2, 0, 1, 1, 4, reset=0x8 | 0x2, access=ACC_R, kind=KIND_SPECIAL,
+          traps=TRAP_TDOSA),  # OSLM = 0b10 (OS lock implemented), OSLK reset 1
+        R("OSDLR_EL1", 2, 0, 1, 3, 4, traps=TRAP_TDOSA, wmask=1),
+        R("DBGPRCR_EL1", 2, 0, 1, 4, 4, traps=TRAP_TDOSA, wmask=1),
+        R("DBGCLAIMSET_EL1", 2, 0, 7, 8, 6, kind=KIND_SPECIAL, traps=TRAP_TDA),
+        R("DBGCLAIMCLR_EL1", 2, 0, 7, 9, 6, kind=KIND_SPECIAL, traps=TRAP_TDA,
+          flags=SRF_NOSLOT),
+        R("DBGAUTHSTATUS_EL1", 2, 0, 7, 14, 6, reset=0xAA, access=ACC_R, kind=KIND_CONST,
+          traps=TRAP_TDOSA),
+    ]
+    for n in range(2):
+        regs += [
+            R(f"DBGBVR{n}_EL1", 2, 0, 0, n, 4, traps=TRAP_TDA),
+            R(f"DBGBCR{n}_EL1", 2, 0, 0, n, 5, traps=TRAP_TDA, wmask=0x00F0_01E7),
+            R(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, traps=TRAP_TDA),
+            R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F00_1FFF),
+        ]
+    # The rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7) reads as zero: the Arm ARM
+    # reserves it as RAZ so that software can probe future ID registers (D19.2, "ID registers").
+    # The AArch32 ID registers (ID_PFR0_EL1 ... MVFR2_EL1) live here too and read 0 because no
+    # EL implements AArch32.
+    named = {r.encoding for r in regs}
+    aarch32_names = {
+        (1, 0): "ID_PFR0_EL1", (1, 1): "ID_PFR1_EL1", (1, 2): "ID_DFR0_EL1",
+        (1, 3): "ID_AFR0_EL1", (1, 4): "ID_MMFR0_EL1", (1, 5): "ID_MMFR1_EL1",
+        (1, 6): "ID_MMFR2_EL1", (1, 7): "ID_MMFR3_EL1", (2, 0): "ID_ISAR0_EL1",
+        (2, 1): "ID_ISAR1_EL1", (2, 2): "ID_ISAR2_EL1", (2, 3): "ID_ISAR3_EL1",
+        (2, 4): "ID_ISAR4_EL1", (2, 5): "ID_ISAR5_EL1", (2, 6): "ID_MMFR4_EL1",
+        (3, 0): "MVFR0_EL1", (3, 1): "MVFR1_EL1", (3, 2): "MVFR2_EL1",
+    }
+    out = []
+    for r in regs:
+        if r.op0 == 3 and r.op1 == 0 and r.crn == 0 and 1 <= r.crm <= 7:
+            r = SysReg(**{**r.__dict__, "access": ACC_R, "kind": KIND_CONST,
+                          "traps": r.traps | TRAP_TID3})
+        out.append(r)
+    for crm in range(1, 8):
+        for op2 in range(8):
+            enc = (3 << 14) | (crm << 3) | op2
+            if enc in named:
+                continue
+            name = aarch32_names.get((crm, op2), f"S3_0_C0_C{crm}_{op2}")
+            out.append(SysReg(name, 3, 0, 0, crm, op2, access=ACC_R, kind=KIND_CONST,
+                              traps=TRAP_TID3, flags=SRF_NOSLOT))
+    return out
+
+
+SYSREGS: tuple[SysReg, ...] = tuple(_build())
+BY_NAME: dict[str, SysReg] = {r.name: r for r in SYSREGS}
+
+
+def _check() -> None:
+    seen: dict[int, str] = {}
+    for r in SYSREGS:
+        if r.encoding in seen:
+            raise ValueError(f"{r.name} and {seen[r.encoding]} share an encoding")
+        seen[r.encoding] = r.name
+
+
+_check()

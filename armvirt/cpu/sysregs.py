@@ -1,0 +1,340 @@
+"""MRS/MSR: system-register accesses carried out from the table of ``sysreg_table.py``.
+
+``build_tables()`` turns the records into two arrays the jitted code reads (``M_SR_INDEX``:
+encoding → record, ``M_SR_INFO``: one row of columns ``layout.SRI_*`` per record).
+``sysreg_read`` / ``sysreg_write`` then follow the order of the Arm ARM's per-register access
+pseudocode: does the encoding exist at this EL (else UNDEFINED), the EL0 enable controls (trap
+to EL1, or EL2 under HCR_EL2.TGE), the FP access traps for FPCR/FPSR, the EL2 trap controls
+(HCR_EL2.{TVM,TRVM,TID1,TID2,TID3,TACR}, CPTR_EL2.TCPAC, MDCR_EL2.{TDA,TDOSA,TDRA,TDE}) with
+EC 0x18, and finally the access itself.
+"""
+import numpy as np
+from numba import njit
+
+from armvirt import costs
+from armvirt import layout as L
+from armvirt.cpu import _sysregs as SR
+from armvirt.cpu import sysreg_table as T
+from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR_TACR, HCR_TDZ,
+                                    HCR_TGE, HCR_TID1, HCR_TID2, HCR_TID3, HCR_TRVM, HCR_TVM,
+                                    HCR_VF, HCR_VI, HCR_VSE, default_target_el, raise_sync,
+                                    raise_sysreg_trap, raise_undefined)
+from armvirt.cpu.pstate import read_sp_el, set_el_spsel, write_sp_el
+from armvirt.gen_layout import has_slot
+
+
+def build_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(M_SR_INDEX, M_SR_INFO) for the machine tuple."""
+    index = np.full(1 << 16, -1, dtype=np.int16)
+    info = np.zeros((len(T.SYSREGS), L.SRI_SIZE), dtype=np.int64)
+    slot = T.SYSREG_BASE
+    for i, r in enumerate(T.SYSREGS):
+        index[r.encoding] = i
+        row = info[i]
+        if has_slot(r):
+            row[L.SRI_SLOT] = slot
+            slot += 1
+        else:
+            row[L.SRI_SLOT] = -1
+        row[L.SRI_ENC] = r.encoding
+        row[L.SRI_ACCESS] = r.access
+        row[L.SRI_MIN_EL] = r.min_el
+        row[L.SRI_EL0_CTL] = r.el0
+        row[L.SRI_TRAPS] = r.traps
+        row[L.SRI_KIND] = r.kind
+        row[L.SRI_WMASK] = T._s64(r.wmask & ((1 << 64) - 1))
+        row[L.SRI_FIXED] = T._s64(r.reset & ((1 << 64) - 1))
+        row[L.SRI_FLAGS] = r.flags
+    return index, info
+
+
+def reset_values() -> list[tuple[int, int]]:
+    """(slot, reset value) for every stored register."""
+    out = []
+    slot = T.SYSREG_BASE
+    for r in T.SYSREGS:
+        if has_slot(r):
+            out.append((slot, T._s64(r.reset & ((1 << 64) - 1))))
+            slot += 1
+    return out
+
+
+# Bits of the registers that gate accesses
+SCTLR_UMA = 1 << 9
+SCTLR_DZE = 1 << 14
+SCTLR_UCT = 1 << 15
+CPTR_TFP = 1 << 10
+CPTR_TCPAC = 1 << 31
+MDCR_TDE = 1 << 8
+MDCR_TDA = 1 << 9
+MDCR_TDOSA = 1 << 10
+MDCR_TDRA = 1 << 11
+CNTKCTL_EL0PCTEN = 1 << 0
+CNTKCTL_EL0VCTEN = 1 << 1
+CNTHCTL_EL1PCTEN = 1 << 0
+
+
+@njit(cache=True)
+def el2_trap_mask(c, is_read):
+    """The TRAP_* groups that the current EL2 controls trap, for a read or a write."""
+    hcr = c[SR.HCR_EL2]
+    m = 0
+    if is_read:
+        if hcr & HCR_TRVM:
+            m |= T.TRAP_TRVM
+    elif hcr & HCR_TVM:
+        m |= T.TRAP_TVM
+    if hcr & HCR_TID1:
+        m |= T.TRAP_TID1
+    if hcr & HCR_TID2:
+        m |= T.TRAP_TID2
+    if hcr & HCR_TID3:
+        m |= T.TRAP_TID3
+    if hcr & HCR_TACR:
+        m |= T.TRAP_TACR
+    if c[SR.CPTR_EL2] & CPTR_TCPAC:
+        m |= T.TRAP_TCPAC
+    mdcr = c[SR.MDCR_EL2]
+    if mdcr & (MDCR_TDA | MDCR_TDE):
+        m |= T.TRAP_TDA
+    if mdcr & (MDCR_TDOSA | MDCR_TDE):
+        m |= T.TRAP_TDOSA
+    if mdcr & (MDCR_TDRA | MDCR_TDE):
+        m |= T.TRAP_TDRA
+    return m
+
+
+@njit(cache=True)
+def fp_access_check(c, M, pc):
+    """AArch64.CheckFPAdvSIMDEnabled: CPACR_EL1.FPEN at EL0/EL1, then CPTR_EL2.TFP.
+    Takes EC 0x07 and returns False when FP/SIMD is disabled."""
+    el = c[L.EL]
+    if el < 2:
+        fpen = (c[SR.CPACR_EL1] >> 20) & 3
+        # With HCR_EL2.TGE = 1 EL0 runs in the EL2&0 regime and CPACR_EL1 does not apply.
+        tge = (c[SR.HCR_EL2] & HCR_TGE) != 0
+        if not (el == 0 and tge):
+            if fpen == 0 or fpen == 2 or (fpen == 1 and el == 0):
+                raise_sync(c, M, default_target_el(c), EC_FP_ACCESS, 0, pc, 0)
+                return False
+    if c[SR.CPTR_EL2] & CPTR_TFP:
+        raise_sync(c, M, 2, EC_FP_ACCESS, 0, pc, 0)
+        return False
+    return True
+
+
+@njit(cache=True)
+def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
+    """The EL0 enable controls. Returns True to continue, False after taking an exception."""
+    if rule == T.EL0_RW:
+        return True
+    if rule == T.EL0_RO:
+        if is_read:
+            return True
+        raise_undefined(c, M, pc)
+        return False
+    if rule == T.EL0_FP:
+        return fp_access_check(c, M, pc)
+    tge = (c[SR.HCR_EL2] & HCR_TGE) != 0
+    ok = True
+    if rule == T.EL0_UMA:
+        ok = tge or (c[SR.SCTLR_EL1] & SCTLR_UMA) != 0
+    elif rule == T.EL0_UCT:
+        ok = tge or (c[SR.SCTLR_EL1] & SCTLR_UCT) != 0
+    elif rule == T.EL0_CNTFRQ:
+        ok = tge or (c[SR.CNTKCTL_EL1] & (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)) != 0
+    elif rule == T.EL0_CNTPCT:
+        ok = tge or (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PCTEN) != 0
+    elif rule == T.EL0_CNTVCT:
+        ok = tge or (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VCTEN) != 0
+    else:
+        raise_undefined(c, M, pc)
+        return False
+    if not ok:
+        raise_sysreg_trap(c, M, default_target_el(c), op0, op1, crn, crm, op2, rt, is_read, pc)
+    return ok
+
+
+@njit(cache=True)
+def _check_access(c, M, rec, is_read, op0, op1, crn, crm, op2, rt, pc):
+    """Every check before the access. Returns True to go ahead."""
+    info = M[L.M_SR_INFO]
+    el = c[L.EL]
+    need = T.ACC_R if is_read else T.ACC_W
+    if (info[rec, L.SRI_ACCESS] & need) == 0 or el < info[rec, L.SRI_MIN_EL]:
+        raise_undefined(c, M, pc)
+        return False
+    if el == 0 and not _el0_allowed(c, M, info[rec, L.SRI_EL0_CTL], is_read,
+                                    op0, op1, crn, crm, op2, rt, pc):
+        return False
+    if info[rec, L.SRI_EL0_CTL] == T.EL0_FP and el > 0 and not fp_access_check(c, M, pc):
+        return False
+    if el < 2:
+        traps = info[rec, L.SRI_TRAPS]
+        if traps and (traps & el2_trap_mask(c, is_read)):
+            raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
+            return False
+        if (not is_read) and info[rec, L.SRI_ENC] == SR.ENC_CNTFRQ_EL0:
+            raise_undefined(c, M, pc)  # CNTFRQ_EL0 is writable only at the highest EL
+            return False
+        # CNTHCTL_EL2.EL1PCTEN = 0 traps EL0/EL1 reads of the physical counter (D11.2.2)
+        if info[rec, L.SRI_ENC] == SR.ENC_CNTPCT_EL0 and \
+                not (c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCTEN) and not (c[SR.HCR_EL2] & HCR_TGE):
+            raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
+            return False
+    return True
+
+
+@njit(cache=True)
+def counter_value(c):
+    """CNTPCT_EL0: the system counter, derived from the PE's deterministic cycle count."""
+    return c[L.CYCLES] // costs.CYCLES_PER_TICK
+
+
+@njit(cache=True)
+def _read_special(c, M, enc):
+    el = c[L.EL]
+    if enc == SR.ENC_NZCV:
+        return c[L.NZCV] << 28
+    if enc == SR.ENC_DAIF:
+        return c[L.DAIF] << 6
+    if enc == SR.ENC_SPSel:
+        return c[L.SPSEL]
+    if enc == SR.ENC_CurrentEL:
+        return el << 2
+    if enc == SR.ENC_PAN:
+        return c[L.PSTATE_PAN] << 22
+    if enc == SR.ENC_FPCR:
+        return c[SR.FPCR]
+    if enc == SR.ENC_FPSR:
+        return c[SR.FPSR]
+    if enc == SR.ENC_SP_EL0:
+        return read_sp_el(c, 0)
+    if enc == SR.ENC_SP_EL1:
+        return read_sp_el(c, 1)
+    if enc == SR.ENC_MIDR_EL1:
+        return c[SR.VPIDR_EL2] if el == 1 else c[SR.MIDR_EL1]
+    if enc == SR.ENC_MPIDR_EL1:
+        return c[SR.VMPIDR_EL2] if el == 1 else c[SR.MPIDR_EL1]
+    if enc == SR.ENC_DCZID_EL0:
+        dzp = 0
+        if el == 0 and not (c[SR.SCTLR_EL1] & SCTLR_DZE) and not (c[SR.HCR_EL2] & HCR_TGE):
+            dzp = 1
+        if el < 2 and (c[SR.HCR_EL2] & HCR_TDZ):
+            dzp = 1
+        return (dzp << 4) | T.DCZID_BS
+    if enc == SR.ENC_CCSIDR_EL1:
+        # (NumSets-1)<<13 | (Associativity-1)<<3 | (log2(linelen)-4): 32 KiB 2-way L1D,
+        # 48 KiB 3-way L1I, 2 MiB 16-way L2, all with 64-byte lines (values of a Cortex-A57).
+        sel = c[SR.CSSELR_EL1] & 0xF
+        if sel == 0:
+            return (255 << 13) | (1 << 3) | 2
+        if sel == 1:
+            return (255 << 13) | (2 << 3) | 2
+        if sel == 2:
+            return (2047 << 13) | (15 << 3) | 2
+        return 0
+    if enc == SR.ENC_ISR_EL1:
+        # Pending virtual interrupts injected through HCR_EL2 are visible at EL1 when routed.
+        hcr = c[SR.HCR_EL2]
+        v = 0
+        if el == 1:
+            if (hcr & HCR_AMO) and (hcr & HCR_VSE):
+                v |= 1 << 8
+            if (hcr & HCR_IMO) and (hcr & HCR_VI):
+                v |= 1 << 7
+            if (hcr & HCR_FMO) and (hcr & HCR_VF):
+                v |= 1 << 6
+        return v
+    if enc == SR.ENC_CNTFRQ_EL0:
+        return c[SR.CNTFRQ_EL0]
+    if enc == SR.ENC_CNTPCT_EL0:
+        return counter_value(c)
+    if enc == SR.ENC_CNTVCT_EL0:
+        return counter_value(c) - c[SR.CNTVOFF_EL2]
+    if enc == SR.ENC_OSLSR_EL1:
+        return c[SR.OSLSR_EL1]
+    if enc == SR.ENC_DBGCLAIMSET_EL1:
+        return 0xFF  # eight claim tags implemented
+    if enc == SR.ENC_DBGCLAIMCLR_EL1:
+        return c[SR.DBGCLAIMSET_EL1]
+    return 0
+
+
+@njit(cache=True)
+def _write_special(c, M, enc, v):
+    if enc == SR.ENC_NZCV:
+        c[L.NZCV] = (v >> 28) & 0xF
+    elif enc == SR.ENC_DAIF:
+        c[L.DAIF] = (v >> 6) & 0xF
+        c[L.ATTN] = 1
+    elif enc == SR.ENC_SPSel:
+        set_el_spsel(c, c[L.EL], v & 1)
+    elif enc == SR.ENC_PAN:
+        c[L.PSTATE_PAN] = (v >> 22) & 1
+    elif enc == SR.ENC_FPCR:
+        c[SR.FPCR] = v & 0x07FF9F00
+    elif enc == SR.ENC_FPSR:
+        c[SR.FPSR] = v & 0xF800009F
+    elif enc == SR.ENC_SP_EL0:
+        write_sp_el(c, 0, v)
+    elif enc == SR.ENC_SP_EL1:
+        write_sp_el(c, 1, v)
+    elif enc == SR.ENC_CNTFRQ_EL0:
+        c[SR.CNTFRQ_EL0] = v & 0xFFFFFFFF
+    elif enc == SR.ENC_OSLAR_EL1:
+        c[SR.OSLSR_EL1] = (c[SR.OSLSR_EL1] & ~2) | ((v & 1) << 1)
+    elif enc == SR.ENC_DBGCLAIMSET_EL1:
+        c[SR.DBGCLAIMSET_EL1] |= v & 0xFF
+    elif enc == SR.ENC_DBGCLAIMCLR_EL1:
+        c[SR.DBGCLAIMSET_EL1] &= ~(v & 0xFF)
+
+
+@njit(cache=True, inline="always")
+def _sp_el0_is_current(c, enc):
+    return enc == SR.ENC_SP_EL0 and c[L.SPSEL] == 0
+
+
+@njit(cache=True)
+def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
+    """MRS Xt, <sysreg>. Returns (ok, value); on False an exception was taken."""
+    enc = (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2
+    rec = M[L.M_SR_INDEX][enc]
+    if rec < 0 or _sp_el0_is_current(c, enc):
+        raise_undefined(c, M, pc)
+        return False, 0
+    if not _check_access(c, M, rec, True, op0, op1, crn, crm, op2, rt, pc):
+        return False, 0
+    info = M[L.M_SR_INFO]
+    kind = info[rec, L.SRI_KIND]
+    if kind == T.KIND_PLAIN:
+        return True, c[info[rec, L.SRI_SLOT]]
+    if kind == T.KIND_CONST:
+        return True, info[rec, L.SRI_FIXED]
+    return True, _read_special(c, M, enc)
+
+
+@njit(cache=True)
+def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
+    """MSR <sysreg>, Xt. Returns ok; on False an exception was taken."""
+    enc = (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2
+    rec = M[L.M_SR_INDEX][enc]
+    if rec < 0 or _sp_el0_is_current(c, enc):
+        raise_undefined(c, M, pc)
+        return False
+    if not _check_access(c, M, rec, False, op0, op1, crn, crm, op2, rt, pc):
+        return False
+    info = M[L.M_SR_INFO]
+    kind = info[rec, L.SRI_KIND]
+    if kind == T.KIND_PLAIN:
+        wm = info[rec, L.SRI_WMASK]
+        slot = info[rec, L.SRI_SLOT]
+        c[slot] = (value & wm) | (c[slot] & ~wm)
+    elif kind == T.KIND_SPECIAL:
+        _write_special(c, M, enc, value)
+    flags = info[rec, L.SRI_FLAGS]
+    if flags & T.SRF_REGIME:
+        c[L.CODE_VPAGE] = -1
+    if flags & T.SRF_ATTN:
+        c[L.ATTN] = 1
+    return True

@@ -1,0 +1,170 @@
+"""The run loop: one jitted function that runs the PEs until something needs Python.
+
+It mirrors KVM_RUN: ``run(M, budget)`` executes instructions until an *exit* — the budget ran
+out, a breakpoint, an access to a device modelled in Python, a PSCI call, a full output buffer,
+every PE asleep or off, an internal limit — and returns its code (``layout.EXIT_*``) with the
+details in the exit record (``mach[EXIT_*]``). Python handles it and calls ``run`` again.
+
+Per instruction the fast path is: compare the pc's page with the cached code page, load the
+decoded op for the word from the decode cache (``M_DCACHE``, one int16 per RAM word), execute
+it through the generated dispatcher, count it, and test one attention flag. Everything rare —
+decoding a new word, a breakpoint (a negative op in the decode cache), a new code page, an
+exit, an interrupt becoming deliverable — hides behind those tests, so unused features cost
+nothing.
+
+PEs are interleaved deterministically: each runs ``QUANTUM`` instructions in turn (fewer if it
+sleeps or an exit intervenes), always in PE order.
+"""
+from numba import njit
+
+from armvirt import layout as L
+from armvirt import memmap
+from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, default_target_el,
+                                    raise_sync)
+from armvirt.cpu.memory import fetch_translate
+from armvirt.isa._decoder import decode
+from armvirt.isa._dispatch import execute
+
+QUANTUM = 1000  # instructions a PE runs before the next PE gets its turn (issue: SMP)
+
+
+@njit(cache=True)
+def _bp_lookup(M, pa):
+    """Is there a breakpoint record for physical address pa? (Decode-time only.)"""
+    bp = M[L.M_BP]
+    for i in range(M[L.M_MACH][L.BP_COUNT]):
+        if bp[i, 0] == pa:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _bp_matches(c, M, pc, pa):
+    """Does a breakpoint at pa apply in the current context (VA, EL)?"""
+    bp = M[L.M_BP]
+    for i in range(M[L.M_MACH][L.BP_COUNT]):
+        if bp[i, 0] == pa and (bp[i, 1] == -1 or bp[i, 1] == pc) \
+                and (bp[i, 2] >> c[L.EL]) & 1:
+            return True
+    return False
+
+
+@njit(cache=True)
+def fetch_slow(c, M, pc):
+    """Instruction fetch when pc is not on the cached code page: Illegal Execution state and
+    PC alignment checks (both only arise after a branch to a register or an ERET, which drop
+    the cached page), then translation. False when an exception was taken or an exit is due."""
+    if c[L.PSTATE_IL]:
+        raise_sync(c, M, default_target_el(c), EC_ILLEGAL_STATE, 0, pc, 0)
+        return False
+    if pc & 3:
+        raise_sync(c, M, default_target_el(c), EC_PC_ALIGN, 0, pc, pc)
+        return False
+    return fetch_translate(c, M, pc)
+
+
+@njit(cache=True)
+def run_pe(c, M, limit):
+    """Run one PE for at most ``limit`` instructions. Returns the number executed."""
+    mach = M[L.M_MACH]
+    ram32 = M[L.M_RAM32]
+    dcache = M[L.M_DCACHE]
+    n = 0
+    while n < limit:
+        pc = c[L.PC]
+        if (pc >> 12) != c[L.CODE_VPAGE] or c[L.PSTATE_IL]:
+            if not fetch_slow(c, M, pc):
+                n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
+                if c[L.ATTN] and _attention(c, M, pc):
+                    break
+                continue
+        idx = (pc + c[L.CODE_DELTA]) >> 2
+        op = dcache[idx]
+        if op <= 0:
+            if op == 0:
+                op = decode(ram32[idx] & 0xFFFFFFFF)
+                if mach[L.BP_COUNT] > 0 and _bp_lookup(M, idx * 4 + memmap.RAM_BASE):
+                    dcache[idx] = -op
+                else:
+                    dcache[idx] = op
+            else:
+                op = -op
+                if mach[L.STEP_BREAK] == pc:
+                    mach[L.STEP_BREAK] = -1  # resuming from this breakpoint: run it once
+                elif _bp_matches(c, M, pc, idx * 4 + memmap.RAM_BASE):
+                    mach[L.EXIT_CODE] = L.EXIT_BREAKPOINT
+                    mach[L.EXIT_PE] = c[L.PE_INDEX]
+                    mach[L.EXIT_ADDR] = pc
+                    break
+        c[L.PC] = pc + 4
+        execute(op, ram32[idx] & 0xFFFFFFFF, c, M, pc)
+        c[L.CYCLES] += 1
+        c[L.INSTRET] += 1
+        n += 1
+        if c[L.ATTN] and _attention(c, M, pc):
+            break
+    return n
+
+
+@njit(cache=True)
+def _attention(c, M, pc):
+    """Something asked the loop to look: an exit request, a Python-MMIO replay to finish, a
+    change of power state. Returns True when this PE must stop running now."""
+    c[L.ATTN] = 0
+    mach = M[L.M_MACH]
+    code = mach[L.EXIT_CODE]
+    if code == L.EXIT_MMIO or (code == L.EXIT_INTERNAL and mach[L.EXIT_AUX] == 2):
+        # The instruction did not complete: rewind it so it is replayed once Python answered.
+        c[L.PC] = pc
+        c[L.MMIO_SEQ] = 0
+        c[L.CYCLES] -= 1   # it will be counted when it completes
+        c[L.INSTRET] -= 1
+        return True
+    if c[L.MMIO_SEQ] != 0:  # a replay completed: its answers are used up
+        c[L.MMIO_SEQ] = 0
+        mach[L.MMIO_RESP_N] = 0
+        mach[L.MMIO_RESP_ABORT] = 0
+    if code != L.EXIT_NONE:
+        return True
+    if c[L.POWER] != L.POWER_ON:
+        return True
+    return False
+
+
+@njit(cache=True)
+def run(M, budget):
+    """Run every powered-on PE, round robin, until an exit or ``budget`` instructions in all.
+    Returns the exit code (also left in ``mach[EXIT_CODE]``)."""
+    mach = M[L.M_MACH]
+    cpus = M[L.M_CPUS]
+    npe = mach[L.NUM_PES]
+    done = 0
+    while done < budget:
+        ran_any = False
+        for i in range(npe):
+            pe = (mach[L.CUR_PE] + i) % npe
+            c = cpus[pe]
+            if c[L.POWER] != L.POWER_ON:
+                continue
+            ran_any = True
+            q = budget - done
+            if q > QUANTUM:
+                q = QUANTUM
+            done += run_pe(c, M, q)
+            if mach[L.EXIT_CODE] != L.EXIT_NONE:
+                mach[L.CUR_PE] = pe  # resume with this PE, so interleaving is unaffected
+                mach[L.RUN_DONE] = done
+                return mach[L.EXIT_CODE]
+            if done >= budget:
+                mach[L.CUR_PE] = (pe + 1) % npe
+                break
+        if not ran_any:
+            mach[L.RUN_DONE] = done
+            mach[L.EXIT_CODE] = L.EXIT_HALT
+            for pe in range(npe):
+                if cpus[pe][L.POWER] == L.POWER_WFI or cpus[pe][L.POWER] == L.POWER_WFE:
+                    mach[L.EXIT_CODE] = L.EXIT_IDLE
+            return mach[L.EXIT_CODE]
+    mach[L.RUN_DONE] = done
+    mach[L.EXIT_CODE] = L.EXIT_BUDGET
+    return L.EXIT_BUDGET

@@ -1,0 +1,164 @@
+"""Where every piece of machine state lives: the one source of truth for array layouts.
+
+The jitted core works on plain numpy arrays (no jitclass: it defeats ``cache=True``). This
+module names their slots so the core, the Python facade, the debugger and the tests all read the
+same offsets.
+
+* ``cpus``   int64[npe, CPU_SIZE] — one row per PE, the row ``c`` every handler receives.
+  General registers, PSTATE fields, FP/SIMD registers, internal bookkeeping, then the system
+  registers (slots generated from ``armvirt/cpu/sysreg_table.py`` into ``armvirt/cpu/_sysregs.py``).
+* ``mach``   int64[MACH_SIZE] — machine-wide scalars: the exit record, configuration, device
+  registers of the in-core devices.
+* ``M``      the tuple of every machine array, indexed by the ``M_*`` constants below; handlers
+  pass it along untouched, so adding an array never changes a signature.
+"""
+from armvirt.cpu import _sysregs as _sr
+from armvirt.cpu.sysreg_table import SYSREG_BASE
+
+# ---------------------------------------------------------------------------------------------
+# Per-PE row
+# ---------------------------------------------------------------------------------------------
+# X0..X30 live at 0..30. Slot 31 is always zero so that "register 31 = XZR" reads need no test;
+# handlers write results unconditionally and then restore c[XZR] = 0 (cheaper than a branch).
+XZR = 31
+# The *current* stack pointer. It is banked into SP_EL0/SP_EL1/SP_EL2 (system-register slots)
+# whenever PSTATE.EL or PSTATE.SP changes, so "register 31 = SP" reads are one load.
+SP = 32
+PC = 33
+# PSTATE, one field per slot (AArch64.PSTATE in the Arm ARM's shared pseudocode).
+NZCV = 34        # 4 bits: N=8, Z=4, C=2, V=1 (PSTATE.{N,Z,C,V})
+EL = 35          # PSTATE.EL, 0..2 (no EL3)
+SPSEL = 36       # PSTATE.SP
+DAIF = 37        # 4 bits: D=8, A=4, I=2, F=1
+PSTATE_SS = 38   # software step
+PSTATE_IL = 39   # illegal execution state
+PSTATE_PAN = 40  # Armv8.1 privileged access never
+# Bookkeeping that is not architectural state.
+CYCLES = 41        # emulated cycles under the cost model (armvirt/costs.py)
+INSTRET = 42       # instructions retired
+EXCL_VALID = 43    # local exclusive monitor: Exclusive Access state
+EXCL_ADDR = 44     # physical address of the marked granule
+EXCL_SIZE = 45     # size in bytes of the marked access
+CODE_VPAGE = 46    # virtual page (va >> 12) whose translation is cached for instruction fetch; -1 = none
+CODE_DELTA = 47    # pa - va for CODE_VPAGE (valid while CODE_VPAGE matches)
+ATTN = 48          # non-zero: the run loop must look at this PE before the next instruction
+POWER = 49         # POWER_* below
+PE_INDEX = 50      # this PE's index in ``cpus``
+MMIO_SEQ = 51      # number of completed Python-MMIO accesses replayed within the current insn
+LAST_EXC_EC = 52   # EC of the most recent synchronous exception (for the debugger's explain)
+EVENT_REG = 53     # the WFE event register
+V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
+assert SYSREG_BASE == V_BASE + 64
+CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
+
+POWER_ON = 0
+POWER_OFF = 1
+POWER_WFI = 2       # asleep in WFI until an interrupt (or event)
+POWER_WFE = 3
+
+# ---------------------------------------------------------------------------------------------
+# Machine-wide row
+# ---------------------------------------------------------------------------------------------
+EXIT_CODE = 0      # EXIT_* below; set by the core, cleared by Python before resuming
+EXIT_PE = 1        # PE that caused the exit
+EXIT_ADDR = 2      # address (MMIO: physical address; breakpoint: pc)
+EXIT_SIZE = 3      # access size in bytes
+EXIT_WRITE = 4     # 1 for a store
+EXIT_VALUE = 5     # store data / value supplied back by Python for a load
+EXIT_AUX = 6       # extra detail (internal error code, immediate of HVC/SMC, ...)
+NUM_PES = 7
+CUR_PE = 8
+PSCI_CONDUIT = 9   # CONDUIT_* below: which instruction the board's own PSCI service answers
+TRACE_FLAGS = 10   # TRACE_* bits
+TRACE_COUNT = 11   # events in the trace ring
+# Python-device MMIO is done by replay (armvirt/cpu/memory.py): the k-th such access of an
+# instruction exits; Python answers into MMIO_RESP[k]; the instruction runs again and consumes
+# answers 0..MMIO_RESP_N-1 in order.
+MMIO_RESP_N = 12
+MMIO_RESP_ABORT = 13  # bit k set: access k ends in an external abort (no device there)
+MMIO_RESP = 40        # MMIO_RESP[0..MMIO_RESP_MAX-1]
+MMIO_RESP_MAX = 8
+BP_COUNT = 15       # number of armed breakpoints (0: the run loop never looks them up)
+STEP_BREAK = 16     # pc of a breakpoint to step over once when resuming (-1: none)
+RUN_DONE = 17       # steps the last call of engine.run executed
+# PL011 (in-core device, armvirt/devices/pl011.py)
+UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
+UART_CR = 21
+UART_LCR_H = 22
+UART_IBRD = 23
+UART_FBRD = 24
+UART_IMSC = 25
+UART_RIS = 26
+UART_IFLS = 27
+UART_DMACR = 28
+UART_RX_HEAD = 29   # rx ring read index
+UART_RX_TAIL = 30   # rx ring write index
+UART_ILPR = 31
+MACH_SIZE = 64
+
+CONDUIT_NONE = 0
+CONDUIT_HVC = 1
+CONDUIT_SMC = 2
+
+TRACE_EXC = 1
+TRACE_UNIMP = 2
+
+# ---------------------------------------------------------------------------------------------
+# Exit codes (the core's counterpart of KVM_RUN's exit reasons)
+# ---------------------------------------------------------------------------------------------
+EXIT_NONE = 0
+EXIT_BUDGET = 1        # the instruction budget ran out
+EXIT_HALT = 2          # every PE is off (e.g. after PSCI SYSTEM_OFF handled in Python)
+EXIT_BREAKPOINT = 3    # fetch from an address with a breakpoint
+EXIT_MMIO = 4          # access to a device implemented in Python; the insn is replayed after
+EXIT_PSCI = 5          # HVC/SMC on the board's PSCI conduit; Python answers in x0
+EXIT_UART = 6          # the UART tx buffer is full: drain it
+EXIT_TRACE = 7         # the trace ring is full: drain it
+EXIT_INTERNAL = 8      # the core hit a state it cannot continue from (EXIT_AUX says which)
+EXIT_IDLE = 9          # every running PE sleeps in WFI/WFE and nothing will wake it
+EXIT_WATCHPOINT = 10
+EXIT_STEP = 11         # single-step completed
+
+EXIT_NAMES = {
+    EXIT_NONE: "none", EXIT_BUDGET: "budget", EXIT_HALT: "halt", EXIT_BREAKPOINT: "breakpoint",
+    EXIT_MMIO: "mmio", EXIT_PSCI: "psci", EXIT_UART: "uart", EXIT_TRACE: "trace",
+    EXIT_INTERNAL: "internal", EXIT_IDLE: "idle", EXIT_WATCHPOINT: "watchpoint",
+    EXIT_STEP: "step",
+}
+
+# ---------------------------------------------------------------------------------------------
+# The machine tuple M
+# ---------------------------------------------------------------------------------------------
+M_MACH = 0     # int64[MACH_SIZE]
+M_CPUS = 1     # int64[npe, CPU_SIZE]
+M_RAM8 = 2     # uint8[ram_size]   guest RAM at RAM_BASE
+M_RAM32 = 3    # uint32 view of RAM (instruction fetch)
+M_RAM64 = 4    # int64 view of RAM (aligned 64-bit accesses)
+M_DCACHE = 5   # int16[ram_size/4] decoded op per RAM word: 0 = not decoded; < 0 = breakpoint
+M_SR_INDEX = 6  # int16[65536] system-register encoding -> record number (-1: unallocated)
+M_SR_INFO = 7   # int64[nrec, SRI_SIZE] the system-register records as data
+M_UART_TX = 8   # uint8[UART_TX_CAP] PL011 output waiting to be drained
+M_UART_RX = 9   # uint8[UART_RX_CAP] PL011 input ring
+M_UNIMP = 10    # int64[NUM_OPS, 2] per op: count of UNDEFINED taken, pc of the first one
+M_TRACE = 11    # int64[TRACE_CAP, TRACE_WIDTH] trace ring
+M_BP = 12       # int64[BP_CAP, BP_WIDTH] breakpoint records (pa, va, el mask, vmid, kind)
+
+UART_TX_CAP = 4096
+UART_RX_CAP = 4096
+TRACE_CAP = 4096
+TRACE_WIDTH = 10
+BP_CAP = 64
+BP_WIDTH = 4
+
+# Columns of M_SR_INFO (one row per system register record; see armvirt/cpu/sysreg_table.py)
+SRI_SLOT = 0      # slot in the PE row, or -1 for registers without storage
+SRI_ENC = 1       # op0:op1:CRn:CRm:op2 packed as in ESR ISS order-independent 16 bits
+SRI_ACCESS = 2    # ACC_* bits: readable / writable
+SRI_MIN_EL = 3    # lowest EL that may access it (0 = EL0 subject to SRI_EL0_CTL)
+SRI_EL0_CTL = 4   # EL0 access control rule id
+SRI_TRAPS = 5     # TRAP_* bits of the EL2 traps that apply
+SRI_KIND = 6      # KIND_*: how reads and writes are carried out
+SRI_WMASK = 7     # writable bits (others keep their fixed value)
+SRI_FIXED = 8     # value of the non-writable bits (RES1 and fixed fields)
+SRI_FLAGS = 9     # SRF_* behaviour flags
+SRI_SIZE = 10

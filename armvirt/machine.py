@@ -1,0 +1,494 @@
+"""``Machine``: the Python face of the emulator — build a board, load, run, look inside.
+
+It owns the machine arrays (``armvirt.layout``) and the loop of KVM_RUN-like calls into the
+jitted engine, handling each exit in Python: draining the UART, answering PSCI calls and
+accesses to devices modelled in Python, draining traces. Everything a debugger needs — any
+register of any PE and EL, physical memory, breakpoints, snapshots — is here too.
+
+    >>> from armvirt import Machine
+    >>> m = Machine(ram_size=64 << 20)
+    >>> m.load_elf("build/guests/hello.elf")     # doctest: +SKIP
+    >>> m.run()                                  # doctest: +SKIP
+    ExitInfo(reason='system_off', ...)
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+
+from armvirt import layout as L
+from armvirt import memmap
+from armvirt.cpu import sysreg_table as T
+from armvirt.cpu.pstate import get_psr, read_sp_el, write_sp_el
+
+INTERNAL_REASONS = {1: "the MMU is not implemented yet (SCTLR_ELx.M or HCR_EL2.VM set)",
+                    2: "an instruction made more accesses to Python devices than supported"}
+
+
+class MachineError(Exception):
+    """A request the machine cannot carry out (bad address, unknown register, ...)."""
+
+
+class Device(Protocol):
+    """A device modelled in Python, answering MMIO exits (offsets relative to its base)."""
+
+    def read(self, offset: int, size: int) -> int: ...
+
+    def write(self, offset: int, size: int, value: int) -> None: ...
+
+
+@dataclass
+class ExitInfo:
+    """Why ``Machine.run`` returned."""
+
+    reason: str           # system_off | system_reset | budget | breakpoint | idle | halt | internal
+    pe: int = 0
+    pc: int = 0
+    detail: str = ""
+    instructions: int = 0  # retired during this call, all PEs
+
+    @property
+    def clean(self) -> bool:
+        return self.reason == "system_off"
+
+
+@dataclass
+class Breakpoint:
+    addr: int               # the address the user gave
+    pa: int                 # physical address it resolved to
+    va: int                 # virtual address to match, or -1 for any
+    el_mask: int            # bit n: stop at ELn
+    temporary: bool = False
+    id: int = 0
+
+
+def _u64(v: int) -> int:
+    return int(v) & ((1 << 64) - 1)
+
+
+def _s64(v: int) -> int:
+    v = int(v) & ((1 << 64) - 1)
+    return v - (1 << 64) if v >> 63 else v
+
+
+class Machine:
+    """A `virt` board with ``smp`` PEs and ``ram_size`` bytes of RAM at 0x4000_0000."""
+
+    def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
+                 psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
+                 trace: Iterable[str] = ()):
+        if not 1 <= smp <= memmap.MAX_PES:
+            raise MachineError(f"--smp must be between 1 and {memmap.MAX_PES}, not {smp}")
+        if ram_size <= 0 or ram_size % 4096 or ram_size > memmap.RAM_SIZE_MAX:
+            raise MachineError(f"RAM size must be a positive multiple of 4 KiB up to "
+                               f"{memmap.RAM_SIZE_MAX >> 30} GiB, not {ram_size}")
+        from armvirt.cpu.sysregs import build_tables
+        from armvirt.isa._decoder import NUM_OPS
+        self.smp = smp
+        self.ram_size = ram_size
+        self.mach = np.zeros(L.MACH_SIZE, dtype=np.int64)
+        self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
+        self.ram = np.zeros(ram_size, dtype=np.uint8)
+        self.dcache = np.zeros(ram_size // 4, dtype=np.int16)
+        sr_index, sr_info = build_tables()
+        self.uart_tx = np.zeros(L.UART_TX_CAP, dtype=np.uint8)
+        self.uart_rx = np.zeros(L.UART_RX_CAP, dtype=np.uint8)
+        self.unimp = np.zeros((NUM_OPS, 2), dtype=np.int64)
+        self.trace_ring = np.zeros((L.TRACE_CAP, L.TRACE_WIDTH), dtype=np.int64)
+        self.bp_table = np.zeros((L.BP_CAP, L.BP_WIDTH), dtype=np.int64)
+        self.M = (self.mach, self.cpus, self.ram, self.ram.view(np.uint32),
+                  self.ram.view(np.int64), self.dcache, sr_index, sr_info, self.uart_tx,
+                  self.uart_rx, self.unimp, self.trace_ring, self.bp_table)
+        conduits = {"none": L.CONDUIT_NONE, "hvc": L.CONDUIT_HVC, "smc": L.CONDUIT_SMC}
+        if psci_conduit not in conduits:
+            raise MachineError(f"unknown PSCI conduit {psci_conduit!r}")
+        self.psci_conduit = psci_conduit
+        self.mach[L.PSCI_CONDUIT] = conduits[psci_conduit]
+        self.mach[L.NUM_PES] = smp
+        self.mach[L.STEP_BREAK] = -1
+        self.trace = set(trace)
+        self.mach[L.TRACE_FLAGS] = (L.TRACE_EXC if "exc" in self.trace else 0) | \
+            (L.TRACE_UNIMP if "unimp" in self.trace else 0)
+        self.trace_events: list[tuple[int, ...]] = []  # drained events, unless trace_sink
+        self.trace_sink: Callable[[tuple[int, ...]], None] | None = None
+        self.console = bytearray()          # everything the UART transmitted
+        self.uart_sink = uart
+        self.devices: list[tuple[int, int, Device]] = []
+        self.breakpoints: list[Breakpoint] = []
+        self._next_bp = 1
+        self.last_exit: ExitInfo | None = None
+        self.power_off_reason: str | None = None
+        from armvirt.devices.pl011 import pl011_reset
+        pl011_reset(self.mach)
+        for pe in range(smp):
+            self.reset_pe(pe)
+            self.cpus[pe][L.POWER] = L.POWER_OFF if pe else L.POWER_ON
+
+    # ------------------------------------------------------------------ reset and boot
+    def mpidr(self, pe: int) -> int:
+        """MPIDR_EL1 of PE ``pe``: Aff0 = pe, bit 31 RES1 (as QEMU's virt with <= 8 PEs)."""
+        return (1 << 31) | pe
+
+    def pe_by_mpidr(self, mpidr: int) -> int | None:
+        for pe in range(self.smp):
+            if (self.mpidr(pe) & 0xFF_00FF_FFFF) == (mpidr & 0xFF_00FF_FFFF):
+                return pe
+        return None
+
+    def reset_pe(self, pe: int) -> None:
+        """Warm reset of one PE: every register to its reset value, at EL2 with SP_EL2."""
+        from armvirt.cpu.sysregs import reset_values
+        c = self.cpus[pe]
+        c[:] = 0
+        for slot, value in reset_values():
+            c[slot] = value
+        from armvirt.cpu import _sysregs as SR
+        c[SR.MPIDR_EL1] = self.mpidr(pe)
+        c[SR.VMPIDR_EL2] = self.mpidr(pe)
+        c[SR.CNTFRQ_EL0] = _freq()
+        c[L.EL] = 2
+        c[L.SPSEL] = 1
+        c[L.DAIF] = 0xF
+        c[L.CODE_VPAGE] = -1
+        c[L.PE_INDEX] = pe
+        c[L.POWER] = L.POWER_OFF
+
+    def boot_pe(self, pe: int, entry: int, *, el: int = 1, x0: int = 0, x1: int = 0,
+                x2: int = 0, x3: int = 0, sp: int | None = None) -> None:
+        """Start PE ``pe`` at ``entry`` in ELx with SP_ELx selected, as firmware hands over to
+        an OS (MMU and caches off, DAIF masked)."""
+        if el not in (1, 2):
+            raise MachineError(f"can only enter at EL1 or EL2, not EL{el}")
+        from armvirt.cpu.pstate import set_el_spsel
+        c = self.cpus[pe]
+        for i, v in enumerate((x0, x1, x2, x3)):
+            c[i] = _s64(v)
+        set_el_spsel(c, el, 1)
+        if sp is not None:
+            c[L.SP] = _s64(sp)
+        c[L.PC] = _s64(entry)
+        c[L.DAIF] = 0xF
+        c[L.POWER] = L.POWER_ON
+        c[L.CODE_VPAGE] = -1
+
+    def power_off_all(self) -> None:
+        for pe in range(self.smp):
+            self.cpus[pe][L.POWER] = L.POWER_OFF
+
+    # ------------------------------------------------------------------ memory
+    def _ram_offset(self, pa: int, size: int) -> int:
+        off = pa - memmap.RAM_BASE
+        if off < 0 or off + size > self.ram_size:
+            raise MachineError(f"physical range 0x{pa:x}+0x{size:x} is outside RAM "
+                               f"(0x{memmap.RAM_BASE:x}..0x{memmap.RAM_BASE + self.ram_size:x})")
+        return off
+
+    def write_phys(self, pa: int, data: bytes) -> None:
+        """Write bytes to RAM (as a loader or DMA would): drops decoded instructions there."""
+        off = self._ram_offset(pa, len(data))
+        self.ram[off:off + len(data)] = np.frombuffer(bytes(data), dtype=np.uint8)
+        self.dcache[off >> 2:(off + len(data) + 3) >> 2] = 0
+        self._rearm_breakpoints()
+
+    def read_phys(self, pa: int, size: int) -> bytes:
+        off = self._ram_offset(pa, size)
+        return self.ram[off:off + size].tobytes()
+
+    def read_u64(self, pa: int) -> int:
+        return int.from_bytes(self.read_phys(pa, 8), "little")
+
+    def add_device(self, base: int, size: int, device: Device) -> None:
+        """Map a Python device at [base, base+size); the core exits to it on every access."""
+        for b, s, _ in self.devices:
+            if base < b + s and b < base + size:
+                raise MachineError(f"device at 0x{base:x} overlaps one at 0x{b:x}")
+        self.devices.append((base, size, device))
+
+    # ------------------------------------------------------------------ registers
+    def reg(self, name: str, pe: int = 0) -> int:
+        """Read a register by name: x0..x30, w0..w30, sp, pc, nzcv, pstate, el, daif, spsel,
+        sp_el0/1/2, v0..v31 / q0..q31 / d0..d31, cycles, instret, or any system register."""
+        c = self.cpus[pe]
+        n = name.lower()
+        if n.startswith("x") and n[1:].isdigit() and int(n[1:]) <= 30:
+            return _u64(c[int(n[1:])])
+        if n.startswith("w") and n[1:].isdigit() and int(n[1:]) <= 30:
+            return _u64(c[int(n[1:])]) & 0xFFFF_FFFF
+        if n[:1] in "vqd" and n[1:].isdigit() and int(n[1:]) <= 31:
+            i = int(n[1:])
+            lo, hi = _u64(c[L.V_BASE + 2 * i]), _u64(c[L.V_BASE + 2 * i + 1])
+            return lo if n[0] == "d" else lo | (hi << 64)
+        simple = {"sp": L.SP, "pc": L.PC, "el": L.EL, "daif": L.DAIF, "spsel": L.SPSEL,
+                  "cycles": L.CYCLES, "instret": L.INSTRET}
+        if n in simple:
+            return _u64(c[simple[n]])
+        if n == "nzcv":
+            return int(c[L.NZCV]) << 28
+        if n in ("pstate", "cpsr"):
+            return _u64(get_psr(c))
+        if n in ("sp_el0", "sp_el1", "sp_el2"):
+            return _u64(read_sp_el(c, int(n[-1])))
+        return _u64(self._sysreg_slot_value(name, c))
+
+    def set_reg(self, name: str, value: int, pe: int = 0) -> None:
+        c = self.cpus[pe]
+        n = name.lower()
+        v = _s64(value)
+        if n.startswith("x") and n[1:].isdigit() and int(n[1:]) <= 30:
+            c[int(n[1:])] = v
+        elif n.startswith("w") and n[1:].isdigit() and int(n[1:]) <= 30:
+            c[int(n[1:])] = v & 0xFFFF_FFFF
+        elif n[:1] in "vqd" and n[1:].isdigit() and int(n[1:]) <= 31:
+            i = int(n[1:])
+            c[L.V_BASE + 2 * i] = _s64(value)
+            c[L.V_BASE + 2 * i + 1] = 0 if n[0] == "d" else _s64(int(value) >> 64)
+        elif n == "sp":
+            c[L.SP] = v
+        elif n == "pc":
+            c[L.PC] = v
+        elif n == "nzcv":
+            c[L.NZCV] = (int(value) >> 28) & 0xF
+        elif n in ("sp_el0", "sp_el1", "sp_el2"):
+            write_sp_el(c, int(n[-1]), v)
+        elif n in ("el", "spsel"):
+            from armvirt.cpu.pstate import set_el_spsel
+            el = int(value) if n == "el" else int(c[L.EL])
+            spsel = int(value) if n == "spsel" else int(c[L.SPSEL])
+            if not (0 <= el <= 2 and spsel in (0, 1)):
+                raise MachineError(f"invalid {n} {value}")
+            set_el_spsel(c, el, spsel)
+        elif n == "daif":
+            c[L.DAIF] = int(value) & 0xF
+        else:
+            slot = self._slot_of(name)
+            if slot is None:
+                raise MachineError(f"no writable register named {name!r}")
+            c[slot] = v
+        c[L.CODE_VPAGE] = -1
+
+    @staticmethod
+    def _sysreg(name: str) -> T.SysReg | None:
+        return _SYSREG_BY_UPPER.get(name.upper())
+
+    def _slot_of(self, name: str) -> int | None:
+        """Slot of a stored system register (None for unknown or constant registers)."""
+        from armvirt.cpu import _sysregs as SR
+        r = self._sysreg(name)
+        return getattr(SR, r.name, None) if r is not None else None
+
+    def _sysreg_slot_value(self, name: str, c: np.ndarray) -> int:
+        r = self._sysreg(name)
+        if r is None:
+            raise MachineError(f"no register named {name!r}")
+        slot = self._slot_of(r.name)
+        if slot is None:
+            return r.reset  # a constant register (ID registers and the like)
+        return int(c[slot])
+
+    # ------------------------------------------------------------------ breakpoints
+    def add_breakpoint(self, addr: int, *, el: int | Iterable[int] | None = None,
+                       temporary: bool = False) -> Breakpoint:
+        """Stop before executing the instruction at ``addr`` (today: physical = virtual,
+        since translation is off), optionally only at the given EL(s)."""
+        if len(self.breakpoints) >= L.BP_CAP:
+            raise MachineError(f"at most {L.BP_CAP} breakpoints")
+        pa = addr
+        self._ram_offset(pa, 4)
+        els = [el] if isinstance(el, int) else (list(el) if el is not None else [0, 1, 2])
+        mask = sum(1 << e for e in els)
+        bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp)
+        self._next_bp += 1
+        self.breakpoints.append(bp)
+        self._rearm_breakpoints()
+        return bp
+
+    def remove_breakpoint(self, bp: Breakpoint | int) -> None:
+        bid = bp if isinstance(bp, int) else bp.id
+        before = len(self.breakpoints)
+        self.breakpoints = [b for b in self.breakpoints if b.id != bid]
+        if len(self.breakpoints) == before:
+            raise MachineError(f"no breakpoint {bid}")
+        self._rearm_breakpoints()
+
+    def _rearm_breakpoints(self) -> None:
+        """Rewrite the breakpoint table and drop the decoded form of every word that had or
+        has a breakpoint, so the loop marks (or unmarks) them when it decodes them again."""
+        old = self.bp_table[:int(self.mach[L.BP_COUNT]), 0].copy()
+        self.mach[L.BP_COUNT] = len(self.breakpoints)
+        for i, b in enumerate(self.breakpoints):
+            self.bp_table[i] = (b.pa, b.va, b.el_mask, 0)
+        for pa in list(old) + [b.pa for b in self.breakpoints]:
+            off = int(pa) - memmap.RAM_BASE
+            if 0 <= off < self.ram_size:
+                self.dcache[off >> 2] = 0
+
+    # ------------------------------------------------------------------ running
+    def run(self, max_insns: int | None = None) -> ExitInfo:
+        """Run until the guest powers off, a breakpoint, an error, or ``max_insns``
+        instructions (all PEs together). Ctrl-C is honoured between chunks."""
+        from armvirt import engine
+        remaining = max_insns if max_insns is not None else 1 << 62
+        total = 0
+        last = self.last_exit
+        if last is not None and last.reason == "breakpoint":
+            pc = int(self.cpus[last.pe][L.PC])
+            if _u64(pc) == last.pc:
+                self.mach[L.STEP_BREAK] = pc
+        while True:
+            chunk = min(remaining, 20_000_000)
+            self.mach[L.EXIT_CODE] = L.EXIT_NONE
+            code = int(engine.run(self.M, chunk))
+            done = int(self.mach[L.RUN_DONE])
+            remaining -= done
+            total += done
+            info = self._handle_exit(code)
+            if info is None and code == L.EXIT_BUDGET and remaining > 0:
+                continue
+            if info is None and code != L.EXIT_BUDGET:
+                if remaining <= 0:
+                    info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
+                else:
+                    continue
+            if info is None:
+                info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
+            self._drain_uart()
+            self._drain_trace()
+            info.instructions = total
+            if not info.pc:
+                info.pc = _u64(self.cpus[info.pe][L.PC])
+            self.last_exit = info
+            return info
+
+    def step(self, n: int = 1) -> ExitInfo:
+        """Execute ``n`` instructions (round robin over running PEs) and stop."""
+        return self.run(max_insns=n)
+
+    def _handle_exit(self, code: int) -> ExitInfo | None:
+        """Handle an exit in Python. None: resume the loop; an ExitInfo: return to the caller."""
+        mach = self.mach
+        pe = int(mach[L.EXIT_PE])
+        if code == L.EXIT_UART:
+            self._drain_uart()
+        elif code == L.EXIT_TRACE:
+            self._drain_trace()
+        elif code == L.EXIT_MMIO:
+            self._python_mmio()
+        elif code == L.EXIT_PSCI:
+            from armvirt import psci
+            reason = psci.handle(self, pe)
+            if reason is not None:
+                self.power_off_reason = reason
+                return ExitInfo(reason, pe=pe)
+            if not any(self.cpus[p][L.POWER] == L.POWER_ON for p in range(self.smp)):
+                return self._idle_or_halt(pe)
+        elif code == L.EXIT_BREAKPOINT:
+            addr = _u64(mach[L.EXIT_ADDR])
+            hit = [b for b in self.breakpoints if b.va in (-1, addr) or b.pa == addr]
+            for b in hit:
+                if b.temporary:
+                    self.breakpoints.remove(b)
+                    self._rearm_breakpoints()
+            return ExitInfo("breakpoint", pe=pe, pc=addr)
+        elif code in (L.EXIT_HALT, L.EXIT_IDLE):
+            return self._idle_or_halt(pe)
+        elif code == L.EXIT_INTERNAL:
+            aux = int(mach[L.EXIT_AUX])
+            return ExitInfo("internal", pe=pe,
+                            detail=INTERNAL_REASONS.get(aux, f"internal error {aux}"))
+        elif code == L.EXIT_BUDGET:
+            return None
+        return None
+
+    def _idle_or_halt(self, pe: int) -> ExitInfo:
+        if any(self.cpus[p][L.POWER] in (L.POWER_WFI, L.POWER_WFE) for p in range(self.smp)):
+            return ExitInfo("idle", pe=pe,
+                            detail="every running PE waits (WFI/WFE) and nothing can wake it")
+        return ExitInfo("halt", pe=pe, detail="every PE is off")
+
+    def _python_mmio(self) -> None:
+        mach = self.mach
+        pa = _u64(mach[L.EXIT_ADDR])
+        size = int(mach[L.EXIT_SIZE])
+        k = int(mach[L.MMIO_RESP_N])
+        for base, span, dev in self.devices:
+            if base <= pa < base + span:
+                if mach[L.EXIT_WRITE]:
+                    dev.write(pa - base, size, _u64(mach[L.EXIT_VALUE]) & ((1 << (8 * size)) - 1))
+                    value = 0
+                else:
+                    value = dev.read(pa - base, size) & ((1 << (8 * size)) - 1)
+                mach[L.MMIO_RESP + k] = _s64(value)
+                break
+        else:
+            mach[L.MMIO_RESP_ABORT] |= 1 << k  # nothing there: external abort
+        mach[L.MMIO_RESP_N] = k + 1
+
+    def _drain_uart(self) -> None:
+        n = int(self.mach[L.UART_TX_COUNT])
+        if n:
+            data = self.uart_tx[:n].tobytes()
+            self.mach[L.UART_TX_COUNT] = 0
+            self.console += data
+            if self.uart_sink is not None:
+                self.uart_sink(data)
+
+    def _drain_trace(self) -> None:
+        n = int(self.mach[L.TRACE_COUNT])
+        if n:
+            events = [tuple(int(v) for v in row) for row in self.trace_ring[:n]]
+            self.mach[L.TRACE_COUNT] = 0
+            if self.trace_sink is not None:
+                for ev in events:
+                    self.trace_sink(ev)
+            else:
+                self.trace_events.extend(events)
+
+    def uart_input(self, data: bytes) -> None:
+        """Queue bytes for the guest to read from the PL011."""
+        head, tail = int(self.mach[L.UART_RX_HEAD]), int(self.mach[L.UART_RX_TAIL])
+        for b in data:
+            if tail - head >= L.UART_RX_CAP:
+                break  # the ring is full: drop, as a UART with a full FIFO would
+            self.uart_rx[tail % L.UART_RX_CAP] = b
+            tail += 1
+        self.mach[L.UART_RX_TAIL] = tail
+        if tail != head:
+            from armvirt.devices.pl011 import INT_RX
+            self.mach[L.UART_RIS] |= INT_RX
+
+    # ------------------------------------------------------------------ reports
+    def unimplemented_report(self) -> list[tuple[str, int, int]]:
+        """(instruction pattern, count, pc of the first) for every UNDEFINED taken."""
+        from armvirt.isa._decoder import OP_NAMES
+        rows = []
+        for op in np.nonzero(self.unimp[:, 0])[0]:
+            rows.append((OP_NAMES[op], int(self.unimp[op, 0]), _u64(self.unimp[op, 1])))
+        return rows
+
+    # ------------------------------------------------------------------ snapshots
+    def save(self) -> dict:
+        """A deterministic snapshot of the whole machine (arrays and Python-side state)."""
+        return {"arrays": [a.copy() for a in (self.mach, self.cpus, self.ram, self.dcache,
+                                              self.uart_rx, self.unimp)],
+                "console": bytes(self.console), "last_exit": self.last_exit,
+                "power_off_reason": self.power_off_reason}
+
+    def restore(self, snap: dict) -> None:
+        for dst, src in zip((self.mach, self.cpus, self.ram, self.dcache, self.uart_rx,
+                             self.unimp), snap["arrays"]):
+            dst[...] = src
+        self.console = bytearray(snap["console"])
+        self.last_exit = snap["last_exit"]
+        self.power_off_reason = snap["power_off_reason"]
+        self._rearm_breakpoints()
+
+
+_SYSREG_BY_UPPER = {r.name.upper(): r for r in T.SYSREGS}
+
+
+def _freq() -> int:
+    from armvirt import costs
+    return costs.COUNTER_HZ
