@@ -29,16 +29,19 @@ def board_defines() -> dict[str, int]:
     return d
 
 
-def build_guest(src: Path, out_dir: Path, base: int | None = None) -> Path:
+def build_guest(src: Path, out_dir: Path, base: int | None = None,
+                defines: dict[str, int] | None = None, name: str | None = None) -> Path:
+    """Assemble one source into ``out_dir/<name>.elf`` and ``.bin``; returns the ELF path."""
     from armvirt import memmap
     from armvirt.asm import assemble
     prog = assemble(src.read_text(), base=memmap.RAM_BASE if base is None else base,
-                    defines=board_defines(), include_dirs=[src.parent, GUESTS / "include"],
-                    filename=str(src))
+                    defines={**board_defines(), **(defines or {})},
+                    include_dirs=[src.parent, GUESTS / "include"], filename=str(src))
     out_dir.mkdir(parents=True, exist_ok=True)
-    elf = out_dir / (src.stem + ".elf")
+    name = name or src.stem
+    elf = out_dir / (name + ".elf")
     prog.to_elf(elf)
-    prog.to_bin(out_dir / (src.stem + ".bin"))
+    prog.to_bin(out_dir / (name + ".bin"))
     return elf
 
 

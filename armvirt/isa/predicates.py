@@ -1,0 +1,181 @@
+"""Allocation predicates of the A64 encoding table (``?pred`` in ``*.decode``).
+
+Each predicate receives, by parameter name, some of its pattern's arguments (int64) and returns
+True when the encoding is allocated, i.e. when the Arm ARM's decode pseudocode for the
+instruction does not reach ``UNDEFINED`` / "unallocated".  Only encoding-level conditions live
+here; CONSTRAINED UNPREDICTABLE register combinations (``Rt == Rt2`` for LDP, ``Rs == Rt`` for
+STXR, ...) are allocated and handled by the executors.
+
+The generated ``decode()`` calls these from jitted code, and the tests call them from Python.
+"""
+
+from numba import njit
+
+
+@njit(cache=True)
+def logic_imm_ok(sf, N, imms):
+    """Logical (immediate), C6.2 AND/ORR/EOR/ANDS (immediate): reserved when ``sf == 0 && N == 1``
+    or when ``DecodeBitMasks(N, imms, immr, TRUE)`` is UNDEFINED: the element size
+    ``len = HighestSetBit(N:NOT(imms))`` is < 1, or the run length fills the whole element
+    (``imms<len-1:0>`` all ones, which would be all-ones, not encodable)."""
+    if sf == 0 and N == 1:
+        return False
+    x = (N << 6) | (~imms & 0x3F)
+    if x < 2:
+        return False
+    length = 0
+    while (x >> (length + 1)) != 0:
+        length += 1
+    levels = (1 << length) - 1
+    return (imms & levels) != levels
+
+
+@njit(cache=True)
+def movw_ok(sf, hw):
+    """MOVN/MOVZ/MOVK: ``if sf == '0' && hw<1> == '1' then UNDEFINED`` (no shift by 32/48 for W)."""
+    return sf == 1 or hw < 2
+
+
+@njit(cache=True)
+def bitfield_ok(sf, N, immr, imms):
+    """SBFM/BFM/UBFM: ``if sf == '1' && N != '1' then UNDEFINED; if sf == '0' && (N != '0' ||
+    immr<5> != '0' || imms<5> != '0') then UNDEFINED``.  With N == sf, DecodeBitMasks(...,
+    FALSE) never hits its ``len < 1`` case."""
+    if sf == 1:
+        return N == 1
+    return N == 0 and immr < 32 and imms < 32
+
+
+@njit(cache=True)
+def extr_ok(sf, N, imms):
+    """EXTR: ``if N != sf then UNDEFINED; if sf == '0' && imms<5> == '1' then UNDEFINED``."""
+    return N == sf and (sf == 1 or imms < 32)
+
+
+@njit(cache=True)
+def shift_imm_ok(sf, imm6):
+    """Logical (shifted register): ``if sf == '0' && imm6<5> == '1' then UNDEFINED``."""
+    return sf == 1 or imm6 < 32
+
+
+@njit(cache=True)
+def addsub_shift_ok(sf, shift, imm6):
+    """Add/subtract (shifted register): ``if shift == '11' then UNDEFINED`` (no ROR) and
+    ``if sf == '0' && imm6<5> == '1' then UNDEFINED``."""
+    return shift != 3 and (sf == 1 or imm6 < 32)
+
+
+@njit(cache=True)
+def addsub_ext_ok(imm3):
+    """Add/subtract (extended register): ``if shift > 4 then UNDEFINED`` (LSL #0..4 only)."""
+    return imm3 <= 4
+
+
+@njit(cache=True)
+def crc32_ok(sf, sz):
+    """CRC32/CRC32C: ``if sf == '1' && sz != '11' then UNDEFINED; if sf == '0' && sz == '11'
+    then UNDEFINED`` (only the X forms take a 64-bit source)."""
+    return (sz == 3) == (sf == 1)
+
+
+@njit(cache=True)
+def rev_ok(sf, opc):
+    """Data-processing (1 source) REV16/REV32/REV: opc == 00 is RBIT (its own pattern) and
+    ``opc == '11'`` with ``sf == '0'`` is unallocated (a 32-bit REV is opc == '10')."""
+    return opc != 0 and (sf == 1 or opc != 3)
+
+
+@njit(cache=True)
+def dcps_ok(LL):
+    """DCPS1/2/3: LL selects the target EL; ``LL == '00'`` is unallocated."""
+    return LL != 0
+
+
+@njit(cache=True)
+def msr_imm_ok(op1, op2):
+    """MSR (immediate), C6.2: the PSTATE fields of Armv8.0 are SPSel (op1=000, op2=101),
+    DAIFSet (011, 110) and DAIFClr (011, 111); armvirt also implements FEAT_PAN (Armv8.1,
+    PAN: op1=000, op2=100). Any other op1:op2 is UNDEFINED here (UAO, DIT, SSBS, TCO, CFINV...
+    belong to later extensions that armvirt does not implement)."""
+    return (op1 == 0 and (op2 == 5 or op2 == 4)) or (op1 == 3 and (op2 == 6 or op2 == 7))
+
+
+@njit(cache=True)
+def ldst_ok(size, opc):
+    """Load/store register, general-purpose (all addressing forms): ``opc == '11'`` with
+    ``size == '1x'`` is unallocated (no LDRSW into W, no 64-bit sign extension), and
+    ``size:opc == '1110'`` is unallocated except in the forms where it is PRFM/PRFUM (those are
+    separate patterns placed before the general one)."""
+    if opc == 3:
+        return size < 2
+    return not (opc == 2 and size == 3)
+
+
+@njit(cache=True)
+def ldst_reg_ok(size, opc, option):
+    """Load/store register (register offset): ``ldst_ok`` and ``if option<1> == '0' then
+    UNDEFINED`` (the offset register extends with UXTW, LSL/UXTX, SXTW or SXTX only)."""
+    return (option & 2) != 0 and ldst_ok(size, opc)
+
+
+@njit(cache=True)
+def prfm_reg_ok(option):
+    """PRFM (register): ``if option<1> == '0' then UNDEFINED``."""
+    return (option & 2) != 0
+
+
+@njit(cache=True)
+def ldst_fp_ok(size, opc):
+    """Load/store SIMD&FP register: ``scale = opc<1>:size``; the 128-bit Q form is
+    ``size == '00', opc == '1x'``, and ``opc<1> == '1'`` with any other size is unallocated."""
+    return (opc & 2) == 0 or size == 0
+
+
+@njit(cache=True)
+def ldst_fp_reg_ok(size, opc, option):
+    """Load/store SIMD&FP register (register offset): ``ldst_fp_ok`` and ``option<1> == '1'``."""
+    return (option & 2) != 0 and ldst_fp_ok(size, opc)
+
+
+@njit(cache=True)
+def ldr_lit_fp_ok(opc):
+    """LDR (literal, SIMD&FP): opc 00/01/10 load S/D/Q; ``opc == '11'`` is unallocated."""
+    return opc != 3
+
+
+@njit(cache=True)
+def ldstp_ok(opc, L):
+    """Load/store register pair: opc 00 (W) and 10 (X) in both directions, 01 only as LDPSW
+    (``L == '1'``; opc=01 with L=0 is STGP of FEAT_MTE); opc 11 is unallocated."""
+    return opc == 0 or opc == 2 or (opc == 1 and L == 1)
+
+
+@njit(cache=True)
+def ldstnp_ok(opc):
+    """Load/store no-allocate pair: opc 00 (W) and 10 (X) only; there is no LDNPSW."""
+    return opc == 0 or opc == 2
+
+
+@njit(cache=True)
+def ldstp_fp_ok(opc):
+    """Load/store SIMD&FP pair: opc 00/01/10 are S/D/Q pairs; ``opc == '11'`` is unallocated."""
+    return opc != 3
+
+
+@njit(cache=True)
+def casp_ok(Rs, Rt):
+    """CASP: ``if Rs<0> == '1' then UNDEFINED; if Rt<0> == '1' then UNDEFINED`` (even pairs)."""
+    return (Rs & 1) == 0 and (Rt & 1) == 0
+
+
+@njit(cache=True)
+def fmov_gen_ok(sf, ftype, rmode, opcode):
+    """FMOV (general) of Armv8.0: opcode 110 (FP -> general) / 111 (general -> FP) with
+    sf:ftype:rmode = 0:00:00 (Wd <-> Sn), 1:01:00 (Xd <-> Dn) or 1:10:01 (Xd <-> Vn.D[1]).
+    The Hd forms (ftype == '11', FEAT_FP16) and the conversions sharing this encoding class
+    (SCVTF, FCVT*, FJCVTZS) are FP data processing, outside this table."""
+    if opcode != 6 and opcode != 7:
+        return False
+    if sf == 0:
+        return ftype == 0 and rmode == 0
+    return (ftype == 1 and rmode == 0) or (ftype == 2 and rmode == 1)
