@@ -8,7 +8,7 @@ against Python integers by ``tests/test_bits.py``.
 Names follow the Arm ARM's shared pseudocode where one exists (``ZeroExtend``, ``SignExtend``,
 ``ROR``, ``DecodeBitMasks``, ``HighestSetBit``, ``CountLeadingZeroBits``).
 """
-from numba import njit
+from armvirt.jit import njit
 
 MASK32 = 0xFFFFFFFF
 INT64_MIN = -0x8000000000000000
@@ -117,6 +117,8 @@ def sdiv64(a, b):
     """Signed 64-bit division truncating toward zero (A64 SDIV), b != 0; INT64_MIN / -1 wraps."""
     if b == -1:
         return -a  # wraps for INT64_MIN as the architecture requires
+    if b == INT64_MIN:  # |b| does not fit in int64: the quotient is 1 or 0
+        return 1 if a == INT64_MIN else 0
     # Python-style floor division differs from truncation for mixed signs: divide magnitudes.
     ua = -a if a < 0 else a
     ub = -b if b < 0 else b

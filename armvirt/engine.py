@@ -5,17 +5,17 @@ out, a breakpoint, an access to a device modelled in Python, a PSCI call, a full
 every PE asleep or off, an internal limit — and returns its code (``layout.EXIT_*``) with the
 details in the exit record (``mach[EXIT_*]``). Python handles it and calls ``run`` again.
 
-Per instruction the fast path is: compare the pc's page with the cached code page, load the
-decoded op for the word from the decode cache (``M_DCACHE``, one int16 per RAM word), execute
-it through the generated dispatcher, count it, and test one attention flag. Everything rare —
-decoding a new word, a breakpoint (a negative op in the decode cache), a new code page, an
+Per instruction the fast path is: compare the pc's page with the cached code page, load one
+decode-cache entry (``M_DCACHE``: ``(op << 32) | word`` per RAM word), execute it through the
+generated dispatcher, count it, and test one attention flag. Everything rare — decoding a new
+word, a breakpoint (a negated entry in the decode cache), a new code page, an
 exit, an interrupt becoming deliverable — hides behind those tests, so unused features cost
 nothing.
 
 PEs are interleaved deterministically: each runs ``QUANTUM`` instructions in turn (fewer if it
 sleeps or an exit intervenes), always in PE order.
 """
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt import memmap
@@ -31,9 +31,9 @@ QUANTUM = 1000  # instructions a PE runs before the next PE gets its turn (issue
 @njit(cache=True)
 def _bp_lookup(M, pa):
     """Is there a breakpoint record for physical address pa? (Decode-time only.)"""
-    bp = M[L.M_BP]
-    for i in range(M[L.M_MACH][L.BP_COUNT]):
-        if bp[i, 0] == pa:
+    S = M[L.M_MACH]
+    for i in range(S[L.BP_COUNT]):
+        if S[L.S_BP + i * L.BP_WIDTH] == pa:
             return True
     return False
 
@@ -41,10 +41,10 @@ def _bp_lookup(M, pa):
 @njit(cache=True)
 def _bp_matches(c, M, pc, pa):
     """Does a breakpoint at pa apply in the current context (VA, EL)?"""
-    bp = M[L.M_BP]
-    for i in range(M[L.M_MACH][L.BP_COUNT]):
-        if bp[i, 0] == pa and (bp[i, 1] == -1 or bp[i, 1] == pc) \
-                and (bp[i, 2] >> c[L.EL]) & 1:
+    S = M[L.M_MACH]
+    for i in range(S[L.BP_COUNT]):
+        r = L.S_BP + i * L.BP_WIDTH
+        if S[r] == pa and (S[r + 1] == -1 or S[r + 1] == pc) and (S[r + 2] >> c[L.EL]) & 1:
             return True
     return False
 
@@ -67,7 +67,7 @@ def fetch_slow(c, M, pc):
 def run_pe(c, M, limit):
     """Run one PE for at most ``limit`` instructions. Returns the number executed."""
     mach = M[L.M_MACH]
-    ram32 = M[L.M_RAM32]
+    ram64 = M[L.M_RAM64]
     dcache = M[L.M_DCACHE]
     n = 0
     while n < limit:
@@ -79,16 +79,17 @@ def run_pe(c, M, limit):
                     break
                 continue
         idx = (pc + c[L.CODE_DELTA]) >> 2
-        op = dcache[idx]
-        if op <= 0:
-            if op == 0:
-                op = decode(ram32[idx] & 0xFFFFFFFF)
+        e = dcache[idx]
+        if e <= 0:
+            if e == 0:
+                w = (ram64[idx >> 1] >> ((idx & 1) << 5)) & 0xFFFFFFFF
+                e = (decode(w) << 32) | w
                 if mach[L.BP_COUNT] > 0 and _bp_lookup(M, idx * 4 + memmap.RAM_BASE):
-                    dcache[idx] = -op
+                    dcache[idx] = -e
                 else:
-                    dcache[idx] = op
+                    dcache[idx] = e
             else:
-                op = -op
+                e = -e
                 if mach[L.STEP_BREAK] == pc:
                     mach[L.STEP_BREAK] = -1  # resuming from this breakpoint: run it once
                 elif _bp_matches(c, M, pc, idx * 4 + memmap.RAM_BASE):
@@ -97,7 +98,7 @@ def run_pe(c, M, limit):
                     mach[L.EXIT_ADDR] = pc
                     break
         c[L.PC] = pc + 4
-        execute(op, ram32[idx] & 0xFFFFFFFF, c, M, pc)
+        execute(e >> 32, e & 0xFFFFFFFF, c, M, pc)
         c[L.CYCLES] += 1
         c[L.INSTRET] += 1
         n += 1

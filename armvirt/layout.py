@@ -7,13 +7,19 @@ same offsets.
 * ``cpus``   int64[npe, CPU_SIZE] — one row per PE, the row ``c`` every handler receives.
   General registers, PSTATE fields, FP/SIMD registers, internal bookkeeping, then the system
   registers (slots generated from ``armvirt/cpu/sysreg_table.py`` into ``armvirt/cpu/_sysregs.py``).
-* ``mach``   int64[MACH_SIZE] — machine-wide scalars: the exit record, configuration, device
-  registers of the in-core devices.
-* ``M``      the tuple of every machine array, indexed by the ``M_*`` constants below; handlers
-  pass it along untouched, so adding an array never changes a signature.
+* ``S``      int64 — machine-wide state: first the ``mach`` slots (the exit record,
+  configuration, in-core device registers), then fixed regions (``S_*``): the system-register
+  tables, UNDEFINED counters, the trace ring, breakpoints, the UART buffers.
+* RAM as bytes and as 64-bit words, and the decode cache.
+* ``M``      the tuple of those arrays, indexed by the ``M_*`` constants below; handlers pass
+  it along untouched.
 """
 from armvirt.cpu import _sysregs as _sr
+from armvirt.cpu.sysreg_table import SYSREGS as _SYSREGS
 from armvirt.cpu.sysreg_table import SYSREG_BASE
+from armvirt.isa._decoder import NUM_OPS
+
+NUM_SYSREGS = len(_SYSREGS)
 
 # ---------------------------------------------------------------------------------------------
 # Per-PE row
@@ -39,7 +45,7 @@ INSTRET = 42       # instructions retired
 EXCL_VALID = 43    # local exclusive monitor: Exclusive Access state
 EXCL_ADDR = 44     # physical address of the marked granule
 EXCL_SIZE = 45     # size in bytes of the marked access
-CODE_VPAGE = 46    # virtual page (va >> 12) whose translation is cached for instruction fetch; -1 = none
+CODE_VPAGE = 46    # virtual page (va >> 12) whose translation is cached for fetch; CODE_VPAGE_NONE = none
 CODE_DELTA = 47    # pa - va for CODE_VPAGE (valid while CODE_VPAGE matches)
 ATTN = 48          # non-zero: the run loop must look at this PE before the next instruction
 POWER = 49         # POWER_* below
@@ -50,6 +56,9 @@ EVENT_REG = 53     # the WFE event register
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
+
+# No cached code page. Not -1: that is pc >> 12 for the top 4 KiB of the address space.
+CODE_VPAGE_NONE = 1 << 62
 
 POWER_ON = 0
 POWER_OFF = 1
@@ -129,19 +138,14 @@ EXIT_NAMES = {
 # ---------------------------------------------------------------------------------------------
 # The machine tuple M
 # ---------------------------------------------------------------------------------------------
-M_MACH = 0     # int64[MACH_SIZE]
+# Few members, on purpose: Numba passes every array of a tuple as ~7 machine words, and a handler
+# call that LLVM does not inline pays for all of them (13 arrays measured ~4x slower than 5).
+M_MACH = 0     # int64 S: the machine-wide slots above, then the regions S_* below
 M_CPUS = 1     # int64[npe, CPU_SIZE]
-M_RAM8 = 2     # uint8[ram_size]   guest RAM at RAM_BASE
-M_RAM32 = 3    # uint32 view of RAM (instruction fetch)
-M_RAM64 = 4    # int64 view of RAM (aligned 64-bit accesses)
-M_DCACHE = 5   # int16[ram_size/4] decoded op per RAM word: 0 = not decoded; < 0 = breakpoint
-M_SR_INDEX = 6  # int16[65536] system-register encoding -> record number (-1: unallocated)
-M_SR_INFO = 7   # int64[nrec, SRI_SIZE] the system-register records as data
-M_UART_TX = 8   # uint8[UART_TX_CAP] PL011 output waiting to be drained
-M_UART_RX = 9   # uint8[UART_RX_CAP] PL011 input ring
-M_UNIMP = 10    # int64[NUM_OPS, 2] per op: count of UNDEFINED taken, pc of the first one
-M_TRACE = 11    # int64[TRACE_CAP, TRACE_WIDTH] trace ring
-M_BP = 12       # int64[BP_CAP, BP_WIDTH] breakpoint records (pa, va, el mask, vmid, kind)
+M_RAM8 = 2     # uint8 view of guest RAM at RAM_BASE
+M_RAM64 = 3    # int64 view of the same RAM (aligned 64-bit accesses)
+M_DCACHE = 4   # int64 per RAM word: (op << 32) | word once decoded; 0 = not decoded;
+#                 negative = the same entry, negated, for a word with a breakpoint
 
 UART_TX_CAP = 4096
 UART_RX_CAP = 4096
@@ -150,15 +154,25 @@ TRACE_WIDTH = 10
 BP_CAP = 64
 BP_WIDTH = 4
 
-# Columns of M_SR_INFO (one row per system register record; see armvirt/cpu/sysreg_table.py)
+# Columns of a system-register record in S_SR_INFO (see armvirt/cpu/sysreg_table.py)
 SRI_SLOT = 0      # slot in the PE row, or -1 for registers without storage
-SRI_ENC = 1       # op0:op1:CRn:CRm:op2 packed as in ESR ISS order-independent 16 bits
+SRI_ENC = 1       # op0:op1:CRn:CRm:op2 packed in 16 bits
 SRI_ACCESS = 2    # ACC_* bits: readable / writable
 SRI_MIN_EL = 3    # lowest EL that may access it (0 = EL0 subject to SRI_EL0_CTL)
 SRI_EL0_CTL = 4   # EL0 access control rule id
 SRI_TRAPS = 5     # TRAP_* bits of the EL2 traps that apply
 SRI_KIND = 6      # KIND_*: how reads and writes are carried out
-SRI_WMASK = 7     # writable bits (others keep their fixed value)
-SRI_FIXED = 8     # value of the non-writable bits (RES1 and fixed fields)
+SRI_WMASK = 7     # writable bits (others keep their value)
+SRI_FIXED = 8     # reset value (the value of a KIND_CONST register)
 SRI_FLAGS = 9     # SRF_* behaviour flags
 SRI_SIZE = 10
+
+# Regions of S after the machine-wide slots (all offsets are compile-time constants)
+S_SR_INDEX = MACH_SIZE                             # 65536: encoding -> record, -1 unallocated
+S_SR_INFO = S_SR_INDEX + (1 << 16)                 # NUM_SYSREGS x SRI_SIZE
+S_UNIMP = S_SR_INFO + NUM_SYSREGS * SRI_SIZE       # NUM_OPS x 2: UNDEFINED count, first pc
+S_TRACE = S_UNIMP + NUM_OPS * 2                    # TRACE_CAP x TRACE_WIDTH trace ring
+S_BP = S_TRACE + TRACE_CAP * TRACE_WIDTH           # BP_CAP x BP_WIDTH: pa, va, el mask, vmid
+S_UART_TX = S_BP + BP_CAP * BP_WIDTH               # UART_TX_CAP bytes waiting to be drained
+S_UART_RX = S_UART_TX + UART_TX_CAP                # UART_RX_CAP bytes of input ring
+S_SIZE = S_UART_RX + UART_RX_CAP

@@ -89,19 +89,26 @@ class Machine:
         from armvirt.isa._decoder import NUM_OPS
         self.smp = smp
         self.ram_size = ram_size
-        self.mach = np.zeros(L.MACH_SIZE, dtype=np.int64)
-        self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
-        self.ram = np.zeros(ram_size, dtype=np.uint8)
-        self.dcache = np.zeros(ram_size // 4, dtype=np.int16)
+        # One int64 array for machine-wide state, carved into named views (layout.S_*).
+        self.state = np.zeros(L.S_SIZE, dtype=np.int64)
+        self.mach = self.state[:L.MACH_SIZE]
         sr_index, sr_info = build_tables()
-        self.uart_tx = np.zeros(L.UART_TX_CAP, dtype=np.uint8)
-        self.uart_rx = np.zeros(L.UART_RX_CAP, dtype=np.uint8)
-        self.unimp = np.zeros((NUM_OPS, 2), dtype=np.int64)
-        self.trace_ring = np.zeros((L.TRACE_CAP, L.TRACE_WIDTH), dtype=np.int64)
-        self.bp_table = np.zeros((L.BP_CAP, L.BP_WIDTH), dtype=np.int64)
-        self.M = (self.mach, self.cpus, self.ram, self.ram.view(np.uint32),
-                  self.ram.view(np.int64), self.dcache, sr_index, sr_info, self.uart_tx,
-                  self.uart_rx, self.unimp, self.trace_ring, self.bp_table)
+        self.state[L.S_SR_INDEX:L.S_SR_INDEX + sr_index.size] = sr_index
+        self.state[L.S_SR_INFO:L.S_SR_INFO + sr_info.size] = sr_info.ravel()
+        self.unimp = self.state[L.S_UNIMP:L.S_UNIMP + 2 * NUM_OPS].reshape(NUM_OPS, 2)
+        self.trace_ring = self.state[L.S_TRACE:L.S_TRACE + L.TRACE_CAP * L.TRACE_WIDTH] \
+            .reshape(L.TRACE_CAP, L.TRACE_WIDTH)
+        self.bp_table = self.state[L.S_BP:L.S_BP + L.BP_CAP * L.BP_WIDTH] \
+            .reshape(L.BP_CAP, L.BP_WIDTH)
+        self.uart_tx = self.state[L.S_UART_TX:L.S_UART_TX + L.UART_TX_CAP]
+        self.uart_rx = self.state[L.S_UART_RX:L.S_UART_RX + L.UART_RX_CAP]
+        self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
+        # RAM as 64-bit words with a byte view of the same memory; the decode cache holds
+        # (op << 32) | word per 32-bit word. np.zeros pages in lazily, so unused RAM is free.
+        self.ram64 = np.zeros(ram_size // 8, dtype=np.int64)
+        self.ram = self.ram64.view(np.uint8)
+        self.dcache = np.zeros(ram_size // 4, dtype=np.int64)
+        self.M = (self.state, self.cpus, self.ram, self.ram64, self.dcache)
         conduits = {"none": L.CONDUIT_NONE, "hvc": L.CONDUIT_HVC, "smc": L.CONDUIT_SMC}
         if psci_conduit not in conduits:
             raise MachineError(f"unknown PSCI conduit {psci_conduit!r}")
@@ -152,7 +159,7 @@ class Machine:
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF
-        c[L.CODE_VPAGE] = -1
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
         c[L.PE_INDEX] = pe
         c[L.POWER] = L.POWER_OFF
 
@@ -172,7 +179,7 @@ class Machine:
         c[L.PC] = _s64(entry)
         c[L.DAIF] = 0xF
         c[L.POWER] = L.POWER_ON
-        c[L.CODE_VPAGE] = -1
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
     def power_off_all(self) -> None:
         for pe in range(self.smp):
@@ -267,7 +274,7 @@ class Machine:
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
             c[slot] = v
-        c[L.CODE_VPAGE] = -1
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
     @staticmethod
     def _sysreg(name: str) -> T.SysReg | None:
@@ -429,7 +436,7 @@ class Machine:
     def _drain_uart(self) -> None:
         n = int(self.mach[L.UART_TX_COUNT])
         if n:
-            data = self.uart_tx[:n].tobytes()
+            data = self.uart_tx[:n].astype(np.uint8).tobytes()
             self.mach[L.UART_TX_COUNT] = 0
             self.console += data
             if self.uart_sink is not None:
@@ -471,14 +478,12 @@ class Machine:
     # ------------------------------------------------------------------ snapshots
     def save(self) -> dict:
         """A deterministic snapshot of the whole machine (arrays and Python-side state)."""
-        return {"arrays": [a.copy() for a in (self.mach, self.cpus, self.ram, self.dcache,
-                                              self.uart_rx, self.unimp)],
+        return {"arrays": [a.copy() for a in (self.state, self.cpus, self.ram64, self.dcache)],
                 "console": bytes(self.console), "last_exit": self.last_exit,
                 "power_off_reason": self.power_off_reason}
 
     def restore(self, snap: dict) -> None:
-        for dst, src in zip((self.mach, self.cpus, self.ram, self.dcache, self.uart_rx,
-                             self.unimp), snap["arrays"]):
+        for dst, src in zip((self.state, self.cpus, self.ram64, self.dcache), snap["arrays"]):
             dst[...] = src
         self.console = bytearray(snap["console"])
         self.last_exit = snap["last_exit"]

@@ -8,7 +8,7 @@ then returns without further effect.
 Preferred return addresses (Arm ARM D1.10.1): the faulting instruction itself for aborts,
 UNDEFINED and traps; the next instruction for SVC/HVC/SMC (the handlers pass ``pc + 4``).
 """
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
@@ -72,7 +72,7 @@ HCR_HCD = 1 << 29
 HCR_TRVM = 1 << 30
 MDCR_TDE = 1 << 8
 
-# Trace event kinds (rows of M_TRACE)
+# Trace event kinds (rows of the S_TRACE ring)
 TR_EXC_ENTRY = 1
 TR_EXC_RETURN = 2
 
@@ -81,22 +81,22 @@ TR_EXC_RETURN = 2
 def trace_event(c, M, kind, from_el, to_el, esr, elr, far, target):
     """Append an event to the trace ring; a full ring makes the loop exit so Python drains it."""
     mach = M[L.M_MACH]
-    tr = M[L.M_TRACE]
     n = mach[L.TRACE_COUNT]
-    if n >= tr.shape[0]:
+    if n >= L.TRACE_CAP:
         return
-    tr[n, 0] = kind
-    tr[n, 1] = c[L.PE_INDEX]
-    tr[n, 2] = c[L.CYCLES]
-    tr[n, 3] = from_el
-    tr[n, 4] = to_el
-    tr[n, 5] = esr
-    tr[n, 6] = elr
-    tr[n, 7] = far
-    tr[n, 8] = target
-    tr[n, 9] = c[L.INSTRET]
+    r = L.S_TRACE + n * L.TRACE_WIDTH
+    mach[r + 0] = kind
+    mach[r + 1] = c[L.PE_INDEX]
+    mach[r + 2] = c[L.CYCLES]
+    mach[r + 3] = from_el
+    mach[r + 4] = to_el
+    mach[r + 5] = esr
+    mach[r + 6] = elr
+    mach[r + 7] = far
+    mach[r + 8] = target
+    mach[r + 9] = c[L.INSTRET]
     mach[L.TRACE_COUNT] = n + 1
-    if n + 1 >= tr.shape[0] and mach[L.EXIT_CODE] == L.EXIT_NONE:
+    if n + 1 >= L.TRACE_CAP and mach[L.EXIT_CODE] == L.EXIT_NONE:
         mach[L.EXIT_CODE] = L.EXIT_TRACE
         mach[L.EXIT_PE] = c[L.PE_INDEX]
         c[L.ATTN] = 1
@@ -225,13 +225,14 @@ def exception_return(c, M):
     set_psr_fields(c, spsr)
     if illegal:
         c[L.PSTATE_IL] = 1
-        c[L.CODE_VPAGE] = -1  # force the fetch slow path, which checks PSTATE.IL
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE  # force the fetch slow path, which checks PSTATE.IL
     else:
         c[L.PSTATE_IL] = (spsr >> 20) & 1
         set_el_spsel(c, target, spsr & 1)
         if c[L.PSTATE_IL]:
-            c[L.CODE_VPAGE] = -1
+            c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
+    c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr
     c[L.CYCLES] += costs.EXCEPTION_RETURN
     c[L.ATTN] = 1  # interrupts may have been unmasked

@@ -14,7 +14,7 @@ Layers, top to bottom:
   loop with an MMIO record, Python answers, and the instruction is executed again, consuming the
   answers in order (``layout.MMIO_RESP``). An address no device claims is an external abort.
 """
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
@@ -170,10 +170,11 @@ def check_sp_alignment(c, M, pc):
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
 def ram_load(M, off, size):
+    """Little-endian load of ``size`` bytes at RAM offset ``off`` (bounds already checked)."""
     if size == 8 and off & 7 == 0:
         return M[L.M_RAM64][off >> 3]
     if size == 4 and off & 3 == 0:
-        return M[L.M_RAM32][off >> 2] & 0xFFFFFFFF
+        return (M[L.M_RAM64][off >> 3] >> ((off & 4) << 3)) & 0xFFFFFFFF
     ram = M[L.M_RAM8]
     if size == 1:
         return ram[off] & 0xFF
@@ -185,10 +186,13 @@ def ram_load(M, off, size):
 
 @njit(cache=True, inline="always")
 def ram_store(M, off, size, value):
+    """Little-endian store of the low ``size`` bytes of ``value`` at RAM offset ``off``."""
     if size == 8 and off & 7 == 0:
         M[L.M_RAM64][off >> 3] = value
     elif size == 4 and off & 3 == 0:
-        M[L.M_RAM32][off >> 2] = value & 0xFFFFFFFF
+        r64 = M[L.M_RAM64]
+        sh = (off & 4) << 3
+        r64[off >> 3] = (r64[off >> 3] & ~(0xFFFFFFFF << sh)) | ((value & 0xFFFFFFFF) << sh)
     else:
         ram = M[L.M_RAM8]
         for i in range(size):
@@ -197,6 +201,11 @@ def ram_store(M, off, size, value):
     dc = M[L.M_DCACHE]
     dc[off >> 2] = 0
     dc[(off + size - 1) >> 2] = 0
+
+
+@njit(cache=True, inline="always")
+def ram_size(M):
+    return M[L.M_RAM8].shape[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +250,7 @@ def python_mmio(c, M, pa, size, is_write, value, va, acc):
 @njit(cache=True)
 def phys_read(c, M, pa, size, va, acc):
     off = pa - memmap.RAM_BASE
-    if off >= 0 and off + size <= M[L.M_RAM8].shape[0]:
+    if off >= 0 and off + size <= ram_size(M):
         return True, ram_load(M, off, size)
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
         c[L.CYCLES] += costs.MMIO_ACCESS
@@ -253,7 +262,7 @@ def phys_read(c, M, pa, size, va, acc):
 @njit(cache=True)
 def phys_write(c, M, pa, size, value, va, acc):
     off = pa - memmap.RAM_BASE
-    if off >= 0 and off + size <= M[L.M_RAM8].shape[0]:
+    if off >= 0 and off + size <= ram_size(M):
         ram_store(M, off, size, value)
         return True
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
@@ -313,7 +322,7 @@ def fetch_translate(c, M, pc):
     if pa < 0:
         return False
     off = pa - memmap.RAM_BASE
-    if off < 0 or off + 4 > M[L.M_RAM8].shape[0]:
+    if off < 0 or off + 4 > ram_size(M):
         # Executing from outside RAM (device space, or nothing): external abort on fetch.
         instruction_abort(c, M, pc, FSC_EXTERNAL, default_target_el(c))
         return False

@@ -4,7 +4,7 @@ The stack pointer is kept *current* in slot ``SP`` and banked into SP_EL0/SP_EL1
 PSTATE.EL or PSTATE.SP changes (as QEMU's aarch64_save_sp/restore_sp do), so that an instruction
 using SP never has to look at PSTATE.
 """
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
@@ -35,7 +35,7 @@ def set_el_spsel(c, el, spsel):
     c[L.EL] = el
     c[L.SPSEL] = spsel
     c[L.SP] = c[sp_slot(el, spsel)]
-    c[L.CODE_VPAGE] = -1  # the translation regime may have changed
+    c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE  # the translation regime may have changed
 
 
 @njit(cache=True)

@@ -74,7 +74,7 @@ class SysReg:
 
     @property
     def encoding(self) -> int:
-        """op0:op1:CRn:CRm:op2 packed into 16 bits (the index of M_SR_INDEX)."""
+        """op0:op1:CRn:CRm:op2 packed into 16 bits (the index into S_SR_INDEX)."""
         return (self.op0 << 14) | (self.op1 << 11) | (self.crn << 7) | (self.crm << 3) | self.op2
 
     @property

@@ -1,7 +1,8 @@
 """MRS/MSR: system-register accesses carried out from the table of ``sysreg_table.py``.
 
-``build_tables()`` turns the records into two arrays the jitted code reads (``M_SR_INDEX``:
-encoding → record, ``M_SR_INFO``: one row of columns ``layout.SRI_*`` per record).
+``build_tables()`` turns the records into two arrays the jitted code reads (``S_SR_INDEX``:
+encoding → record, ``S_SR_INFO``: one row of columns ``layout.SRI_*`` per record; both are
+regions of the machine state array).
 ``sysreg_read`` / ``sysreg_write`` then follow the order of the Arm ARM's per-register access
 pseudocode: does the encoding exist at this EL (else UNDEFINED), the EL0 enable controls (trap
 to EL1, or EL2 under HCR_EL2.TGE), the FP access traps for FPCR/FPSR, the EL2 trap controls
@@ -9,7 +10,7 @@ to EL1, or EL2 under HCR_EL2.TGE), the FP access traps for FPCR/FPSR, the EL2 tr
 EC 0x18, and finally the access itself.
 """
 import numpy as np
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
@@ -24,7 +25,7 @@ from armvirt.gen_layout import has_slot
 
 
 def build_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(M_SR_INDEX, M_SR_INFO) for the machine tuple."""
+    """(S_SR_INDEX, S_SR_INFO region contents) for the machine state."""
     index = np.full(1 << 16, -1, dtype=np.int16)
     info = np.zeros((len(T.SYSREGS), L.SRI_SIZE), dtype=np.int64)
     slot = T.SYSREG_BASE
@@ -64,6 +65,7 @@ SCTLR_UMA = 1 << 9
 SCTLR_DZE = 1 << 14
 SCTLR_UCT = 1 << 15
 CPTR_TFP = 1 << 10
+FP_ACCESS_ISS = (1 << 24) | (0xE << 20)  # CV = 1, COND = AL
 CPTR_TCPAC = 1 << 31
 MDCR_TDE = 1 << 8
 MDCR_TDA = 1 << 9
@@ -107,18 +109,23 @@ def el2_trap_mask(c, is_read):
 @njit(cache=True)
 def fp_access_check(c, M, pc):
     """AArch64.CheckFPAdvSIMDEnabled: CPACR_EL1.FPEN at EL0/EL1, then CPTR_EL2.TFP.
-    Takes EC 0x07 and returns False when FP/SIMD is disabled."""
+    Takes the exception and returns False when FP/SIMD is disabled.
+
+    CPACR_EL1 applies at EL0 even with HCR_EL2.TGE = 1 (only E2H, which armvirt does not
+    implement, takes EL0 out of it); AArch64.AdvSIMDFPAccessTrap then routes to EL2 with EC
+    0x00 instead of 0x07. The ISS of EC 0x07 is CV = 1, COND = 0b1110 for A64.
+    """
     el = c[L.EL]
     if el < 2:
         fpen = (c[SR.CPACR_EL1] >> 20) & 3
-        # With HCR_EL2.TGE = 1 EL0 runs in the EL2&0 regime and CPACR_EL1 does not apply.
-        tge = (c[SR.HCR_EL2] & HCR_TGE) != 0
-        if not (el == 0 and tge):
-            if fpen == 0 or fpen == 2 or (fpen == 1 and el == 0):
-                raise_sync(c, M, default_target_el(c), EC_FP_ACCESS, 0, pc, 0)
-                return False
+        if fpen == 0 or fpen == 2 or (fpen == 1 and el == 0):
+            if el == 0 and (c[SR.HCR_EL2] & HCR_TGE):
+                raise_sync(c, M, 2, 0x00, 0, pc, 0)
+            else:
+                raise_sync(c, M, 1, EC_FP_ACCESS, FP_ACCESS_ISS, pc, 0)
+            return False
     if c[SR.CPTR_EL2] & CPTR_TFP:
-        raise_sync(c, M, 2, EC_FP_ACCESS, 0, pc, 0)
+        raise_sync(c, M, 2, EC_FP_ACCESS, FP_ACCESS_ISS, pc, 0)
         return False
     return True
 
@@ -135,18 +142,20 @@ def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
         return False
     if rule == T.EL0_FP:
         return fp_access_check(c, M, pc)
-    tge = (c[SR.HCR_EL2] & HCR_TGE) != 0
+    # These EL0 enables live in EL1 registers and still apply under HCR_EL2.TGE = 1: only
+    # ELIsInHost(EL0), which needs E2H (not implemented), takes EL0 out of them. The trap then
+    # goes to EL2 through default_target_el.
     ok = True
     if rule == T.EL0_UMA:
-        ok = tge or (c[SR.SCTLR_EL1] & SCTLR_UMA) != 0
+        ok = (c[SR.SCTLR_EL1] & SCTLR_UMA) != 0
     elif rule == T.EL0_UCT:
-        ok = tge or (c[SR.SCTLR_EL1] & SCTLR_UCT) != 0
+        ok = (c[SR.SCTLR_EL1] & SCTLR_UCT) != 0
     elif rule == T.EL0_CNTFRQ:
-        ok = tge or (c[SR.CNTKCTL_EL1] & (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)) != 0
+        ok = (c[SR.CNTKCTL_EL1] & (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)) != 0
     elif rule == T.EL0_CNTPCT:
-        ok = tge or (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PCTEN) != 0
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PCTEN) != 0
     elif rule == T.EL0_CNTVCT:
-        ok = tge or (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VCTEN) != 0
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VCTEN) != 0
     else:
         raise_undefined(c, M, pc)
         return False
@@ -158,28 +167,29 @@ def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
 @njit(cache=True)
 def _check_access(c, M, rec, is_read, op0, op1, crn, crm, op2, rt, pc):
     """Every check before the access. Returns True to go ahead."""
-    info = M[L.M_SR_INFO]
+    S = M[L.M_MACH]
+    r = L.S_SR_INFO + rec * L.SRI_SIZE  # this record's row
     el = c[L.EL]
     need = T.ACC_R if is_read else T.ACC_W
-    if (info[rec, L.SRI_ACCESS] & need) == 0 or el < info[rec, L.SRI_MIN_EL]:
+    if (S[r + L.SRI_ACCESS] & need) == 0 or el < S[r + L.SRI_MIN_EL]:
         raise_undefined(c, M, pc)
         return False
-    if el == 0 and not _el0_allowed(c, M, info[rec, L.SRI_EL0_CTL], is_read,
+    if el == 0 and not _el0_allowed(c, M, S[r + L.SRI_EL0_CTL], is_read,
                                     op0, op1, crn, crm, op2, rt, pc):
         return False
-    if info[rec, L.SRI_EL0_CTL] == T.EL0_FP and el > 0 and not fp_access_check(c, M, pc):
+    if S[r + L.SRI_EL0_CTL] == T.EL0_FP and el > 0 and not fp_access_check(c, M, pc):
         return False
     if el < 2:
-        traps = info[rec, L.SRI_TRAPS]
+        traps = S[r + L.SRI_TRAPS]
         if traps and (traps & el2_trap_mask(c, is_read)):
             raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
             return False
-        if (not is_read) and info[rec, L.SRI_ENC] == SR.ENC_CNTFRQ_EL0:
+        if (not is_read) and S[r + L.SRI_ENC] == SR.ENC_CNTFRQ_EL0:
             raise_undefined(c, M, pc)  # CNTFRQ_EL0 is writable only at the highest EL
             return False
-        # CNTHCTL_EL2.EL1PCTEN = 0 traps EL0/EL1 reads of the physical counter (D11.2.2)
-        if info[rec, L.SRI_ENC] == SR.ENC_CNTPCT_EL0 and \
-                not (c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCTEN) and not (c[SR.HCR_EL2] & HCR_TGE):
+        # CNTHCTL_EL2.EL1PCTEN = 0 traps EL0/EL1 reads of the physical counter (E2H = 0)
+        if S[r + L.SRI_ENC] == SR.ENC_CNTPCT_EL0 and \
+                not (c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCTEN):
             raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
             return False
     return True
@@ -218,7 +228,7 @@ def _read_special(c, M, enc):
         return c[SR.VMPIDR_EL2] if el == 1 else c[SR.MPIDR_EL1]
     if enc == SR.ENC_DCZID_EL0:
         dzp = 0
-        if el == 0 and not (c[SR.SCTLR_EL1] & SCTLR_DZE) and not (c[SR.HCR_EL2] & HCR_TGE):
+        if el == 0 and not (c[SR.SCTLR_EL1] & SCTLR_DZE):
             dzp = 1
         if el < 2 and (c[SR.HCR_EL2] & HCR_TDZ):
             dzp = 1
@@ -299,18 +309,19 @@ def _sp_el0_is_current(c, enc):
 def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
     """MRS Xt, <sysreg>. Returns (ok, value); on False an exception was taken."""
     enc = (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2
-    rec = M[L.M_SR_INDEX][enc]
+    rec = M[L.M_MACH][L.S_SR_INDEX + enc]
     if rec < 0 or _sp_el0_is_current(c, enc):
         raise_undefined(c, M, pc)
         return False, 0
     if not _check_access(c, M, rec, True, op0, op1, crn, crm, op2, rt, pc):
         return False, 0
-    info = M[L.M_SR_INFO]
-    kind = info[rec, L.SRI_KIND]
+    S = M[L.M_MACH]
+    r = L.S_SR_INFO + rec * L.SRI_SIZE  # this record's row
+    kind = S[r + L.SRI_KIND]
     if kind == T.KIND_PLAIN:
-        return True, c[info[rec, L.SRI_SLOT]]
+        return True, c[S[r + L.SRI_SLOT]]
     if kind == T.KIND_CONST:
-        return True, info[rec, L.SRI_FIXED]
+        return True, S[r + L.SRI_FIXED]
     return True, _read_special(c, M, enc)
 
 
@@ -318,23 +329,24 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
 def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
     """MSR <sysreg>, Xt. Returns ok; on False an exception was taken."""
     enc = (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2
-    rec = M[L.M_SR_INDEX][enc]
+    rec = M[L.M_MACH][L.S_SR_INDEX + enc]
     if rec < 0 or _sp_el0_is_current(c, enc):
         raise_undefined(c, M, pc)
         return False
     if not _check_access(c, M, rec, False, op0, op1, crn, crm, op2, rt, pc):
         return False
-    info = M[L.M_SR_INFO]
-    kind = info[rec, L.SRI_KIND]
+    S = M[L.M_MACH]
+    r = L.S_SR_INFO + rec * L.SRI_SIZE  # this record's row
+    kind = S[r + L.SRI_KIND]
     if kind == T.KIND_PLAIN:
-        wm = info[rec, L.SRI_WMASK]
-        slot = info[rec, L.SRI_SLOT]
+        wm = S[r + L.SRI_WMASK]
+        slot = S[r + L.SRI_SLOT]
         c[slot] = (value & wm) | (c[slot] & ~wm)
     elif kind == T.KIND_SPECIAL:
         _write_special(c, M, enc, value)
-    flags = info[rec, L.SRI_FLAGS]
+    flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
-        c[L.CODE_VPAGE] = -1
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
     if flags & T.SRF_ATTN:
         c[L.ATTN] = 1
     return True

@@ -1,12 +1,12 @@
 """Arm PrimeCell UART (PL011), as on QEMU's `virt` board at 0x0900_0000 (SPI 1).
 
 Modelled in the core because console output is on the hot path of every guest: a transmit is a
-byte appended to ``M[M_UART_TX]``; when that buffer fills, the run loop exits (EXIT_UART) so
-Python drains it to the host's stdout or a buffer. Received bytes come from Python through the
-``M[M_UART_RX]`` ring. Register offsets and reset values follow the PL011 TRM (DDI 0183).
+byte appended to the ``S_UART_TX`` region of the machine state; when that buffer fills, the run
+loop exits (EXIT_UART) so Python drains it to the host's stdout or a buffer. Received bytes come
+from Python through the ``S_UART_RX`` ring. Register offsets and reset values follow the PL011 TRM (DDI 0183).
 The interrupt output (UARTINTR) is computed here (RIS & IMSC) for the GIC to sample.
 """
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import layout as L
 
@@ -60,9 +60,8 @@ def pl011_read(c, M, off, size):
     if off == DR:
         if _rx_empty(mach):
             return 0
-        rx = M[L.M_UART_RX]
         head = mach[L.UART_RX_HEAD]
-        v = rx[head % rx.shape[0]] & 0xFF
+        v = mach[L.S_UART_RX + head % L.UART_RX_CAP] & 0xFF
         mach[L.UART_RX_HEAD] = head + 1
         if _rx_empty(mach):
             mach[L.UART_RIS] &= ~INT_RX
@@ -103,12 +102,11 @@ def pl011_read(c, M, off, size):
 def pl011_write(c, M, off, size, value):
     mach = M[L.M_MACH]
     if off == DR:
-        tx = M[L.M_UART_TX]
         n = mach[L.UART_TX_COUNT]
-        tx[n] = value & 0xFF
+        mach[L.S_UART_TX + n] = value & 0xFF
         mach[L.UART_TX_COUNT] = n + 1
         mach[L.UART_RIS] |= INT_TX  # the byte left at once: the FIFO is below its level again
-        if n + 1 >= tx.shape[0] and mach[L.EXIT_CODE] == L.EXIT_NONE:
+        if n + 1 >= L.UART_TX_CAP and mach[L.EXIT_CODE] == L.EXIT_NONE:
             mach[L.EXIT_CODE] = L.EXIT_UART
             mach[L.EXIT_PE] = c[L.PE_INDEX]
             c[L.ATTN] = 1

@@ -12,7 +12,7 @@ Handler contract (``trans_X(c, M, pc, *fields)``):
   so the instruction has no architectural effect, as the Arm ARM requires.
 """
 import numpy as np
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt.cpu.exceptions import raise_undefined
@@ -74,10 +74,11 @@ def set_nzcv(c, n, z, cy, v):
 
 @njit(cache=True)
 def count_undefined(M, op, pc):
-    u = M[L.M_UNIMP]
-    if u[op, 0] == 0:
-        u[op, 1] = pc
-    u[op, 0] += 1
+    S = M[L.M_MACH]
+    r = L.S_UNIMP + 2 * op
+    if S[r] == 0:
+        S[r + 1] = pc
+    S[r] += 1
 
 
 @njit(cache=True)

@@ -7,7 +7,7 @@ that matches (Arm ARM C4.1, A64 instruction set encoding), or UNALLOCATED.
 """
 
 import numpy as np
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt.isa.predicates import (
     addsub_ext_ok,

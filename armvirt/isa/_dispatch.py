@@ -7,7 +7,7 @@ its handler trans_X(c, M, pc, *fields); ops without a handler raise UNDEFINED th
 unimplemented(), which also counts them (like QEMU's -d unimp).
 """
 
-from numba import njit
+from armvirt.jit import njit
 
 from armvirt.exec.common import undefined, unimplemented
 from armvirt.exec.branch import (
@@ -110,7 +110,10 @@ from armvirt.exec.system import (
 )
 
 
-@njit(cache=True)
+# inline='always': Numba gives every call site a zero-filled return slot in the entry
+# block, so a dispatcher with a hundred call sites costs ~1 KiB of stores per *call*.
+# Inlined into the run loop, those slots are set up once per run instead.
+@njit(cache=True, inline="always")
 def execute(op, w, c, M, pc):
     """Execute the instruction word ``w`` (int64) decoded as ``op`` at address ``pc``
     on the PE whose state row is ``c``, with the machine arrays ``M``."""

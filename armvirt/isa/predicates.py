@@ -9,7 +9,7 @@ STXR, ...) are allocated and handled by the executors.
 The generated ``decode()`` calls these from jitted code, and the tests call them from Python.
 """
 
-from numba import njit
+from armvirt.jit import njit
 
 
 @njit(cache=True)
