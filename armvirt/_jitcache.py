@@ -2,8 +2,8 @@
 
 ``cache=True`` only notices edits to the file that defines a function, not to the functions it
 calls from other files (numba notes, ../shared/reference/numba.md). Keying the whole cache on every
-source file of the package means an edit anywhere gives a fresh cache and nobody ever runs stale
-machine code. Must run before numba is imported; ``armvirt/__init__.py`` calls it first thing.
+source file of the core (``CORE``) means an edit anywhere in it gives a fresh cache and nobody
+ever runs stale machine code. Must run before numba is imported; ``armvirt/__init__.py`` calls it first thing.
 """
 from __future__ import annotations
 
@@ -15,10 +15,24 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent
 
+# The modules whose code Numba compiles (or whose constants it freezes into compiled code).
+# Editing anything else — the debugger, the CLI, the loader — must not cost a recompile.
+# tests/test_generated.py checks that every module using armvirt.jit is listed here.
+CORE = ("bits.py", "costs.py", "engine.py", "jit.py", "layout.py", "memmap.py",
+        "cpu", "devices", "exec", "isa")
+
+
+def core_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in CORE:
+        p = PKG / entry
+        files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p])
+    return files
+
 
 def source_digest() -> str:
     h = hashlib.sha256()
-    for p in sorted(PKG.rglob("*.py")):
+    for p in core_files():
         h.update(str(p.relative_to(PKG)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

@@ -2,10 +2,16 @@
 
     armvirt run IMAGE [--bare] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
                       [--max-insns N] [--trace exc,unimp] [--regs-json FILE]
+    armvirt debug IMAGE [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
+                        [--load-addr ADDR] [--symbols ELF]... [-ex CMD]... [--batch FILE]
 
-Exit status: 0 when the guest powered off (PSCI SYSTEM_OFF) or asked for a reset; 1 when it
-stopped otherwise (every PE off or asleep for good); 2 for bad input (usage, image); 3 when the
-instruction budget ran out; 4 for an emulator error.
+``run``: exit status 0 when the guest powered off (PSCI SYSTEM_OFF) or asked for a reset; 1 when
+it stopped otherwise (every PE off or asleep for good); 2 for bad input (usage, image); 3 when
+the instruction budget ran out; 4 for an emulator error.
+
+``debug``: the debugger (armvirt/debug/repl.py), stopped at the entry point. With ``-ex`` and/or
+``--batch`` the commands run in order, each output is printed, and the exit status is 0 (2 for
+bad input); otherwise an interactive session starts.
 """
 from __future__ import annotations
 
@@ -80,6 +86,43 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="boot an image on the virt board",
                        description="Boot IMAGE (an AArch64 ELF, an arm64 Linux Image, or a raw "
                        "binary) on the virt board and forward its UART to stdout.")
+    _board_options(r)
+    r.add_argument("--max-insns", type=_int, default=None, metavar="N",
+                   help="stop with exit status 3 after N instructions (all PEs together)")
+    r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
+                   help="comma-separated: exc (every exception entry and return, to stderr), "
+                   "unimp (report UNDEFINED instructions at the end)")
+    r.add_argument("--regs-json", metavar="FILE",
+                   help="write the final state of every PE as JSON to FILE")
+
+    d = sub.add_parser("debug", help="debug an image (gdb-like commands, reverse execution)",
+                       description="Load IMAGE on the virt board, stopped at its entry point, "
+                       "and debug it: gdb's commands (break, step, x, print, bt, watch, ...) "
+                       "plus the emulator's own (info el, info sysregs, catch exception, "
+                       "explain fault, reverse-stepi, reverse-continue). With -ex or --batch "
+                       "the commands run non-interactively.")
+    _board_options(d)
+    d.add_argument("--symbols", action="append", default=[], metavar="ELF",
+                   help="also load the symbols and source lines of ELF (repeatable)")
+    d.add_argument("-ex", dest="script", action=_Script, metavar="CMD",
+                   help="run debugger command CMD (repeatable; in order with --batch)")
+    d.add_argument("--batch", dest="script", action=_Script, metavar="FILE",
+                   help="run the debugger commands in FILE ('-': stdin), one per line, "
+                   "then exit")
+    return p
+
+
+class _Script(argparse.Action):
+    """Collects -ex commands and --batch files in command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append(("file" if option_string == "--batch" else "cmd", values))
+        setattr(namespace, self.dest, items)
+
+
+def _board_options(r: argparse.ArgumentParser) -> None:
+    """The options that describe the board and how IMAGE is booted (run and debug)."""
     r.add_argument("image", metavar="IMAGE", help="the image to boot")
     r.add_argument("--bare", action="store_true",
                    help="boot IMAGE directly on the board, with no hypervisor (the only mode "
@@ -92,16 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="RAM size, e.g. 128M or 1G (default 128M)")
     r.add_argument("--append", default="", metavar="ARGS",
                    help="kernel command line (/chosen/bootargs in the DTB)")
-    r.add_argument("--max-insns", type=_int, default=None, metavar="N",
-                   help="stop with exit status 3 after N instructions (all PEs together)")
-    r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
-                   help="comma-separated: exc (every exception entry and return, to stderr), "
-                   "unimp (report UNDEFINED instructions at the end)")
-    r.add_argument("--regs-json", metavar="FILE",
-                   help="write the final state of every PE as JSON to FILE")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
                    help="load address for a raw binary (default: start of RAM)")
-    return p
 
 
 def regs_snapshot(m) -> dict:
@@ -168,6 +203,55 @@ def cmd_run(args) -> int:
     return EXIT_GUEST
 
 
+def cmd_debug(args) -> int:
+    from armvirt.debug.repl import Debugger, interact
+    from armvirt.debug.symbols import SymbolError, SymbolTable
+    from armvirt.loader import LoadError, load_image
+    from armvirt.machine import Machine, MachineError
+
+    script: list[tuple[str, str]] = args.script or []
+    lines: list[str] = []
+    try:
+        for kind, value in script:
+            if kind == "cmd":
+                lines.append(value)
+            elif value == "-":
+                lines.extend(sys.stdin.read().splitlines())
+            else:
+                with open(value, encoding="utf-8") as f:
+                    lines.extend(f.read().splitlines())
+        m = Machine(ram_size=args.mem, smp=args.smp,
+                    psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
+        boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
+                          el=args.el)
+        symbols = SymbolTable.from_boot_info(boot)
+        for extra in args.symbols:
+            symbols.add_elf(extra)
+    except (LoadError, MachineError, SymbolError, OSError) as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    dbg = Debugger(m, symbols)
+    print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
+          f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; PE0 at EL{args.el}")
+    print(dbg.where())
+    sys.stdout.flush()
+    if script:
+        for line in lines:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            print(f"(armvirt) {line}")
+            out = dbg.command(line)
+            if out:
+                print(out)
+            sys.stdout.flush()
+            if dbg.quit_requested:
+                break
+        return EXIT_OK
+    print('Type "help" for the commands, "quit" to leave.')
+    interact(dbg)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -180,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "debug":
+        return cmd_debug(args)
     return EXIT_USAGE
 
 

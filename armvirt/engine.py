@@ -75,7 +75,7 @@ def run_pe(c, M, limit):
         if (pc >> 12) != c[L.CODE_VPAGE] or c[L.PSTATE_IL]:
             if not fetch_slow(c, M, pc):
                 n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
-                if c[L.ATTN] and _attention(c, M, pc):
+                if c[L.ATTN] and _attention(c, M, pc) != ATTN_CONTINUE:
                     break
                 continue
         idx = (pc + c[L.CODE_DELTA]) >> 2
@@ -85,10 +85,9 @@ def run_pe(c, M, limit):
                 w = (ram64[idx >> 1] >> ((idx & 1) << 5)) & 0xFFFFFFFF
                 e = (decode(w) << 32) | w
                 if mach[L.BP_COUNT] > 0 and _bp_lookup(M, idx * 4 + memmap.RAM_BASE):
-                    dcache[idx] = -e
-                else:
-                    dcache[idx] = e
-            else:
+                    e = -e  # a breakpoint word: check it now, not only from its next fetch
+                dcache[idx] = e
+            if e < 0:
                 e = -e
                 if mach[L.STEP_BREAK] == pc:
                     mach[L.STEP_BREAK] = -1  # resuming from this breakpoint: run it once
@@ -102,34 +101,43 @@ def run_pe(c, M, limit):
         c[L.CYCLES] += 1
         c[L.INSTRET] += 1
         n += 1
-        if c[L.ATTN] and _attention(c, M, pc):
-            break
+        if c[L.ATTN]:
+            a = _attention(c, M, pc)
+            if a != ATTN_CONTINUE:
+                if a == ATTN_REPLAY:
+                    n -= 1  # the instruction will run again: it has not executed yet
+                break
     return n
+
+
+ATTN_CONTINUE = 0   # keep running this PE
+ATTN_STOP = 1       # stop running this PE (an exit is due, or it went to sleep or off)
+ATTN_REPLAY = 2     # stop, and the instruction did not complete: it runs again on resume
 
 
 @njit(cache=True)
 def _attention(c, M, pc):
     """Something asked the loop to look: an exit request, a Python-MMIO replay to finish, a
-    change of power state. Returns True when this PE must stop running now."""
+    change of power state. Returns one of ATTN_*."""
     c[L.ATTN] = 0
     mach = M[L.M_MACH]
     code = mach[L.EXIT_CODE]
-    if code == L.EXIT_MMIO or (code == L.EXIT_INTERNAL and mach[L.EXIT_AUX] == 2):
-        # The instruction did not complete: rewind it so it is replayed once Python answered.
+    if code == L.EXIT_MMIO or code == L.EXIT_WATCHPOINT or \
+            (code == L.EXIT_INTERNAL and mach[L.EXIT_AUX] == 2):
+        # The instruction did not complete: rewind it, to be replayed once Python answered
+        # (MMIO) or reported (a watchpoint stops *before* the access).
         c[L.PC] = pc
         c[L.MMIO_SEQ] = 0
         c[L.CYCLES] -= 1   # it will be counted when it completes
         c[L.INSTRET] -= 1
-        return True
+        return ATTN_REPLAY
     if c[L.MMIO_SEQ] != 0:  # a replay completed: its answers are used up
         c[L.MMIO_SEQ] = 0
         mach[L.MMIO_RESP_N] = 0
         mach[L.MMIO_RESP_ABORT] = 0
-    if code != L.EXIT_NONE:
-        return True
-    if c[L.POWER] != L.POWER_ON:
-        return True
-    return False
+    if code != L.EXIT_NONE or c[L.POWER] != L.POWER_ON:
+        return ATTN_STOP
+    return ATTN_CONTINUE
 
 
 @njit(cache=True)

@@ -53,6 +53,13 @@ PE_INDEX = 50      # this PE's index in ``cpus``
 MMIO_SEQ = 51      # number of completed Python-MMIO accesses replayed within the current insn
 LAST_EXC_EC = 52   # EC of the most recent synchronous exception (for the debugger's explain)
 EVENT_REG = 53     # the WFE event register
+# One-page data translation caches, the data-side twin of CODE_VPAGE: the last page a load
+# (R) or a store (W) went to RAM through, with pa - RAM_BASE - va. Only naturally aligned,
+# privileged-as-usual accesses use them; everything else takes the full path.
+DATA_RPAGE = 54
+DATA_RDELTA = 55
+DATA_WPAGE = 56
+DATA_WDELTA = 57
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
@@ -90,6 +97,8 @@ MMIO_RESP_MAX = 8
 BP_COUNT = 15       # number of armed breakpoints (0: the run loop never looks them up)
 STEP_BREAK = 16     # pc of a breakpoint to step over once when resuming (-1: none)
 RUN_DONE = 17       # steps the last call of engine.run executed
+WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
+WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
 UART_CR = 21
@@ -153,6 +162,10 @@ TRACE_CAP = 4096
 TRACE_WIDTH = 10
 BP_CAP = 64
 BP_WIDTH = 4
+WP_CAP = 32
+WP_WIDTH = 4        # start va, end va (exclusive), kind bits (WP_READ | WP_WRITE), EL mask
+WP_READ = 1
+WP_WRITE = 2
 
 # Columns of a system-register record in S_SR_INFO (see armvirt/cpu/sysreg_table.py)
 SRI_SLOT = 0      # slot in the PE row, or -1 for registers without storage
@@ -173,6 +186,7 @@ S_SR_INFO = S_SR_INDEX + (1 << 16)                 # NUM_SYSREGS x SRI_SIZE
 S_UNIMP = S_SR_INFO + NUM_SYSREGS * SRI_SIZE       # NUM_OPS x 2: UNDEFINED count, first pc
 S_TRACE = S_UNIMP + NUM_OPS * 2                    # TRACE_CAP x TRACE_WIDTH trace ring
 S_BP = S_TRACE + TRACE_CAP * TRACE_WIDTH           # BP_CAP x BP_WIDTH: pa, va, el mask, vmid
-S_UART_TX = S_BP + BP_CAP * BP_WIDTH               # UART_TX_CAP bytes waiting to be drained
+S_WP = S_BP + BP_CAP * BP_WIDTH                    # WP_CAP x WP_WIDTH watchpoints
+S_UART_TX = S_WP + WP_CAP * WP_WIDTH               # UART_TX_CAP bytes waiting to be drained
 S_UART_RX = S_UART_TX + UART_TX_CAP                # UART_RX_CAP bytes of input ring
 S_SIZE = S_UART_RX + UART_RX_CAP

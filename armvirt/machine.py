@@ -22,7 +22,7 @@ import numpy as np
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
-from armvirt.cpu.pstate import get_psr, read_sp_el, write_sp_el
+from armvirt.cpu.pstate import drop_cached_translations, get_psr, read_sp_el, write_sp_el
 
 INTERNAL_REASONS = {1: "the MMU is not implemented yet (SCTLR_ELx.M or HCR_EL2.VM set)",
                     2: "an instruction made more accesses to Python devices than supported"}
@@ -49,10 +49,22 @@ class ExitInfo:
     pc: int = 0
     detail: str = ""
     instructions: int = 0  # retired during this call, all PEs
+    addr: int | None = None  # watchpoint: the data address accessed
+    insn_pc: int | None = None  # watchpoint: the instruction that made the access
+    watchpoint: "Watchpoint | None" = None
 
     @property
     def clean(self) -> bool:
         return self.reason == "system_off"
+
+
+@dataclass
+class Watchpoint:
+    addr: int               # first byte watched (virtual address)
+    size: int
+    kind: str               # "r", "w" or "rw"
+    el_mask: int
+    id: int = 0
 
 
 @dataclass
@@ -100,6 +112,8 @@ class Machine:
             .reshape(L.TRACE_CAP, L.TRACE_WIDTH)
         self.bp_table = self.state[L.S_BP:L.S_BP + L.BP_CAP * L.BP_WIDTH] \
             .reshape(L.BP_CAP, L.BP_WIDTH)
+        self.wp_table = self.state[L.S_WP:L.S_WP + L.WP_CAP * L.WP_WIDTH] \
+            .reshape(L.WP_CAP, L.WP_WIDTH)
         self.uart_tx = self.state[L.S_UART_TX:L.S_UART_TX + L.UART_TX_CAP]
         self.uart_rx = self.state[L.S_UART_RX:L.S_UART_RX + L.UART_RX_CAP]
         self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
@@ -125,6 +139,7 @@ class Machine:
         self.uart_sink = uart
         self.devices: list[tuple[int, int, Device]] = []
         self.breakpoints: list[Breakpoint] = []
+        self.watchpoints: list[Watchpoint] = []
         self._next_bp = 1
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
@@ -159,7 +174,7 @@ class Machine:
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF
-        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+        drop_cached_translations(c)
         c[L.PE_INDEX] = pe
         c[L.POWER] = L.POWER_OFF
 
@@ -179,7 +194,7 @@ class Machine:
         c[L.PC] = _s64(entry)
         c[L.DAIF] = 0xF
         c[L.POWER] = L.POWER_ON
-        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+        drop_cached_translations(c)
 
     def power_off_all(self) -> None:
         for pe in range(self.smp):
@@ -274,7 +289,8 @@ class Machine:
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
             c[slot] = v
-        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+        drop_cached_translations(c)
+        c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn
 
     @staticmethod
     def _sysreg(name: str) -> T.SysReg | None:
@@ -287,9 +303,15 @@ class Machine:
         return getattr(SR, r.name, None) if r is not None else None
 
     def _sysreg_slot_value(self, name: str, c: np.ndarray) -> int:
+        """A system register's value as MRS at the PE's current EL would read it, without
+        the access checks: computed registers (CurrentEL, the counters, ISR_EL1, ...) are
+        computed by the core's own code."""
         r = self._sysreg(name)
         if r is None:
             raise MachineError(f"no register named {name!r}")
+        if r.kind == T.KIND_SPECIAL:
+            from armvirt.cpu.sysregs import _read_special
+            return int(_read_special(c, self.M, r.encoding))
         slot = self._slot_of(r.name)
         if slot is None:
             return r.reset  # a constant register (ID registers and the like)
@@ -331,6 +353,41 @@ class Machine:
             off = int(pa) - memmap.RAM_BASE
             if 0 <= off < self.ram_size:
                 self.dcache[off >> 2] = 0
+
+    # ------------------------------------------------------------------ watchpoints
+    def add_watchpoint(self, addr: int, size: int = 8, kind: str = "w", *,
+                       el: int | Iterable[int] | None = None) -> Watchpoint:
+        """Stop when an instruction reads (``"r"``), writes (``"w"``) or does either (``"rw"``)
+        any byte of [addr, addr+size). The run stops *after* that instruction, as GDB expects;
+        ``ExitInfo.addr`` is the accessed address and ``insn_pc`` the instruction."""
+        if kind not in ("r", "w", "rw"):
+            raise MachineError(f"watchpoint kind must be r, w or rw, not {kind!r}")
+        if size <= 0:
+            raise MachineError("watchpoint size must be positive")
+        if len(self.watchpoints) >= L.WP_CAP:
+            raise MachineError(f"at most {L.WP_CAP} watchpoints")
+        els = [el] if isinstance(el, int) else (list(el) if el is not None else [0, 1, 2])
+        wp = Watchpoint(addr, size, kind, sum(1 << e for e in els), self._next_bp)
+        self._next_bp += 1
+        self.watchpoints.append(wp)
+        self._rearm_watchpoints()
+        return wp
+
+    def remove_watchpoint(self, wp: Watchpoint | int) -> None:
+        wid = wp if isinstance(wp, int) else wp.id
+        before = len(self.watchpoints)
+        self.watchpoints = [w for w in self.watchpoints if w.id != wid]
+        if len(self.watchpoints) == before:
+            raise MachineError(f"no watchpoint {wid}")
+        self._rearm_watchpoints()
+
+    def _rearm_watchpoints(self) -> None:
+        self.mach[L.WP_COUNT] = len(self.watchpoints)
+        for i, w in enumerate(self.watchpoints):
+            kind = (L.WP_READ if "r" in w.kind else 0) | (L.WP_WRITE if "w" in w.kind else 0)
+            self.wp_table[i] = (_s64(w.addr), _s64(w.addr + w.size), kind, w.el_mask)
+        for pe in range(self.smp):  # watched pages must leave the data-page caches
+            drop_cached_translations(self.cpus[pe])
 
     # ------------------------------------------------------------------ running
     def run(self, max_insns: int | None = None) -> ExitInfo:
@@ -399,6 +456,8 @@ class Machine:
                     self.breakpoints.remove(b)
                     self._rearm_breakpoints()
             return ExitInfo("breakpoint", pe=pe, pc=addr)
+        elif code == L.EXIT_WATCHPOINT:
+            return self._complete_watched_access(pe)
         elif code in (L.EXIT_HALT, L.EXIT_IDLE):
             return self._idle_or_halt(pe)
         elif code == L.EXIT_INTERNAL:
@@ -408,6 +467,38 @@ class Machine:
         elif code == L.EXIT_BUDGET:
             return None
         return None
+
+    def _complete_watched_access(self, pe: int) -> ExitInfo:
+        """The core stopped *before* a watched access and rewound the instruction. Execute
+        that one instruction with watchpoints suspended, then report, so the debugger sees the
+        access done (GDB shows a write watchpoint's new value)."""
+        mach = self.mach
+        addr = _u64(mach[L.EXIT_ADDR])
+        wp = self.watchpoints[int(mach[L.EXIT_AUX])]
+        insn_pc = _u64(self.cpus[pe][L.PC])
+        mach[L.WP_SUSPEND] = 1
+        try:
+            others = [p for p in range(self.smp) if p != pe]
+            saved = [int(self.cpus[p][L.POWER]) for p in others]
+            for p in others:  # only the PE that made the access may run this one step
+                self.cpus[p][L.POWER] = L.POWER_OFF
+            while True:
+                mach[L.EXIT_CODE] = L.EXIT_NONE
+                from armvirt import engine
+                code = int(engine.run(self.M, 1))
+                if code == L.EXIT_BUDGET or mach[L.RUN_DONE] or code in (L.EXIT_HALT, L.EXIT_IDLE):
+                    break
+                info = self._handle_exit(code)
+                if info is not None:
+                    return info
+        finally:
+            mach[L.WP_SUSPEND] = 0
+            for p, pw in zip(others, saved):
+                if self.cpus[p][L.POWER] == L.POWER_OFF:
+                    self.cpus[p][L.POWER] = pw
+        mach[L.CUR_PE] = pe
+        return ExitInfo("watchpoint", pe=pe, addr=addr, insn_pc=insn_pc, watchpoint=wp,
+                        detail=f"{'write' if mach[L.EXIT_WRITE] else 'read'} of 0x{addr:x}")
 
     def _idle_or_halt(self, pe: int) -> ExitInfo:
         if any(self.cpus[p][L.POWER] in (L.POWER_WFI, L.POWER_WFE) for p in range(self.smp)):
@@ -479,6 +570,7 @@ class Machine:
     def save(self) -> dict:
         """A deterministic snapshot of the whole machine (arrays and Python-side state)."""
         return {"arrays": [a.copy() for a in (self.state, self.cpus, self.ram64, self.dcache)],
+                "breakpoints": list(self.breakpoints), "watchpoints": list(self.watchpoints),
                 "console": bytes(self.console), "last_exit": self.last_exit,
                 "power_off_reason": self.power_off_reason}
 
@@ -488,7 +580,10 @@ class Machine:
         self.console = bytearray(snap["console"])
         self.last_exit = snap["last_exit"]
         self.power_off_reason = snap["power_off_reason"]
+        self.breakpoints = list(snap["breakpoints"])
+        self.watchpoints = list(snap["watchpoints"])
         self._rearm_breakpoints()
+        self._rearm_watchpoints()
 
 
 _SYSREG_BY_UPPER = {r.name.upper(): r for r in T.SYSREGS}

@@ -191,6 +191,18 @@ PATTERNS = {
 }
 
 
+def test_logic_imm_table_is_decode_bit_masks():
+    """dp.LOGIC_IMM (built in plain Python at import) against armvirt.bits.decode_bit_masks."""
+    from armvirt.bits import decode_bit_masks
+    from armvirt.exec.dp import LOGIC_IMM
+    from armvirt.isa.predicates import logic_imm_ok
+    for i in range(1 << 13):
+        n, immr, imms = i >> 12, (i >> 6) & 0x3F, i & 0x3F
+        ok, wmask, _ = decode_bit_masks(n, imms, immr, True, 64)
+        assert int(LOGIC_IMM[i]) & U64 == (int(wmask) & U64 if ok else 0), i  # jit: signed
+        assert ok == logic_imm_ok(1, n, imms), i
+
+
 def test_every_pattern_is_covered():
     """The dictionary above lists exactly the patterns of dp_imm.decode and dp_reg.decode."""
     ours = {name for name, f in zip(D.OP_NAMES, D.OP_FILES) if f in ("dp_imm.decode",

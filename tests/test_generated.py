@@ -21,3 +21,14 @@ def test_core_uses_the_core_decorator():
                  if p.name != "jit.py" and re.search(r"from numba import .*\bnjit\b|numba\.njit",
                                                      p.read_text())]
     assert not offenders, f"use `from armvirt.jit import njit` in: {offenders}"
+
+
+def test_every_jitted_module_is_in_the_cache_key():
+    """The Numba cache directory is keyed on the core's sources only (armvirt/_jitcache.py);
+    a jitted module outside that set could run stale machine code after an edit."""
+    from armvirt import _jitcache
+    keyed = set(_jitcache.core_files())
+    users = [p for p in _jitcache.PKG.rglob("*.py")
+             if "from armvirt.jit import" in p.read_text() and p.name != "jit.py"]
+    assert users and all(p in keyed for p in users), \
+        [str(p) for p in users if p not in keyed]

@@ -13,7 +13,7 @@ from armvirt.jit import njit
 from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
-from armvirt.cpu.pstate import get_psr, set_el_spsel, set_psr_fields
+from armvirt.cpu.pstate import drop_cached_translations, get_psr, set_el_spsel, set_psr_fields
 
 # ESR_ELx.EC values (D17.2.37)
 EC_UNKNOWN = 0x00
@@ -225,12 +225,12 @@ def exception_return(c, M):
     set_psr_fields(c, spsr)
     if illegal:
         c[L.PSTATE_IL] = 1
-        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE  # force the fetch slow path, which checks PSTATE.IL
+        drop_cached_translations(c)  # force the fetch slow path, which checks PSTATE.IL
     else:
         c[L.PSTATE_IL] = (spsr >> 20) & 1
         set_el_spsel(c, target, spsr & 1)
         if c[L.PSTATE_IL]:
-            c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+            drop_cached_translations(c)
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
     c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr

@@ -14,6 +14,8 @@ Layers, top to bottom:
   loop with an MMIO record, Python answers, and the instruction is executed again, consuming the
   answers in order (``layout.MMIO_RESP``). An address no device claims is an external abort.
 """
+import numpy as np
+
 from armvirt.jit import njit
 
 from armvirt import costs
@@ -177,10 +179,10 @@ def ram_load(M, off, size):
         return (M[L.M_RAM64][off >> 3] >> ((off & 4) << 3)) & 0xFFFFFFFF
     ram = M[L.M_RAM8]
     if size == 1:
-        return ram[off] & 0xFF
-    v = 0
+        return np.int64(ram[off])
+    v = np.int64(0)
     for i in range(size):
-        v |= (ram[off + i] & 0xFF) << (8 * i)
+        v |= np.int64(ram[off + i]) << (8 * i)
     return v
 
 
@@ -222,6 +224,7 @@ def python_mmio(c, M, pa, size, is_write, value, va, acc):
     k = c[L.MMIO_SEQ]
     c[L.MMIO_SEQ] = k + 1
     if k < mach[L.MMIO_RESP_N]:
+        c[L.ATTN] = 1  # when the instruction completes, the loop clears the used answers
         if (mach[L.MMIO_RESP_ABORT] >> k) & 1:
             if acc & ACC_FETCH:
                 instruction_abort(c, M, va, FSC_EXTERNAL, default_target_el(c))
@@ -276,28 +279,95 @@ def phys_write(c, M, pa, size, value, va, acc):
 # ---------------------------------------------------------------------------------------------
 # Virtual accesses made by instructions
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mem_read(c, M, va, size, acc):
     """Load ``size`` (1, 2, 4, 8) bytes at ``va``, little-endian, zero-extended.
-    Returns (ok, value); on a fault the exception has been taken."""
+    Returns (ok, value); on a fault the exception has been taken.
+
+    Inlined into every handler: a naturally aligned access on the page of the last RAM load is
+    one compare and one array load; anything else goes through ``mem_read_slow``."""
+    if (va & (size - 1)) == 0 and (va >> 12) == c[L.DATA_RPAGE] and not (acc & ACC_UNPRIV):
+        return True, ram_load(M, va + c[L.DATA_RDELTA], size)
+    return mem_read_slow(c, M, va, size, acc)
+
+
+@njit(cache=True)
+def watchpoint_hit(c, M, va, size, kind):
+    """Does the access [va, va+size) of kind WP_READ/WP_WRITE touch an armed watchpoint?
+    If so, request the exit: the instruction is rewound and Python reports it."""
+    S = M[L.M_MACH]
+    if S[L.WP_SUSPEND]:
+        return False
+    for i in range(S[L.WP_COUNT]):
+        r = L.S_WP + i * L.WP_WIDTH
+        if (S[r + 2] & kind) and va < S[r + 1] and S[r] < va + size and (S[r + 3] >> c[L.EL]) & 1:
+            if S[L.EXIT_CODE] == L.EXIT_NONE:
+                S[L.EXIT_CODE] = L.EXIT_WATCHPOINT
+                S[L.EXIT_PE] = c[L.PE_INDEX]
+                S[L.EXIT_ADDR] = va
+                S[L.EXIT_SIZE] = size
+                S[L.EXIT_WRITE] = 1 if kind == L.WP_WRITE else 0
+                S[L.EXIT_AUX] = i
+            c[L.ATTN] = 1
+            return True
+    return False
+
+
+@njit(cache=True)
+def page_watched(M, va):
+    """A page with a watchpoint is never entered in the data-page caches, so that every access
+    to it takes the slow path, which checks the watchpoints."""
+    S = M[L.M_MACH]
+    page = va >> 12
+    for i in range(S[L.WP_COUNT]):
+        r = L.S_WP + i * L.WP_WIDTH
+        if (S[r] >> 12) <= page <= ((S[r + 1] - 1) >> 12):
+            return True
+    return False
+
+
+@njit(cache=True)
+def mem_read_slow(c, M, va, size, acc):
+    if M[L.M_MACH][L.WP_COUNT] and watchpoint_hit(c, M, va, size, L.WP_READ):
+        return False, 0
     if not check_alignment(c, M, va, size, acc):
         return False, 0
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False, 0
+    off = pa - memmap.RAM_BASE
+    if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
+            not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
+        c[L.DATA_RPAGE] = va >> 12
+        c[L.DATA_RDELTA] = off - va
     # An access crossing a page boundary is translated page by page (only matters with the MMU).
     return phys_read(c, M, pa, size, va, acc)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mem_write(c, M, va, size, value, acc):
-    """Store the low ``size`` bytes of ``value`` at ``va``. Returns ok."""
+    """Store the low ``size`` bytes of ``value`` at ``va``. Returns ok (see ``mem_read``)."""
+    if (va & (size - 1)) == 0 and (va >> 12) == c[L.DATA_WPAGE] and not (acc & ACC_UNPRIV):
+        ram_store(M, va + c[L.DATA_WDELTA], size, value)
+        return True
+    return mem_write_slow(c, M, va, size, value, acc)
+
+
+@njit(cache=True)
+def mem_write_slow(c, M, va, size, value, acc):
+    if M[L.M_MACH][L.WP_COUNT] and watchpoint_hit(c, M, va, size, L.WP_WRITE):
+        return False
     acc |= ACC_WRITE
     if not check_alignment(c, M, va, size, acc):
         return False
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
+    off = pa - memmap.RAM_BASE
+    if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
+            not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
+        c[L.DATA_WPAGE] = va >> 12
+        c[L.DATA_WDELTA] = off - va
     return phys_write(c, M, pa, size, value, va, acc)
 
 
@@ -305,6 +375,8 @@ def mem_write(c, M, va, size, value, acc):
 def mem_check_write(c, M, va, size, acc):
     """Everything a store would check, without storing: lets a multi-access instruction (STP,
     CASP, DC ZVA) fault before changing memory. Returns the physical address or -1."""
+    if M[L.M_MACH][L.WP_COUNT] and watchpoint_hit(c, M, va, size, L.WP_WRITE):
+        return -1
     acc |= ACC_WRITE
     if not check_alignment(c, M, va, size, acc):
         return -1

@@ -19,6 +19,15 @@ PSR_M_NRW = 1 << 4
 
 
 @njit(cache=True, inline="always")
+def drop_cached_translations(c):
+    """Forget the PE's cached code and data page translations: after anything that changes
+    the translation regime, the EL, or the permissions an access is checked against."""
+    c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+    c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
+    c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
+
+
+@njit(cache=True, inline="always")
 def sp_slot(el, spsel):
     """The slot that banks the stack pointer selected by (EL, SPSel)."""
     if spsel == 0 or el == 0:
@@ -35,7 +44,7 @@ def set_el_spsel(c, el, spsel):
     c[L.EL] = el
     c[L.SPSEL] = spsel
     c[L.SP] = c[sp_slot(el, spsel)]
-    c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE  # the translation regime may have changed
+    drop_cached_translations(c)  # the translation regime may have changed
 
 
 @njit(cache=True)

@@ -20,7 +20,7 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     HCR_TGE, HCR_TID1, HCR_TID2, HCR_TID3, HCR_TRVM, HCR_TVM,
                                     HCR_VF, HCR_VI, HCR_VSE, default_target_el, raise_sync,
                                     raise_sysreg_trap, raise_undefined)
-from armvirt.cpu.pstate import read_sp_el, set_el_spsel, write_sp_el
+from armvirt.cpu.pstate import drop_cached_translations, read_sp_el, set_el_spsel, write_sp_el
 from armvirt.gen_layout import has_slot
 
 
@@ -346,7 +346,7 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
         _write_special(c, M, enc, value)
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
-        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+        drop_cached_translations(c)
     if flags & T.SRF_ATTN:
         c[L.ATTN] = 1
     return True

@@ -10,14 +10,13 @@ docstrings are those of the Arm ARM (DDI 0487) issue whose C6.2 list includes FE
 and BC.cond; they move between issues, the instruction names do not.
 """
 import numpy as np
-from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
-from armvirt.bits import (decode_bit_masks, lsr, sdiv64, sext, sext32, smulh, udiv64, ule, ult,
-                          umulh)
+from armvirt.bits import lsr, sdiv64, sext, sext32, smulh, udiv64, ule, ult, umulh
 from armvirt.exec.common import (MASK32, condition_holds, set_w, set_x, set_x_or_sp,
                                  x_or_sp)
+from armvirt.jit import njit
 
 _DIVIDE_COST = costs.DIVIDE
 _MULTIPLY_LONG_COST = costs.MULTIPLY_LONG
@@ -34,19 +33,33 @@ def _crc_table(poly_reflected: int) -> np.ndarray:
 
 
 def _logic_imm_table() -> np.ndarray:
-    """DecodeBitMasks(N, imms, immr, TRUE, 64) for every N:immr:imms (0 where reserved).  The
-    32-bit immediates (N = 0) are the low halves: their element size is at most 32 bits and the
-    64-bit value repeats it."""
+    """wmask of DecodeBitMasks(N, imms, immr, TRUE, 64) for every N:immr:imms (0 where the
+    encoding is reserved).  The 32-bit immediates (N = 0) are the low halves: their element
+    size is at most 32 bits and the 64-bit value repeats it.  Plain Python, so that importing
+    the module compiles nothing; tests/test_exec_dp.py checks every entry against
+    armvirt.bits.decode_bit_masks."""
     t = np.zeros(1 << 13, dtype=np.int64)
     for i in range(1 << 13):
-        ok, wmask, _ = decode_bit_masks(i >> 12, i & 0x3F, (i >> 6) & 0x3F, True, 64)
-        if ok:
-            t[i] = wmask
+        n, immr, imms = i >> 12, (i >> 6) & 0x3F, i & 0x3F
+        length = ((n << 6) | (~imms & 0x3F)).bit_length() - 1   # HighestSetBit(N:NOT(imms))
+        if length < 1:
+            continue
+        esize = 1 << length
+        levels = esize - 1
+        s, r = imms & levels, immr & levels
+        if s == levels:
+            continue                                             # all ones: reserved
+        welem = (1 << (s + 1)) - 1
+        welem = ((welem >> r) | (welem << (esize - r))) & ((1 << esize) - 1)   # ROR(welem, r)
+        w = 0
+        for k in range(0, 64, esize):                            # Replicate(welem, 64)
+            w |= welem << k
+        t[i] = w - (1 << 64) if w >> 63 else w
     return t
 
 
-# The bitmask immediate of every Logical (immediate) encoding, indexed by N:immr:imms, built
-# once from armvirt.bits.decode_bit_masks so that the handler is a single load.
+# The bitmask immediate of every Logical (immediate) encoding, indexed by N:immr:imms, so that
+# the handler is a single load.
 LOGIC_IMM = _logic_imm_table()
 
 # Byte-at-a-time tables of the bit-reflected CRC-32 (0x04C11DB7, reflected 0xEDB88320) at
@@ -72,14 +85,21 @@ def add_with_carry(c, sf, x, y, carry, setflags):
     y = y << sh
     r = x + y + (carry << sh)
     if setflags:
-        # unsigned carry out: the wrapped sum is below x (or equal to it with a carry in)
-        if carry:
-            cy = 1 if ule(r, x) else 0
-        else:
-            cy = 1 if ult(r, x) else 0
-        z = 1 if r == 0 else 0
-        c[L.NZCV] = (lsr(r, 63) << 3) | (z << 2) | (cy << 1) | lsr((x ^ r) & (y ^ r), 63)
+        set_add_flags(c, x, y, r, carry)
     return lsr(r, sh)
+
+
+@njit(cache=True, inline="always")
+def set_add_flags(c, x, y, r, carry):
+    """PSTATE.NZCV = the nzcv of AddWithCarry for the 64-bit sum r = x + y + carry-in (32-bit
+    forms: x, y, r in the top half, low halves zero); carry is the carry-in as 0 or 1."""
+    # unsigned carry out: the wrapped sum is below x (or equal to it with a carry in)
+    if carry:
+        cy = 1 if ule(r, x) else 0
+    else:
+        cy = 1 if ult(r, x) else 0
+    z = 1 if r == 0 else 0
+    c[L.NZCV] = (lsr(r, 63) << 3) | (z << 2) | (cy << 1) | lsr((x ^ r) & (y ^ r), 63)
 
 
 @njit(cache=True, inline="always")
@@ -97,18 +117,19 @@ def shift_reg(x, typ, amount, sf):
 
     A W operand is shifted in the top half of the register (so bit 63 is its sign and bits
     leaving it at the bottom are dropped by the final LSR #32); for ROR the word is first
-    copied into the bottom half too, and a 64-bit rotation of two equal halves rotates each."""
+    copied into the bottom half too, and a 64-bit rotation of two equal halves rotates each.
+    Branch-light on purpose: small handlers are what LLVM inlines into the dispatcher."""
     sh = 0 if sf else 32
     v = x << sh
     if typ == 0:
         v = v << amount
-    elif typ == 1:
-        v = lsr(v, amount)
-    elif typ == 2:
-        v = v >> amount
-    else:
+    elif typ == 3:
         v = v | lsr(v, sh)
         v = lsr(v, amount) | (v << ((64 - amount) & 63))
+    else:
+        v = v >> amount
+        if typ == 1:  # LSR: clear the amount copies of the sign bit that ASR shifted in
+            v = v & ~((-1 << (63 - amount)) << 1)
     return lsr(v, sh)
 
 
@@ -338,8 +359,22 @@ def trans_LOGIC_reg(c, M, pc, sf, opc, shift, N, Rm, imm6, Rn, Rd):
 def trans_ADDSUB_shift(c, M, pc, sf, op, S, shift, Rm, imm6, Rn, Rd):
     """C6.2.5 ADD, C6.2.9 ADDS, C6.2.358 SUB, C6.2.364 SUBS (shifted register): register 31 is
     XZR for Rd, Rn and Rm."""
-    y = shift_reg(c[Rm], shift, imm6, sf)
-    set_x(c, Rd, add_with_carry(c, sf, c[Rn], y ^ -op, op, S))
+    # AddWithCarry(X[n], ShiftReg(m) or NOT(...), op) with both operands kept in the top half
+    # for W (see add_with_carry), written out to keep this hot handler small.
+    sh = 0 if sf else 32
+    y = c[Rm] << sh
+    if shift == 0:
+        y = y << imm6
+    else:
+        y = y >> imm6
+        if shift == 1:  # LSR: clear the copies of the sign bit
+            y = y & ~((-1 << (63 - imm6)) << 1)
+    y = (y ^ -op) & (-1 << sh)     # NOT for SUB; the low half of a W operand must stay zero
+    x = c[Rn] << sh
+    r = x + y + (op << sh)
+    if S:
+        set_add_flags(c, x, y, r, op)
+    set_x(c, Rd, lsr(r, sh))
 
 
 @njit(cache=True)

@@ -33,7 +33,7 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
 from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ADDR_SIZE_L0, FSC_ALIGNMENT, PA_LIMIT,
                                 data_abort, is_device_access, mem_check_write, mem_write,
                                 translate)
-from armvirt.cpu.pstate import set_el_spsel
+from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel
 from armvirt.cpu.sysreg_table import DCZID_BS
 from armvirt.cpu.sysregs import sysreg_read, sysreg_write
 from armvirt.exec.branch import NO_CODE_PAGE, branch_addr
@@ -602,9 +602,9 @@ def tlb_maintenance(c, M, pc, op1, CRm, op2, Rt):
     if broadcast:
         cpus = M[L.M_CPUS]
         for i in range(M[L.M_MACH][L.NUM_PES]):
-            cpus[i][L.CODE_VPAGE] = NO_CODE_PAGE
+            drop_cached_translations(cpus[i])
     else:
-        c[L.CODE_VPAGE] = NO_CODE_PAGE
+        drop_cached_translations(c)
 
 
 @njit(cache=True)

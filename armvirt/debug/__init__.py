@@ -1,0 +1,1 @@
+"""Debugging front ends: the interactive REPL and the GDB remote serial protocol stub."""

@@ -1,0 +1,338 @@
+"""Exception syndromes in words: ESR_ELx, FAR_ELx and HPFAR_EL2 decoded as the Arm ARM
+(DDI 0487) describes them.
+
+References, by section title (their numbers move between editions of the Arm ARM):
+
+* ESR_EL1 / ESR_EL2, "Exception Class" table: the EC field (ESR[31:26]), IL (ESR[25]) and ISS
+  (ESR[24:0]).
+* "ISS encoding for an exception from a Data Abort" (EC 0x24/0x25): ISV, SAS, SSE, SRT, SF, AR,
+  VNCR, SET, FnV, EA, CM, S1PTW, WnR, DFSC.
+* "ISS encoding for an exception from an Instruction Abort" (EC 0x20/0x21): SET, FnV, EA,
+  S1PTW, IFSC.
+* "ISS encoding for an exception from MSR, MRS, or System instruction execution in AArch64
+  state" (EC 0x18): Op0, Op2, Op1, CRn, Rt, CRm, Direction.
+* "ISS encoding for an exception from HVC or SVC instruction execution" / "... SMC ..." /
+  "... BRK instruction execution" (EC 0x15-0x17, 0x3C): imm16 / comment.
+* "ISS encoding for an exception from a WF* instruction" (EC 0x01): CV, COND, RN, RV, TI.
+* "ISS encoding for an SError interrupt" (EC 0x2F): IDS, IESB, AET, EA, DFSC.
+* HPFAR_EL2: FIPA (bits [43:4]) holds IPA[51:12] of the faulting stage 2 translation, so the
+  IPA is ``(HPFAR_EL2 & 0xFFFFFFFFFF0) << 8 | FAR_EL2[11:0]``.
+
+System-register names for EC 0x18 come from ``armvirt.cpu.sysreg_table`` (the project's one
+table of encodings); System instructions (op0 = 1: DC, IC, AT, TLBI) from the Arm ARM's "A64
+System instructions" encodings below.
+"""
+from __future__ import annotations
+
+from armvirt.cpu import sysreg_table as T
+
+# ESR_ELx.EC, "Exception Class" table of ESR_EL1/ESR_EL2.
+EC_NAMES: dict[int, str] = {
+    0x00: "Unknown reason (UNDEFINED or unallocated instruction, or an exception with no "
+          "other syndrome)",
+    0x01: "Trapped WFI or WFE instruction",
+    0x03: "Trapped MCR or MRC access (coproc 0b1111), AArch32",
+    0x04: "Trapped MCRR or MRRC access (coproc 0b1111), AArch32",
+    0x05: "Trapped MCR or MRC access (coproc 0b1110), AArch32",
+    0x06: "Trapped LDC or STC access, AArch32",
+    0x07: "Access to SVE, Advanced SIMD or floating-point functionality trapped by "
+          "CPACR_EL1.FPEN, CPTR_EL2.TFP or CPTR_EL3.TFP",
+    0x08: "Trapped VMRS access (ID group traps), AArch32",
+    0x09: "Trapped pointer authentication instruction (HCR_EL2.API / SCR_EL3.API)",
+    0x0A: "Trapped LD64B/ST64B* instruction",
+    0x0C: "Trapped MRRC access (coproc 0b1110), AArch32",
+    0x0D: "Branch Target Exception",
+    0x0E: "Illegal Execution state (PSTATE.IL set)",
+    0x11: "SVC instruction execution in AArch32 state",
+    0x12: "HVC instruction execution in AArch32 state",
+    0x13: "SMC instruction execution in AArch32 state",
+    0x15: "SVC instruction execution in AArch64 state",
+    0x16: "HVC instruction execution in AArch64 state",
+    0x17: "SMC instruction execution in AArch64 state",
+    0x18: "Trapped MSR, MRS or System instruction execution in AArch64 state",
+    0x19: "Access to SVE functionality trapped",
+    0x1A: "Trapped ERET, ERETAA or ERETAB instruction",
+    0x1B: "Exception from TSTART instruction",
+    0x1C: "Pointer authentication failure (FEAT_FPAC)",
+    0x1D: "Access to SME functionality trapped",
+    0x1F: "IMPLEMENTATION DEFINED exception to EL3",
+    0x20: "Instruction Abort from a lower Exception level",
+    0x21: "Instruction Abort taken without a change in Exception level",
+    0x22: "PC alignment fault",
+    0x24: "Data Abort from a lower Exception level",
+    0x25: "Data Abort taken without a change in Exception level",
+    0x26: "SP alignment fault",
+    0x27: "Memory Operation Exception (FEAT_MOPS)",
+    0x28: "Trapped floating-point exception, AArch32",
+    0x2C: "Trapped floating-point exception, AArch64",
+    0x2F: "SError interrupt",
+    0x30: "Breakpoint exception from a lower Exception level",
+    0x31: "Breakpoint exception taken without a change in Exception level",
+    0x32: "Software Step exception from a lower Exception level",
+    0x33: "Software Step exception taken without a change in Exception level",
+    0x34: "Watchpoint exception from a lower Exception level",
+    0x35: "Watchpoint exception taken without a change in Exception level",
+    0x38: "BKPT instruction execution, AArch32",
+    0x3A: "Vector Catch exception, AArch32",
+    0x3C: "BRK instruction execution in AArch64 state",
+}
+
+# Short names, for one-line reports (stop messages, catchpoints).
+EC_SHORT: dict[int, str] = {
+    0x00: "UNDEFINED", 0x01: "WFx trap", 0x07: "FP/SIMD access trap", 0x0E: "illegal state",
+    0x15: "SVC", 0x16: "HVC", 0x17: "SMC", 0x18: "MSR/MRS/SYS trap",
+    0x20: "instruction abort (lower EL)", 0x21: "instruction abort (same EL)",
+    0x22: "PC alignment fault", 0x24: "data abort (lower EL)", 0x25: "data abort (same EL)",
+    0x26: "SP alignment fault", 0x2F: "SError", 0x30: "breakpoint (lower EL)",
+    0x31: "breakpoint (same EL)", 0x32: "software step (lower EL)",
+    0x33: "software step (same EL)", 0x34: "watchpoint (lower EL)",
+    0x35: "watchpoint (same EL)", 0x3C: "BRK",
+}
+
+ABORT_ECS = frozenset({0x20, 0x21, 0x24, 0x25})
+DATA_ABORT_ECS = frozenset({0x24, 0x25})
+FAR_ECS = frozenset({0x20, 0x21, 0x22, 0x24, 0x25, 0x34, 0x35})   # ECs that write FAR_ELx
+
+_LEVEL = {0: "level 0", 1: "level 1", 2: "level 2", 3: "level 3"}
+
+
+def fsc_name(fsc: int) -> str:
+    """DFSC/IFSC (ISS[5:0]) of an abort: "Data Fault Status Code" table of the Data Abort ISS."""
+    lvl = fsc & 3
+    if fsc <= 0x03:
+        return f"Address size fault, {_LEVEL[lvl]}"
+    if 0x04 <= fsc <= 0x07:
+        return f"Translation fault, {_LEVEL[lvl]}"
+    if 0x08 <= fsc <= 0x0B:
+        return f"Access flag fault, {_LEVEL[lvl]}"
+    if 0x0C <= fsc <= 0x0F:
+        return f"Permission fault, {_LEVEL[lvl]}"
+    if 0x14 <= fsc <= 0x17:
+        return f"Synchronous External abort on translation table walk, {_LEVEL[lvl]}"
+    if 0x1C <= fsc <= 0x1F:
+        return (f"Synchronous parity or ECC error on memory access on translation table "
+                f"walk, {_LEVEL[lvl]}")
+    if 0x24 <= fsc <= 0x27:
+        return f"Granule Protection Fault on translation table walk, {_LEVEL[lvl]}"
+    return {
+        0x10: "Synchronous External abort, not on translation table walk",
+        0x11: "Synchronous Tag Check Fault",
+        0x13: "Synchronous External abort on translation table walk, level -1",
+        0x18: "Synchronous parity or ECC error on memory access, not on translation table "
+              "walk",
+        0x1B: "Synchronous parity or ECC error on translation table walk, level -1",
+        0x21: "Alignment fault",
+        0x22: "Debug exception",
+        0x23: "Granule Protection Fault on translation table walk, level -1",
+        0x28: "Granule Protection Fault, not on translation table walk",
+        0x29: "Address size fault, level -1",
+        0x2B: "Translation fault, level -1",
+        0x30: "TLB conflict abort",
+        0x31: "Unsupported atomic hardware update fault",
+        0x34: "IMPLEMENTATION DEFINED fault (Lockdown)",
+        0x35: "IMPLEMENTATION DEFINED fault (Unsupported Exclusive or Atomic access)",
+    }.get(fsc, "reserved fault status code")
+
+
+def ec_name(ec: int) -> str:
+    return EC_NAMES.get(ec, "reserved / unallocated exception class")
+
+
+def ec_short(ec: int) -> str:
+    return EC_SHORT.get(ec, f"EC 0x{ec:02x}")
+
+
+# --------------------------------------------------------------------------- EC 0x18
+_BY_ENCODING: dict[tuple[int, int, int, int, int], T.SysReg] = {
+    (r.op0, r.op1, r.crn, r.crm, r.op2): r for r in T.SYSREGS}
+
+# "A64 System instructions for cache maintenance", "... address translation", "... TLB
+# maintenance": (op1, CRn, CRm, op2) -> name, for op0 = 1.
+SYS_INSNS: dict[tuple[int, int, int, int], str] = {
+    (0, 7, 1, 0): "IC IALLUIS", (0, 7, 5, 0): "IC IALLU", (3, 7, 5, 1): "IC IVAU",
+    (0, 7, 6, 1): "DC IVAC", (0, 7, 6, 2): "DC ISW", (0, 7, 10, 2): "DC CSW",
+    (0, 7, 14, 2): "DC CISW", (3, 7, 4, 1): "DC ZVA", (3, 7, 10, 1): "DC CVAC",
+    (3, 7, 11, 1): "DC CVAU", (3, 7, 12, 1): "DC CVAP", (3, 7, 14, 1): "DC CIVAC",
+    (0, 7, 8, 0): "AT S1E1R", (0, 7, 8, 1): "AT S1E1W", (0, 7, 8, 2): "AT S1E0R",
+    (0, 7, 8, 3): "AT S1E0W", (0, 7, 9, 0): "AT S1E1RP", (0, 7, 9, 1): "AT S1E1WP",
+    (4, 7, 8, 0): "AT S1E2R", (4, 7, 8, 1): "AT S1E2W", (4, 7, 8, 4): "AT S12E1R",
+    (4, 7, 8, 5): "AT S12E1W", (4, 7, 8, 6): "AT S12E0R", (4, 7, 8, 7): "AT S12E0W",
+    (0, 8, 3, 0): "TLBI VMALLE1IS", (0, 8, 3, 1): "TLBI VAE1IS", (0, 8, 3, 2): "TLBI ASIDE1IS",
+    (0, 8, 3, 3): "TLBI VAAE1IS", (0, 8, 3, 5): "TLBI VALE1IS", (0, 8, 3, 7): "TLBI VAALE1IS",
+    (0, 8, 7, 0): "TLBI VMALLE1", (0, 8, 7, 1): "TLBI VAE1", (0, 8, 7, 2): "TLBI ASIDE1",
+    (0, 8, 7, 3): "TLBI VAAE1", (0, 8, 7, 5): "TLBI VALE1", (0, 8, 7, 7): "TLBI VAALE1",
+    (4, 8, 0, 1): "TLBI IPAS2E1IS", (4, 8, 0, 5): "TLBI IPAS2LE1IS",
+    (4, 8, 4, 1): "TLBI IPAS2E1", (4, 8, 4, 5): "TLBI IPAS2LE1",
+    (4, 8, 3, 0): "TLBI ALLE2IS", (4, 8, 3, 1): "TLBI VAE2IS", (4, 8, 3, 4): "TLBI ALLE1IS",
+    (4, 8, 3, 5): "TLBI VALE2IS", (4, 8, 3, 6): "TLBI VMALLS12E1IS",
+    (4, 8, 7, 0): "TLBI ALLE2", (4, 8, 7, 1): "TLBI VAE2", (4, 8, 7, 4): "TLBI ALLE1",
+    (4, 8, 7, 5): "TLBI VALE2", (4, 8, 7, 6): "TLBI VMALLS12E1",
+}
+
+# The EL2 trap controls of sysreg_table.SysReg.traps, named as the Arm ARM names the bits.
+TRAP_NAMES = [
+    (T.TRAP_TVM, "HCR_EL2.TVM (writes)"), (T.TRAP_TRVM, "HCR_EL2.TRVM (reads)"),
+    (T.TRAP_TID1, "HCR_EL2.TID1"), (T.TRAP_TID2, "HCR_EL2.TID2"),
+    (T.TRAP_TID3, "HCR_EL2.TID3"), (T.TRAP_TACR, "HCR_EL2.TACR"),
+    (T.TRAP_TCPAC, "CPTR_EL2.TCPAC"), (T.TRAP_TDA, "MDCR_EL2.TDA/TDE"),
+    (T.TRAP_TDOSA, "MDCR_EL2.TDOSA/TDE"), (T.TRAP_TDRA, "MDCR_EL2.TDRA/TDE"),
+]
+
+
+def sysreg_from_iss(iss: int) -> tuple[str, str]:
+    """(instruction, note) for the ISS of EC 0x18: ``MSR SCTLR_EL1, x0`` and what covers it."""
+    op0, op2, op1 = (iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7
+    crn, rt, crm, read = (iss >> 10) & 0xF, (iss >> 5) & 0x1F, (iss >> 1) & 0xF, iss & 1
+    reg = f"x{rt}" if rt != 31 else "xzr"
+    generic = f"S{op0}_{op1}_C{crn}_C{crm}_{op2}"
+    if op0 == 1:
+        name = SYS_INSNS.get((op1, crn, crm, op2))
+        if read:
+            return f"SYSL {reg}, #{op1}, C{crn}, C{crm}, #{op2}", "a System instruction (SYSL)"
+        if name:
+            return f"{name}, {reg}", "a System instruction (cache, address translation or TLB)"
+        return f"SYS #{op1}, C{crn}, C{crm}, #{op2}, {reg}", "a System instruction"
+    r = _BY_ENCODING.get((op0, op1, crn, crm, op2))
+    name = r.name if r is not None else generic
+    insn = f"MRS {reg}, {name}" if read else f"MSR {name}, {reg}"
+    if r is None:
+        return insn, f"{generic} is not in armvirt's system-register table"
+    covers = [n for bit, n in TRAP_NAMES if r.traps & bit]
+    note = f"{r.name}: " + (f"EL2 trap controls covering it: {', '.join(covers)}" if covers
+                            else "no EL2 trap group covers it (EL0 enable or access control)")
+    return insn, note
+
+
+# --------------------------------------------------------------------------- the decoder
+def _row(name: str, value: str, text: str) -> str:
+    return f"  {name:<8} {value:<11} {text}".rstrip()
+
+
+def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
+                hpfar: int | None = None) -> list[str]:
+    """ESR_ELx (and, for aborts, FAR_ELx and HPFAR_EL2) in words, one field per line.
+
+    ``el`` names the register (ESR_EL1 or ESR_EL2) and decides whether HPFAR_EL2 applies
+    (faults taken to EL2 from a lower EL only).
+    """
+    esr &= 0xFFFF_FFFF_FFFF_FFFF
+    ec, il, iss = (esr >> 26) & 0x3F, (esr >> 25) & 1, esr & 0x1FF_FFFF
+    reg = f"ESR_EL{el}" if el is not None else "ESR"
+    out = [f"{reg} = 0x{esr:08x}: {ec_short(ec)} (EC 0x{ec:02x})",
+           _row("EC", f"0x{ec:02x}", ec_name(ec)),
+           _row("IL", str(il), "32-bit instruction (or an exception not tied to an "
+                "instruction length)" if il else "16-bit instruction trapped")]
+    if ec in ABORT_ECS:
+        out += _abort(ec, iss, el, far, hpfar)
+    elif ec == 0x18:
+        insn, note = sysreg_from_iss(iss)
+        read = iss & 1
+        out += [_row("ISS", f"0x{iss:07x}", ""),
+                _row("Op0", str((iss >> 20) & 3), ""),
+                _row("Op1", str((iss >> 14) & 7), ""),
+                _row("CRn", str((iss >> 10) & 0xF), ""),
+                _row("CRm", str((iss >> 1) & 0xF), ""),
+                _row("Op2", str((iss >> 17) & 7), ""),
+                _row("Rt", str((iss >> 5) & 0x1F), "transfer register"),
+                _row("Dir", str(read), "read (MRS/SYSL)" if read else "write (MSR/SYS)"),
+                f"  = {insn}", f"    {note}"]
+    elif ec in (0x15, 0x16, 0x17):
+        out.append(_row("imm16", f"0x{iss & 0xFFFF:04x}",
+                        f"the immediate of the {EC_SHORT[ec]} instruction"))
+    elif ec == 0x3C:
+        out.append(_row("comment", f"0x{iss & 0xFFFF:04x}", "the immediate of the BRK "
+                        "instruction"))
+    elif ec == 0x01:
+        ti = iss & 3
+        out.append(_row("TI", str(ti), {0: "WFI", 1: "WFE", 2: "WFIT", 3: "WFET"}[ti] +
+                        " trapped"))
+        if (iss >> 24) & 1:
+            out.append(_row("COND", f"0x{(iss >> 20) & 0xF:x}", "condition code (CV = 1)"))
+        if (iss >> 2) & 1:
+            out.append(_row("RN", str((iss >> 5) & 0x1F), "register of the WFxT timeout"))
+    elif ec == 0x07:
+        if (iss >> 24) & 1:
+            out.append(_row("COND", f"0x{(iss >> 20) & 0xF:x}", "condition code (CV = 1; "
+                            "0xe = always for A64)"))
+    elif ec == 0x2F:
+        if (iss >> 24) & 1:
+            out.append(_row("IDS", "1", f"IMPLEMENTATION DEFINED syndrome 0x{iss & 0xFFFFFF:x}"))
+        else:
+            aet = (iss >> 10) & 7
+            out.append(_row("AET", str(aet), {0: "Uncontainable", 1: "Unrecoverable state",
+                                             2: "Restartable state", 3: "Recoverable state",
+                                             6: "Corrected"}.get(aet, "reserved")))
+            out.append(_row("EA", str((iss >> 9) & 1), "External abort type"))
+            dfsc = iss & 0x3F
+            out.append(_row("DFSC", f"0x{dfsc:02x}", {0: "Uncategorized error",
+                                                      0x11: "Asynchronous SError interrupt"}
+                            .get(dfsc, "reserved")))
+    elif ec in (0x30, 0x31, 0x32, 0x33, 0x34, 0x35):
+        if ec in (0x34, 0x35):
+            out.append(_row("WnR", str((iss >> 6) & 1), "write" if (iss >> 6) & 1 else "read"))
+            out.append(_row("CM", str((iss >> 8) & 1), ""))
+        if far is not None and ec in (0x34, 0x35):
+            out.append(_row("FAR", f"0x{far:x}", "the watched address that was accessed"))
+    elif iss:
+        out.append(_row("ISS", f"0x{iss:07x}", "(no ISS encoding defined for this class)"))
+    if ec == 0x22 and far is not None:
+        out.append(_row("FAR", f"0x{far:x}", "the misaligned PC"))
+    if far is not None and ec not in FAR_ECS:
+        out.append(f"  (FAR_EL{el if el is not None else 'x'} is not written by this exception "
+                   f"class: its value 0x{far:x} is stale)")
+    return out
+
+
+def _abort(ec: int, iss: int, el: int | None, far: int | None, hpfar: int | None) -> list[str]:
+    data = ec in DATA_ABORT_ECS
+    fsc = iss & 0x3F
+    out: list[str] = []
+    if data:
+        isv = (iss >> 24) & 1
+        if isv:
+            sas = (iss >> 22) & 3
+            out += [_row("ISV", "1", "instruction syndrome valid (ISS[23:14])"),
+                    _row("SAS", str(sas), {0: "byte", 1: "halfword", 2: "word",
+                                           3: "doubleword"}[sas] + " access"),
+                    _row("SSE", str((iss >> 21) & 1),
+                         "sign-extended" if (iss >> 21) & 1 else "not sign-extended"),
+                    _row("SRT", str((iss >> 16) & 0x1F), "transfer register "
+                         f"{'x' if (iss >> 15) & 1 else 'w'}{(iss >> 16) & 0x1F}"),
+                    _row("SF", str((iss >> 15) & 1),
+                         "64-bit register" if (iss >> 15) & 1 else "32-bit register"),
+                    _row("AR", str((iss >> 14) & 1), "acquire/release semantics"
+                         if (iss >> 14) & 1 else "no acquire/release semantics")]
+        else:
+            out.append(_row("ISV", "0", "no instruction syndrome (SAS, SSE, SRT, SF, AR not "
+                            "valid)"))
+        if (iss >> 13) & 1:
+            out.append(_row("VNCR", "1", "the fault came from a VNCR_EL2 access"))
+    fnv = (iss >> 10) & 1
+    ea = (iss >> 9) & 1
+    s1ptw = (iss >> 7) & 1
+    if fsc == 0x10 or 0x14 <= fsc <= 0x1F:
+        out.append(_row("SET", str((iss >> 11) & 3), "synchronous error type"))
+        out.append(_row("FnV", str(fnv), "FAR is not valid" if fnv else "FAR is valid"))
+    out.append(_row("EA", str(ea), "External abort type (IMPLEMENTATION DEFINED)"))
+    if data:
+        out.append(_row("CM", str((iss >> 8) & 1), "cache maintenance or address "
+                        "translation instruction" if (iss >> 8) & 1
+                        else "not a cache maintenance instruction"))
+    out.append(_row("S1PTW", str(s1ptw), "stage 2 fault on a stage 1 translation table walk"
+                    if s1ptw else "not on a stage 1 translation table walk"))
+    if data:
+        wnr = (iss >> 6) & 1
+        out.append(_row("WnR", str(wnr), "write" if wnr else "read"))
+    out.append(_row("DFSC" if data else "IFSC", f"0x{fsc:02x}", fsc_name(fsc)))
+    if far is not None:
+        if (fsc == 0x10 or 0x14 <= fsc <= 0x1F) and fnv:
+            out.append(_row("FAR", f"0x{far:x}", "not valid (FnV = 1)"))
+        else:
+            out.append(_row("FAR", f"0x{far:x}", "faulting virtual address"))
+    if el == 2 and ec in (0x20, 0x24) and hpfar is not None and far is not None:
+        ipa = ((hpfar & 0xFFF_FFFF_FFF0) << 8) | (far & 0xFFF)
+        stage2 = fsc <= 0x0F or s1ptw
+        out.append(_row("IPA", f"0x{ipa:x}", "faulting IPA = HPFAR_EL2.FIPA << 12 | "
+                        "FAR_EL2[11:0]" + ("" if stage2 else
+                                           " (HPFAR_EL2 is only valid for stage 2 faults)")))
+    return out
