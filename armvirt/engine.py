@@ -143,7 +143,11 @@ def _attention(c, M, pc):
 @njit(cache=True)
 def run(M, budget):
     """Run every powered-on PE, round robin, until an exit or ``budget`` instructions in all.
-    Returns the exit code (also left in ``mach[EXIT_CODE]``)."""
+    Returns the exit code (also left in ``mach[EXIT_CODE]``).
+
+    A PE interrupted by an exit resumes with the rest of its quantum (``QUANTUM_LEFT``), so
+    the interleaving depends only on the instruction counts — never on how often Python was
+    called (UART flushes, trace drains, a debugger stepping): same image, same schedule."""
     mach = M[L.M_MACH]
     cpus = M[L.M_CPUS]
     npe = mach[L.NUM_PES]
@@ -153,20 +157,26 @@ def run(M, budget):
         for i in range(npe):
             pe = (mach[L.CUR_PE] + i) % npe
             c = cpus[pe]
-            if c[L.POWER] != L.POWER_ON:
+            if c[L.POWER] != L.POWER_ON or (mach[L.ONLY_PE] >= 0 and pe != mach[L.ONLY_PE]):
+                mach[L.QUANTUM_LEFT] = 0
                 continue
             ran_any = True
-            q = budget - done
-            if q > QUANTUM:
-                q = QUANTUM
-            done += run_pe(c, M, q)
-            if mach[L.EXIT_CODE] != L.EXIT_NONE:
-                mach[L.CUR_PE] = pe  # resume with this PE, so interleaving is unaffected
+            q = mach[L.QUANTUM_LEFT] if i == 0 and mach[L.QUANTUM_LEFT] > 0 else QUANTUM
+            left = budget - done
+            n = run_pe(c, M, q if q < left else left)
+            done += n
+            if mach[L.EXIT_CODE] != L.EXIT_NONE or n < q and c[L.POWER] == L.POWER_ON:
+                # Stopped mid-quantum (an exit, or the budget): resume here with what is left.
+                mach[L.CUR_PE] = pe
+                mach[L.QUANTUM_LEFT] = q - n
                 mach[L.RUN_DONE] = done
-                return mach[L.EXIT_CODE]
-            if done >= budget:
-                mach[L.CUR_PE] = (pe + 1) % npe
-                break
+                if mach[L.EXIT_CODE] != L.EXIT_NONE:
+                    return mach[L.EXIT_CODE]
+                mach[L.EXIT_CODE] = L.EXIT_BUDGET
+                return L.EXIT_BUDGET
+            mach[L.QUANTUM_LEFT] = 0
+            mach[L.CUR_PE] = (pe + 1) % npe
+            break  # next PE, through the outer loop (so that CUR_PE is the one that runs)
         if not ran_any:
             mach[L.RUN_DONE] = done
             mach[L.EXIT_CODE] = L.EXIT_HALT

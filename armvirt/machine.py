@@ -130,6 +130,7 @@ class Machine:
         self.mach[L.PSCI_CONDUIT] = conduits[psci_conduit]
         self.mach[L.NUM_PES] = smp
         self.mach[L.STEP_BREAK] = -1
+        self.mach[L.ONLY_PE] = -1
         self.trace = set(trace)
         self.mach[L.TRACE_FLAGS] = (L.TRACE_EXC if "exc" in self.trace else 0) | \
             (L.TRACE_UNIMP if "unimp" in self.trace else 0)
@@ -426,9 +427,20 @@ class Machine:
             self.last_exit = info
             return info
 
-    def step(self, n: int = 1) -> ExitInfo:
-        """Execute ``n`` instructions (round robin over running PEs) and stop."""
-        return self.run(max_insns=n)
+    def step(self, n: int = 1, pe: int | None = None) -> ExitInfo:
+        """Execute ``n`` instructions and stop: on the PEs in their usual deterministic
+        interleaving, or, with ``pe``, on that PE alone while the others wait."""
+        if pe is None:
+            return self.run(max_insns=n)
+        if not 0 <= pe < self.smp:
+            raise MachineError(f"no PE {pe} (this machine has {self.smp})")
+        self.mach[L.ONLY_PE] = pe
+        self.mach[L.CUR_PE] = pe
+        self.mach[L.QUANTUM_LEFT] = 0
+        try:
+            return self.run(max_insns=n)
+        finally:
+            self.mach[L.ONLY_PE] = -1
 
     def _handle_exit(self, code: int) -> ExitInfo | None:
         """Handle an exit in Python. None: resume the loop; an ExitInfo: return to the caller."""
@@ -477,11 +489,8 @@ class Machine:
         wp = self.watchpoints[int(mach[L.EXIT_AUX])]
         insn_pc = _u64(self.cpus[pe][L.PC])
         mach[L.WP_SUSPEND] = 1
+        mach[L.ONLY_PE] = pe  # only the PE that made the access runs this one step
         try:
-            others = [p for p in range(self.smp) if p != pe]
-            saved = [int(self.cpus[p][L.POWER]) for p in others]
-            for p in others:  # only the PE that made the access may run this one step
-                self.cpus[p][L.POWER] = L.POWER_OFF
             while True:
                 mach[L.EXIT_CODE] = L.EXIT_NONE
                 from armvirt import engine
@@ -493,9 +502,7 @@ class Machine:
                     return info
         finally:
             mach[L.WP_SUSPEND] = 0
-            for p, pw in zip(others, saved):
-                if self.cpus[p][L.POWER] == L.POWER_OFF:
-                    self.cpus[p][L.POWER] = pw
+            mach[L.ONLY_PE] = -1
         mach[L.CUR_PE] = pe
         return ExitInfo("watchpoint", pe=pe, addr=addr, insn_pc=insn_pc, watchpoint=wp,
                         detail=f"{'write' if mach[L.EXIT_WRITE] else 'read'} of 0x{addr:x}")

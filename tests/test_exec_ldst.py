@@ -906,14 +906,13 @@ def test_global_monitor_cleared_by_other_pe(other_off, expect):
     m.write_phys(DATA, bytes(DATA_SIZE))
     m.boot_pe(0, CODE, el=1)
     m.boot_pe(1, CODE + 0x100, el=1)
-    m.mach[L.CUR_PE] = 0
     m.set_reg("x1", a, pe=0)
     m.set_reg("x3", 0x55, pe=0)
     m.set_reg("x1", a + other_off, pe=1)
     m.set_reg("x3", 0x66, pe=1)
-    m.step(1)   # PE0 LDXR
-    m.step(1)   # PE1 STR
-    m.step(1)   # PE0 STXR
+    m.step(1, pe=0)   # PE0 LDXR
+    m.step(1, pe=1)   # PE1 STR
+    m.step(1, pe=0)   # PE0 STXR
     assert m.reg("pc", pe=0) == CODE + 8 and m.reg("pc", pe=1) == CODE + 0x104
     assert m.reg("x2", pe=0) == expect
     if expect:
@@ -935,9 +934,8 @@ def test_global_monitor_clear_wakes_wfe():
     c0 = m.cpus[0]
     c0[L.EXCL_VALID], c0[L.EXCL_ADDR], c0[L.EXCL_SIZE] = 1, DATA + 0x40, 8
     c0[L.POWER] = L.POWER_WFE
-    m.mach[L.CUR_PE] = 1
     m.set_reg("x1", DATA + 0x44, pe=1)
-    m.step(1)
+    m.step(1, pe=1)
     assert c0[L.EXCL_VALID] == 0 and c0[L.EVENT_REG] == 1 and c0[L.POWER] == L.POWER_ON
     c0[L.POWER] = L.POWER_OFF
 

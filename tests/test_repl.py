@@ -758,3 +758,54 @@ def test_interrupt_stops_a_running_continue(tmp_path):
     assert m.reg("x0") > 1000
     d.command("rsi")                          # the history is intact
     assert m.reg("pc") in (prog.entry, prog.entry + 4)
+
+
+SVC_LOOP = r"""
+// An EL1 loop making an SVC per iteration; the handler returns at once.
+_start:
+    ldr     x0, =vectors
+    msr     vbar_el1, x0
+loop:
+    add     x1, x1, #1
+svc_here:
+    svc     #1
+    b       loop
+    .balign 2048
+vectors:
+    .rept 4
+    b       .
+    .balign 0x80
+    .endr
+    eret                            // current EL with SP_ELx, synchronous
+    .balign 0x80
+    .rept 11
+    b       .
+    .balign 0x80
+    .endr
+"""
+
+
+def test_long_histories_drop_old_events_but_keep_working(tmp_path, monkeypatch):
+    """Small chunks and a tiny event budget: events are trimmed while running, catchpoints
+    still land exactly, and going back past the trimmed ones still works."""
+    import armvirt.debug.repl as repl
+    monkeypatch.setattr(repl, "CHUNK", 64)
+    monkeypatch.setattr(repl, "MAX_EVENTS", 8)
+    d, prog, m = build(tmp_path, "svcloop.S", SVC_LOOP)
+    d.command("si 1000")
+    assert d.history.events_dropped > 0
+    x1 = m.reg("x1")
+    d.command("catch exception ec=svc")
+    assert d.command("c").startswith("Catchpoint 1 (exception): EL1 -> EL1 SVC (EC 0x15)")
+    assert m.reg("pc") == prog.symbols["vectors"] + 0x200
+    assert m.reg("ELR_EL1") == prog.symbols["svc_here"] + 4
+    assert m.reg("x1") in (x1, x1 + 1)
+    out = d.command("rsi")
+    assert "[stepped back across: exception entry EL1 -> EL1, SVC" in out
+    assert m.reg("pc") == prog.symbols["svc_here"]
+    x1 = m.reg("x1")
+    d.command("rsi 600")
+    assert m.reg("x1") == x1 - 150          # four instructions per iteration
+    d.command("delete")
+    d.command("si 600")
+    assert m.reg("pc") == prog.symbols["svc_here"] and m.reg("x1") == x1

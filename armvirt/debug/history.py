@@ -10,20 +10,24 @@ records everything that changes the machine while the debugger drives it:
   interleaving);
 * every change the user makes (``set $x0 = 5``, writes to memory).
 
-A *position* counts the steps (the run loop's budget units, one instruction or one fetch fault
-each, all PEs together) since the machine was created, as seen by this history. ``goto(p)``
-restores the nearest checkpoint at or before ``p`` and replays the log up to ``p``; a call cut
-short is replayed with a smaller budget, whose steps are a prefix of the original call's.
+A *position* counts steps (the run loop's budget units: one instruction or one fetch fault
+each, all PEs together) since the history began. ``goto(p)`` restores the nearest checkpoint
+at or before ``p`` and replays the log up to ``p``; a call cut short is replayed with a smaller
+budget, whose steps are a prefix of the original call's.
 
 Checkpoints are compact: the state arrays, and only the non-zero 4 KiB pages of RAM (pages equal
 to the previous checkpoint's are shared). The decode cache is derived data: on restore only the
 entries of pages whose bytes change are dropped. (``Machine.save`` copies RAM and the decode
-cache whole, ~2 s for 128 MiB; see the report for the proposed ``Machine`` API.)
+cache whole, ~2 s for 128 MiB: too slow to take at every resume.)
+
+Not captured: the state of devices modelled in Python (``Machine.add_device``); none of the
+board's devices is one today. A replay that does not reproduce its recording raises
+:class:`ReplayError`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -86,17 +90,16 @@ def _els(mask: int) -> list[int]:
 
 def install_config(m: Any, config: tuple) -> None:
     """Make the machine's breakpoints and watchpoints exactly ``config``."""
-    if machine_config(m) == config:
-        return
-    for b in list(m.breakpoints):
-        m.remove_breakpoint(b)
-    for w in list(m.watchpoints):
-        m.remove_watchpoint(w)
-    for item in config:
-        if item[0] == "b":
-            m.add_breakpoint(item[1], el=_els(item[2]), temporary=item[3])
-        else:
-            m.add_watchpoint(item[1], item[2], item[3], el=_els(item[4]))
+    if machine_config(m) != config:
+        for b in list(m.breakpoints):
+            m.remove_breakpoint(b)
+        for w in list(m.watchpoints):
+            m.remove_watchpoint(w)
+        for item in config:
+            if item[0] == "b":
+                m.add_breakpoint(item[1], el=_els(item[2]), temporary=item[3])
+            else:
+                m.add_watchpoint(item[1], item[2], item[3], el=_els(item[4]))
 
 
 def take_checkpoint(m: Any, pos: int, log_len: int, n_events: int,
@@ -151,7 +154,18 @@ class History:
     checkpoints: list = field(default_factory=list)
     interval: int = CHECKPOINT_INTERVAL
     replaying: bool = False
-    on_replay: Callable[[bool], None] | None = None
+    events_dropped: int = 0         # events trimmed off the front of ``events``
+
+    def n_events(self) -> int:
+        """Events recorded so far, counting trimmed ones (checkpoints store this)."""
+        return self.events_dropped + len(self.events)
+
+    def trim_events(self, keep: int) -> None:
+        """Drop all but the last ``keep`` events (bounded memory on long runs)."""
+        extra = len(self.events) - keep
+        if extra > 0:
+            del self.events[:extra]
+            self.events_dropped += extra
 
     # ---------------------------------------------------------------- bookkeeping
     @property
@@ -165,14 +179,14 @@ class History:
     def reset(self) -> None:
         """Forget the past: the current state becomes the start of history."""
         self.log = []
-        self.checkpoints = [take_checkpoint(self.m, self.pos, 0, len(self.events))]
+        self.checkpoints = [take_checkpoint(self.m, self.pos, 0, self.n_events())]
 
     def checkpoint(self) -> None:
         prev = self.checkpoints[-1] if self.checkpoints else None
         if prev is not None and prev.pos == self.pos and prev.log_len == len(self.log):
             return
         self.checkpoints.append(take_checkpoint(self.m, self.pos, len(self.log),
-                                                len(self.events), prev))
+                                                self.n_events(), prev))
         if len(self.checkpoints) > MAX_CHECKPOINTS:
             # Thin out the older half, keeping the start of history and the recent ones.
             keep = self.checkpoints[:1] + self.checkpoints[1:MAX_CHECKPOINTS // 2:2] + \
@@ -211,7 +225,11 @@ class History:
     # ---------------------------------------------------------------- travelling
     def _restore(self, cp: Checkpoint) -> None:
         restore_checkpoint(self.m, cp)
-        del self.events[cp.n_events:]
+        if cp.n_events >= self.events_dropped:
+            del self.events[cp.n_events - self.events_dropped:]
+        else:
+            self.events.clear()
+            self.events_dropped = cp.n_events
         self.pos = cp.pos
 
     def goto(self, target: int, *, commit: bool = True) -> None:
@@ -264,7 +282,7 @@ class History:
 
     def log_checkpoint(self, log: list) -> None:
         """Take a checkpoint during replay (``log`` is the log that leads to it)."""
-        self.checkpoints.append(take_checkpoint(self.m, self.pos, len(log), len(self.events),
+        self.checkpoints.append(take_checkpoint(self.m, self.pos, len(log), self.n_events(),
                                                 self.checkpoints[-1]))
         self.checkpoints.sort(key=lambda c: (c.pos, c.log_len))
 

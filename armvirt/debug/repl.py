@@ -41,6 +41,7 @@ from armvirt.machine import ExitInfo, MachineError
 CHUNK = 1_000_000          # steps per run call while continuing (Ctrl-C and catch latency)
 STEP_LINE_LIMIT = 10_000   # instructions `step`/`next` try before giving up on a line change
 MAX_FRAMES = 64
+MAX_EVENTS = 100_000       # exception trace events kept (older ones are dropped while running)
 PROMPT = "(armvirt) "
 HISTORY_FILE = "~/.armvirt_history"
 
@@ -151,8 +152,11 @@ class Debugger:
         line = line.strip()
         if not line or line.startswith("#"):
             return ""
+        outer_sink = self.m.trace_sink
         try:
             self._check_outside_changes()
+            if self.history.started:
+                self.m.trace_sink = self.events.append
             self._dispatch(line)
         except (DebugError, ExprError, SymbolError, MachineError) as e:
             self._out.append(str(e).splitlines()[0] if str(e) else "error")
@@ -165,6 +169,7 @@ class Debugger:
             self._out.append(f"internal debugger error: {type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''}")
         finally:
+            self.m.trace_sink = outer_sink    # exceptions taken outside our commands: not ours
             self._remember_machine()
         return "\n".join(self._out)
 
@@ -439,7 +444,9 @@ class Debugger:
 
     # ================================================================== history plumbing
     def _start_history(self) -> None:
-        """Turn on the exception trace and take the first checkpoint (first run/change)."""
+        """Turn on the exception trace and take the first checkpoint (first run/change). The
+        trace stays on (it is machine state, in every checkpoint); its events come to
+        ``self.events`` while a command of ours runs."""
         if self.history.started:
             return
         self.m.trace_sink = self.events.append
@@ -482,11 +489,13 @@ class Debugger:
         return None
 
     def _emit_running_output(self, ev_from: int, ev_to: int | None = None) -> None:
-        """Guest console output and (with ``trace on``) exception events, as they happen."""
+        """Guest console output and (with ``trace on``) exception events ``ev_from`` up to
+        ``ev_to`` (history numbering), as they happen."""
         from armvirt.trace import format_event
         parts: list[str] = []
         if self.trace_on:
-            for ev in self.events[ev_from:ev_to]:
+            d = self.history.events_dropped
+            for ev in self.events[max(0, ev_from - d):None if ev_to is None else ev_to - d]:
                 line = format_event(ev)
                 if ev[0] == TR_EXC_ENTRY:
                     line += f"  [{self.describe_addr(ev[6] & M64)}]"
@@ -521,7 +530,8 @@ class Debugger:
         return None
 
     def _land_on_event(self, k: int, pos0: int, instret0: list[int]) -> None:
-        """The chunk that started at ``pos0`` produced event ``k``: go back to the first
+        """The chunk that started at ``pos0`` produced event number ``k`` (counting from the
+        start of the history, ``History.n_events``): go back to the first
         position at which it exists, i.e. right after the step that took the exception.
 
         The trace records the PE's INSTRET *before* the excepting instruction retires, and a
@@ -529,13 +539,13 @@ class Debugger:
         position ``pos0 + (instret - instret0)``; with one PE and no fetch faults it appears
         one step later. That guess is tried first, then a binary search over replays."""
         h = self.history
-        ev = self.events[k]
+        ev = self.events[k - h.events_dropped]
         base = pos0 + max(0, ev[9] - instret0[ev[1]])
         a, b = max(pos0, base - 1), h.pos     # the event: not yet at a, there at b
 
         def happened(p: int) -> bool:
             h.goto(p, commit=False)
-            return len(self.events) > k
+            return h.n_events() > k
 
         guess = base + 1
         if a < guess < b:
@@ -576,18 +586,20 @@ class Debugger:
                 ("b", i.addr, i.el_mask, False) for i in internal
                 if ("b", i.addr, i.el_mask, False) not in self._user_config())
             install_config(self.m, config)
+            h.trim_events(MAX_EVENTS)
             chunk = CHUNK if remaining is None else min(CHUNK, remaining)
-            ev0, pos0 = len(self.events), h.pos
+            ev0, pos0 = h.n_events(), h.pos
             instret0 = [int(self.m.reg("instret", p)) for p in range(self.m.smp)]
             info = h.run(chunk)
             steps = h.pos - pos0
-            for k in range(ev0, len(self.events)):
-                point = self._catch_matches(self.events[k])
+            for k in range(ev0, h.n_events()):
+                ev = self.events[k - h.events_dropped]
+                point = self._catch_matches(ev)
                 if point is not None:
                     self._land_on_event(k, pos0, instret0)
                     self._emit_running_output(ev0, k + 1)
                     point.hits += 1
-                    return Stop("catch", point=point, event=self.events[k])
+                    return Stop("catch", point=point, event=ev)
             self._emit_running_output(ev0)
             if remaining is not None:
                 remaining -= steps
@@ -1612,7 +1624,8 @@ class Debugger:
         h = self.history
         if not h.started or h.pos == h.start_pos:
             raise DebugError("No more reverse-execution history.")
-        events_before = list(self.events)
+        n_before = h.n_events()
+        tail = self.events[-16:]                  # what one step back can undo, and more
         if self.m.smp == 1:
             target = max(h.start_pos, h.pos - n)
         else:
@@ -1622,8 +1635,12 @@ class Debugger:
         short = self.m.smp == 1 and h.pos - n < h.start_pos
         h.goto(target)
         self._after_travel()
-        for ev in events_before[len(self.events):]:
-            self._say("[stepped back across: " + self._event_text(ev) + "]")
+        undone = n_before - h.n_events()
+        if undone > len(tail):
+            self._say(f"[stepped back across {undone} exception entries and returns]")
+        else:
+            for ev in tail[len(tail) - undone:]:
+                self._say("[stepped back across: " + self._event_text(ev) + "]")
         if short:
             self._say("No more reverse-execution history.")
         self._out.extend(self._location_lines(self.pe))
