@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
                    help="comma-separated: exc (every exception entry and return, to stderr), "
                    "unimp (report UNDEFINED instructions at the end)")
+    r.add_argument("--trace-file", metavar="FILE",
+                   help="write a Chrome/Perfetto trace (JSON) of every PE's exception-level "
+                   "phases and exceptions to FILE; open it in ui.perfetto.dev")
     r.add_argument("--regs-json", metavar="FILE",
                    help="write the final state of every PE as JSON to FILE")
 
@@ -137,6 +140,13 @@ def _board_options(r: argparse.ArgumentParser) -> None:
                    help="kernel command line (/chosen/bootargs in the DTB)")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
                    help="load address for a raw binary (default: start of RAM)")
+    r.add_argument("--gdb", metavar="ADDR", default=None,
+                   help="serve GDB's remote protocol on ADDR, as qemu -gdb: tcp::PORT "
+                   "(localhost only), tcp:HOST:PORT or unix:PATH; then in gdb-multiarch: "
+                   "target remote :PORT")
+    r.add_argument("--wait", action="store_true",
+                   help="with --gdb: keep the guest stopped at its entry until GDB connects "
+                   "and resumes it (qemu -S); 'debug' always waits")
 
 
 def regs_snapshot(m) -> dict:
@@ -157,8 +167,28 @@ def regs_snapshot(m) -> dict:
     return out
 
 
+def _serve_gdb(m, args, symbols, *, wait: bool):
+    """Serve GDB on args.gdb until the session ends: its ServeResult, or None (reported)."""
+    from armvirt.debug.gdbstub import GdbServer
+    server = GdbServer(m, symbols=symbols)
+    try:
+        where = server.listen(args.gdb)
+    except (OSError, ValueError) as e:
+        print(f"armvirt: cannot serve gdb on {args.gdb}: {e}", file=sys.stderr)
+        return None
+    how = (f"target remote {where[len('tcp:'):]}" if where.startswith("tcp:")
+           else f"target remote | socat - UNIX-CONNECT:{where[len('unix:'):]}")
+    print(f"armvirt: gdb server on {where}; in gdb-multiarch: {how}"
+          + ("" if wait else " (the guest is running)"), file=sys.stderr)
+    try:
+        return server.serve(wait=wait)
+    finally:
+        server.close()
+
+
 def cmd_run(args) -> int:
     from armvirt import trace as tr
+    from armvirt.debug.symbols import SymbolError, SymbolTable
     from armvirt.loader import LoadError, load_image
     from armvirt.machine import Machine, MachineError
 
@@ -167,17 +197,41 @@ def cmd_run(args) -> int:
         sys.stdout.buffer.flush()
 
     try:
+        kinds = set(args.trace) | ({"exc"} if args.trace_file else set())
         m = Machine(ram_size=args.mem, smp=args.smp,
                     psci_conduit="hvc" if args.el == 1 else "smc",
-                    uart=to_stdout, trace=args.trace)
-        if "exc" in args.trace:
-            m.trace_sink = lambda ev: print(tr.format_event(ev), file=sys.stderr)
-        load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append, el=args.el)
-    except (LoadError, MachineError, OSError) as e:
+                    uart=to_stdout, trace=kinds)
+        events: list[tuple[int, ...]] = []
+
+        def sink(ev: tuple[int, ...]) -> None:
+            if "exc" in args.trace:
+                print(tr.format_event(ev), file=sys.stderr)
+            if args.trace_file:
+                events.append(ev)
+        if kinds:
+            m.trace_sink = sink
+        boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
+                          el=args.el)
+        symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
+    except (LoadError, MachineError, SymbolError, OSError) as e:
         print(f"armvirt: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if args.wait and not args.gdb:
+        print("armvirt: --wait needs --gdb", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        info = m.run(args.max_insns)
+        info = None
+        if args.gdb:
+            served = _serve_gdb(m, args, symbols, wait=args.wait)
+            if served is None:
+                return EXIT_USAGE
+            if served.reason == "kill":
+                print("armvirt: killed from gdb", file=sys.stderr)
+                return EXIT_GUEST
+            if m.power_off_reason is not None:
+                info = m.last_exit            # the guest powered off under gdb
+        if info is None:                      # no gdb, or gdb detached: runs on, as QEMU does
+            info = m.run(args.max_insns)
     except KeyboardInterrupt:
         print("\narmvirt: interrupted", file=sys.stderr)
         return 130
@@ -186,6 +240,10 @@ def cmd_run(args) -> int:
     if args.regs_json:
         with open(args.regs_json, "w") as f:
             json.dump(regs_snapshot(m), f, indent=1)
+    if args.trace_file:
+        with open(args.trace_file, "w") as f:
+            json.dump(tr.chrome_trace(events, smp=m.smp,
+                                      end_cycles={pe: m.reg("cycles", pe) for pe in range(m.smp)}), f)
     if info.reason == "system_off":
         return EXIT_OK
     if info.reason == "system_reset":
@@ -231,6 +289,16 @@ def cmd_debug(args) -> int:
         print(f"armvirt: {e}", file=sys.stderr)
         return EXIT_USAGE
     dbg = Debugger(m, symbols)
+    if args.wait and not args.gdb:
+        print("armvirt: --wait needs --gdb", file=sys.stderr)
+        return EXIT_USAGE
+    if args.gdb:
+        served = _serve_gdb(m, args, symbols, wait=True)
+        if served is None:
+            return EXIT_USAGE
+        if served.reason == "kill":
+            return EXIT_OK
+        # GDB detached: the REPL (or the script) carries on where GDB left the machine.
     print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
           f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; PE0 at EL{args.el}")
     print(dbg.where())

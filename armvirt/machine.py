@@ -131,9 +131,7 @@ class Machine:
         self.mach[L.NUM_PES] = smp
         self.mach[L.STEP_BREAK] = -1
         self.mach[L.ONLY_PE] = -1
-        self.trace = set(trace)
-        self.mach[L.TRACE_FLAGS] = (L.TRACE_EXC if "exc" in self.trace else 0) | \
-            (L.TRACE_UNIMP if "unimp" in self.trace else 0)
+        self.set_trace(trace)
         self.trace_events: list[tuple[int, ...]] = []  # drained events, unless trace_sink
         self.trace_sink: Callable[[tuple[int, ...]], None] | None = None
         self.console = bytearray()          # everything the UART transmitted
@@ -550,6 +548,14 @@ class Machine:
                     self.trace_sink(ev)
             else:
                 self.trace_events.extend(events)
+
+    def set_trace(self, kinds: Iterable[str]) -> None:
+        """Which events the core records: "exc" (exception entries and returns, drained to
+        ``trace_sink`` or ``trace_events``) and "unimp" (UNDEFINED instructions, always
+        counted; the kind only says the report was asked for)."""
+        self.trace = set(kinds)
+        self.mach[L.TRACE_FLAGS] = (L.TRACE_EXC if "exc" in self.trace else 0) | \
+            (L.TRACE_UNIMP if "unimp" in self.trace else 0)
 
     def uart_input(self, data: bytes) -> None:
         """Queue bytes for the guest to read from the PL011."""

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from armvirt.cpu.exceptions import TR_EXC_ENTRY, TR_EXC_RETURN
+from armvirt.debug.explain import ec_short
 
-EC_NAMES = {
-    0x00: "UNKNOWN (UNDEFINED)", 0x01: "WFI/WFE", 0x07: "FP/SIMD access", 0x0E: "illegal state",
-    0x15: "SVC", 0x16: "HVC", 0x17: "SMC", 0x18: "MSR/MRS/SYS trap", 0x20: "instruction abort (lower EL)",
-    0x21: "instruction abort (same EL)", 0x22: "PC alignment", 0x24: "data abort (lower EL)",
-    0x25: "data abort (same EL)", 0x26: "SP alignment", 0x2F: "SError", 0x3C: "BRK",
-}
 VECTOR_KINDS = {0x000: "sync", 0x080: "IRQ", 0x100: "FIQ", 0x180: "SError"}
 
 
@@ -24,7 +19,7 @@ def format_event(ev: tuple[int, ...]) -> str:
         kind_name = VECTOR_KINDS.get(_u(target) & 0x180, "sync")
         if esr >= 0:
             ec = (esr >> 26) & 0x3F
-            what = f"{EC_NAMES.get(ec, 'EC')} (EC 0x{ec:02x})"
+            what = f"{ec_short(ec)} (EC 0x{ec:02x})"
             return (f"[{cycles:>10}] PE{pe} exception EL{from_el}->EL{to_el} {what} "
                     f"ESR=0x{_u(esr):08x} ELR=0x{_u(elr):x} FAR=0x{_u(far):x} "
                     f"vector=0x{_u(target):x}")
@@ -43,3 +38,51 @@ def format_unimp(rows: list[tuple[str, int, int]]) -> str:
     for name, count, pc in sorted(rows, key=lambda r: -r[1]):
         lines.append(f"  {name:<24} {count:>8}  0x{pc:x}")
     return "\n".join(lines)
+
+
+def chrome_trace(events: list[tuple[int, ...]], *, smp: int, cpu_hz: int | None = None,
+                 end_cycles: dict[int, int] | None = None) -> dict:
+    """A Chrome/Perfetto trace (the JSON "Trace Event Format") of exception-level phases.
+
+    One track (``tid``) per PE. Each span is the time a PE spent at one EL between two
+    exception entries/returns, named after the EL ("EL1", "EL2", ...), so a world switch shows
+    up as EL1 → EL2 → EL1 blocks; each exception entry is also an instant event carrying its
+    class, ESR, ELR and FAR. Timestamps are emulated cycles converted to microseconds at
+    ``cpu_hz`` (the cost model's clock), so the picture is deterministic.
+    Open the file in https://ui.perfetto.dev or chrome://tracing.
+    """
+    from armvirt import costs
+    hz = cpu_hz or costs.CPU_HZ
+    to_us = 1e6 / hz
+    out: list[dict] = [{"name": "process_name", "ph": "M", "pid": 0,
+                        "args": {"name": "armvirt"}}]
+    for pe in range(smp):
+        out.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": pe,
+                    "args": {"name": f"PE{pe}"}})
+    open_span: dict[int, tuple[int, int]] = {}   # pe -> (el, start cycle)
+    for ev in events:
+        kind, pe, cycles, from_el, to_el, esr, elr, far, target, _instret = ev
+        start = open_span.get(pe)
+        if start is not None and cycles > start[1]:
+            out.append({"name": f"EL{start[0]}", "cat": "el", "ph": "X", "pid": 0, "tid": pe,
+                        "ts": start[1] * to_us, "dur": (cycles - start[1]) * to_us})
+        elif start is None and cycles > 0:
+            out.append({"name": f"EL{from_el}", "cat": "el", "ph": "X", "pid": 0, "tid": pe,
+                        "ts": 0.0, "dur": cycles * to_us})
+        open_span[pe] = (to_el, cycles)
+        if kind == TR_EXC_ENTRY:
+            ec = (esr >> 26) & 0x3F if esr >= 0 else None
+            name = ec_short(ec) if ec is not None else \
+                VECTOR_KINDS.get(_u(target) & 0x180, "interrupt")
+            out.append({"name": name, "cat": "exception", "ph": "i", "s": "t", "pid": 0,
+                        "tid": pe, "ts": cycles * to_us,
+                        "args": {"from": f"EL{from_el}", "to": f"EL{to_el}",
+                                 "esr": f"0x{_u(esr):x}" if esr >= 0 else None,
+                                 "elr": f"0x{_u(elr):x}", "far": f"0x{_u(far):x}"}})
+    for pe, (el, start) in open_span.items():
+        end = (end_cycles or {}).get(pe)
+        if end is not None and end > start:
+            out.append({"name": f"EL{el}", "cat": "el", "ph": "X", "pid": 0, "tid": pe,
+                        "ts": start * to_us, "dur": (end - start) * to_us})
+    return {"traceEvents": out, "displayTimeUnit": "ns",
+            "otherData": {"clock": f"emulated cycles at {hz} Hz"}}

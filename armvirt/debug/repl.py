@@ -1740,8 +1740,8 @@ class Debugger:
                     bps = [p for p in self.points if p.kind == "breakpoint" and p.enabled and
                            p.addr == pc and p.el_mask >> el & 1]
                     if bps:
-                        hits.append((cp.pos, Stop("breakpoint", info=ExitInfo("breakpoint", pe=pe, pc=pc),
-                                                  point=bps[0])))
+                        at = ExitInfo("breakpoint", pe=pe, pc=pc)
+                        hits.append((cp.pos, Stop("breakpoint", info=at, point=bps[0])))
                         break
             if stop_at is not None and hits and hits[-1][0] == stop_at:
                 return self._commit_scan(new_log, hits)
