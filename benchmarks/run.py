@@ -44,10 +44,11 @@ def run_armvirt(elf: Path) -> tuple[int, float]:
     m = Machine(ram_size=64 << 20)
     load_image(m, elf)
     t = time.perf_counter()
-    info = m.run()
+    info = m.run(max_insns=2_000_000_000)  # a broken workload fails instead of spinning
     dt = time.perf_counter() - t
     if info.reason != "system_off":
-        raise RuntimeError(f"{elf.name}: stopped with {info.reason} {info.detail}")
+        raise RuntimeError(f"{elf.name}: stopped with {info.reason} {info.detail} at "
+                           f"pc 0x{info.pc:x}, ESR_EL1 0x{m.reg('ESR_EL1'):x}")
     return info.instructions, dt
 
 

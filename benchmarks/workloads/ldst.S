@@ -10,7 +10,7 @@ _start:
     add     x3, x3, x4
     eor     x4, x4, x3
     stp     x3, x4, [x1], #16
-    ldr     x5, [x1, x2]
+    ldr     x5, [x1, x2, lsl #3]
     str     x5, [x1, #-8]
     subs    x2, x2, #1
     b.ne    2b
