@@ -137,6 +137,87 @@ def measure(name: str, repeat: int) -> dict:
     return row
 
 
+def debugger_figures(repeat: int) -> dict:
+    """The debugger's costs (issue: seeing inside): the ALU workload with breakpoints and
+    watchpoints armed but never hit, against none; single steps per second through
+    ``Machine.step``; and ``stepi`` per second through the GDB stub over a socket."""
+    import socket
+    import threading
+    from armvirt import memmap
+    from armvirt.debug.gdbstub import GdbServer
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+
+    n_small, n_large = ITERS["alu"]
+    small, large = build("alu", n_small), build("alu", n_large)
+
+    run_armvirt(small)  # load the compiled core before timing
+
+    def alu_mips(arm) -> float:
+        best = {}
+        for elf in (small, large) * repeat:
+            m = Machine(ram_size=64 << 20)
+            boot = load_image(m, elf)
+            arm(m)
+            t = time.perf_counter()
+            info = m.run(max_insns=2_000_000_000)
+            dt = time.perf_counter() - t
+            assert info.reason == "system_off", info
+            best[elf] = min(best.get(elf, (dt, 0))[0], dt), info.instructions
+        (t1, i1), (t2, i2) = best[small], best[large]
+        return (i2 - i1) / (t2 - t1) / 1e6
+
+    def arm_unhit(m) -> None:
+        for k in range(8):   # code that never runs, and data nobody touches
+            m.add_breakpoint(memmap.RAM_BASE + 0x10_0000 + 4 * k)
+        for k in range(4):
+            m.add_watchpoint(memmap.RAM_BASE + 0x20_0000 + 64 * k, 8, "rw")
+
+    plain = alu_mips(lambda m: None)
+    armed = alu_mips(arm_unhit)
+
+    m = Machine(ram_size=64 << 20)
+    load_image(m, large)
+    m.step(1000)
+    t = time.perf_counter()
+    for _ in range(20_000):
+        m.step(1)
+    api_steps = 20_000 / (time.perf_counter() - t)
+
+    m = Machine(ram_size=64 << 20)
+    load_image(m, large)
+    srv = GdbServer(m)
+    srv.listen("tcp::0")
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+
+    def cmd(payload: str) -> None:
+        nonlocal buf
+        data = payload.encode()
+        sock.sendall(b"$" + data + b"#%02x" % (sum(data) & 0xFF))
+        while b"#" not in buf.lstrip(b"+") or len(buf.split(b"#", 1)[1]) < 2:
+            buf += sock.recv(4096)
+        buf = buf.split(b"#", 1)[1][2:]
+
+    cmd("QStartNoAckMode")
+    buf = b""
+    n = 3000
+    t = time.perf_counter()
+    for _ in range(n):
+        cmd("vCont;s:1")
+    gdb_steps = n / (time.perf_counter() - t)
+    cmd("vKill;1")
+    sock.close()
+    th.join(30)
+    srv.close()
+    return {"alu_mips_plain": round(plain, 1), "alu_mips_bp_wp_armed": round(armed, 1),
+            "armed_ratio": round(armed / plain, 3), "api_steps_per_s": round(api_steps),
+            "gdb_stepi_per_s": round(gdb_steps)}
+
+
 def table(rows: list[dict], starts: dict) -> str:
     def cell(v):
         return "n/a" if v is None else f"{v:,.1f}"
@@ -169,10 +250,16 @@ def main(argv: list[str] | None = None) -> int:
         if n not in ITERS:
             ap.error(f"unknown workload {n!r} (known: {', '.join(ITERS)})")
     rows = [measure(n, args.repeat) for n in names]
+    dbg = debugger_figures(args.repeat)
     starts = {} if args.no_start else start_times()
     print(table(rows, starts))
+    print(f"Debugger: ALU with 8 breakpoints and 4 watchpoints armed, never hit: "
+          f"{dbg['alu_mips_bp_wp_armed']:,.1f} MIPS vs {dbg['alu_mips_plain']:,.1f} "
+          f"({100 * dbg['armed_ratio']:.0f}%); Machine.step(1): {dbg['api_steps_per_s']:,} "
+          f"steps/s; stepi through the GDB stub (socket, no-ack): {dbg['gdb_stepi_per_s']:,}/s.")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, **starts}, indent=1))
+        Path(args.json).write_text(json.dumps({"rows": rows, "debugger": dbg, **starts},
+                                              indent=1))
     return 0
 
 

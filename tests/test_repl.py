@@ -478,7 +478,7 @@ def test_trace_on_prints_exception_entries_and_returns(kernel):
     out = d.command("c")
     lines = out.splitlines()
     entries = [ln for ln in lines if "exception EL0->EL1" in ln]
-    assert len(entries) == 2 and "UNKNOWN" in entries[0] and "SVC" in entries[1]
+    assert len(entries) == 2 and "UNDEFINED (EC 0x00)" in entries[0] and "SVC" in entries[1]
     assert any("eret EL1->EL0" in ln for ln in lines)
     assert "[the guest powered the machine off: PSCI SYSTEM_OFF]" in out
 
