@@ -77,6 +77,15 @@ class Breakpoint:
     id: int = 0
 
 
+def _el_mask(el: int | Iterable[int] | None) -> int:
+    """Bit n set: applies at ELn. None means every EL."""
+    els = [el] if isinstance(el, int) else (list(el) if el is not None else [0, 1, 2])
+    for e in els:
+        if e not in (0, 1, 2):
+            raise MachineError(f"no EL{e} (armvirt implements EL0-EL2)")
+    return sum(1 << e for e in els)
+
+
 def _u64(v: int) -> int:
     return int(v) & ((1 << 64) - 1)
 
@@ -325,9 +334,7 @@ class Machine:
             raise MachineError(f"at most {L.BP_CAP} breakpoints")
         pa = addr
         self._ram_offset(pa, 4)
-        els = [el] if isinstance(el, int) else (list(el) if el is not None else [0, 1, 2])
-        mask = sum(1 << e for e in els)
-        bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp)
+        bp = Breakpoint(addr, pa, addr, _el_mask(el), temporary, self._next_bp)
         self._next_bp += 1
         self.breakpoints.append(bp)
         self._rearm_breakpoints()
@@ -365,8 +372,7 @@ class Machine:
             raise MachineError("watchpoint size must be positive")
         if len(self.watchpoints) >= L.WP_CAP:
             raise MachineError(f"at most {L.WP_CAP} watchpoints")
-        els = [el] if isinstance(el, int) else (list(el) if el is not None else [0, 1, 2])
-        wp = Watchpoint(addr, size, kind, sum(1 << e for e in els), self._next_bp)
+        wp = Watchpoint(addr, size, kind, _el_mask(el), self._next_bp)
         self._next_bp += 1
         self.watchpoints.append(wp)
         self._rearm_watchpoints()
