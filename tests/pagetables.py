@@ -230,9 +230,19 @@ class Tables:
         """What a correct walk of this tree gives, from the model (not from memory):
         ("ok", pa, level, desc) or (fault type, level) for translation / address_size /
         access_flag. Permissions are not modelled here."""
+        return self.expect_path(va, outputsize)[0]
+
+    def expect_path(self, va: int, outputsize: int = PAMAX):
+        """(expect(va), [descriptor addresses the walk reads, in order])."""
+        path: list[int] = []
+        out = self._expect(va, outputsize, path)
+        return out, path
+
+    def _expect(self, va: int, outputsize: int, path: list):
         table = self.root
         level = self.start
         while True:
+            path.append(self._slot(table, va, level))
             ent = self.nodes[table].get(self._index(va, level))
             if ent is None:
                 return ("translation", level)
@@ -363,3 +373,68 @@ def accesses(draw):
     kind = draw(st.sampled_from(["read", "write", "exec"]))
     unpriv = el == 1 and kind != "exec" and draw(st.booleans())
     return el, Access(kind, unpriv), draw(st.integers(0, 1))
+
+
+@dataclass
+class TwoStageScenario:
+    """Stage 1 tables living in IPA space, a stage 2 tree mapping (most of) them identically."""
+    mem: Memory
+    s1: Tables
+    s2: Tables
+    regs: dict                 # walk_s1 kwargs except va/el/access/pan/s2
+    s2regs: dict               # Stage2(**s2regs)
+    probes: list = field(default_factory=list)
+
+    def expect(self, va: int):
+        """Model answer for a privileged read at EL1 (no PAN): ("ok", pa) or
+        (type, level, stage, s1ptw). Stage 2 read permission is S2AP[0]."""
+        def s2(ipa):
+            e = self.s2.expect(ipa) if ipa < 1 << self.s2.inputsize else ("translation", 0)
+            if e[0] == "ok" and not (e[3] >> 6) & 1:
+                return ("permission", e[2])
+            return e
+        e1, path = self.s1.expect_path(va & ((1 << self.s1.inputsize) - 1))
+        for ipa in path:
+            e = s2(ipa)
+            if e[0] != "ok":
+                return (e[0], e[1], 2, True)
+        if e1[0] != "ok":
+            return (e1[0], e1[1], 1, False)
+        e = s2(e1[1])
+        if e[0] != "ok":
+            return (e[0], e[1], 2, False)
+        return ("ok", e[1])
+
+
+@st.composite
+def two_stage_scenarios(draw):
+    """Stage 1 (EL1&0, TTBR0) tables allocated at IPAs from 0x4000_0000, identity-mapped by
+    stage 2 at its own granule except for randomly dropped table pages (-> S1PTW faults);
+    some stage 1 outputs are mapped at stage 2 too, the rest fault at stage 2."""
+    geoms = [g for g in s2_geometries() if g[2] >= 32]
+    g2, start2, in2 = draw(st.sampled_from(geoms))
+    g1 = draw(st.sampled_from(GRANULES))
+    tsz = draw(st.integers(25, 39))
+    mem = Memory()
+    t1 = Tables(mem, Allocator(0x4000_0000), granule=g1, inputsize=64 - tsz, stage=1)
+    probes = draw(_populate(t1, 1, max_maps=4))
+    t2 = Tables(mem, Allocator(0x8000_0000), granule=g2, inputsize=in2, stage=2,
+                start_level=start2)
+    step2 = 1 << bottom(3, g2)
+    for table in list(t1.nodes):
+        size = max(g1, 8 << (t1.inputsize - bottom(t1.start, g1))) if table == t1.root else g1
+        if draw(st.integers(0, 9)) == 0:
+            continue                                        # leave this table unmapped
+        lo = table - table % step2
+        t2.map(lo, lo, -(-(table + size - lo) // step2) * step2, level=3,
+               s2ap=draw(st.sampled_from([0b01, 0b11] * 6 + [0b00])))
+    for leaf in t1.leaves:
+        if draw(st.booleans()) and leaf.pa < 1 << in2:
+            lo = leaf.pa - leaf.pa % step2
+            t2.map(lo, draw(st.integers(0, (1 << PAMAX) // step2 - 1)) * step2, step2,
+                   level=3, s2ap=draw(st.integers(0, 3)), af=draw(st.sampled_from([1, 1, 0])))
+            probes.append(leaf.va)
+    regs = dict(regime="EL10", tcr=tcr_el1(t0sz=tsz, tg0=g1, t1sz=tsz, tg1=g1),
+                ttbr0=ttbr(t1.root), ttbr1=0, sctlr=SCTLR_M)
+    s2regs = dict(vtcr=vtcr(t0sz=64 - in2, start_level=start2, tg0=g2), vttbr=ttbr(t2.root, 1))
+    return TwoStageScenario(mem, t1, t2, regs, s2regs, probes + [l.va for l in t1.leaves])

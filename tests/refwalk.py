@@ -34,8 +34,9 @@ TG0_GRANULE = {0b00: 12, 0b01: 16, 0b10: 14}
 TG1_GRANULE = {0b10: 12, 0b11: 16, 0b01: 14}
 # AArch64.PS / IPS decoding (AArch64.PAMax caps it): TCR.IPS, TCR_EL2.PS, VTCR_EL2.PS.
 PS_BITS = {0b000: 32, 0b001: 36, 0b010: 40, 0b011: 42, 0b100: 44, 0b101: 48, 0b110: 52}
-# Lowest level at which a block descriptor is allowed ("firstblocklevel", AArch64.BlockDescSupported
-# without FEAT_LPA/LPA2): 4K -> 1 GiB at level 1, 16K -> 32 MiB at level 2, 64K -> 512 MiB at level 2.
+# Lowest level at which a block descriptor is allowed ("firstblocklevel",
+# AArch64.BlockDescSupported without FEAT_LPA/LPA2): 4K -> 1 GiB at level 1,
+# 16K -> 32 MiB at level 2, 64K -> 512 MiB at level 2.
 FIRST_BLOCK_LEVEL = {12: 1, 14: 2, 16: 2}
 
 REGIME_EL10 = "EL10"

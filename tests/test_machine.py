@@ -204,3 +204,33 @@ def test_bad_requests_are_machine_errors():
         m.add_watchpoint(WATCHED, 4, "x")
     with pytest.raises(MachineError):
         Machine(smp=9)
+
+
+def test_dc_zva_by_another_pe_clears_the_exclusive_monitor():
+    """DC ZVA is a store: on an SMP machine it clears the other PEs' exclusive monitors that
+    cover the zeroed block, so a pending Store-Exclusive fails (Arm ARM B2.9, the global
+    monitor)."""
+    prog = assemble("""
+    pe0:
+        ldxr  x0, [x1]
+        stxr  w2, x3, [x1]
+        hlt   #0
+    pe1:
+        dc    zva, x1
+        hlt   #0
+    """, BASE)
+    m = Machine(ram_size=2 << 20, smp=2)
+    m.write_phys(BASE, prog.code)
+    data = BASE + 0x10040
+    m.write_phys(data, (0x1234).to_bytes(8, "little"))
+    for pe, entry in ((0, "pe0"), (1, "pe1")):
+        m.boot_pe(pe, prog.symbols[entry], el=1)
+        m.set_reg("x1", data + 8 * pe, pe=pe)
+        m.set_reg("x3", 0x55, pe=pe)
+        m.set_reg("HCR_EL2", 1 << 12, pe=pe)   # DC: Normal memory with stage 1 off (DC ZVA)
+    m.step(1, pe=0)                             # LDXR marks the granule
+    m.step(1, pe=1)                             # DC ZVA zeroes the 64-byte block holding it
+    m.step(1, pe=0)                             # STXR must fail
+    assert m.reg("x0", pe=0) == 0x1234
+    assert m.reg("x2", pe=0) == 1
+    assert m.read_u64(data) == 0

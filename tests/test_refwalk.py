@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pagetables import (Allocator, Memory, SCTLR_M, SCTLR_WXN, Tables, accesses, s1_leaf,
-                        s1_scenarios, s2_leaf, s2_scenarios, table_desc, tcr_el1, tcr_el2,
-                        ttbr, vtcr)
+from pagetables import (Allocator, Memory, SCTLR_M, SCTLR_WXN, Tables, accesses, s1_scenarios,
+                        s2_scenarios, tcr_el1, tcr_el2, ttbr, two_stage_scenarios, vtcr)
 from refwalk import FETCH, READ, WRITE, Access, Stage2, walk_s1, walk_s2
 
 LDTR = Access("read", unpriv=True)
@@ -194,6 +193,9 @@ def test_permissions_el0_el1():
     assert_fault(s1(tree4k(rw_el1), el=1, access=FETCH, sctlr=SCTLR_M | SCTLR_WXN),
                  "permission", 3)
     assert s1(tree4k(ro_el1), el=1, access=FETCH, sctlr=SCTLR_M | SCTLR_WXN).ok
+    assert s1(tree4k(rw_all), el=0, access=FETCH).ok
+    assert_fault(s1(tree4k(rw_all), el=0, access=FETCH, sctlr=SCTLR_M | SCTLR_WXN),
+                 "permission", 3)
 
 
 def test_unprivileged_ldtr_sttr():
@@ -280,20 +282,26 @@ def test_stage2_concatenated_4k():
     r = walk_s2(m, ipa=ipa, vtcr=vt, vttbr=0x20_0000 | 7 << 48, access=READ)
     assert r.ok and r.pa == 0x5555_5123 and r.vmid == 7 and r.attr_index == 0xF
     assert [c[:2] for c in r.chain] == [(1, 0x20_1008), (2, 0x21_0008), (3, 0x22_0018)]
+    # BADDR bits below the (8 KiB) start-table alignment are RES0 and ignored (the ASL
+    # takes VTTBR.BADDR<47:x>): 0x20_1000 walks the same concatenated table, so IPA
+    # 0x4020_3123 (L1 index 1, in the first table) reads its L1 entry at 0x20_0008.
+    m.write64(0x20_0008, 0x21_0003)
+    r2 = walk_s2(m, ipa=0x4020_3123, vtcr=vt, vttbr=0x20_1000, access=READ)
+    assert r2.ok and r2.pa == 0x5555_5123 and r2.chain[0][1] == 0x20_0008
     assert_fault(walk_s2(m, ipa=1 << 40, vtcr=vt, vttbr=0x20_0000, access=READ),
                  "translation", 0, stage=2)
 
 
 def test_stage2_sixteen_concatenated_16k_tables():
     # 16K, T0SZ=24, SL0=01 -> level 2, 2^(40-25) = 32768 entries = 16 tables of 2048.
-    ipa = 0xFF_FE00_0000 | 0x1_2345               # L2 index 0x7FFF (last entry), L3 index 0
+    ipa = 0xFF_FE00_0000 | 0x1_2345               # L2 index 0x7FFF (last entry), L3 index 4
     m = Memory()
     root = 0x100_0000                             # 256 KiB aligned
     m.write64(root + 0x7FFF * 8, 0x200_0003)
-    m.write64(0x200_0000, 0x4444_0000 | 0x4C3)
+    m.write64(0x200_0020, 0x4444_0000 | 0x4C3)
     vt = 24 | 0b01 << 6 | 0b10 << 14 | 0b010 << 16
     r = walk_s2(m, ipa=ipa, vtcr=vt, vttbr=root, access=READ)
-    assert r.ok and r.pa == 0x4444_0000 | (0x1_2345 & 0x3FFF)
+    assert r.ok and r.pa == 0x4444_2345
     assert r.chain[0][1] == root + 0x3FFF8
 
 
@@ -346,8 +354,7 @@ def two_stage_setup():
     m = Memory()
     t2 = Tables(m, Allocator(0x4000_0000), granule=4096, inputsize=40, stage=2, start_level=1)
     assert t2.map(0x8000_0000, 0x1000_0000, 0x20_0000, level=2, s2ap=0b01)
-    va = 0x40_2000_1000 >> 1                       # 0x20_1000_0800: L1 0x80, L2 0x80, L3 1
-    va = 0x20_1000_1800
+    va = 0x20_1000_1800                            # L1 index 0x80, L2 index 0x80, L3 1
     m.write64(0x1000_0000 + 0x80 * 8, 0x9000_0003)   # S1 L1[0x80] -> IPA 0x9000_0000
     s2 = Stage2(vtcr=vtcr(t0sz=24, start_level=1), vttbr=ttbr(t2.root, 5))
     return m, t2, va, s2
@@ -441,3 +448,17 @@ def test_random_accesses_only_add_permission_faults(sc, acc):
                 assert r.pa == base.pa
         else:
             assert (r.fault.type, r.fault.level) == (base.fault.type, base.fault.level)
+
+
+@FAST
+@given(two_stage_scenarios())
+def test_builder_two_stage_model_matches_walker(sc):
+    s2 = Stage2(**sc.s2regs)
+    for va in sc.probes:
+        r = walk_s1(sc.mem, va=va, el=1, access=READ, s2=s2, **sc.regs)
+        exp = sc.expect(va)
+        if exp[0] == "ok":
+            assert r.ok and r.pa == exp[1], (exp, r.fault)
+        else:
+            assert r.fault is not None, (exp, r.pa)
+            assert (r.fault.type, r.fault.level, r.fault.stage, r.fault.s1ptw) == exp

@@ -24,7 +24,7 @@ from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
-from armvirt.cpu.sysreg_table import PA_BITS
+from armvirt.cpu.sysreg_table import CTR, PA_BITS
 from armvirt.devices.pl011 import pl011_read, pl011_write
 
 # Access descriptor bits (the ``acc`` argument)
@@ -381,6 +381,46 @@ def mem_check_write(c, M, va, size, acc):
     if not check_alignment(c, M, va, size, acc):
         return -1
     return translate(c, M, va, acc, size)
+
+
+# Exclusives Reservation Granule: CTR_EL0.ERG is log2 of its size in words (4: 64 bytes).
+ERG_SHIFT = 2 + ((CTR >> 20) & 0xF)
+
+
+@njit(cache=True)
+def _snoop_monitors(c, M, va, size):
+    """Global exclusive monitors: a store by this PE to [va, va+size) clears the monitor of every
+    other PE that marked the same Exclusives Reservation Granule, and generates an event for it
+    (waking it from WFE). Called only after the store succeeded, so translation cannot fault."""
+    pa = translate(c, M, va, ACC_WRITE, size)
+    if pa < 0:
+        return
+    cpus = M[L.M_CPUS]
+    me = c[L.PE_INDEX]
+    lo = pa >> ERG_SHIFT
+    hi = (pa + size - 1) >> ERG_SHIFT
+    for i in range(cpus.shape[0]):
+        if i == me:
+            continue
+        o = cpus[i]
+        if o[L.EXCL_VALID] == 0:
+            continue
+        glo = o[L.EXCL_ADDR] >> ERG_SHIFT
+        ghi = (o[L.EXCL_ADDR] + o[L.EXCL_SIZE] - 1) >> ERG_SHIFT
+        if hi >= glo and lo <= ghi:
+            o[L.EXCL_VALID] = 0
+            o[L.EVENT_REG] = 1
+            if o[L.POWER] == L.POWER_WFE:
+                o[L.POWER] = L.POWER_ON
+                o[L.ATTN] = 1
+
+
+@njit(cache=True, inline="always")
+def store_snoop(c, M, va, size):
+    """Bookkeeping after a completed store to [va, va+size): the global exclusive monitors of
+    the other PEs (SMP machines only). Every store instruction calls it once it has stored."""
+    if M[L.M_MACH][L.NUM_PES] > 1:
+        _snoop_monitors(c, M, va, size)
 
 
 @njit(cache=True)

@@ -56,12 +56,9 @@ from armvirt.bits import MASK32, sext, sext32, ult
 from armvirt.cpu.memory import (ACC_ATOMIC, ACC_ORDERED, ACC_UNPRIV, ACC_WRITE, acc_iss,
                                 check_alignment, check_sp_alignment, mem_check_write, mem_read,
                                 mem_write, translate)
-from armvirt.cpu.sysreg_table import CTR
+from armvirt.cpu.memory import store_snoop as _stored
 from armvirt.cpu.sysregs import fp_access_check
 from armvirt.exec.common import set_w, set_x, set_x_or_sp
-
-# Exclusives Reservation Granule: log2(bytes) from CTR_EL0.ERG (log2 of words).
-ERG_SHIFT = 2 + ((CTR >> 20) & 0xF)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,41 +108,6 @@ def _load_value(v, size, opc):
     if opc == 3:
         return sext(v, 8 << size) & MASK32
     return v
-
-
-@njit(cache=True)
-def _snoop(c, M, va, size):
-    """Global exclusive monitors: a store by this PE to [va, va+size) clears the monitor of every
-    other PE that marked the same Exclusives Reservation Granule, and generates an event for it
-    (waking it from WFE). Called only after the store succeeded, so translation cannot fault."""
-    pa = translate(c, M, va, ACC_WRITE, size)
-    if pa < 0:
-        return
-    cpus = M[L.M_CPUS]
-    me = c[L.PE_INDEX]
-    lo = pa >> ERG_SHIFT
-    hi = (pa + size - 1) >> ERG_SHIFT
-    for i in range(cpus.shape[0]):
-        if i == me:
-            continue
-        o = cpus[i]
-        if o[L.EXCL_VALID] == 0:
-            continue
-        glo = o[L.EXCL_ADDR] >> ERG_SHIFT
-        ghi = (o[L.EXCL_ADDR] + o[L.EXCL_SIZE] - 1) >> ERG_SHIFT
-        if hi >= glo and lo <= ghi:
-            o[L.EXCL_VALID] = 0
-            o[L.EVENT_REG] = 1
-            if o[L.POWER] == L.POWER_WFE:
-                o[L.POWER] = L.POWER_ON
-                o[L.ATTN] = 1
-
-
-@njit(cache=True, inline="always")
-def _stored(c, M, va, size):
-    """Bookkeeping after a completed store: the global-monitor snoop, on SMP machines only."""
-    if M[L.M_MACH][L.NUM_PES] > 1:
-        _snoop(c, M, va, size)
 
 
 @njit(cache=True)

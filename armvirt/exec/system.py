@@ -32,7 +32,7 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
                                     raise_sysreg_trap, raise_undefined)
 from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ADDR_SIZE_L0, FSC_ALIGNMENT, PA_LIMIT,
                                 data_abort, is_device_access, mem_check_write, mem_write,
-                                translate)
+                                store_snoop, translate)
 from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel
 from armvirt.cpu.sysreg_table import DCZID_BS
 from armvirt.cpu.sysregs import sysreg_read, sysreg_write
@@ -413,6 +413,7 @@ def dc_zva(c, M, pc, Rt):
     for i in range(ZVA_BYTES // 8):
         if not mem_write(c, M, base + 8 * i, 8, 0, 0):
             return
+    store_snoop(c, M, base, ZVA_BYTES)  # a store too, for the other PEs' exclusive monitors
 
 
 @njit(cache=True)
