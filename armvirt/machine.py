@@ -587,25 +587,52 @@ class Machine:
 
     # ------------------------------------------------------------------ snapshots
     def save(self) -> dict:
-        """A deterministic snapshot of the whole machine (arrays and Python-side state)."""
-        return {"arrays": [a.copy() for a in (self.state, self.cpus, self.ram64, self.dcache)],
+        """A deterministic snapshot of the whole machine: state arrays, the RAM pages that are
+        not all zero (so a mostly empty 128 MiB machine costs milliseconds, not seconds), the
+        console, and the breakpoint/watchpoint lists. The decode cache is not saved: ``restore``
+        drops it for exactly the pages it rewrites."""
+        pages = self.ram64.reshape(-1, _PAGE_WORDS)
+        return {"state": self.state.copy(), "cpus": self.cpus.copy(),
+                "pages": {int(i): pages[i].copy() for i in np.flatnonzero(pages.any(axis=1))},
                 "breakpoints": list(self.breakpoints), "watchpoints": list(self.watchpoints),
                 "console": bytes(self.console), "last_exit": self.last_exit,
                 "power_off_reason": self.power_off_reason}
 
-    def restore(self, snap: dict) -> None:
-        for dst, src in zip((self.state, self.cpus, self.ram64, self.dcache), snap["arrays"]):
-            dst[...] = src
+    def restore(self, snap: dict, *, keep_breakpoints: bool = False) -> None:
+        """Put the machine back in the state of ``snap``. With ``keep_breakpoints`` the current
+        breakpoint and watchpoint lists stay (a debugger's, not the guest's)."""
+        pages = self.ram64.reshape(-1, _PAGE_WORDS)
+        current = set(np.flatnonzero(pages.any(axis=1)).tolist())
+        changed = []
+        for i, words in snap["pages"].items():
+            if i in current and np.array_equal(pages[i], words):
+                continue
+            pages[i] = words
+            changed.append(i)
+        for i in current - snap["pages"].keys():
+            pages[i] = 0
+            changed.append(i)
+        if changed:  # the decoded instructions of rewritten pages are stale
+            self.dcache.reshape(-1, _PAGE_WORDS * 2)[changed] = 0
+        self.state[...] = snap["state"]
+        self.cpus[...] = snap["cpus"]
         self.console = bytearray(snap["console"])
         self.last_exit = snap["last_exit"]
         self.power_off_reason = snap["power_off_reason"]
-        self.breakpoints = list(snap["breakpoints"])
-        self.watchpoints = list(snap["watchpoints"])
+        if not keep_breakpoints:
+            self.breakpoints = list(snap["breakpoints"])
+            self.watchpoints = list(snap["watchpoints"])
+        self.rearm()
+
+    def rearm(self) -> None:
+        """Rewrite the core's breakpoint and watchpoint tables from the Python lists (after
+        state arrays were replaced wholesale, e.g. by a checkpoint restore)."""
         self._rearm_breakpoints()
         self._rearm_watchpoints()
 
 
 _SYSREG_BY_UPPER = {r.name.upper(): r for r in T.SYSREGS}
+_PAGE_WORDS = 4096 // 8   # 64-bit words per 4 KiB page of RAM
 
 
 def _freq() -> int:

@@ -137,10 +137,8 @@ def restore_checkpoint(m: Any, cp: Checkpoint) -> None:
     m.last_exit = cp.last_exit
     m.power_off_reason = cp.power_off_reason
     # The restored state holds the checkpoint's breakpoint/watchpoint tables; re-arm the
-    # current lists (this also drops the decode-cache marks of the old ones). Machine has no
-    # public call for this yet (see the report's proposed Machine.restore(keep_breakpoints)).
-    m._rearm_breakpoints()
-    m._rearm_watchpoints()
+    # current lists (this also drops the decode-cache marks of the old ones).
+    m.rearm()
 
 
 @dataclass
