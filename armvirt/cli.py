@@ -1,7 +1,9 @@
 """The ``armvirt`` command line.
 
     armvirt run IMAGE [--bare] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
-                      [--max-insns N] [--trace exc,unimp] [--regs-json FILE]
+                      [--max-insns N] [--trace exc,unimp] [--regs-json FILE] [--gdb ADDR]
+    armvirt debug IMAGE [run options] [-ex CMD]... [--batch FILE]
+    armvirt dumpdtb FILE [--dts] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
     armvirt debug IMAGE [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
                         [--load-addr ADDR] [--symbols ELF]... [-ex CMD]... [--batch FILE]
 
@@ -97,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "phases and exceptions to FILE; open it in ui.perfetto.dev")
     r.add_argument("--regs-json", metavar="FILE",
                    help="write the final state of every PE as JSON to FILE")
+
+    t = sub.add_parser("dumpdtb", help="write the device tree the board gives a guest",
+                       description="Write the flattened device tree that `armvirt run` would "
+                       "pass a guest booted with the same options (as qemu -M virt,dumpdtb=FILE).")
+    t.add_argument("output", metavar="FILE", help="output file, or - for standard output")
+    t.add_argument("--dts", action="store_true",
+                   help="write readable device-tree source instead of the binary blob")
+    t.add_argument("--el", type=int, choices=(1, 2), default=1,
+                   help="entry EL the guest would get: sets the PSCI conduit (1: hvc, 2: smc)")
+    t.add_argument("--smp", type=_int, default=1, metavar="N", help="number of PEs (default 1)")
+    t.add_argument("--mem", type=parse_size, default="128M", metavar="SIZE",
+                   help="RAM size, e.g. 128M or 1G (default 128M)")
+    t.add_argument("--append", default="", metavar="ARGS", help="/chosen/bootargs")
 
     d = sub.add_parser("debug", help="debug an image (gdb-like commands, reverse execution)",
                        description="Load IMAGE on the virt board, stopped at its entry point, "
@@ -320,6 +335,30 @@ def cmd_debug(args) -> int:
     return EXIT_OK
 
 
+def cmd_dumpdtb(args) -> int:
+    from armvirt.dtb import build_dtb, dump_dts
+    from armvirt.machine import Machine, MachineError
+    try:
+        m = Machine(ram_size=args.mem, smp=args.smp,
+                    psci_conduit="hvc" if args.el == 1 else "smc")
+        blob = build_dtb(m, bootargs=args.append)
+    except (MachineError, ValueError) as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    data = dump_dts(blob).encode() if args.dts else blob
+    try:
+        if args.output == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            with open(args.output, "wb") as f:
+                f.write(data)
+    except OSError as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -334,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "debug":
         return cmd_debug(args)
+    if args.command == "dumpdtb":
+        return cmd_dumpdtb(args)
     return EXIT_USAGE
 
 

@@ -130,3 +130,24 @@ def test_core_runs_without_jit(guests_dir):
     r = armvirt("run", str(guests_dir / "hello.elf"), env=env, timeout=600)
     assert r.stdout == HELLO_TEXT, r.stderr.decode()[-2000:]
     assert r.returncode == 0
+
+
+def test_dumpdtb_writes_the_boards_device_tree(tmp_path):
+    import fdt
+    out = tmp_path / "virt.dtb"
+    r = armvirt("dumpdtb", str(out), "--smp", "2", "--mem", "256M", "--el", "2",
+                "--append", "console=ttyAMA0")
+    assert r.returncode == 0, r.stderr
+    tree = fdt.parse_dtb(out.read_bytes())
+    assert tree.get_property("bootargs", "/chosen").value == "console=ttyAMA0"
+    assert tree.get_property("method", "/psci").value == "smc"
+    assert len([n for n in tree.get_node("/cpus").nodes if n.name.startswith("cpu@")]) == 2
+    reg = tree.get_property("reg", "/memory@40000000")
+    assert list(reg) == [0, 0x4000_0000, 0, 256 << 20]
+    dts = armvirt("dumpdtb", "-", "--dts")
+    assert dts.returncode == 0 and b'compatible = "arm,gic-v3"' in dts.stdout
+
+
+def test_dumpdtb_bad_input_is_one_line():
+    r = armvirt("dumpdtb", "/nonexistent-dir/x.dtb")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
