@@ -72,7 +72,7 @@ def run_pe(c, M, limit):
     n = 0
     while n < limit:
         pc = c[L.PC]
-        if (pc >> 12) != c[L.CODE_VPAGE] or c[L.PSTATE_IL]:
+        if (pc >> 12) != c[L.CODE_VPAGE]:  # PSTATE.IL = 1 always drops the page, so it lands here
             if not fetch_slow(c, M, pc):
                 n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
                 if c[L.ATTN] and _attention(c, M, pc) != ATTN_CONTINUE:

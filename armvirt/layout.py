@@ -51,7 +51,6 @@ ATTN = 48          # non-zero: the run loop must look at this PE before the next
 POWER = 49         # POWER_* below
 PE_INDEX = 50      # this PE's index in ``cpus``
 MMIO_SEQ = 51      # number of completed Python-MMIO accesses replayed within the current insn
-LAST_EXC_EC = 52   # EC of the most recent synchronous exception (for the debugger's explain)
 EVENT_REG = 53     # the WFE event register
 # One-page data translation caches, the data-side twin of CODE_VPAGE: the last page a load
 # (R) or a store (W) went to RAM through, with pa - RAM_BASE - va. Only naturally aligned,
@@ -120,8 +119,7 @@ CONDUIT_NONE = 0
 CONDUIT_HVC = 1
 CONDUIT_SMC = 2
 
-TRACE_EXC = 1
-TRACE_UNIMP = 2
+TRACE_EXC = 1      # record exception entries/returns in the trace ring
 
 # ---------------------------------------------------------------------------------------------
 # Exit codes (the core's counterpart of KVM_RUN's exit reasons)

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
+from armvirt import costs
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
@@ -52,10 +53,6 @@ class ExitInfo:
     addr: int | None = None  # watchpoint: the data address accessed
     insn_pc: int | None = None  # watchpoint: the instruction that made the access
     watchpoint: "Watchpoint | None" = None
-
-    @property
-    def clean(self) -> bool:
-        return self.reason == "system_off"
 
 
 @dataclass
@@ -178,7 +175,7 @@ class Machine:
         from armvirt.cpu import _sysregs as SR
         c[SR.MPIDR_EL1] = self.mpidr(pe)
         c[SR.VMPIDR_EL2] = self.mpidr(pe)
-        c[SR.CNTFRQ_EL0] = _freq()
+        c[SR.CNTFRQ_EL0] = costs.COUNTER_HZ
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF
@@ -414,14 +411,9 @@ class Machine:
             remaining -= done
             total += done
             info = self._handle_exit(code)
-            if info is None and code == L.EXIT_BUDGET and remaining > 0:
-                continue
-            if info is None and code != L.EXIT_BUDGET:
-                if remaining <= 0:
-                    info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
-                else:
+            if info is None:  # handled in Python (or a chunk boundary): go on while budget lasts
+                if remaining > 0:
                     continue
-            if info is None:
                 info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
             self._drain_uart()
             self._drain_trace()
@@ -480,9 +472,7 @@ class Machine:
             aux = int(mach[L.EXIT_AUX])
             return ExitInfo("internal", pe=pe,
                             detail=INTERNAL_REASONS.get(aux, f"internal error {aux}"))
-        elif code == L.EXIT_BUDGET:
-            return None
-        return None
+        return None  # EXIT_BUDGET, or handled above: the caller decides whether to go on
 
     def _complete_watched_access(self, pe: int) -> ExitInfo:
         """The core stopped *before* a watched access and rewound the instruction. Execute
@@ -557,11 +547,10 @@ class Machine:
 
     def set_trace(self, kinds: Iterable[str]) -> None:
         """Which events the core records: "exc" (exception entries and returns, drained to
-        ``trace_sink`` or ``trace_events``) and "unimp" (UNDEFINED instructions, always
-        counted; the kind only says the report was asked for)."""
+        ``trace_sink`` or ``trace_events``). "unimp" needs no recording (UNDEFINED
+        instructions are always counted); it only says the report was asked for."""
         self.trace = set(kinds)
-        self.mach[L.TRACE_FLAGS] = (L.TRACE_EXC if "exc" in self.trace else 0) | \
-            (L.TRACE_UNIMP if "unimp" in self.trace else 0)
+        self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if "exc" in self.trace else 0
 
     def uart_input(self, data: bytes) -> None:
         """Queue bytes for the guest to read from the PL011."""
@@ -634,7 +623,3 @@ class Machine:
 _SYSREG_BY_UPPER = {r.name.upper(): r for r in T.SYSREGS}
 _PAGE_WORDS = 4096 // 8   # 64-bit words per 4 KiB page of RAM
 
-
-def _freq() -> int:
-    from armvirt import costs
-    return costs.COUNTER_HZ

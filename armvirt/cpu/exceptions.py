@@ -144,8 +144,6 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
         c[L.PSTATE_PAN] = 1
     c[L.PC] = (vbar & ~0x7FF) + base + vect_offset
     c[L.CYCLES] += costs.EXCEPTION_ENTRY
-    if esr >= 0:
-        c[L.LAST_EXC_EC] = (esr >> 26) & 0x3F
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_ENTRY, from_el, target_el, esr, preferred_return, far,
                     c[L.PC])
@@ -156,12 +154,6 @@ def _ec_has_far(ec):
     return ec == EC_IABT_LOWER or ec == EC_IABT_SAME or ec == EC_DABT_LOWER \
         or ec == EC_DABT_SAME or ec == EC_PC_ALIGN or ec == 0x30 or ec == 0x31 \
         or ec == 0x34 or ec == 0x35
-
-
-@njit(cache=True, inline="always")
-def el2_enabled(c):
-    """EL2 is implemented and, with no EL3 and no Secure state, always enabled."""
-    return True
 
 
 @njit(cache=True)
@@ -195,12 +187,6 @@ def raise_sysreg_trap(c, M, target_el, op0, op1, crn, crm, op2, rt, is_read, pc)
     iss = ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
            | (1 if is_read else 0))
     raise_sync(c, M, target_el, EC_SYSREG, iss, pc, 0)
-
-
-@njit(cache=True)
-def raise_el1_or_tge(c, M, ec, iss, pc):
-    """An exception that targets EL1 from EL0, unless HCR_EL2.TGE routes it to EL2."""
-    raise_sync(c, M, default_target_el(c), ec, iss, pc, 0)
 
 
 @njit(cache=True)

@@ -4,7 +4,7 @@ Modelled in the core because console output is on the hot path of every guest: a
 byte appended to the ``S_UART_TX`` region of the machine state; when that buffer fills, the run
 loop exits (EXIT_UART) so Python drains it to the host's stdout or a buffer. Received bytes come
 from Python through the ``S_UART_RX`` ring. Register offsets and reset values follow the PL011 TRM (DDI 0183).
-The interrupt output (UARTINTR) is computed here (RIS & IMSC) for the GIC to sample.
+RIS and IMSC are kept so the interrupt output (UARTINTR = RIS & IMSC) can drive the GIC.
 """
 from armvirt.jit import njit
 
@@ -131,9 +131,3 @@ def pl011_write(c, M, off, size, value):
     elif off == DMACR:
         mach[L.UART_DMACR] = value & 0x7
     # RSR/ECR writes clear errors we never raise; other offsets are write-ignored.
-
-
-@njit(cache=True)
-def pl011_irq_level(mach):
-    """UARTINTR: any unmasked raw interrupt."""
-    return (mach[L.UART_RIS] & mach[L.UART_IMSC]) != 0
