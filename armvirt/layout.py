@@ -18,6 +18,7 @@ from armvirt.cpu import _sysregs as _sr
 from armvirt.cpu.sysreg_table import SYSREGS as _SYSREGS
 from armvirt.cpu.sysreg_table import SYSREG_BASE
 from armvirt.isa._decoder import NUM_OPS
+from armvirt.memmap import MAX_PES as _MAX_PES
 
 NUM_SYSREGS = len(_SYSREGS)
 
@@ -166,6 +167,11 @@ WP_CAP = 32
 WP_WIDTH = 4        # start va, end va (exclusive), kind bits (WP_READ | WP_WRITE), EL mask
 WP_READ = 1
 WP_WRITE = 2
+# Software TLB (armvirt/cpu/mmu.py): per PE, TLB_ENTRIES direct-mapped entries of TLB_WIDTH.
+TLB_ENTRIES = 1024
+TLB_WIDTH = 6
+TLB_PE_SIZE = TLB_ENTRIES * TLB_WIDTH
+WALK_SIZE = 160     # the record of the last inspected walk (armvirt/cpu/mmu.py, WR_*)
 
 # Columns of a system-register record in S_SR_INFO (see armvirt/cpu/sysreg_table.py)
 SRI_SLOT = 0      # slot in the PE row, or -1 for registers without storage
@@ -189,4 +195,7 @@ S_BP = S_TRACE + TRACE_CAP * TRACE_WIDTH           # BP_CAP x BP_WIDTH: pa, va, 
 S_WP = S_BP + BP_CAP * BP_WIDTH                    # WP_CAP x WP_WIDTH watchpoints
 S_UART_TX = S_WP + WP_CAP * WP_WIDTH               # UART_TX_CAP bytes waiting to be drained
 S_UART_RX = S_UART_TX + UART_TX_CAP                # UART_RX_CAP bytes of input ring
-S_SIZE = S_UART_RX + UART_RX_CAP
+S_TLB = S_UART_RX + UART_RX_CAP                    # MAX_PES x TLB_PE_SIZE software TLBs
+S_WALK = S_TLB + _MAX_PES * TLB_PE_SIZE            # WALK_SIZE: a recorded translation walk
+S_MMU_STATS = S_WALK + WALK_SIZE                   # MAX_PES x 4: TLB hits, misses, walk reads
+S_SIZE = S_MMU_STATS + _MAX_PES * 4
