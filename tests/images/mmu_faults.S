@@ -9,7 +9,7 @@
 // Memory (identity unless said otherwise; VA = IPA = PA):
 //   0x4000_0000  this image (code, EL0 page at EL0_PAGE, data)
 //   0x4010_0000  EL2 stage 1 tables    0x4011_0000  stage 2 tables
-//   0x4012_0000  EL1 stage 1 tables    0x4030_0000  stacks
+//   0x4012_0000  EL1 stage 1 tables    0x4008_0000  stacks (EL2, then EL1)
 // EL2 stage 1: GiB 0 Device, 2 MiB blocks 0x4000_0000-0x407F_FFFF Normal, 0x4060_0000 RO.
 // Stage 2:     GiB 0 Device, blocks 0x4000_0000-0x405F_FFFF RW, 0x4060_0000 read-only.
 // EL1 stage 1: GiB 0 Device; 0x4000_0000 2 MiB EL1-only; the 0x4020_0000 block split in pages:
@@ -22,8 +22,8 @@
 #define EL2_TT      0x40100000
 #define S2_TT       0x40110000
 #define EL1_TT      0x40120000
-#define STACK_EL2   0x40300000
-#define STACK_EL1   0x40301000
+#define STACK_EL2   0x40080000
+#define STACK_EL1   0x40090000
 #define PAGES_VA    0x40200000
 #define EL0_DATA_PA 0x40220000
 #define EL1_DATA_PA 0x40221000
