@@ -259,6 +259,38 @@ class Machine:
         _, ctl = mmu.inspect_el(c, self.M, _s64(va), acc, el, stage2, pan)
         return from_record(self.state, va & (2**64 - 1), el, access, int(ctl))
 
+    def virt_to_phys(self, va: int, *, el: int | None = None, pe: int = 0) -> int:
+        """The PA of ``va`` in the translation regime of ``el`` (default: the PE's current EL),
+        as a debugger sees memory: a privileged read that ignores PSTATE.PAN, so that anything
+        mapped can be inspected. Raises MachineError naming the fault when nothing is mapped."""
+        el = int(self.cpus[pe][L.EL]) if el is None else el
+        w = self.translate(va, el=max(el, 1), pan=0, pe=pe)
+        if w.fault is not None:
+            raise MachineError(f"cannot translate 0x{va & (2**64 - 1):x} at EL{el}: {w.fault}")
+        return w.pa
+
+    def read_virt(self, va: int, size: int, *, el: int | None = None, pe: int = 0) -> bytes:
+        """Read RAM by virtual address (page by page through ``virt_to_phys``)."""
+        out = bytearray()
+        while size > 0:
+            n = min(size, 4096 - (va & 0xFFF))
+            out += self.read_phys(self.virt_to_phys(va, el=el, pe=pe), n)
+            va, size = va + n, size - n
+        return bytes(out)
+
+    def write_virt(self, va: int, data: bytes, *, el: int | None = None, pe: int = 0) -> None:
+        """Write RAM by virtual address; every page is translated before the first byte
+        is written, so a fault changes nothing."""
+        spans, off = [], 0
+        while off < len(data):
+            n = min(len(data) - off, 4096 - ((va + off) & 0xFFF))
+            spans.append((self.virt_to_phys(va + off, el=el, pe=pe), off, n))
+            off += n
+        for pa, off, n in spans:
+            self._ram_offset(pa, n)
+        for pa, off, n in spans:
+            self.write_phys(pa, data[off:off + n])
+
     def tlb_entries(self, pe: int = 0) -> list[dict]:
         """The valid entries of a PE's software TLB: input page, output page, IPA page,
         regime, ASID (None for global entries), VMID and the decoded attributes."""

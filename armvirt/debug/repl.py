@@ -268,31 +268,40 @@ class Debugger:
         return bool(s1 or s2), f"SCTLR_EL1.M = {s1}, HCR_EL2.VM = {s2}"
 
     def _va_to_pa(self, va: int, pe: int | None = None) -> int:
+        """The PA of ``va`` in the PE's current regime, as ``Machine.virt_to_phys`` (privileged
+        read, PAN ignored): the debugger's view of memory."""
         pe = self.pe if pe is None else pe
-        on, why = self._translation_state(pe)
-        if on:
-            raise DebugError(f"Cannot access memory at address 0x{va:x}: address translation "
-                             f"is on ({why}) and armvirt's MMU is not implemented yet")
-        return va & M64
+        try:
+            return self.m.virt_to_phys(va & M64, pe=pe)
+        except MachineError as e:
+            raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: {e}") from None
 
     def _in_ram(self, pa: int, size: int = 1) -> bool:
         return memmap.RAM_BASE <= pa and pa + size <= memmap.RAM_BASE + self.m.ram_size
 
+    def _spans(self, va: int, size: int) -> list[tuple[int, int, int]]:
+        """(pa, offset, length) for each page of [va, va + size), all translated and in RAM."""
+        out, off = [], 0
+        while off < size:
+            n = min(size - off, 4096 - ((va + off) & 0xFFF))
+            pa = self._va_to_pa(va + off)
+            if not self._in_ram(pa, n):
+                raise DebugError(f"Cannot access memory at address 0x{(va + off) & M64:x}"
+                                 + ("" if self._in_ram(pa) else
+                                    f" ({_region(pa, self.m.ram_size)}: the debugger reads "
+                                    f"RAM only)"))
+            out.append((pa, off, n))
+            off += n
+        return out
+
     def read_memory(self, va: int, size: int) -> bytes:
-        pa = self._va_to_pa(va)
-        if not self._in_ram(pa, size):
-            raise DebugError(f"Cannot access memory at address 0x{va:x}"
-                             + ("" if self._in_ram(pa) else
-                                f" ({_region(pa, self.m.ram_size)}: the debugger reads RAM "
-                                f"only)"))
-        return self.m.read_phys(pa, size)
+        return b"".join(self.m.read_phys(pa, n) for pa, _, n in self._spans(va, size))
 
     def write_memory(self, va: int, data: bytes) -> None:
-        pa = self._va_to_pa(va)
-        if not self._in_ram(pa, len(data)):
-            raise DebugError(f"Cannot access memory at address 0x{va:x}")
+        spans = self._spans(va, len(data))
         self._start_history()
-        self.history.write_phys(pa, data)
+        for pa, off, n in spans:
+            self.history.write_phys(pa, data[off:off + n])
 
     # ---------------------------------------------------------------- registers
     def _sysreg_value(self, r: T.SysReg, pe: int) -> int | None:
@@ -1265,7 +1274,24 @@ class Debugger:
                 "breakpoints": self._info_breakpoints, "el": self._info_el,
                 "sysregs": self._info_sysregs, "pes": self._info_pes,
                 "symbol": self._info_symbol, "line": self._info_line,
-                "record": self._info_record}
+                "record": self._info_record, "tlb": self._info_tlb}
+
+    def _info_tlb(self, arg: str) -> None:
+        """The selected PE's software TLB: one line per cached 4 KiB piece, then statistics."""
+        entries = self.m.tlb_entries(self.pe)
+        st = self.m.tlb_stats(self.pe)
+        self._say(f"PE{self.pe} TLB: {len(entries)} valid entries; {st['hits']:,} hits, "
+                  f"{st['misses']:,} misses, {st['reads_per_miss']:.2f} descriptor reads per "
+                  f"miss")
+        for e in entries:
+            tag = e["regime"] + ("" if e["vmid"] is None else f" VMID {e['vmid']}") + \
+                ("" if e["regime"] == "EL2" else
+                 " global" if e["asid"] is None else f" ASID {e['asid']}")
+            perms = " ".join(f"{k}={e[k]}" for k in ("priv", "user", "s2") if k in e)
+            size = e.get("s1_size") or e.get("s2_size") or 4096
+            ipa = f" IPA 0x{e['ipa']:x}" if e["stage2"] else ""
+            self._say(f"  VA 0x{e['va']:016x} -> PA 0x{e['pa']:x}{ipa}  [{tag}] "
+                      f"{'Device' if e['device'] else 'Normal'} leaf {size >> 10} KiB {perms}")
 
     def _reg_row(self, name: str, v: Val) -> str:
         n = name.lower()
@@ -1595,28 +1621,17 @@ class Debugger:
                   f"running.")
 
     def cmd_pt(self, arg: str) -> None:
-        va = self._addr(arg or "$pc")
-        pe = self.pe
-        el = self._el(pe)
-        if el == 2:
-            s1 = self.m.reg("SCTLR_EL2", pe) & 1
-            regime = "EL2 (stage 1 only: SCTLR_EL2.M = %d)" % s1
-            on = bool(s1)
-        else:
-            s1 = self.m.reg("SCTLR_EL1", pe) & 1
-            hcr = self.m.reg("HCR_EL2", pe)
-            s2, dc, tge = hcr & 1, (hcr >> 12) & 1, (hcr >> 27) & 1
-            regime = (f"EL1&0 (stage 1: SCTLR_EL1.M = {s1}; stage 2: HCR_EL2.VM = {s2}; "
-                      f"HCR_EL2.DC = {dc}, TGE = {tge})")
-            on = bool(s1 or s2)
-        self._say(f"VA 0x{va:x} on PE{pe} at EL{el}, translation regime {regime}")
-        if on:
-            self._say("  translation is enabled, but armvirt's MMU (table walks, TLB) is not "
-                      "implemented yet: no walk to show (the core stops with an internal "
-                      "exit when such code runs)")
-            return
-        self._say(f"  translation off: flat mapping, PA = 0x{va & M64:x} "
-                  f"({_region(va & M64, self.m.ram_size)})")
+        """pt [VA] [el0|el1|el2] [read|write|exec] [s1]: the whole walk, every descriptor."""
+        words = arg.split()
+        opts = {w.lower() for w in words if w.lower() in
+                ("el0", "el1", "el2", "read", "write", "exec", "r", "w", "x", "s1")}
+        expr = " ".join(w for w in words if w.lower() not in opts) or "$pc"
+        va = self._addr(expr)
+        el = next((int(o[2]) for o in opts if o.startswith("el")), self._el(self.pe))
+        access = next(({"r": "read", "w": "write", "x": "exec"}.get(o, o) for o in opts
+                       if o in ("read", "write", "exec", "r", "w", "x")), "read")
+        w = self.m.translate(va, el=el, access=access, stage2="s1" not in opts, pe=self.pe)
+        self._say(f"PE{self.pe} " + w.format())
 
     # ================================================================== reverse execution
     def cmd_rsi(self, arg: str) -> None:
@@ -1956,7 +1971,7 @@ HELP = {
              "arithmetic); p $x0 = 5 assigns.",
     "set": "set $REG = EXPR | set *(u64*)ADDR = EXPR | set {u32}ADDR = EXPR | set var ...",
     "info": "info registers [NAME...] | all-registers | breakpoints | el | sysregs "
-            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record",
+            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb",
     "disassemble": "disas[/r] [ADDR[,+LEN|,END]]: disassemble the function at pc or ADDR, "
                    "with symbols and source lines.",
     "backtrace": "bt [N]: frame-pointer backtrace (x29 chain, saved LR at [x29+8]).",
@@ -1969,8 +1984,9 @@ HELP = {
                      "(checkpoint + deterministic replay).",
     "reverse-continue": "reverse-continue|rc: go back to the last breakpoint or watchpoint "
                         "hit before this point (or the start of the recorded history).",
-    "pt": "pt [VA]: how VA translates on this PE now (translation off: the flat mapping and "
-          "the SCTLR/HCR bits that make it so).",
+    "pt": "pt [VA] [el0|el1|el2] [read|write|exec] [s1]: the whole translation of VA "
+          "(default $pc) on this PE: every stage 1 and stage 2 descriptor read, with its "
+          "address, value and fields, then the PA or the fault. s1: stop at the IPA.",
     "quit": "quit|q: leave the debugger.",
     "help": "help [COMMAND]",
 }
@@ -1983,7 +1999,7 @@ Watching:     watch/rwatch/awatch EXPR[,SIZE] [el N], catch exception [elN] [ec=
 Data:         print/p[/F] EXPR, set $REG|*(T*)ADDR = EXPR, x/NFU ADDR, info registers [NAME..]
 Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, info line
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
-              explain esr VALUE, trace on|off, pt VA
+              explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb
 LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND for details."""
 
 
