@@ -74,6 +74,7 @@ class Breakpoint:
     el_mask: int            # bit n: stop at ELn
     temporary: bool = False
     id: int = 0
+    vmid: int = -1          # stop only in this VM (stage 2 VMID), -1: anywhere
 
 
 def _el_mask(el: int | Iterable[int] | None) -> int:
@@ -418,14 +419,25 @@ class Machine:
 
     # ------------------------------------------------------------------ breakpoints
     def add_breakpoint(self, addr: int, *, el: int | Iterable[int] | None = None,
-                       temporary: bool = False) -> Breakpoint:
-        """Stop before executing the instruction at ``addr`` (today: physical = virtual,
-        since translation is off), optionally only at the given EL(s)."""
+                       temporary: bool = False, vmid: int | None = None) -> Breakpoint:
+        """Stop before executing the instruction at virtual address ``addr``, optionally only
+        at the given EL(s) and only in the VM with stage 2 VMID ``vmid`` (EL0/EL1 with
+        HCR_EL2.VM set) — the same VA is different code in the hypervisor and in each guest.
+
+        The breakpoint is bound to the PA its page maps to whenever the PE enters that page
+        (``memory.bind_breakpoints``); it may be set before its page is mapped at all."""
         if len(self.breakpoints) >= L.BP_CAP:
             raise MachineError(f"at most {L.BP_CAP} breakpoints")
-        pa = addr
-        self._ram_offset(pa, 4)
-        bp = Breakpoint(addr, pa, addr, _el_mask(el), temporary, self._next_bp)
+        mask = _el_mask(el)
+        if vmid is not None and not 0 <= vmid <= 0xFF:
+            raise MachineError(f"VMIDs are 8 bits: {vmid}")
+        try:
+            pa = self.virt_to_phys(addr, el=2 if mask == 4 else 1)
+            self._ram_offset(pa, 4)
+        except MachineError:
+            pa = -1           # not mapped (or not RAM) now: bound when its page is entered
+        bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp,
+                        -1 if vmid is None else vmid)
         self._next_bp += 1
         self.breakpoints.append(bp)
         self._rearm_breakpoints()
@@ -445,11 +457,13 @@ class Machine:
         old = self.bp_table[:int(self.mach[L.BP_COUNT]), 0].copy()
         self.mach[L.BP_COUNT] = len(self.breakpoints)
         for i, b in enumerate(self.breakpoints):
-            self.bp_table[i] = (b.pa, b.va, b.el_mask, 0)
+            self.bp_table[i] = (b.pa, b.va, b.el_mask, b.vmid)
         for pa in list(old) + [b.pa for b in self.breakpoints]:
             off = int(pa) - memmap.RAM_BASE
             if 0 <= off < self.ram_size:
                 self.dcache[off >> 2] = 0
+        for c in self.cpus:   # the next fetch re-enters its page and binds breakpoints there
+            c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
     # ------------------------------------------------------------------ watchpoints
     def add_watchpoint(self, addr: int, size: int = 8, kind: str = "w", *,

@@ -53,3 +53,28 @@ def test_info_tlb_lists_the_cached_translations(rig):
     assert out.splitlines()[0].startswith("PE0 TLB: ")
     line = [x for x in out.splitlines() if f"VA 0x{VA:016x}" in x]
     assert line and f"PA 0x{PAGE_A:x}" in line[0] and "VMID 1" in line[0] and "ASID 1" in line[0]
+
+
+def test_breakpoints_by_va_follow_the_mapping_and_the_vmid(rig):
+    """A breakpoint is on a VA: the same VA runs different code in two VMs (VMID 1 maps IPA
+    PAGE_A to PAGE_A, VMID 2 to PAGE_C); scoped to VMID 2 it stops only there."""
+    from armvirt.asm import assemble
+    from test_tlb import PAGE_C
+    m = rig.m
+    rig.s1[1].map(0x9000_0000, PAGE_A, 0x1000, level=3)       # VA 0x9000_0000 -> IPA PAGE_A
+    for pa in (PAGE_A, PAGE_C):
+        m.write_phys(pa, assemble("nop\nnop\nb .", 0x9000_0000).code)
+    d = Debugger(m)
+    m.set_reg("el", 1)
+    assert "(VMID 2 only)" in d.command("break *0x90000004 vmid 2")
+    assert "(VMID 2 only)" in d.command("info breakpoints")
+    m.add_breakpoint(0x9000_0004, vmid=2)                      # what the REPL installs
+    for vmid, stops in ((1, False), (2, True)):
+        rig.set_vmid(vmid)
+        m.set_reg("pc", 0x9000_0000)
+        m.set_reg("el", 1)
+        info = m.run(max_insns=20)
+        assert (info.reason == "breakpoint") == stops, (vmid, info)
+        if stops:
+            assert m.reg("pc") == 0x9000_0004
+    assert "pending" in d.command("break *0xa0000000")          # not mapped yet: pending

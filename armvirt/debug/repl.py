@@ -79,12 +79,13 @@ class Point:
     catch: str = "exception"        # catchpoints: "exception" | "eret"
     catch_el: int | None = None
     catch_ec: tuple[int, ...] | None = None
+    vmid: int = -1                  # breakpoints: only in this VM (stage 2 VMID)
     enabled: bool = True
     hits: int = 0
 
     def machine_item(self) -> tuple:
         if self.kind == "breakpoint":
-            return ("b", self.addr, self.el_mask, False)
+            return ("b", self.addr, self.el_mask, False, self.vmid)
         return ("w", self.addr, self.size, self.access, self.el_mask)
 
 
@@ -592,8 +593,8 @@ class Debugger:
                 self._interrupt = False
                 return Stop("interrupted")
             config = self._user_config() + tuple(
-                ("b", i.addr, i.el_mask, False) for i in internal
-                if ("b", i.addr, i.el_mask, False) not in self._user_config())
+                ("b", i.addr, i.el_mask, False, -1) for i in internal
+                if ("b", i.addr, i.el_mask, False, -1) not in self._user_config())
             install_config(self.m, config)
             h.trim_events(MAX_EVENTS)
             chunk = CHUNK if remaining is None else min(CHUNK, remaining)
@@ -928,25 +929,41 @@ class Debugger:
         return n
 
     def _add_break(self, arg: str, temporary: bool) -> None:
-        words, mask = self._parse_els(arg.split())
+        words = arg.split()
+        vmid = -1
+        if len(words) >= 2 and words[-2].lower() == "vmid":
+            try:
+                vmid = int(words[-1], 0)
+            except ValueError:
+                raise DebugError(f"Bad VMID '{words[-1]}'") from None
+            if not 0 <= vmid <= 0xFF:
+                raise DebugError(f"VMIDs are 8 bits: {vmid}")
+            words = words[:-2]
+        words, mask = self._parse_els(words)
         if not words:
             words = [f"*0x{self._pc():x}"]
         addr, what = self._parse_location(" ".join(words))
         if addr & 3:
             raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: A64 instructions are "
                              f"4-byte aligned")
+        pending = ""
         try:
             pa = self._va_to_pa(addr)
+            if not self._in_ram(pa, 4):
+                raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
+                                 f"(0x{memmap.RAM_BASE:x}..0x"
+                                 f"{memmap.RAM_BASE + self.m.ram_size:x})")
         except DebugError as e:
-            raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: {e}") from None
-        if not self._in_ram(pa, 4):
-            raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
-                             f"(0x{memmap.RAM_BASE:x}..0x{memmap.RAM_BASE + self.m.ram_size:x})")
+            if "cannot translate" not in str(e):
+                raise
+            pending = " (pending: not mapped now; bound when its page is first executed)"
         p = Point(self._new_num(), "breakpoint", addr=addr, el_mask=mask or 0b111,
-                  temporary=temporary, what=what)
+                  temporary=temporary, what=what, vmid=vmid)
         self.points.append(p)
         kind = "Temporary breakpoint" if temporary else "Breakpoint"
         scope = f" ({_els_text(p.el_mask)} only)" if mask else ""
+        scope += f" (VMID {vmid} only)" if vmid >= 0 else ""
+        scope += pending
         self._say(f"{kind} {p.num} at {self.describe_addr(addr)}{self._loc_suffix(addr)}"
                   f"{scope}")
 
@@ -1086,6 +1103,7 @@ class Debugger:
                     self.symbols.describe(p.addr) else ""
                 loc = self._loc_suffix(p.addr)
                 scope = f" ({_els_text(p.el_mask)} only)" if p.el_mask != 0b111 else ""
+                scope += f" (VMID {p.vmid} only)" if p.vmid >= 0 else ""
                 self._say(f"{p.num:<7} {'breakpoint':<15} {disp} {enb}   "
                           f"0x{p.addr:016x} {what}{loc}{scope}".rstrip())
             elif p.kind == "watchpoint":
@@ -1953,8 +1971,10 @@ HELP = {
                 "machine stops (N: ignore this breakpoint N-1 more times).",
     "finish": "finish: run until the current function returns (to frame #1 of bt).",
     "advance": "advance LOCATION: run until LOCATION (or a stop).",
-    "break": "break|b LOCATION [el N|elN|hyp]: breakpoint at *ADDR, 0xADDR, symbol[+off], "
-             "file:line or line (current file); el scopes it to those ELs.",
+    "break": "break|b LOCATION [el N|elN|hyp] [vmid N]: breakpoint at *ADDR, 0xADDR, "
+             "symbol[+off], file:line or line (current file); el scopes it to those ELs, vmid "
+             "to one guest (EL0/EL1 under stage 2 with that VMID). A VA not mapped yet makes a "
+             "pending breakpoint, bound when its page is first executed.",
     "tbreak": "tbreak|tb LOCATION [el N]: a breakpoint deleted when hit.",
     "delete": "delete|d [N...]: delete breakpoints/watchpoints/catchpoints (all without N).",
     "enable": "enable [N...]", "disable": "disable [N...]",
