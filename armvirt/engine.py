@@ -19,8 +19,9 @@ from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt import memmap
-from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, default_target_el,
-                                    raise_sync)
+from armvirt.cpu import _sysregs as SR
+from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, HCR_VF, HCR_VI, HCR_VSE,
+                                    default_target_el, raise_sync, take_interrupt)
 from armvirt.cpu.memory import fetch_translate
 from armvirt.isa._decoder import decode
 from armvirt.isa._dispatch import execute
@@ -69,6 +70,8 @@ def run_pe(c, M, limit):
     mach = M[L.M_MACH]
     ram64 = M[L.M_RAM64]
     dcache = M[L.M_DCACHE]
+    if c[L.ATTN] and mach[L.MMIO_RESP_N] == 0:
+        _interrupts(c, M)  # signalled while this PE was not running: take it before anything
     n = 0
     while n < limit:
         pc = c[L.PC]
@@ -137,7 +140,15 @@ def _attention(c, M, pc):
         mach[L.MMIO_RESP_ABORT] = 0
     if code != L.EXIT_NONE or c[L.POWER] != L.POWER_ON:
         return ATTN_STOP
+    _interrupts(c, M)
     return ATTN_CONTINUE
+
+
+@njit(cache=True, inline="always")
+def _interrupts(c, M):
+    """Take a pending, unmasked interrupt (a GIC line, or HCR_EL2.VI/VF/VSE) if there is one."""
+    if c[L.IRQ_LINES] or (c[SR.HCR_EL2] & (HCR_VI | HCR_VF | HCR_VSE)):
+        take_interrupt(c, M)
 
 
 @njit(cache=True)

@@ -149,7 +149,9 @@ class Machine:
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
         from armvirt.devices.pl011 import pl011_reset
+        from armvirt.devices.gic import gic_reset
         pl011_reset(self.mach)
+        gic_reset(self.state, smp)
         for pe in range(smp):
             self.reset_pe(pe)
             self.cpus[pe][L.POWER] = L.POWER_OFF if pe else L.POWER_ON
@@ -179,6 +181,7 @@ class Machine:
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF
+        c[L.DEADLINE] = L.NEVER
         drop_cached_translations(c)
         c[L.PE_INDEX] = pe
         c[L.POWER] = L.POWER_OFF
@@ -317,6 +320,9 @@ class Machine:
         if r.kind == T.KIND_SPECIAL:
             from armvirt.cpu.sysregs import _read_special
             return int(_read_special(c, self.M, r.encoding))
+        if r.kind not in (T.KIND_PLAIN, T.KIND_CONST):   # a device's register
+            from armvirt.cpu.sysregs import device_sysreg_peek
+            return int(device_sysreg_peek(c, self.M, r.encoding, r.kind))
         slot = self._slot_of(r.name)
         if slot is None:
             return r.reset  # a constant register (ID registers and the like)
@@ -564,6 +570,22 @@ class Machine:
         if tail != head:
             from armvirt.devices.pl011 import INT_RX
             self.mach[L.UART_RIS] |= INT_RX
+
+    # ------------------------------------------------------------------ interrupts
+    def set_irq(self, intid: int, level: bool, pe: int = 0) -> None:
+        """Drive the input line of an interrupt, as a device would: an SPI (INTID 32-255), or
+        PE ``pe``'s PPI (16-31). Level-sensitive interrupts are pending while the line is
+        high; an edge-triggered one latches its pending state on the rising edge."""
+        from armvirt.devices.gic import NUM_INTIDS, gic_set_ppi, gic_set_spi
+        if 32 <= intid < NUM_INTIDS:
+            gic_set_spi(self.M, intid, bool(level))
+        elif 16 <= intid < 32:
+            if not 0 <= pe < self.smp:
+                raise MachineError(f"no PE {pe} (this machine has {self.smp})")
+            gic_set_ppi(self.M, pe, intid, bool(level))
+        else:
+            raise MachineError(f"INTID {intid} is not a PPI or SPI of this GIC "
+                               f"(16-{NUM_INTIDS - 1})")
 
     # ------------------------------------------------------------------ reports
     def unimplemented_report(self) -> list[tuple[str, int, int]]:

@@ -48,6 +48,9 @@ TRAP_TVM_RW = TRAP_TVM | TRAP_TRVM
 KIND_PLAIN = 0     # stored in its slot: reads return it, writes keep the writable bits (WMASK)
 KIND_CONST = 1     # reads return the reset value; writes (if allowed at all) are ignored
 KIND_SPECIAL = 2   # computed or with side effects: armvirt.cpu.sysregs handles it by name
+# Device-backed registers: the device module carries out the access, including the traps that
+# depend on the device's own state (ICH_HCR_EL2.TALL1, PMUSERENR_EL0, ...).
+KIND_GIC = 3       # armvirt.devices.gic_sysregs: ICC_*/ICV_* (the CPU interface), ICH_*
 
 # Behaviour flags
 SRF_REGIME = 1 << 0   # a write changes the translation regime: drop cached translations
@@ -96,7 +99,8 @@ RES1_VTCR_EL2 = 1 << 31
 HCR_RW = 1 << 31
 
 # What the core implements (Arm ARM D19.2 ID registers). See the module docstring.
-ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8)     # EL0, EL1, EL2 AArch64-only; no EL3; FP, AdvSIMD
+ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8) | (0x1 << 24)  # EL0-EL2 AArch64-only; no EL3;
+#                                                  FP, AdvSIMD; GIC = 1: GICv3 system registers
 ID_AA64DFR0 = 0x6 | (1 << 12) | (1 << 20)        # Armv8.0 debug, 2 BRPs, 2 WRPs
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
@@ -240,6 +244,7 @@ def _build() -> list[SysReg]:
             R(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, traps=TRAP_TDA),
             R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F00_1FFF),
         ]
+    regs += _gic_cpu_interface()
     # The rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7) reads as zero: the Arm ARM
     # reserves it as RAZ so that software can probe future ID registers (D19.2, "ID registers").
     # The AArch32 ID registers (ID_PFR0_EL1 ... MVFR2_EL1) live here too and read 0 because no
@@ -268,6 +273,59 @@ def _build() -> list[SysReg]:
             out.append(SysReg(name, 3, 0, 0, crm, op2, access=ACC_R, kind=KIND_CONST,
                               traps=TRAP_TID3, flags=SRF_NOSLOT))
     return out
+
+
+# GICv3 CPU interface parameters (armvirt.devices.gic), those of QEMU's Cortex-A57 model: 5 bits
+# of priority and of preemption in both the physical and the virtual interface.
+GIC_PRI_BITS = 5
+ICC_CTLR_RESET = (1 << 15) | (1 << 11) | ((GIC_PRI_BITS - 1) << 8)   # A3V, IDbits 24, PRIbits
+ICC_SRE_EL1_VALUE = 0x7     # SRE, DFB, DIB: RAO/WI (no legacy interface, no bypass)
+ICC_SRE_EL2_VALUE = 0xF     # SRE, DFB, DIB, Enable: RAO/WI
+ICC_BPR0_MIN = 7 - GIC_PRI_BITS
+ICC_BPR1_MIN = ICC_BPR0_MIN + 1
+GIC_NUM_LRS = 4
+ICH_VMCR_RESET = (1 << 3) | (ICC_BPR1_MIN << 18) | (ICC_BPR0_MIN << 21)   # VFIQEn, VBPR1, VBPR0
+
+
+def _gic_cpu_interface() -> list[SysReg]:
+    """The GICv3 CPU interface (IHI 0069 chapter 12): ICC_* at EL1 and EL2. At EL1 with
+    HCR_EL2.IMO/FMO set the same encodings reach the virtual interface (ICV_*), so every
+    register with behaviour is KIND_GIC and armvirt.devices.gic_sysregs decides."""
+    R = SysReg
+    dev, nos = KIND_GIC, SRF_NOSLOT | SRF_ATTN
+    return [
+        R("ICC_PMR_EL1", 3, 0, 4, 6, 0, kind=dev, flags=SRF_ATTN),
+        R("ICC_IAR0_EL1", 3, 0, 12, 8, 0, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_EOIR0_EL1", 3, 0, 12, 8, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_HPPIR0_EL1", 3, 0, 12, 8, 2, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_BPR0_EL1", 3, 0, 12, 8, 3, reset=ICC_BPR0_MIN, kind=dev, flags=SRF_ATTN),
+        R("ICC_AP0R0_EL1", 3, 0, 12, 8, 4, kind=dev, flags=SRF_ATTN),
+        R("ICC_AP1R0_EL1", 3, 0, 12, 9, 0, kind=dev, flags=SRF_ATTN),
+        R("ICC_DIR_EL1", 3, 0, 12, 11, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_RPR_EL1", 3, 0, 12, 11, 3, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_SGI1R_EL1", 3, 0, 12, 11, 5, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_ASGI1R_EL1", 3, 0, 12, 11, 6, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_SGI0R_EL1", 3, 0, 12, 11, 7, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_IAR1_EL1", 3, 0, 12, 12, 0, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_EOIR1_EL1", 3, 0, 12, 12, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_HPPIR1_EL1", 3, 0, 12, 12, 2, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_BPR1_EL1", 3, 0, 12, 12, 3, reset=ICC_BPR1_MIN, kind=dev, flags=SRF_ATTN),
+        R("ICC_CTLR_EL1", 3, 0, 12, 12, 4, reset=ICC_CTLR_RESET, kind=dev, flags=SRF_ATTN),
+        R("ICC_SRE_EL1", 3, 0, 12, 12, 5, reset=ICC_SRE_EL1_VALUE, kind=KIND_CONST),
+        R("ICC_IGRPEN0_EL1", 3, 0, 12, 12, 6, kind=dev, flags=SRF_ATTN),
+        R("ICC_IGRPEN1_EL1", 3, 0, 12, 12, 7, kind=dev, flags=SRF_ATTN),
+        R("ICC_SRE_EL2", 3, 4, 12, 9, 5, reset=ICC_SRE_EL2_VALUE, kind=KIND_CONST),
+        # Virtualization (IHI 0069 12.4): the list registers must stay consecutive
+        R("ICH_AP0R0_EL2", 3, 4, 12, 8, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_AP1R0_EL2", 3, 4, 12, 9, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_HCR_EL2", 3, 4, 12, 11, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_VTR_EL2", 3, 4, 12, 11, 1, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_MISR_EL2", 3, 4, 12, 11, 2, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_EISR_EL2", 3, 4, 12, 11, 3, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_ELRSR_EL2", 3, 4, 12, 11, 5, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_VMCR_EL2", 3, 4, 12, 11, 7, reset=ICH_VMCR_RESET, kind=dev, flags=SRF_ATTN),
+    ] + [R(f"ICH_LR{n}_EL2", 3, 4, 12, 12, n, kind=dev, flags=SRF_ATTN)
+         for n in range(GIC_NUM_LRS)]
 
 
 SYSREGS: tuple[SysReg, ...] = tuple(_build())

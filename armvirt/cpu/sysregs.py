@@ -21,6 +21,7 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     HCR_VF, HCR_VI, HCR_VSE, default_target_el, raise_sync,
                                     raise_sysreg_trap, raise_undefined)
 from armvirt.cpu.pstate import drop_cached_translations, read_sp_el, set_el_spsel, write_sp_el
+from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
 from armvirt.gen_layout import has_slot
 
 
@@ -245,16 +246,25 @@ def _read_special(c, M, enc):
             return (2047 << 13) | (15 << 3) | 2
         return 0
     if enc == SR.ENC_ISR_EL1:
-        # Pending virtual interrupts injected through HCR_EL2 are visible at EL1 when routed.
+        # A, I, F pending: at EL1 with an interrupt routed to EL2 (HCR_EL2.AMO/IMO/FMO, TGE = 0)
+        # its bit shows the virtual one (HCR_EL2.VSE/VI/VF or the GIC's vIRQ/vFIQ), otherwise
+        # the physical one.
         hcr = c[SR.HCR_EL2]
+        lines = c[L.IRQ_LINES]
+        virt = el == 1 and not (hcr & HCR_TGE)
         v = 0
-        if el == 1:
-            if (hcr & HCR_AMO) and (hcr & HCR_VSE):
-                v |= 1 << 8
-            if (hcr & HCR_IMO) and (hcr & HCR_VI):
+        if virt and (hcr & HCR_AMO) and (hcr & HCR_VSE):
+            v |= 1 << 8
+        if virt and (hcr & HCR_IMO):
+            if (hcr & HCR_VI) or (lines & L.LINE_VIRQ):
                 v |= 1 << 7
-            if (hcr & HCR_FMO) and (hcr & HCR_VF):
+        elif lines & L.LINE_IRQ:
+            v |= 1 << 7
+        if virt and (hcr & HCR_FMO):
+            if (hcr & HCR_VF) or (lines & L.LINE_VFIQ):
                 v |= 1 << 6
+        elif lines & L.LINE_FIQ:
+            v |= 1 << 6
         return v
     if enc == SR.ENC_CNTFRQ_EL0:
         return c[SR.CNTFRQ_EL0]
@@ -300,6 +310,15 @@ def _write_special(c, M, enc, v):
         c[SR.DBGCLAIMSET_EL1] &= ~(v & 0xFF)
 
 
+@njit(cache=True)
+def device_sysreg_peek(c, M, enc, kind):
+    """A device-backed register's value for a debugger: no access checks, no side effects
+    (reading ICC_IAR1_EL1 this way acknowledges nothing)."""
+    if kind == T.KIND_GIC:
+        return gic_sysreg_peek(c, M, enc)
+    return 0
+
+
 @njit(cache=True, inline="always")
 def _sp_el0_is_current(c, enc):
     return enc == SR.ENC_SP_EL0 and c[L.SPSEL] == 0
@@ -322,6 +341,8 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
         return True, c[S[r + L.SRI_SLOT]]
     if kind == T.KIND_CONST:
         return True, S[r + L.SRI_FIXED]
+    if kind == T.KIND_GIC:
+        return gic_sysreg_read(c, M, enc, op0, op1, crn, crm, op2, rt, pc)
     return True, _read_special(c, M, enc)
 
 
@@ -344,6 +365,9 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
         c[slot] = (value & wm) | (c[slot] & ~wm)
     elif kind == T.KIND_SPECIAL:
         _write_special(c, M, enc, value)
+    elif kind == T.KIND_GIC:
+        if not gic_sysreg_write(c, M, enc, op0, op1, crn, crm, op2, rt, value, pc):
+            return False
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)
