@@ -297,6 +297,8 @@ class Machine:
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
             c[slot] = v
+            if self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST, T.KIND_SPECIAL):
+                self._devices_changed(pe)
         drop_cached_translations(c)
         c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn
 
@@ -438,7 +440,6 @@ class Machine:
             raise MachineError(f"no PE {pe} (this machine has {self.smp})")
         self.mach[L.ONLY_PE] = pe
         self.mach[L.CUR_PE] = pe
-        self.mach[L.QUANTUM_LEFT] = 0
         try:
             return self.run(max_insns=n)
         finally:
@@ -572,6 +573,14 @@ class Machine:
             self.mach[L.UART_RIS] |= INT_RX
 
     # ------------------------------------------------------------------ interrupts
+    def _devices_changed(self, pe: int) -> None:
+        """A GIC, timer or PMU register of PE ``pe`` was set from outside the guest: bring the
+        interrupt lines and the PE's next deadline up to date, as the core does after an MSR."""
+        from armvirt.devices.gic import gic_update_pe
+        from armvirt.devices.timer import pe_event
+        gic_update_pe(self.M, pe)
+        pe_event(self.cpus[pe], self.M)
+
     def set_irq(self, intid: int, level: bool, pe: int = 0) -> None:
         """Drive the input line of an interrupt, as a device would: an SPI (INTID 32-255), or
         PE ``pe``'s PPI (16-31). Level-sensitive interrupts are pending while the line is

@@ -30,6 +30,8 @@ EL0_FP = 5        # FPCR/FPSR: accessible, subject to the FP access traps (CPACR
 EL0_CNTFRQ = 6    # CNTKCTL_EL1.EL0PCTEN | EL0VCTEN
 EL0_CNTPCT = 7    # CNTKCTL_EL1.EL0PCTEN
 EL0_CNTVCT = 8    # CNTKCTL_EL1.EL0VCTEN
+EL0_CNTP = 9      # CNTKCTL_EL1.EL0PTEN: the EL1 physical timer (CNTP_*)
+EL0_CNTV = 10     # CNTKCTL_EL1.EL0VTEN: the virtual timer (CNTV_*)
 
 # EL2 trap controls (bits of SRI_TRAPS); the register is trapped to EL2 (EC 0x18) from EL0/EL1
 TRAP_TVM = 1 << 0     # HCR_EL2.TVM: writes of the stage-1 control registers
@@ -42,6 +44,7 @@ TRAP_TCPAC = 1 << 6   # CPTR_EL2.TCPAC: CPACR_EL1
 TRAP_TDA = 1 << 7     # MDCR_EL2.TDA: debug registers other than the OS lock ones
 TRAP_TDOSA = 1 << 8   # MDCR_EL2.TDOSA: OS lock / power-down registers
 TRAP_TDRA = 1 << 9    # MDCR_EL2.TDRA: debug ROM address register
+TRAP_CNTP = 1 << 10   # CNTHCTL_EL2.EL1PCEN = 0: EL0/EL1 accesses to the EL1 physical timer
 TRAP_TVM_RW = TRAP_TVM | TRAP_TRVM
 
 # How an access is carried out
@@ -51,6 +54,7 @@ KIND_SPECIAL = 2   # computed or with side effects: armvirt.cpu.sysregs handles 
 # Device-backed registers: the device module carries out the access, including the traps that
 # depend on the device's own state (ICH_HCR_EL2.TALL1, PMUSERENR_EL0, ...).
 KIND_GIC = 3       # armvirt.devices.gic_sysregs: ICC_*/ICV_* (the CPU interface), ICH_*
+KIND_TIMER = 4     # armvirt.devices.timer: CNTP_*, CNTV_*, CNTHP_*, CNTVOFF_EL2
 
 # Behaviour flags
 SRF_REGIME = 1 << 0   # a write changes the translation regime: drop cached translations
@@ -218,7 +222,7 @@ def _build() -> list[SysReg]:
           flags=SRF_NOSLOT),
         R("CNTKCTL_EL1", 3, 0, 14, 1, 0, wmask=0x3FF),
         R("CNTHCTL_EL2", 3, 4, 14, 1, 0, reset=0x3, wmask=0xFF),
-        R("CNTVOFF_EL2", 3, 4, 14, 0, 3),
+        R("CNTVOFF_EL2", 3, 4, 14, 0, 3, kind=KIND_TIMER, flags=SRF_ATTN),
         # Debug (D19.3). Storage for the architected minimum of 2 breakpoints and 2 watchpoints;
         # hardware breakpoint/watchpoint *exceptions* are not generated yet (see ARCHITECTURE.md).
         R("MDSCR_EL1", 2, 0, 0, 2, 2, traps=TRAP_TDA, wmask=0xE000_D03F),
@@ -245,6 +249,7 @@ def _build() -> list[SysReg]:
             R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F00_1FFF),
         ]
     regs += _gic_cpu_interface()
+    regs += _generic_timers()
     # The rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7) reads as zero: the Arm ARM
     # reserves it as RAZ so that software can probe future ID registers (D19.2, "ID registers").
     # The AArch32 ID registers (ID_PFR0_EL1 ... MVFR2_EL1) live here too and read 0 because no
@@ -326,6 +331,29 @@ def _gic_cpu_interface() -> list[SysReg]:
         R("ICH_VMCR_EL2", 3, 4, 12, 11, 7, reset=ICH_VMCR_RESET, kind=dev, flags=SRF_ATTN),
     ] + [R(f"ICH_LR{n}_EL2", 3, 4, 12, 12, n, kind=dev, flags=SRF_ATTN)
          for n in range(GIC_NUM_LRS)]
+
+
+def _generic_timers() -> list[SysReg]:
+    """The EL1 physical, EL1 virtual and EL2 physical timers (Arm ARM D11.2, D19.11):
+    CTL and CVAL are stored, TVAL is computed from CVAL and the count (armvirt.devices.timer).
+    EL0 reaches CNTP_* with CNTKCTL_EL1.EL0PTEN and CNTV_* with EL0VTEN; EL0/EL1 accesses to
+    CNTP_* trap to EL2 while CNTHCTL_EL2.EL1PCEN = 0."""
+    R = SysReg
+    t = KIND_TIMER
+    return [
+        R("CNTP_TVAL_EL0", 3, 3, 14, 2, 0, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTP_CTL_EL0", 3, 3, 14, 2, 1, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_ATTN),
+        R("CNTP_CVAL_EL0", 3, 3, 14, 2, 2, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_ATTN),
+        R("CNTV_TVAL_EL0", 3, 3, 14, 3, 0, el0=EL0_CNTV, kind=t, flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTV_CTL_EL0", 3, 3, 14, 3, 1, el0=EL0_CNTV, kind=t, flags=SRF_ATTN),
+        R("CNTV_CVAL_EL0", 3, 3, 14, 3, 2, el0=EL0_CNTV, kind=t, flags=SRF_ATTN),
+        R("CNTHP_TVAL_EL2", 3, 4, 14, 2, 0, kind=t, flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTHP_CTL_EL2", 3, 4, 14, 2, 1, kind=t, flags=SRF_ATTN),
+        R("CNTHP_CVAL_EL2", 3, 4, 14, 2, 2, kind=t, flags=SRF_ATTN),
+    ]
 
 
 SYSREGS: tuple[SysReg, ...] = tuple(_build())

@@ -12,7 +12,6 @@ EC 0x18, and finally the access itself.
 import numpy as np
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu import sysreg_table as T
@@ -22,6 +21,7 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     raise_sysreg_trap, raise_undefined)
 from armvirt.cpu.pstate import drop_cached_translations, read_sp_el, set_el_spsel, write_sp_el
 from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
+from armvirt.devices.timer import counter_value, timer_sysreg_read, timer_sysreg_write
 from armvirt.gen_layout import has_slot
 
 
@@ -74,7 +74,10 @@ MDCR_TDOSA = 1 << 10
 MDCR_TDRA = 1 << 11
 CNTKCTL_EL0PCTEN = 1 << 0
 CNTKCTL_EL0VCTEN = 1 << 1
+CNTKCTL_EL0VTEN = 1 << 8
+CNTKCTL_EL0PTEN = 1 << 9
 CNTHCTL_EL1PCTEN = 1 << 0
+CNTHCTL_EL1PCEN = 1 << 1
 
 
 @njit(cache=True)
@@ -104,6 +107,8 @@ def el2_trap_mask(c, is_read):
         m |= T.TRAP_TDOSA
     if mdcr & (MDCR_TDRA | MDCR_TDE):
         m |= T.TRAP_TDRA
+    if not c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCEN:
+        m |= T.TRAP_CNTP
     return m
 
 
@@ -157,6 +162,10 @@ def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PCTEN) != 0
     elif rule == T.EL0_CNTVCT:
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VCTEN) != 0
+    elif rule == T.EL0_CNTP:
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PTEN) != 0
+    elif rule == T.EL0_CNTV:
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VTEN) != 0
     else:
         raise_undefined(c, M, pc)
         return False
@@ -194,12 +203,6 @@ def _check_access(c, M, rec, is_read, op0, op1, crn, crm, op2, rt, pc):
             raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
             return False
     return True
-
-
-@njit(cache=True)
-def counter_value(c):
-    """CNTPCT_EL0: the system counter, derived from the PE's deterministic cycle count."""
-    return c[L.CYCLES] // costs.CYCLES_PER_TICK
 
 
 @njit(cache=True)
@@ -316,6 +319,8 @@ def device_sysreg_peek(c, M, enc, kind):
     (reading ICC_IAR1_EL1 this way acknowledges nothing)."""
     if kind == T.KIND_GIC:
         return gic_sysreg_peek(c, M, enc)
+    if kind == T.KIND_TIMER:
+        return timer_sysreg_read(c, M, enc)
     return 0
 
 
@@ -343,6 +348,8 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
         return True, S[r + L.SRI_FIXED]
     if kind == T.KIND_GIC:
         return gic_sysreg_read(c, M, enc, op0, op1, crn, crm, op2, rt, pc)
+    if kind == T.KIND_TIMER:
+        return True, timer_sysreg_read(c, M, enc)
     return True, _read_special(c, M, enc)
 
 
@@ -368,6 +375,8 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
     elif kind == T.KIND_GIC:
         if not gic_sysreg_write(c, M, enc, op0, op1, crn, crm, op2, rt, value, pc):
             return False
+    elif kind == T.KIND_TIMER:
+        timer_sysreg_write(c, M, enc, value)
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)
