@@ -32,6 +32,11 @@ EL0_CNTPCT = 7    # CNTKCTL_EL1.EL0PCTEN
 EL0_CNTVCT = 8    # CNTKCTL_EL1.EL0VCTEN
 EL0_CNTP = 9      # CNTKCTL_EL1.EL0PTEN: the EL1 physical timer (CNTP_*)
 EL0_CNTV = 10     # CNTKCTL_EL1.EL0VTEN: the virtual timer (CNTV_*)
+EL0_PMU = 11      # PMUSERENR_EL0.EN (else trap to EL1)
+EL0_PMU_CR = 12   # PMCCNTR_EL0: EN, or CR for reads
+EL0_PMU_SW = 13   # PMSWINC_EL0: EN or SW
+EL0_PMU_ER = 14   # PMXEVCNTR_EL0: EN, or ER for reads
+EL0_PMU_SEL = 15  # PMSELR_EL0: EN or ER
 
 # EL2 trap controls (bits of SRI_TRAPS); the register is trapped to EL2 (EC 0x18) from EL0/EL1
 TRAP_TVM = 1 << 0     # HCR_EL2.TVM: writes of the stage-1 control registers
@@ -45,6 +50,8 @@ TRAP_TDA = 1 << 7     # MDCR_EL2.TDA: debug registers other than the OS lock one
 TRAP_TDOSA = 1 << 8   # MDCR_EL2.TDOSA: OS lock / power-down registers
 TRAP_TDRA = 1 << 9    # MDCR_EL2.TDRA: debug ROM address register
 TRAP_CNTP = 1 << 10   # CNTHCTL_EL2.EL1PCEN = 0: EL0/EL1 accesses to the EL1 physical timer
+TRAP_TPM = 1 << 11    # MDCR_EL2.TPM: every Performance Monitors register
+TRAP_TPMCR = 1 << 12  # MDCR_EL2.TPMCR: PMCR_EL0
 TRAP_TVM_RW = TRAP_TVM | TRAP_TRVM
 
 # How an access is carried out
@@ -55,6 +62,7 @@ KIND_SPECIAL = 2   # computed or with side effects: armvirt.cpu.sysregs handles 
 # depend on the device's own state (ICH_HCR_EL2.TALL1, PMUSERENR_EL0, ...).
 KIND_GIC = 3       # armvirt.devices.gic_sysregs: ICC_*/ICV_* (the CPU interface), ICH_*
 KIND_TIMER = 4     # armvirt.devices.timer: CNTP_*, CNTV_*, CNTHP_*, CNTVOFF_EL2
+KIND_PMU = 5       # armvirt.devices.pmu: PM* (the cycle counter and its controls)
 
 # Behaviour flags
 SRF_REGIME = 1 << 0   # a write changes the translation regime: drop cached translations
@@ -105,7 +113,7 @@ HCR_RW = 1 << 31
 # What the core implements (Arm ARM D19.2 ID registers). See the module docstring.
 ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8) | (0x1 << 24)  # EL0-EL2 AArch64-only; no EL3;
 #                                                  FP, AdvSIMD; GIC = 1: GICv3 system registers
-ID_AA64DFR0 = 0x6 | (1 << 12) | (1 << 20)        # Armv8.0 debug, 2 BRPs, 2 WRPs
+ID_AA64DFR0 = 0x6 | (1 << 8) | (1 << 12) | (1 << 20)   # Armv8.0 debug, PMUv3, 2 BRPs, 2 WRPs
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
 ID_AA64MMFR1 = 0x1 << 20                          # PAN; 8-bit VMID; no VHE
@@ -250,6 +258,7 @@ def _build() -> list[SysReg]:
         ]
     regs += _gic_cpu_interface()
     regs += _generic_timers()
+    regs += _performance_monitors()
     # The rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7) reads as zero: the Arm ARM
     # reserves it as RAZ so that software can probe future ID registers (D19.2, "ID registers").
     # The AArch32 ID registers (ID_PFR0_EL1 ... MVFR2_EL1) live here too and read 0 because no
@@ -353,6 +362,41 @@ def _generic_timers() -> list[SysReg]:
         R("CNTHP_TVAL_EL2", 3, 4, 14, 2, 0, kind=t, flags=SRF_NOSLOT | SRF_ATTN),
         R("CNTHP_CTL_EL2", 3, 4, 14, 2, 1, kind=t, flags=SRF_ATTN),
         R("CNTHP_CVAL_EL2", 3, 4, 14, 2, 2, kind=t, flags=SRF_ATTN),
+    ]
+
+
+PMU_N = 0                       # event counters implemented (PMCR_EL0.N): only the cycle counter
+PMCR_IDENT = 0x41 << 24         # PMCR_EL0.IMP = Arm, IDCODE 0
+
+
+def _performance_monitors() -> list[SysReg]:
+    """PMUv3 (Arm ARM D19.9) with the cycle counter only: armvirt.devices.pmu. Every register
+    is trapped by MDCR_EL2.TPM, PMCR_EL0 also by TPMCR; EL0 reaches them as PMUSERENR_EL0
+    allows."""
+    R = SysReg
+    p = KIND_PMU
+    tpm = TRAP_TPM
+    nos = SRF_NOSLOT
+    return [
+        R("PMCR_EL0", 3, 3, 9, 12, 0, el0=EL0_PMU, traps=tpm | TRAP_TPMCR, kind=p),
+        R("PMCNTENSET_EL0", 3, 3, 9, 12, 1, el0=EL0_PMU, traps=tpm, kind=p),
+        R("PMCNTENCLR_EL0", 3, 3, 9, 12, 2, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMOVSCLR_EL0", 3, 3, 9, 12, 3, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMSWINC_EL0", 3, 3, 9, 12, 4, access=ACC_W, el0=EL0_PMU_SW, traps=tpm, kind=p,
+          flags=nos),
+        R("PMSELR_EL0", 3, 3, 9, 12, 5, el0=EL0_PMU_SEL, traps=tpm, kind=p),
+        R("PMCEID0_EL0", 3, 3, 9, 12, 6, access=ACC_R, el0=EL0_PMU, traps=tpm, kind=p,
+          flags=nos),
+        R("PMCEID1_EL0", 3, 3, 9, 12, 7, access=ACC_R, el0=EL0_PMU, traps=tpm, kind=p,
+          flags=nos),
+        R("PMCCNTR_EL0", 3, 3, 9, 13, 0, el0=EL0_PMU_CR, traps=tpm, kind=p),
+        R("PMXEVTYPER_EL0", 3, 3, 9, 13, 1, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMXEVCNTR_EL0", 3, 3, 9, 13, 2, el0=EL0_PMU_ER, traps=tpm, kind=p, flags=nos),
+        R("PMUSERENR_EL0", 3, 3, 9, 14, 0, el0=EL0_RO, traps=tpm, kind=p),
+        R("PMINTENSET_EL1", 3, 0, 9, 14, 1, traps=tpm, kind=p),
+        R("PMINTENCLR_EL1", 3, 0, 9, 14, 2, traps=tpm, kind=p, flags=nos),
+        R("PMOVSSET_EL0", 3, 3, 9, 14, 3, el0=EL0_PMU, traps=tpm, kind=p),
+        R("PMCCFILTR_EL0", 3, 3, 14, 15, 7, el0=EL0_PMU, traps=tpm, kind=p),
     ]
 
 

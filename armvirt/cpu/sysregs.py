@@ -21,6 +21,7 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     raise_sysreg_trap, raise_undefined)
 from armvirt.cpu.pstate import drop_cached_translations, read_sp_el, set_el_spsel, write_sp_el
 from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
+from armvirt.devices.pmu import pmu_sysreg_read, pmu_sysreg_write
 from armvirt.devices.timer import counter_value, timer_sysreg_read, timer_sysreg_write
 from armvirt.gen_layout import has_slot
 
@@ -72,6 +73,12 @@ MDCR_TDE = 1 << 8
 MDCR_TDA = 1 << 9
 MDCR_TDOSA = 1 << 10
 MDCR_TDRA = 1 << 11
+MDCR_TPMCR = 1 << 5
+MDCR_TPM = 1 << 6
+PMUSERENR_EN = 1 << 0
+PMUSERENR_SW = 1 << 1
+PMUSERENR_CR = 1 << 2
+PMUSERENR_ER = 1 << 3
 CNTKCTL_EL0PCTEN = 1 << 0
 CNTKCTL_EL0VCTEN = 1 << 1
 CNTKCTL_EL0VTEN = 1 << 8
@@ -109,6 +116,10 @@ def el2_trap_mask(c, is_read):
         m |= T.TRAP_TDRA
     if not c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCEN:
         m |= T.TRAP_CNTP
+    if mdcr & MDCR_TPM:
+        m |= T.TRAP_TPM
+    if mdcr & MDCR_TPMCR:
+        m |= T.TRAP_TPMCR
     return m
 
 
@@ -166,6 +177,17 @@ def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PTEN) != 0
     elif rule == T.EL0_CNTV:
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VTEN) != 0
+    elif rule >= T.EL0_PMU and rule <= T.EL0_PMU_SEL:
+        u = c[SR.PMUSERENR_EL0]
+        ok = (u & PMUSERENR_EN) != 0
+        if rule == T.EL0_PMU_CR and is_read:
+            ok = ok or (u & PMUSERENR_CR) != 0
+        elif rule == T.EL0_PMU_SW:
+            ok = ok or (u & PMUSERENR_SW) != 0
+        elif rule == T.EL0_PMU_ER and is_read:
+            ok = ok or (u & PMUSERENR_ER) != 0
+        elif rule == T.EL0_PMU_SEL:
+            ok = ok or (u & PMUSERENR_ER) != 0
     else:
         raise_undefined(c, M, pc)
         return False
@@ -321,6 +343,8 @@ def device_sysreg_peek(c, M, enc, kind):
         return gic_sysreg_peek(c, M, enc)
     if kind == T.KIND_TIMER:
         return timer_sysreg_read(c, M, enc)
+    if kind == T.KIND_PMU:
+        return pmu_sysreg_read(c, M, enc)
     return 0
 
 
@@ -350,6 +374,8 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
         return gic_sysreg_read(c, M, enc, op0, op1, crn, crm, op2, rt, pc)
     if kind == T.KIND_TIMER:
         return True, timer_sysreg_read(c, M, enc)
+    if kind == T.KIND_PMU:
+        return True, pmu_sysreg_read(c, M, enc)
     return True, _read_special(c, M, enc)
 
 
@@ -377,6 +403,8 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
             return False
     elif kind == T.KIND_TIMER:
         timer_sysreg_write(c, M, enc, value)
+    elif kind == T.KIND_PMU:
+        pmu_sysreg_write(c, M, enc, value)
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)

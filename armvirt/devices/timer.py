@@ -23,6 +23,7 @@ from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.devices.gic import gic_set_ppi
+from armvirt.devices.pmu import pmu_event
 
 TIMER_P = 0      # EL1 physical timer (CNTP_*)
 TIMER_V = 1      # EL1 virtual timer (CNTV_*)
@@ -106,11 +107,11 @@ def timer_deadline(c, t):
 
 @njit(cache=True)
 def pe_event(c, M):
-    """Bring the PE's timers up to its cycle count: drive the timer PPIs and compute the next
-    deadline. Called by the run loop when c[CYCLES] reaches c[DEADLINE], and after every write
-    of a register that moves a deadline."""
+    """Bring the PE's timers and PMU up to its cycle count: drive the timer PPIs and the PMU
+    overflow PPI, and compute the next deadline. Called by the run loop when c[CYCLES] reaches
+    c[DEADLINE], and after every write of a register that moves a deadline."""
     pe = c[L.PE_INDEX]
-    d = L.NEVER
+    d = pmu_event(c, M)
     for t in range(3):
         gic_set_ppi(M, pe, _ppi(t), timer_output(c, t))
         td = timer_deadline(c, t)
