@@ -68,7 +68,9 @@ def fetch_slow(c, M, pc):
 
 @njit(cache=True)
 def run_pe(c, M, limit):
-    """Run one PE for at most ``limit`` instructions. Returns the number executed."""
+    """Run one PE for at most ``limit`` instructions. Returns (instructions executed, stopped):
+    ``stopped`` when something other than the limit ended the slice (an exit, a change of
+    power state, a deadline that moved)."""
     mach = M[L.M_MACH]
     ram64 = M[L.M_RAM64]
     dcache = M[L.M_DCACHE]
@@ -81,7 +83,7 @@ def run_pe(c, M, limit):
             if not fetch_slow(c, M, pc):
                 n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
                 if c[L.ATTN] and _attention(c, M, pc) != ATTN_CONTINUE:
-                    break
+                    return n, True
                 continue
         idx = (pc + c[L.CODE_DELTA]) >> 2
         e = dcache[idx]
@@ -100,7 +102,7 @@ def run_pe(c, M, limit):
                     mach[L.EXIT_CODE] = L.EXIT_BREAKPOINT
                     mach[L.EXIT_PE] = c[L.PE_INDEX]
                     mach[L.EXIT_ADDR] = pc
-                    break
+                    return n, True
         c[L.PC] = pc + 4
         execute(e >> 32, e & 0xFFFFFFFF, c, M, pc)
         c[L.CYCLES] += 1
@@ -111,8 +113,8 @@ def run_pe(c, M, limit):
             if a != ATTN_CONTINUE:
                 if a == ATTN_REPLAY:
                     n -= 1  # the instruction will run again: it has not executed yet
-                break
-    return n
+                return n, True
+    return n, False
 
 
 ATTN_CONTINUE = 0   # keep running this PE
@@ -159,19 +161,28 @@ def _interrupts(c, M):
 @njit(cache=True)
 def _turn(c, M, end, left):
     """Give PE ``c`` its turn of the round: run it until its clock (c[CYCLES]) reaches ``end``,
-    ``left`` instructions are done, or an exit is due. A sleeping PE's clock moves to ``end``
-    unless one of its timers fires first: then its clock moves to that deadline, the event is
-    delivered, and if it woke the PE runs the rest of its turn. A slice of instructions never
-    runs past the PE's next deadline (c[DEADLINE]), so a timer fires on the cycle it is due
-    (to within the cost of one instruction) without any per-instruction test. Returns the
-    number of instructions executed."""
+    ``left`` instructions are done, or an exit is due. Returns the instructions executed.
+
+    The turn is cut into slices of instructions, each planned to end at the round's end or at
+    the PE's next deadline (c[DEADLINE]), whichever comes first — so a timer fires at the end
+    of the slice in which it became due, without any per-instruction test. (An instruction
+    costs at least one cycle, so a slice of k instructions takes at least k cycles; it may
+    overshoot the deadline by the extra cost of exceptions, divides, ...: deterministically.)
+    A slice cut short by the budget is resumed as planned (c[SLICE_LEFT]), so that where the
+    budget falls never changes what the guest sees.
+
+    A sleeping PE's clock moves to ``end`` unless one of its deadlines comes first: then its
+    clock moves to that deadline, the event is delivered, and if it woke the PE it runs the
+    rest of its turn."""
     mach = M[L.M_MACH]
     n = 0
     while True:
         power = c[L.POWER]
         if power == L.POWER_OFF:
+            c[L.SLICE_LEFT] = 0
             return n
         if power != L.POWER_ON:
+            c[L.SLICE_LEFT] = 0
             d = c[L.DEADLINE]
             if d < end:
                 if c[L.CYCLES] < d:
@@ -181,18 +192,23 @@ def _turn(c, M, end, left):
             if c[L.CYCLES] < end:
                 c[L.CYCLES] = end
             return n
-        if c[L.CYCLES] >= c[L.DEADLINE]:
-            pe_event(c, M)
-            continue
-        if c[L.CYCLES] >= end or n >= left:
+        plan = c[L.SLICE_LEFT]
+        if plan == 0:
+            if c[L.CYCLES] >= c[L.DEADLINE]:
+                pe_event(c, M)
+                continue
+            if c[L.CYCLES] >= end:
+                return n
+            plan = end - c[L.CYCLES]
+            d = c[L.DEADLINE] - c[L.CYCLES]
+            if d < plan:
+                plan = d
+        if n >= left:
             return n
-        lim = end - c[L.CYCLES]
-        if left - n < lim:
-            lim = left - n
-        d = c[L.DEADLINE] - c[L.CYCLES]
-        if d < lim:
-            lim = d
-        n += run_pe(c, M, lim)
+        lim = plan if plan < left - n else left - n
+        k, stopped = run_pe(c, M, lim)
+        n += k
+        c[L.SLICE_LEFT] = 0 if stopped else plan - k
         if mach[L.EXIT_CODE] != L.EXIT_NONE:
             return n
 
@@ -280,7 +296,7 @@ def run(M, budget):
         if mach[L.EXIT_CODE] != L.EXIT_NONE:
             mach[L.RUN_DONE] = done
             return mach[L.EXIT_CODE]
-        if c[L.POWER] == L.POWER_ON and c[L.CYCLES] < end:
+        if c[L.POWER] == L.POWER_ON and (c[L.CYCLES] < end or c[L.SLICE_LEFT] > 0):
             break   # the budget ran out within this PE's turn: resume it here
         if pe + 1 < npe:
             mach[L.CUR_PE] = pe + 1

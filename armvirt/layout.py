@@ -65,6 +65,7 @@ IRQ_LINES = 58     # LINE_* bits: the interrupt signals the GIC drives into this
 DEADLINE = 59      # CYCLES value of the next timer/PMU event of this PE (NEVER: none)
 RESCHED = 60       # 1: end the current slice at once (a deadline moved); the loop re-plans it
 PMU_LAST = 61      # CYCLES when PMCCNTR_EL0 was last brought up to date (armvirt/devices/pmu*.py)
+SLICE_LEFT = 62    # instructions left in a slice the budget cut short (armvirt/engine.py)
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
