@@ -480,3 +480,63 @@ def test_sub_word_accesses():
     assert r["x2"] == 0xA0 and r["x3"] == 0xA000 and r["x4"] == 0xA000
     assert r["x6"] == 0x50                        # byte writes to GICD_CTLR are ignored
     assert r["x8"] == 0x7_0000_0102               # 64-bit IROUTER: Aff3 7, Aff1 1, Aff0 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The Python view (Machine.gic_info / vgic_info / timer_info / pmu_info)
+# ---------------------------------------------------------------------------------------------
+def test_machine_reports_gic_state():
+    src = gic_on(enable=(1 << 5) | (1 << 9)) + prio(0, 5, 0x40)
+    src += f"ldr x4, ={sgi1r(5, 1):#x}\nmsr icc_sgi1r_el1, x4\nmrs x1, icc_iar1_el1\n"
+    src += f"ldr x4, ={sgi1r(9, 1):#x}\nmsr icc_sgi1r_el1, x4\n"
+    r = run_el1(src)
+    r.m.set_irq(40, 1)
+    info = r.m.gic_info()
+    assert info["distributor"] == {"ctlr": 0x53, "enable_grp0": True, "enable_grp1": True}
+    by_id = {row["intid"]: row for row in info["interrupts"]}
+    assert by_id[5] == {"intid": 5, "group": 1, "enabled": True, "pending": False,
+                        "active": True, "priority": 0x40, "trigger": "edge", "line": False,
+                        "pe": 0}
+    assert by_id[9]["pending"] and not by_id[9]["active"]
+    assert by_id[40]["pending"] and not by_id[40]["enabled"] and by_id[40]["target_pe"] == 0
+    assert by_id[40]["trigger"] == "level" and by_id[40]["line"]
+    pe0 = info["pes"][0]
+    assert pe0["rpr"] == 0x40 and pe0["pmr"] == 0xF8 and pe0["hppi"] == 9
+    assert pe0["lines"] == ["irq"]       # SGI 9 (priority 0) preempts the active 0x40
+    assert r["ICC_IAR1_EL1"] == 9        # a debugger's read acknowledges nothing ...
+    assert r.m.gic_info()["pes"][0]["hppi"] == 9   # ... the interrupt is still pending
+
+
+def test_machine_reports_timer_and_vgic_state():
+    r = GicRig()
+    r.code(CODE, "ldr x1, =5000\nmsr cntv_tval_el0, x1\nmov x1, #1\nmsr cntv_ctl_el0, x1\nb .\n")
+    r.boot(1)
+    r.run(10)
+    t = r.m.timer_info()
+    assert t["frequency"] == 62_500_000 and t["cntvct"] == t["cntpct"]
+    v = t["timers"]["virt"]
+    assert v["enable"] and not v["asserted"] and 4990 <= v["fires_in_ticks"] <= 5000
+    assert t["next_deadline"] == v["cval"] * 16
+    assert t["timers"]["phys"]["fires_in_ticks"] is None
+    r.m.set_reg("ICH_LR1_EL2", (1 << 62) | (1 << 61) | (1 << 60) | (0xA0 << 48) | (27 << 32) | 27)
+    lr1 = r.m.vgic_info()["lrs"][1]
+    assert lr1 == {"index": 1, "value": r["ICH_LR1_EL2"], "state": "pending", "vintid": 27,
+                   "group": 1, "priority": 0xA0, "hw": True, "pintid": 27,
+                   "eoi_maintenance": False}
+    assert r.m.pmu_info()["counting"] is False
+
+
+def test_uart_receive_interrupt_is_spi_33():
+    """PL011 UARTINTR (RIS & IMSC) drives SPI 1, INTID 33 (platform.md): receiving a byte with
+    RXIM set raises it, reading the byte (FIFO empty) lowers it."""
+    uart = 0x0900_0000
+    r = GicRig()
+    r.code(CODE, gic_on() + w32(GICD + GICD_IGROUPR + 4, 0xFFFF_FFFF)
+           + w32(GICD + GICD_ISENABLER + 4, 1 << 1) + w32(uart + 0x38, 1 << 4)   # IMSC.RXIM
+           + f"wfi\nmrs x1, icc_iar1_el1\nldr x9, ={uart:#x}\nldr w2, [x9]\n"
+           + "msr icc_eoir1_el1, x1\nmrs x3, icc_hppir1_el1\nb .\n")
+    r.boot(1)
+    assert r.run(100).reason == "idle"
+    r.m.uart_input(b"A")
+    r.run(20)
+    assert r["x1"] == 33 and r["x2"] == ord("A") and r["x3"] == SPURIOUS
