@@ -122,6 +122,8 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
       ``virtualization=on`` — our board always has EL2. ``#address-cells``, ``#size-cells`` and
       ``ranges`` are kept from QEMU (they exist for an ITS child node; without them dtc warns
       about an interrupt provider lacking ``#address-cells``).
+    * ``/pmu``: ``arm,armv8-pmuv3`` with the overflow interrupt, PPI 7 (INTID 23) level-high
+      (fdt_add_pmu_nodes); left out without a GIC, as QEMU needs one to wire it.
     * ``/timer``: ``arm,armv8-timer`` (+ ``arm,armv7-timer``), ``always-on``, PPIs 13 (secure
       EL1 physical), 14 (non-secure EL1 physical), 11 (virtual), 10 (EL2 physical), all
       level-high (fdt_add_timer_nodes: ``GIC_FDT_IRQ_FLAGS_LEVEL_HI`` for virt-2.9 and later;
@@ -230,6 +232,13 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
             fdt.PropWords("interrupts", *_irq(GIC_PPI, memmap.PPI_GIC_MAINTENANCE - 16,
                                               IRQ_TYPE_LEVEL_HIGH)),
             fdt.PropWords("phandle", GIC_PHANDLE),
+        ))
+
+    if gic:
+        root.append(fdt.Node(
+            "pmu",
+            fdt.PropStrings("compatible", "arm,armv8-pmuv3"),
+            fdt.PropWords("interrupts", *_irq(GIC_PPI, memmap.PPI_PMU - 16, IRQ_TYPE_LEVEL_HIGH)),
         ))
 
     timer = fdt.Node("timer",

@@ -12,21 +12,23 @@ word, a breakpoint (a negated entry in the decode cache), a new code page, an
 exit, an interrupt becoming deliverable — hides behind those tests, so unused features cost
 nothing.
 
-PEs are interleaved deterministically: each runs ``QUANTUM`` instructions in turn (fewer if it
-sleeps or an exit intervenes), always in PE order.
+PEs are interleaved deterministically in rounds of machine time: each runs until its cycle
+count reaches the round's end (``QUANTUM`` cycles per round), always in PE order; sleeping PEs'
+clocks move with the round, and when every PE sleeps time skips to the next timer deadline.
 """
 from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
-from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, default_target_el,
-                                    raise_sync)
+from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, HCR_VF, HCR_VI, HCR_VSE,
+                                    default_target_el, raise_sync, take_interrupt)
 from armvirt.cpu.memory import fetch_translate
+from armvirt.devices.timer import pe_event
 from armvirt.isa._decoder import decode
 from armvirt.isa._dispatch import execute
 
-QUANTUM = 1000  # instructions a PE runs before the next PE gets its turn (issue: SMP)
+QUANTUM = 1000  # cycles of machine time each PE runs per round before the next one's turn
 
 
 @njit(cache=True)
@@ -70,10 +72,14 @@ def fetch_slow(c, M, pc):
 
 @njit(cache=True)
 def run_pe(c, M, limit):
-    """Run one PE for at most ``limit`` instructions. Returns the number executed."""
+    """Run one PE for at most ``limit`` instructions. Returns (instructions executed, stopped):
+    ``stopped`` when something other than the limit ended the slice (an exit, a change of
+    power state, a deadline that moved)."""
     mach = M[L.M_MACH]
     ram64 = M[L.M_RAM64]
     dcache = M[L.M_DCACHE]
+    if c[L.ATTN] and mach[L.MMIO_RESP_N] == 0:
+        _interrupts(c, M)  # signalled while this PE was not running: take it before anything
     n = 0
     while n < limit:
         pc = c[L.PC]
@@ -81,7 +87,7 @@ def run_pe(c, M, limit):
             if not fetch_slow(c, M, pc):
                 n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
                 if c[L.ATTN] and _attention(c, M, pc) != ATTN_CONTINUE:
-                    break
+                    return n, True
                 continue
         idx = (pc + c[L.CODE_DELTA]) >> 2
         e = dcache[idx]
@@ -100,7 +106,7 @@ def run_pe(c, M, limit):
                     mach[L.EXIT_CODE] = L.EXIT_BREAKPOINT
                     mach[L.EXIT_PE] = c[L.PE_INDEX]
                     mach[L.EXIT_ADDR] = pc
-                    break
+                    return n, True
         c[L.PC] = pc + 4
         execute(e >> 32, e & 0xFFFFFFFF, c, M, pc)
         c[L.CYCLES] += 1
@@ -111,8 +117,8 @@ def run_pe(c, M, limit):
             if a != ATTN_CONTINUE:
                 if a == ATTN_REPLAY:
                     n -= 1  # the instruction will run again: it has not executed yet
-                break
-    return n
+                return n, True
+    return n, False
 
 
 ATTN_CONTINUE = 0   # keep running this PE
@@ -142,52 +148,166 @@ def _attention(c, M, pc):
         mach[L.MMIO_RESP_ABORT] = 0
     if code != L.EXIT_NONE or c[L.POWER] != L.POWER_ON:
         return ATTN_STOP
+    _interrupts(c, M)
+    if c[L.RESCHED]:
+        c[L.RESCHED] = 0
+        return ATTN_STOP   # a deadline moved: the run loop plans the slice again
     return ATTN_CONTINUE
+
+
+@njit(cache=True, inline="always")
+def _interrupts(c, M):
+    """Take a pending, unmasked interrupt (a GIC line, or HCR_EL2.VI/VF/VSE) if there is one."""
+    if c[L.IRQ_LINES] or (c[SR.HCR_EL2] & (HCR_VI | HCR_VF | HCR_VSE)):
+        take_interrupt(c, M)
+
+
+@njit(cache=True)
+def _turn(c, M, end, left):
+    """Give PE ``c`` its turn of the round: run it until its clock (c[CYCLES]) reaches ``end``,
+    ``left`` instructions are done, or an exit is due. Returns the instructions executed.
+
+    The turn is cut into slices of instructions, each planned to end at the round's end or at
+    the PE's next deadline (c[DEADLINE]), whichever comes first — so a timer fires at the end
+    of the slice in which it became due, without any per-instruction test. (An instruction
+    costs at least one cycle, so a slice of k instructions takes at least k cycles; it may
+    overshoot the deadline by the extra cost of exceptions, divides, ...: deterministically.)
+    A slice cut short by the budget is resumed as planned (c[SLICE_LEFT]), so that where the
+    budget falls never changes what the guest sees.
+
+    A sleeping PE's clock moves to ``end`` unless one of its deadlines comes first: then its
+    clock moves to that deadline, the event is delivered, and if it woke the PE it runs the
+    rest of its turn."""
+    mach = M[L.M_MACH]
+    n = 0
+    while True:
+        power = c[L.POWER]
+        if power == L.POWER_OFF:
+            c[L.SLICE_LEFT] = 0
+            return n
+        if power != L.POWER_ON:
+            c[L.SLICE_LEFT] = 0
+            d = c[L.DEADLINE]
+            if d < end:
+                if c[L.CYCLES] < d:
+                    c[L.CYCLES] = d
+                pe_event(c, M)
+                continue
+            if c[L.CYCLES] < end:
+                c[L.CYCLES] = end
+            return n
+        plan = c[L.SLICE_LEFT]
+        if plan == 0:
+            if c[L.CYCLES] >= c[L.DEADLINE]:
+                pe_event(c, M)
+                continue
+            if c[L.CYCLES] >= end:
+                return n
+            plan = end - c[L.CYCLES]
+            d = c[L.DEADLINE] - c[L.CYCLES]
+            if d < plan:
+                plan = d
+        if n >= left:
+            return n
+        lim = plan if plan < left - n else left - n
+        k, stopped = run_pe(c, M, lim)
+        n += k
+        c[L.SLICE_LEFT] = 0 if stopped else plan - k
+        if mach[L.EXIT_CODE] != L.EXIT_NONE:
+            return n
+
+
+@njit(cache=True)
+def _next_round(M):
+    """Plan the next round after every PE had its turn. Returns False when nothing can run
+    again: every PE off (EXIT_HALT) or asleep with no deadline to wake it (EXIT_IDLE).
+
+    While some PE runs, the next round ends QUANTUM cycles after the earliest running clock.
+    When every PE sleeps, time skips: the next round starts at the earliest deadline."""
+    mach = M[L.M_MACH]
+    cpus = M[L.M_CPUS]
+    slot = L.S_SCHED + L.SCHED_ROUND_END
+    earliest_on = L.NEVER
+    earliest_deadline = L.NEVER
+    asleep = False
+    for pe in range(mach[L.NUM_PES]):
+        c = cpus[pe]
+        if c[L.POWER] == L.POWER_ON:
+            if c[L.CYCLES] < earliest_on:
+                earliest_on = c[L.CYCLES]
+        elif c[L.POWER] != L.POWER_OFF:
+            asleep = True
+            if c[L.DEADLINE] < earliest_deadline:
+                earliest_deadline = c[L.DEADLINE]
+    if earliest_on < L.NEVER:
+        mach[slot] = max(mach[slot], earliest_on) + QUANTUM
+        return True
+    if earliest_deadline < L.NEVER:
+        mach[slot] = max(mach[slot], earliest_deadline) + QUANTUM
+        return True
+    mach[L.EXIT_CODE] = L.EXIT_IDLE if asleep else L.EXIT_HALT
+    return False
+
+
+@njit(cache=True)
+def _run_only(M, c, budget):
+    """ONLY_PE: a debugger steps one PE while the others wait (their clocks stand still)."""
+    mach = M[L.M_MACH]
+    done = 0
+    while done < budget:
+        if c[L.POWER] == L.POWER_ON:
+            end = c[L.CYCLES] + QUANTUM
+        elif c[L.POWER] != L.POWER_OFF and c[L.DEADLINE] < L.NEVER:
+            end = c[L.DEADLINE] + 1
+        else:
+            mach[L.EXIT_CODE] = L.EXIT_HALT if c[L.POWER] == L.POWER_OFF else L.EXIT_IDLE
+            break
+        done += _turn(c, M, end, budget - done)
+        if mach[L.EXIT_CODE] != L.EXIT_NONE:
+            break
+    mach[L.RUN_DONE] = done
+    if mach[L.EXIT_CODE] == L.EXIT_NONE:
+        mach[L.EXIT_CODE] = L.EXIT_BUDGET
+    return mach[L.EXIT_CODE]
 
 
 @njit(cache=True)
 def run(M, budget):
-    """Run every powered-on PE, round robin, until an exit or ``budget`` instructions in all.
-    Returns the exit code (also left in ``mach[EXIT_CODE]``).
+    """Run the PEs until an exit or ``budget`` instructions in all. Returns the exit code (also
+    left in ``mach[EXIT_CODE]``).
 
-    A PE interrupted by an exit resumes with the rest of its quantum (``QUANTUM_LEFT``), so
-    the interleaving depends only on the instruction counts — never on how often Python was
-    called (UART flushes, trace drains, a debugger stepping): same image, same schedule."""
+    Machine time advances in rounds: in each round every PE, in PE order, runs until its
+    cycle count reaches the round's end (``S_SCHED + SCHED_ROUND_END``), so at every round
+    boundary all clocks agree and the system counter is one machine-wide time. A PE that
+    wakes (or is powered on) behind the round's start catches up to it. A run interrupted by
+    an exit or the budget resumes exactly where it stopped (CUR_PE, and each PE's clock
+    against the round's end), so the interleaving depends only on instruction costs, never on
+    how often Python was called (UART flushes, trace drains, a debugger stepping)."""
     mach = M[L.M_MACH]
     cpus = M[L.M_CPUS]
+    if mach[L.ONLY_PE] >= 0:
+        return _run_only(M, cpus[mach[L.ONLY_PE]], budget)
     npe = mach[L.NUM_PES]
+    slot = L.S_SCHED + L.SCHED_ROUND_END
     done = 0
     while done < budget:
-        ran_any = False
-        for i in range(npe):
-            pe = (mach[L.CUR_PE] + i) % npe
-            c = cpus[pe]
-            if c[L.POWER] != L.POWER_ON or (mach[L.ONLY_PE] >= 0 and pe != mach[L.ONLY_PE]):
-                mach[L.QUANTUM_LEFT] = 0
-                continue
-            ran_any = True
-            q = mach[L.QUANTUM_LEFT] if i == 0 and mach[L.QUANTUM_LEFT] > 0 else QUANTUM
-            left = budget - done
-            n = run_pe(c, M, q if q < left else left)
-            done += n
-            if mach[L.EXIT_CODE] != L.EXIT_NONE or n < q and c[L.POWER] == L.POWER_ON:
-                # Stopped mid-quantum (an exit, or the budget): resume here with what is left.
-                mach[L.CUR_PE] = pe
-                mach[L.QUANTUM_LEFT] = q - n
-                mach[L.RUN_DONE] = done
-                if mach[L.EXIT_CODE] != L.EXIT_NONE:
-                    return mach[L.EXIT_CODE]
-                mach[L.EXIT_CODE] = L.EXIT_BUDGET
-                return L.EXIT_BUDGET
-            mach[L.QUANTUM_LEFT] = 0
-            mach[L.CUR_PE] = (pe + 1) % npe
-            break  # next PE, through the outer loop (so that CUR_PE is the one that runs)
-        if not ran_any:
+        pe = mach[L.CUR_PE]
+        c = cpus[pe]
+        end = mach[slot]
+        if c[L.POWER] == L.POWER_ON and c[L.CYCLES] < end - QUANTUM:
+            c[L.CYCLES] = end - QUANTUM
+        done += _turn(c, M, end, budget - done)
+        if mach[L.EXIT_CODE] != L.EXIT_NONE:
             mach[L.RUN_DONE] = done
-            mach[L.EXIT_CODE] = L.EXIT_HALT
-            for pe in range(npe):
-                if cpus[pe][L.POWER] == L.POWER_WFI or cpus[pe][L.POWER] == L.POWER_WFE:
-                    mach[L.EXIT_CODE] = L.EXIT_IDLE
+            return mach[L.EXIT_CODE]
+        if c[L.POWER] == L.POWER_ON and (c[L.CYCLES] < end or c[L.SLICE_LEFT] > 0):
+            break   # the budget ran out within this PE's turn: resume it here
+        if pe + 1 < npe:
+            mach[L.CUR_PE] = pe + 1
+            continue
+        mach[L.CUR_PE] = 0
+        if not _next_round(M):
+            mach[L.RUN_DONE] = done
             return mach[L.EXIT_CODE]
     mach[L.RUN_DONE] = done
     mach[L.EXIT_CODE] = L.EXIT_BUDGET

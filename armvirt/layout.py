@@ -61,6 +61,12 @@ DATA_RPAGE = 54
 DATA_RDELTA = 55
 DATA_WPAGE = 56
 DATA_WDELTA = 57
+# Interrupts and time (armvirt/devices/gic.py, timer.py, pmu.py; ARCHITECTURE.md "Time").
+IRQ_LINES = 58     # LINE_* bits: the interrupt signals the GIC drives into this PE
+DEADLINE = 59      # CYCLES value of the next timer/PMU event of this PE (NEVER: none)
+RESCHED = 60       # 1: end the current slice at once (a deadline moved); the loop re-plans it
+PMU_LAST = 61      # CYCLES when PMCCNTR_EL0 was last brought up to date (armvirt/devices/pmu*.py)
+SLICE_LEFT = 62    # instructions left in a slice the budget cut short (armvirt/engine.py)
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
@@ -72,6 +78,14 @@ POWER_ON = 0
 POWER_OFF = 1
 POWER_WFI = 2       # asleep in WFI until an interrupt (or event)
 POWER_WFE = 3
+
+# IRQ_LINES bits: the GIC CPU interface's outputs to the PE (physical IRQ/FIQ; virtual IRQ/FIQ
+# from the list registers). HCR_EL2.VI/VF/VSE are read from HCR_EL2 itself.
+LINE_IRQ = 1
+LINE_FIQ = 2
+LINE_VIRQ = 4
+LINE_VFIQ = 8
+NEVER = 1 << 62    # a DEADLINE that never comes
 
 # ---------------------------------------------------------------------------------------------
 # Machine-wide row
@@ -100,7 +114,7 @@ STEP_BREAK = 16     # pc of a breakpoint to step over once when resuming (-1: no
 RUN_DONE = 17       # steps the last call of engine.run executed
 WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
 WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
-QUANTUM_LEFT = 32   # instructions left in CUR_PE's quantum when a run exited mid-quantum (0: none)
+QUANTUM_LEFT = 32   # unused since the scheduler counts rounds in cycles (S_SCHED); kept, not renumbered
 ONLY_PE = 33        # >= 0: run only this PE (a debugger stepping one PE); -1: all PEs
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
@@ -199,4 +213,13 @@ S_UART_RX = S_UART_TX + UART_TX_CAP                # UART_RX_CAP bytes of input 
 S_TLB = S_UART_RX + UART_RX_CAP                    # MAX_PES x TLB_PE_SIZE software TLBs
 S_WALK = S_TLB + _MAX_PES * TLB_PE_SIZE            # WALK_SIZE: a recorded translation walk
 S_MMU_STATS = S_WALK + WALK_SIZE                   # MAX_PES x 4: TLB hits, misses, walk reads
-S_SIZE = S_MMU_STATS + _MAX_PES * 4
+# Scheduler and machine time (armvirt/engine.py): SCHED_* slots of the S_SCHED region.
+SCHED_ROUND_END = 0   # CYCLES at which the current round of quanta ends
+SCHED_SIZE = 8
+# GICv3 (armvirt/devices/gic.py): the distributor and one redistributor per PE.
+GICD_REGION = 1024                                 # see armvirt/devices/gic.py for the layout
+GICR_WIDTH = 64                                    # slots per redistributor
+S_SCHED = S_MMU_STATS + _MAX_PES * 4               # SCHED_SIZE
+S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor state
+S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
+S_SIZE = S_GICR + _MAX_PES * GICR_WIDTH

@@ -152,7 +152,9 @@ class Machine:
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
         from armvirt.devices.pl011 import pl011_reset
+        from armvirt.devices.gic import gic_reset
         pl011_reset(self.mach)
+        gic_reset(self.state, smp)
         for pe in range(smp):
             self.reset_pe(pe)
             self.cpus[pe][L.POWER] = L.POWER_OFF if pe else L.POWER_ON
@@ -182,6 +184,7 @@ class Machine:
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF
+        c[L.DEADLINE] = L.NEVER
         drop_cached_translations(c)
         c[L.PE_INDEX] = pe
         c[L.POWER] = L.POWER_OFF
@@ -389,6 +392,8 @@ class Machine:
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
             c[slot] = v
+            if self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST, T.KIND_SPECIAL):
+                self._devices_changed(pe)
         drop_cached_translations(c)
         c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn
 
@@ -412,6 +417,9 @@ class Machine:
         if r.kind == T.KIND_SPECIAL:
             from armvirt.cpu.sysregs import _read_special
             return int(_read_special(c, self.M, r.encoding))
+        if r.kind not in (T.KIND_PLAIN, T.KIND_CONST):   # a device's register
+            from armvirt.cpu.sysregs import device_sysreg_peek
+            return int(device_sysreg_peek(c, self.M, r.encoding, r.kind))
         slot = self._slot_of(r.name)
         if slot is None:
             return r.reset  # a constant register (ID registers and the like)
@@ -541,7 +549,6 @@ class Machine:
             raise MachineError(f"no PE {pe} (this machine has {self.smp})")
         self.mach[L.ONLY_PE] = pe
         self.mach[L.CUR_PE] = pe
-        self.mach[L.QUANTUM_LEFT] = 0
         try:
             return self.run(max_insns=n)
         finally:
@@ -671,8 +678,162 @@ class Machine:
             tail += 1
         self.mach[L.UART_RX_TAIL] = tail
         if tail != head:
-            from armvirt.devices.pl011 import INT_RX
+            from armvirt.devices.pl011 import INT_RX, pl011_update_irq
             self.mach[L.UART_RIS] |= INT_RX
+            pl011_update_irq(self.M)
+
+    # ------------------------------------------------------------------ interrupts
+    def _devices_changed(self, pe: int) -> None:
+        """A GIC, timer or PMU register of PE ``pe`` was set from outside the guest: bring the
+        interrupt lines and the PE's next deadline up to date, as the core does after an MSR."""
+        from armvirt.devices.gic import gic_update_pe
+        from armvirt.devices.timer import pe_event
+        gic_update_pe(self.M, pe)
+        pe_event(self.cpus[pe], self.M)
+
+    def set_irq(self, intid: int, level: bool, pe: int = 0) -> None:
+        """Drive the input line of an interrupt, as a device would: an SPI (INTID 32-255), or
+        PE ``pe``'s PPI (16-31). Level-sensitive interrupts are pending while the line is
+        high; an edge-triggered one latches its pending state on the rising edge."""
+        from armvirt.devices.gic import NUM_INTIDS, gic_set_ppi, gic_set_spi
+        if 32 <= intid < NUM_INTIDS:
+            gic_set_spi(self.M, intid, bool(level))
+        elif 16 <= intid < 32:
+            if not 0 <= pe < self.smp:
+                raise MachineError(f"no PE {pe} (this machine has {self.smp})")
+            gic_set_ppi(self.M, pe, intid, bool(level))
+        else:
+            raise MachineError(f"INTID {intid} is not a PPI or SPI of this GIC "
+                               f"(16-{NUM_INTIDS - 1})")
+
+    # ------------------------------------------------------------------ GIC, timers, PMU
+    def gic_info(self) -> dict:
+        """The interrupt controller as plain data, for a debugger's ``info gic``: the
+        distributor's control bits; every interrupt that is enabled, pending or active (SGIs
+        and PPIs once per PE), with its group, priority, trigger, line and SPI target; and each
+        PE's CPU interface (PMR, running priority, HPPI, group enables, EOImode, BPRs, active
+        priorities, the lines it drives into the PE)."""
+        from armvirt.devices import gic as G
+        S = self.state
+        ctlr = int(S[L.S_GICD + G.D_CTLR])
+        irqs = []
+        for intid in range(G.NUM_INTIDS):
+            for pe in (range(self.smp) if intid < 32 else (0,)):
+                n, bit = intid >> 5, 1 << (intid & 31)
+
+                def word(kind: int) -> bool:
+                    return bool(int(S[G.word_at(pe, kind, n)]) & bit)
+                edge = word(G.W_EDGE)
+                pending = word(G.W_PEND) or (word(G.W_LEVEL) and not edge)
+                enabled, active = word(G.W_ENABLE), word(G.W_ACTIVE)
+                if not (enabled or pending or active):
+                    continue
+                row = {"intid": intid, "group": int(word(G.W_GROUP)), "enabled": enabled,
+                       "pending": pending, "active": active,
+                       "priority": int(S[G.prio_at(pe, intid)]),
+                       "trigger": "edge" if edge else "level", "line": word(G.W_LEVEL)}
+                if intid < 32:
+                    row["pe"] = pe
+                else:
+                    target = int(S[L.S_GICD + G.D_TARGET + intid])
+                    row["route"] = int(S[L.S_GICD + G.D_ROUTE + intid])
+                    row["target_pe"] = target if target >= 0 else None
+                irqs.append(row)
+        pes = []
+        names = {L.LINE_IRQ: "irq", L.LINE_FIQ: "fiq", L.LINE_VIRQ: "virq", L.LINE_VFIQ: "vfiq"}
+        for pe in range(self.smp):
+            c = self.cpus[pe]
+            r = G.redist(pe)
+            hppi = int(S[r + G.R_HPPI_ID])
+            lines = int(c[L.IRQ_LINES])
+            pes.append({
+                "pe": pe, "waker": int(S[r + G.R_WAKER]),
+                "hppi": None if hppi == G.SPURIOUS else hppi,
+                "hppi_priority": None if hppi == G.SPURIOUS else int(S[r + G.R_HPPI_PRIO]),
+                "pmr": self.reg("ICC_PMR_EL1", pe), "rpr": self.reg("ICC_RPR_EL1", pe),
+                "igrpen0": self.reg("ICC_IGRPEN0_EL1", pe),
+                "igrpen1": self.reg("ICC_IGRPEN1_EL1", pe),
+                "eoimode": (self.reg("ICC_CTLR_EL1", pe) >> 1) & 1,
+                "bpr0": self.reg("ICC_BPR0_EL1", pe), "bpr1": self.reg("ICC_BPR1_EL1", pe),
+                "ap0r0": self.reg("ICC_AP0R0_EL1", pe), "ap1r0": self.reg("ICC_AP1R0_EL1", pe),
+                "lines": [name for bit, name in names.items() if lines & bit]})
+        return {"distributor": {"ctlr": (ctlr & 3) | G.CTLR_ARE | G.CTLR_DS,
+                                "enable_grp0": bool(ctlr & G.CTLR_ENGRP0),
+                                "enable_grp1": bool(ctlr & G.CTLR_ENGRP1)},
+                "interrupts": irqs, "pes": pes}
+
+    def vgic_info(self, pe: int = 0) -> dict:
+        """PE ``pe``'s virtual CPU interface, for ``info lr``: ICH_HCR_EL2 (with EOIcount), the
+        fields of ICH_VMCR_EL2, the list registers decoded, ICH_MISR/EISR/ELRSR_EL2 and the
+        virtual active priorities."""
+        from armvirt.devices import gic as G
+        hcr = self.reg("ICH_HCR_EL2", pe)
+        vmcr = self.reg("ICH_VMCR_EL2", pe)
+        states = ("invalid", "pending", "active", "pending+active")
+        lrs = []
+        for i in range(G.NUM_LRS):
+            v = self.reg(f"ICH_LR{i}_EL2", pe)
+            hw = bool(v & G.LR_HW)
+            lrs.append({"index": i, "value": v, "state": states[v >> 62],
+                        "vintid": v & 0xFFFF_FFFF, "group": (v >> 60) & 1,
+                        "priority": (v >> 48) & 0xFF, "hw": hw,
+                        "pintid": (v >> 32) & 0x1FFF if hw else None,
+                        "eoi_maintenance": bool(v & G.LR_EOI) and not hw})
+        return {"pe": pe, "ich_hcr": hcr, "enabled": bool(hcr & G.ICH_HCR_EN),
+                "eoicount": hcr >> G.ICH_HCR_EOICOUNT_SHIFT,
+                "vmcr": {"value": vmcr, "veng0": vmcr & 1, "veng1": (vmcr >> 1) & 1,
+                         "vcbpr": (vmcr >> 4) & 1, "veoim": (vmcr >> 9) & 1,
+                         "vbpr1": (vmcr >> 18) & 7, "vbpr0": (vmcr >> 21) & 7,
+                         "vpmr": vmcr >> 24},
+                "lrs": lrs, "misr": self.reg("ICH_MISR_EL2", pe),
+                "eisr": self.reg("ICH_EISR_EL2", pe), "elrsr": self.reg("ICH_ELRSR_EL2", pe),
+                "ap0r0": self.reg("ICH_AP0R0_EL2", pe), "ap1r0": self.reg("ICH_AP1R0_EL2", pe),
+                "virq": bool(self.cpus[pe][L.IRQ_LINES] & L.LINE_VIRQ),
+                "vfiq": bool(self.cpus[pe][L.IRQ_LINES] & L.LINE_VFIQ)}
+
+    def timer_info(self, pe: int = 0) -> dict:
+        """PE ``pe``'s generic timers, for ``info timer``: the counter (CNTPCT, CNTVCT,
+        CNTVOFF_EL2, frequency) and, per timer, CTL's bits, CVAL, TVAL, whether its interrupt
+        output is asserted and in how many ticks it fires (None: never, 0: it has), plus the
+        PE's next deadline in cycles (timers and PMU overflow; None for none)."""
+        from armvirt.devices import timer as TM
+        c = self.cpus[pe]
+        pct = int(TM.counter_value(c))
+        out = {"pe": pe, "frequency": self.reg("CNTFRQ_EL0", pe), "cntpct": pct,
+               "cntvoff": self.reg("CNTVOFF_EL2", pe), "cntvct": self.reg("CNTVCT_EL0", pe),
+               "cycles": int(c[L.CYCLES]),
+               "next_deadline": None if c[L.DEADLINE] >= L.NEVER else int(c[L.DEADLINE])}
+        timers = {}
+        for t, name, ppi, regs in ((TM.TIMER_P, "phys", memmap.PPI_PHYS_TIMER, "CNTP"),
+                                   (TM.TIMER_V, "virt", memmap.PPI_VIRT_TIMER, "CNTV"),
+                                   (TM.TIMER_HP, "hyp", memmap.PPI_HYP_TIMER, "CNTHP")):
+            el = "EL2" if t == TM.TIMER_HP else "EL0"
+            ctl = self.reg(f"{regs}_CTL_{el}", pe)
+            cval = self.reg(f"{regs}_CVAL_{el}", pe)
+            count = _u64(int(TM.timer_count(c, t)))
+            ticks = cval - count if cval > count else 0
+            armed = bool(ctl & 1) and not ctl & 2
+            timers[name] = {"ppi": ppi, "ctl": ctl, "enable": bool(ctl & 1),
+                            "imask": bool(ctl & 2), "istatus": bool(ctl & 4), "cval": cval,
+                            "tval": self.reg(f"{regs}_TVAL_{el}", pe),
+                            "asserted": bool(TM.timer_output(c, t)),
+                            "fires_in_ticks": ticks if armed else None}
+        out["timers"] = timers
+        return out
+
+    def pmu_info(self, pe: int = 0) -> dict:
+        """PE ``pe``'s PMU: PMCCNTR_EL0 (brought up to date), whether it counts at the current
+        EL, the enable, overflow, interrupt-enable and filter registers."""
+        from armvirt.devices.pmu_counter import pmu_counting, pmu_sync
+        c = self.cpus[pe]
+        pmu_sync(c, int(c[L.EL]))
+        return {"pe": pe, "pmccntr": self.reg("PMCCNTR_EL0", pe),
+                "counting": bool(pmu_counting(c, int(c[L.EL]))),
+                "pmcr": self.reg("PMCR_EL0", pe), "pmcntenset": self.reg("PMCNTENSET_EL0", pe),
+                "pmovsset": self.reg("PMOVSSET_EL0", pe),
+                "pmintenset": self.reg("PMINTENSET_EL1", pe),
+                "pmccfiltr": self.reg("PMCCFILTR_EL0", pe),
+                "pmuserenr": self.reg("PMUSERENR_EL0", pe)}
 
     # ------------------------------------------------------------------ reports
     def unimplemented_report(self) -> list[tuple[str, int, int]]:

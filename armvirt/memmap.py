@@ -24,6 +24,7 @@ RAM_SIZE_DEFAULT = 128 << 20
 RAM_SIZE_MAX = 16 << 30     # the decode cache costs ram/2 bytes of host memory: keep it sane
 
 # Interrupt IDs (GIC INTIDs)
+GIC_NUM_INTIDS = 256         # INTIDs 0-255: SGIs 0-15, PPIs 16-31, SPIs 32-255 (ITLinesNumber 7)
 UART_SPI = 1                 # INTID 33
 RTC_SPI = 2
 VIRTIO_SPI_BASE = 16

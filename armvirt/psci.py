@@ -100,8 +100,10 @@ def _cpu_on(m: "Machine", caller: int, target_mpidr: int, entry: int, context: i
         return ALREADY_ON
     if entry & 3:
         return INVALID_ADDRESS
-    # The new PE starts at the caller's EL with the MMU off, caches off, x0 = context id.
+    # The new PE starts at the caller's EL with the MMU off, caches off, x0 = context id, and
+    # its clock at the caller's: the system counter is one machine-wide time.
     el = int(m.cpus[caller][L.EL])
     m.reset_pe(idx)
     m.boot_pe(idx, entry, el=el, x0=context)
+    m.cpus[idx][L.CYCLES] = m.cpus[caller][L.CYCLES]
     return SUCCESS

@@ -178,6 +178,13 @@ def test_timer_node():
     assert words(t, "/timer", "interrupts") == [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]
 
 
+def test_pmu_node():
+    t = parse(FakeBoard(smp=2))
+    assert strings(t, "/pmu", "compatible") == ["arm,armv8-pmuv3"]
+    assert words(t, "/pmu", "interrupts") == [1, 7, 4]      # PPI 7 = INTID 23, level-high
+    assert not parse(FakeBoard(), gic=False).exist_node("/pmu")
+
+
 def test_chosen_node():
     t = parse(FakeBoard(), bootargs="console=ttyAMA0 earlycon root=/dev/vda",
               initrd=(0x4400_0000, 0x4412_3456))

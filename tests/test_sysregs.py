@@ -22,7 +22,7 @@ from test_exceptions import (CODE, CUR_SPX, DAIF_ALL, DATA, EC_DABT_SAME, EC_FP,
 S2_TABLES = 0x4008_0000     # an identity stage 2 for the HCR_EL2.DC tests (tests/mmu_util.py)
 MIDR = 0x410F_D070          # the core's MIDR_EL1 (armvirt.cpu.sysreg_table.MIDR)
 CTR = 0x8444_C004           # CTR_EL0
-ID_AA64PFR0 = 0x111         # EL0, EL1, EL2 AArch64 only; FP and AdvSIMD implemented
+ID_AA64PFR0 = 0x100_0111    # EL0, EL1, EL2 AArch64 only; FP and AdvSIMD; GIC = 1 (GICv3 sysregs)
 
 
 def el1_rig(src: str, **regs) -> Rig:

@@ -14,6 +14,7 @@ from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, set_el_spsel, set_psr_fields
+from armvirt.devices.pmu_counter import PMCR_E, pmu_switch_el
 
 # ESR_ELx.EC values (D17.2.37)
 EC_UNKNOWN = 0x00
@@ -71,6 +72,20 @@ HCR_TDZ = 1 << 28
 HCR_HCD = 1 << 29
 HCR_TRVM = 1 << 30
 MDCR_TDE = 1 << 8
+
+# PSTATE.DAIF bits as kept in c[DAIF]
+DAIF_D = 8
+DAIF_A = 4
+DAIF_I = 2
+DAIF_F = 1
+
+# Asynchronous exceptions (pending_async)
+ASYNC_NONE = 0
+ASYNC_IRQ = 1
+ASYNC_FIQ = 2
+ASYNC_VIRQ = 3
+ASYNC_VFIQ = 4
+ASYNC_VSERROR = 5
 
 # Trace event kinds (rows of the S_TRACE ring)
 TR_EXC_ENTRY = 1
@@ -137,6 +152,8 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
         else:
             c[SR.FAR_EL1] = far
     set_el_spsel(c, target_el, 1)
+    if c[SR.PMCR_EL0] & PMCR_E:
+        pmu_switch_el(c, from_el)   # PMCCFILTR_EL0 counts per EL
     c[L.DAIF] = 0xF
     c[L.PSTATE_SS] = 0
     c[L.PSTATE_IL] = 0
@@ -217,6 +234,8 @@ def exception_return(c, M):
         set_el_spsel(c, target, spsr & 1)
         if c[L.PSTATE_IL]:
             drop_cached_translations(c)
+        if c[SR.PMCR_EL0] & PMCR_E:
+            pmu_switch_el(c, el)
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
     c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr
@@ -224,3 +243,121 @@ def exception_return(c, M):
     c[L.ATTN] = 1  # interrupts may have been unmasked
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_RETURN, el, c[L.EL], -1, elr, 0, spsr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Asynchronous exceptions: IRQ, FIQ and the virtual IRQ, FIQ and SError of HCR_EL2 / the GIC
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _physical_target(el, routed, masked):
+    """Target EL of a physical IRQ/FIQ, or -1 while it is masked (Arm ARM D1.3.6, "Asynchronous
+    exception routing"/"masking", no EL3): routed to EL2 (HCR_EL2.IMO/FMO or TGE) it is taken
+    from EL0/EL1 whatever PSTATE says and from EL2 unless PSTATE masks it; routed to EL1 it is
+    taken from EL0/EL1 unless masked, and never from EL2."""
+    if routed:
+        if el < 2 or not masked:
+            return 2
+        return -1
+    if el < 2 and not masked:
+        return 1
+    return -1
+
+
+@njit(cache=True)
+def pending_async(c):
+    """The asynchronous exception the PE takes before its next instruction, as (ASYNC_*,
+    target EL); (ASYNC_NONE, 0) when none is pending and unmasked. Sources: the GIC's physical
+    IRQ/FIQ and virtual IRQ/FIQ lines (c[IRQ_LINES]) and HCR_EL2.VI/VF/VSE. Virtual interrupts
+    exist only at EL0/EL1 with HCR_EL2.TGE = 0 and their routing bit (IMO/FMO/AMO) set, and are
+    masked by PSTATE.{I,F,A}. Physical interrupts come first, then virtual SError, FIQ, IRQ."""
+    el = c[L.EL]
+    hcr = c[SR.HCR_EL2]
+    daif = c[L.DAIF]
+    lines = c[L.IRQ_LINES]
+    tge = (hcr & HCR_TGE) != 0
+    if lines & L.LINE_FIQ:
+        t = _physical_target(el, tge or (hcr & HCR_FMO) != 0, (daif & DAIF_F) != 0)
+        if t >= 0:
+            return ASYNC_FIQ, t
+    if lines & L.LINE_IRQ:
+        t = _physical_target(el, tge or (hcr & HCR_IMO) != 0, (daif & DAIF_I) != 0)
+        if t >= 0:
+            return ASYNC_IRQ, t
+    if el < 2 and not tge:
+        if (hcr & HCR_AMO) and (hcr & HCR_VSE) and not daif & DAIF_A:
+            return ASYNC_VSERROR, 1
+        if (hcr & HCR_FMO) and ((hcr & HCR_VF) or (lines & L.LINE_VFIQ)) and \
+                not daif & DAIF_F:
+            return ASYNC_VFIQ, 1
+        if (hcr & HCR_IMO) and ((hcr & HCR_VI) or (lines & L.LINE_VIRQ)) and \
+                not daif & DAIF_I:
+            return ASYNC_VIRQ, 1
+    return ASYNC_NONE, 0
+
+
+@njit(cache=True)
+def wfi_wakeup(c):
+    """Is there a WFI wake-up event (Arm ARM D1.16.2)? A physical IRQ or FIQ signalled to the
+    PE, whatever PSTATE's masks; at EL0/EL1 with TGE = 0, a virtual IRQ/FIQ/SError routed by
+    IMO/FMO/AMO, whatever the masks."""
+    lines = c[L.IRQ_LINES]
+    if lines & (L.LINE_IRQ | L.LINE_FIQ):
+        return True
+    hcr = c[SR.HCR_EL2]
+    if c[L.EL] == 2 or (hcr & HCR_TGE):
+        return False
+    return ((hcr & HCR_IMO) != 0 and ((hcr & HCR_VI) != 0 or (lines & L.LINE_VIRQ) != 0)) or \
+        ((hcr & HCR_FMO) != 0 and ((hcr & HCR_VF) != 0 or (lines & L.LINE_VFIQ) != 0)) or \
+        ((hcr & HCR_AMO) != 0 and (hcr & HCR_VSE) != 0)
+
+
+@njit(cache=True)
+def take_physical_irq_exception(c, M, target_el):
+    """AArch64.TakePhysicalIRQException: vector offset 0x80, no syndrome, preferred return
+    address the next instruction not executed."""
+    take_exception(c, M, target_el, VEC_IRQ, -1, 0, c[L.PC])
+
+
+@njit(cache=True)
+def take_physical_fiq_exception(c, M, target_el):
+    """AArch64.TakePhysicalFIQException: vector offset 0x100."""
+    take_exception(c, M, target_el, VEC_FIQ, -1, 0, c[L.PC])
+
+
+@njit(cache=True)
+def take_virtual_irq_exception(c, M):
+    """AArch64.TakeVirtualIRQException: always to EL1."""
+    take_exception(c, M, 1, VEC_IRQ, -1, 0, c[L.PC])
+
+
+@njit(cache=True)
+def take_virtual_fiq_exception(c, M):
+    """AArch64.TakeVirtualFIQException: always to EL1."""
+    take_exception(c, M, 1, VEC_FIQ, -1, 0, c[L.PC])
+
+
+@njit(cache=True)
+def take_virtual_serror_exception(c, M):
+    """AArch64.TakeVirtualSErrorException: to EL1 with EC 0x2F. Without FEAT_RAS the syndrome
+    is IMPLEMENTATION DEFINED; ours is ISS = 0. Taking it clears HCR_EL2.VSE."""
+    c[SR.HCR_EL2] &= ~HCR_VSE
+    take_exception(c, M, 1, VEC_SERROR, (EC_SERROR << 26) | ESR_IL, 0, c[L.PC])
+
+
+@njit(cache=True)
+def take_interrupt(c, M):
+    """Take the asynchronous exception ``pending_async`` finds, if any. True when taken."""
+    kind, target = pending_async(c)
+    if kind == ASYNC_NONE:
+        return False
+    if kind == ASYNC_IRQ:
+        take_physical_irq_exception(c, M, target)
+    elif kind == ASYNC_FIQ:
+        take_physical_fiq_exception(c, M, target)
+    elif kind == ASYNC_VIRQ:
+        take_virtual_irq_exception(c, M)
+    elif kind == ASYNC_VFIQ:
+        take_virtual_fiq_exception(c, M)
+    else:
+        take_virtual_serror_exception(c, M)
+    return True

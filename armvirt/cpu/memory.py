@@ -26,6 +26,7 @@ from armvirt.cpu import mmu
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
 from armvirt.cpu.sysreg_table import CTR, PA_BITS
+from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pl011 import pl011_read, pl011_write
 
 # Access descriptor bits (the ``acc`` argument)
@@ -292,6 +293,9 @@ def phys_read(c, M, pa, size, va, acc):
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
         c[L.CYCLES] += costs.MMIO_ACCESS
         return True, pl011_read(c, M, pa - memmap.UART_BASE, size)
+    if gic_claims(M, pa):
+        c[L.CYCLES] += costs.MMIO_ACCESS
+        return True, gic_mmio_read(M, pa, size)
     st, v = python_mmio(c, M, pa, size, False, 0, va, acc)
     return st == 1, v
 
@@ -305,6 +309,10 @@ def phys_write(c, M, pa, size, value, va, acc):
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
         c[L.CYCLES] += costs.MMIO_ACCESS
         pl011_write(c, M, pa - memmap.UART_BASE, size, value)
+        return True
+    if gic_claims(M, pa):
+        c[L.CYCLES] += costs.MMIO_ACCESS
+        gic_mmio_write(M, pa, size, value)
         return True
     st, _ = python_mmio(c, M, pa, size, True, value, va, acc)
     return st == 1

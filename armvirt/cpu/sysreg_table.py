@@ -30,6 +30,13 @@ EL0_FP = 5        # FPCR/FPSR: accessible, subject to the FP access traps (CPACR
 EL0_CNTFRQ = 6    # CNTKCTL_EL1.EL0PCTEN | EL0VCTEN
 EL0_CNTPCT = 7    # CNTKCTL_EL1.EL0PCTEN
 EL0_CNTVCT = 8    # CNTKCTL_EL1.EL0VCTEN
+EL0_CNTP = 9      # CNTKCTL_EL1.EL0PTEN: the EL1 physical timer (CNTP_*)
+EL0_CNTV = 10     # CNTKCTL_EL1.EL0VTEN: the virtual timer (CNTV_*)
+EL0_PMU = 11      # PMUSERENR_EL0.EN (else trap to EL1)
+EL0_PMU_CR = 12   # PMCCNTR_EL0: EN, or CR for reads
+EL0_PMU_SW = 13   # PMSWINC_EL0: EN or SW
+EL0_PMU_ER = 14   # PMXEVCNTR_EL0: EN, or ER for reads
+EL0_PMU_SEL = 15  # PMSELR_EL0: EN or ER
 
 # EL2 trap controls (bits of SRI_TRAPS); the register is trapped to EL2 (EC 0x18) from EL0/EL1
 TRAP_TVM = 1 << 0     # HCR_EL2.TVM: writes of the stage-1 control registers
@@ -42,12 +49,20 @@ TRAP_TCPAC = 1 << 6   # CPTR_EL2.TCPAC: CPACR_EL1
 TRAP_TDA = 1 << 7     # MDCR_EL2.TDA: debug registers other than the OS lock ones
 TRAP_TDOSA = 1 << 8   # MDCR_EL2.TDOSA: OS lock / power-down registers
 TRAP_TDRA = 1 << 9    # MDCR_EL2.TDRA: debug ROM address register
+TRAP_CNTP = 1 << 10   # CNTHCTL_EL2.EL1PCEN = 0: EL0/EL1 accesses to the EL1 physical timer
+TRAP_TPM = 1 << 11    # MDCR_EL2.TPM: every Performance Monitors register
+TRAP_TPMCR = 1 << 12  # MDCR_EL2.TPMCR: PMCR_EL0
 TRAP_TVM_RW = TRAP_TVM | TRAP_TRVM
 
 # How an access is carried out
 KIND_PLAIN = 0     # stored in its slot: reads return it, writes keep the writable bits (WMASK)
 KIND_CONST = 1     # reads return the reset value; writes (if allowed at all) are ignored
 KIND_SPECIAL = 2   # computed or with side effects: armvirt.cpu.sysregs handles it by name
+# Device-backed registers: the device module carries out the access, including the traps that
+# depend on the device's own state (ICH_HCR_EL2.TALL1, PMUSERENR_EL0, ...).
+KIND_GIC = 3       # armvirt.devices.gic_sysregs: ICC_*/ICV_* (the CPU interface), ICH_*
+KIND_TIMER = 4     # armvirt.devices.timer: CNTP_*, CNTV_*, CNTHP_*, CNTVOFF_EL2
+KIND_PMU = 5       # armvirt.devices.pmu: PM* (the cycle counter and its controls)
 
 # Behaviour flags
 SRF_REGIME = 1 << 0   # a write changes the translation regime: drop cached translations
@@ -96,8 +111,9 @@ RES1_VTCR_EL2 = 1 << 31
 HCR_RW = 1 << 31
 
 # What the core implements (Arm ARM D19.2 ID registers). See the module docstring.
-ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8)     # EL0, EL1, EL2 AArch64-only; no EL3; FP, AdvSIMD
-ID_AA64DFR0 = 0x6 | (1 << 12) | (1 << 20)        # Armv8.0 debug, 2 BRPs, 2 WRPs
+ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8) | (0x1 << 24)  # EL0-EL2 AArch64-only; no EL3;
+#                                                  FP, AdvSIMD; GIC = 1: GICv3 system registers
+ID_AA64DFR0 = 0x6 | (1 << 8) | (1 << 12) | (1 << 20)   # Armv8.0 debug, PMUv3, 2 BRPs, 2 WRPs
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
 ID_AA64MMFR1 = 0x2 << 20                          # PAN + AT S1E1RP/WP (PAN2); 8-bit VMID; no VHE
@@ -214,7 +230,7 @@ def _build() -> list[SysReg]:
           flags=SRF_NOSLOT),
         R("CNTKCTL_EL1", 3, 0, 14, 1, 0, wmask=0x3FF),
         R("CNTHCTL_EL2", 3, 4, 14, 1, 0, reset=0x3, wmask=0xFF),
-        R("CNTVOFF_EL2", 3, 4, 14, 0, 3),
+        R("CNTVOFF_EL2", 3, 4, 14, 0, 3, kind=KIND_TIMER, flags=SRF_ATTN),
         # Debug (D19.3). Storage for the architected minimum of 2 breakpoints and 2 watchpoints;
         # hardware breakpoint/watchpoint *exceptions* are not generated yet (see ARCHITECTURE.md).
         R("MDSCR_EL1", 2, 0, 0, 2, 2, traps=TRAP_TDA, wmask=0xE000_D03F),
@@ -240,6 +256,9 @@ def _build() -> list[SysReg]:
             R(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, traps=TRAP_TDA),
             R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F00_1FFF),
         ]
+    regs += _gic_cpu_interface()
+    regs += _generic_timers()
+    regs += _performance_monitors()
     # The rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7) reads as zero: the Arm ARM
     # reserves it as RAZ so that software can probe future ID registers (D19.2, "ID registers").
     # The AArch32 ID registers (ID_PFR0_EL1 ... MVFR2_EL1) live here too and read 0 because no
@@ -268,6 +287,117 @@ def _build() -> list[SysReg]:
             out.append(SysReg(name, 3, 0, 0, crm, op2, access=ACC_R, kind=KIND_CONST,
                               traps=TRAP_TID3, flags=SRF_NOSLOT))
     return out
+
+
+# GICv3 CPU interface parameters (armvirt.devices.gic), those of QEMU's Cortex-A57 model: 5 bits
+# of priority and of preemption in both the physical and the virtual interface.
+GIC_PRI_BITS = 5
+ICC_CTLR_RESET = (1 << 15) | (1 << 11) | ((GIC_PRI_BITS - 1) << 8)   # A3V, IDbits 24, PRIbits
+ICC_SRE_EL1_VALUE = 0x7     # SRE, DFB, DIB: RAO/WI (no legacy interface, no bypass)
+ICC_SRE_EL2_VALUE = 0xF     # SRE, DFB, DIB, Enable: RAO/WI
+ICC_BPR0_MIN = 7 - GIC_PRI_BITS
+ICC_BPR1_MIN = ICC_BPR0_MIN + 1
+GIC_NUM_LRS = 4
+ICH_VMCR_RESET = (1 << 3) | (ICC_BPR1_MIN << 18) | (ICC_BPR0_MIN << 21)   # VFIQEn, VBPR1, VBPR0
+
+
+def _gic_cpu_interface() -> list[SysReg]:
+    """The GICv3 CPU interface (IHI 0069 chapter 12): ICC_* at EL1 and EL2. At EL1 with
+    HCR_EL2.IMO/FMO set the same encodings reach the virtual interface (ICV_*), so every
+    register with behaviour is KIND_GIC and armvirt.devices.gic_sysregs decides."""
+    R = SysReg
+    dev, nos = KIND_GIC, SRF_NOSLOT | SRF_ATTN
+    return [
+        R("ICC_PMR_EL1", 3, 0, 4, 6, 0, kind=dev, flags=SRF_ATTN),
+        R("ICC_IAR0_EL1", 3, 0, 12, 8, 0, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_EOIR0_EL1", 3, 0, 12, 8, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_HPPIR0_EL1", 3, 0, 12, 8, 2, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_BPR0_EL1", 3, 0, 12, 8, 3, reset=ICC_BPR0_MIN, kind=dev, flags=SRF_ATTN),
+        R("ICC_AP0R0_EL1", 3, 0, 12, 8, 4, kind=dev, flags=SRF_ATTN),
+        R("ICC_AP1R0_EL1", 3, 0, 12, 9, 0, kind=dev, flags=SRF_ATTN),
+        R("ICC_DIR_EL1", 3, 0, 12, 11, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_RPR_EL1", 3, 0, 12, 11, 3, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_SGI1R_EL1", 3, 0, 12, 11, 5, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_ASGI1R_EL1", 3, 0, 12, 11, 6, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_SGI0R_EL1", 3, 0, 12, 11, 7, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_IAR1_EL1", 3, 0, 12, 12, 0, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_EOIR1_EL1", 3, 0, 12, 12, 1, access=ACC_W, kind=dev, flags=nos),
+        R("ICC_HPPIR1_EL1", 3, 0, 12, 12, 2, access=ACC_R, kind=dev, flags=nos),
+        R("ICC_BPR1_EL1", 3, 0, 12, 12, 3, reset=ICC_BPR1_MIN, kind=dev, flags=SRF_ATTN),
+        R("ICC_CTLR_EL1", 3, 0, 12, 12, 4, reset=ICC_CTLR_RESET, kind=dev, flags=SRF_ATTN),
+        R("ICC_SRE_EL1", 3, 0, 12, 12, 5, reset=ICC_SRE_EL1_VALUE, kind=KIND_CONST),
+        R("ICC_IGRPEN0_EL1", 3, 0, 12, 12, 6, kind=dev, flags=SRF_ATTN),
+        R("ICC_IGRPEN1_EL1", 3, 0, 12, 12, 7, kind=dev, flags=SRF_ATTN),
+        R("ICC_SRE_EL2", 3, 4, 12, 9, 5, reset=ICC_SRE_EL2_VALUE, kind=KIND_CONST),
+        # Virtualization (IHI 0069 12.4): the list registers must stay consecutive
+        R("ICH_AP0R0_EL2", 3, 4, 12, 8, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_AP1R0_EL2", 3, 4, 12, 9, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_HCR_EL2", 3, 4, 12, 11, 0, kind=dev, flags=SRF_ATTN),
+        R("ICH_VTR_EL2", 3, 4, 12, 11, 1, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_MISR_EL2", 3, 4, 12, 11, 2, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_EISR_EL2", 3, 4, 12, 11, 3, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_ELRSR_EL2", 3, 4, 12, 11, 5, access=ACC_R, kind=dev, flags=SRF_NOSLOT),
+        R("ICH_VMCR_EL2", 3, 4, 12, 11, 7, reset=ICH_VMCR_RESET, kind=dev, flags=SRF_ATTN),
+    ] + [R(f"ICH_LR{n}_EL2", 3, 4, 12, 12, n, kind=dev, flags=SRF_ATTN)
+         for n in range(GIC_NUM_LRS)]
+
+
+def _generic_timers() -> list[SysReg]:
+    """The EL1 physical, EL1 virtual and EL2 physical timers (Arm ARM D11.2, D19.11):
+    CTL and CVAL are stored, TVAL is computed from CVAL and the count (armvirt.devices.timer).
+    EL0 reaches CNTP_* with CNTKCTL_EL1.EL0PTEN and CNTV_* with EL0VTEN; EL0/EL1 accesses to
+    CNTP_* trap to EL2 while CNTHCTL_EL2.EL1PCEN = 0."""
+    R = SysReg
+    t = KIND_TIMER
+    return [
+        R("CNTP_TVAL_EL0", 3, 3, 14, 2, 0, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTP_CTL_EL0", 3, 3, 14, 2, 1, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_ATTN),
+        R("CNTP_CVAL_EL0", 3, 3, 14, 2, 2, el0=EL0_CNTP, traps=TRAP_CNTP, kind=t,
+          flags=SRF_ATTN),
+        R("CNTV_TVAL_EL0", 3, 3, 14, 3, 0, el0=EL0_CNTV, kind=t, flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTV_CTL_EL0", 3, 3, 14, 3, 1, el0=EL0_CNTV, kind=t, flags=SRF_ATTN),
+        R("CNTV_CVAL_EL0", 3, 3, 14, 3, 2, el0=EL0_CNTV, kind=t, flags=SRF_ATTN),
+        R("CNTHP_TVAL_EL2", 3, 4, 14, 2, 0, kind=t, flags=SRF_NOSLOT | SRF_ATTN),
+        R("CNTHP_CTL_EL2", 3, 4, 14, 2, 1, kind=t, flags=SRF_ATTN),
+        R("CNTHP_CVAL_EL2", 3, 4, 14, 2, 2, kind=t, flags=SRF_ATTN),
+    ]
+
+
+PMU_N = 0                       # event counters implemented (PMCR_EL0.N): only the cycle counter
+PMCR_IDENT = 0x41 << 24         # PMCR_EL0.IMP = Arm, IDCODE 0
+
+
+def _performance_monitors() -> list[SysReg]:
+    """PMUv3 (Arm ARM D19.9) with the cycle counter only: armvirt.devices.pmu. Every register
+    is trapped by MDCR_EL2.TPM, PMCR_EL0 also by TPMCR; EL0 reaches them as PMUSERENR_EL0
+    allows."""
+    R = SysReg
+    p = KIND_PMU
+    tpm = TRAP_TPM
+    nos = SRF_NOSLOT
+    return [
+        R("PMCR_EL0", 3, 3, 9, 12, 0, el0=EL0_PMU, traps=tpm | TRAP_TPMCR, kind=p),
+        R("PMCNTENSET_EL0", 3, 3, 9, 12, 1, el0=EL0_PMU, traps=tpm, kind=p),
+        R("PMCNTENCLR_EL0", 3, 3, 9, 12, 2, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMOVSCLR_EL0", 3, 3, 9, 12, 3, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMSWINC_EL0", 3, 3, 9, 12, 4, access=ACC_W, el0=EL0_PMU_SW, traps=tpm, kind=p,
+          flags=nos),
+        R("PMSELR_EL0", 3, 3, 9, 12, 5, el0=EL0_PMU_SEL, traps=tpm, kind=p),
+        R("PMCEID0_EL0", 3, 3, 9, 12, 6, access=ACC_R, el0=EL0_PMU, traps=tpm, kind=p,
+          flags=nos),
+        R("PMCEID1_EL0", 3, 3, 9, 12, 7, access=ACC_R, el0=EL0_PMU, traps=tpm, kind=p,
+          flags=nos),
+        R("PMCCNTR_EL0", 3, 3, 9, 13, 0, el0=EL0_PMU_CR, traps=tpm, kind=p),
+        R("PMXEVTYPER_EL0", 3, 3, 9, 13, 1, el0=EL0_PMU, traps=tpm, kind=p, flags=nos),
+        R("PMXEVCNTR_EL0", 3, 3, 9, 13, 2, el0=EL0_PMU_ER, traps=tpm, kind=p, flags=nos),
+        R("PMUSERENR_EL0", 3, 3, 9, 14, 0, el0=EL0_RO, traps=tpm, kind=p),
+        R("PMINTENSET_EL1", 3, 0, 9, 14, 1, traps=tpm, kind=p),
+        R("PMINTENCLR_EL1", 3, 0, 9, 14, 2, traps=tpm, kind=p, flags=nos),
+        R("PMOVSSET_EL0", 3, 3, 9, 14, 3, el0=EL0_PMU, traps=tpm, kind=p),
+        R("PMCCFILTR_EL0", 3, 3, 14, 15, 7, el0=EL0_PMU, traps=tpm, kind=p),
+    ]
 
 
 SYSREGS: tuple[SysReg, ...] = tuple(_build())

@@ -12,7 +12,6 @@ EC 0x18, and finally the access itself.
 import numpy as np
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu import sysreg_table as T
@@ -22,6 +21,9 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     raise_sysreg_trap, raise_undefined)
 from armvirt.cpu.pstate import (drop_cached_translations, read_sp_el, set_el_spsel, set_pan,
                                 write_sp_el)
+from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
+from armvirt.devices.pmu import pmu_sysreg_read, pmu_sysreg_write
+from armvirt.devices.timer import counter_value, timer_sysreg_read, timer_sysreg_write
 from armvirt.gen_layout import has_slot
 
 
@@ -72,9 +74,18 @@ MDCR_TDE = 1 << 8
 MDCR_TDA = 1 << 9
 MDCR_TDOSA = 1 << 10
 MDCR_TDRA = 1 << 11
+MDCR_TPMCR = 1 << 5
+MDCR_TPM = 1 << 6
+PMUSERENR_EN = 1 << 0
+PMUSERENR_SW = 1 << 1
+PMUSERENR_CR = 1 << 2
+PMUSERENR_ER = 1 << 3
 CNTKCTL_EL0PCTEN = 1 << 0
 CNTKCTL_EL0VCTEN = 1 << 1
+CNTKCTL_EL0VTEN = 1 << 8
+CNTKCTL_EL0PTEN = 1 << 9
 CNTHCTL_EL1PCTEN = 1 << 0
+CNTHCTL_EL1PCEN = 1 << 1
 
 
 @njit(cache=True)
@@ -104,6 +115,12 @@ def el2_trap_mask(c, is_read):
         m |= T.TRAP_TDOSA
     if mdcr & (MDCR_TDRA | MDCR_TDE):
         m |= T.TRAP_TDRA
+    if not c[SR.CNTHCTL_EL2] & CNTHCTL_EL1PCEN:
+        m |= T.TRAP_CNTP
+    if mdcr & MDCR_TPM:
+        m |= T.TRAP_TPM
+    if mdcr & MDCR_TPMCR:
+        m |= T.TRAP_TPMCR
     return m
 
 
@@ -157,6 +174,21 @@ def _el0_allowed(c, M, rule, is_read, op0, op1, crn, crm, op2, rt, pc):
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PCTEN) != 0
     elif rule == T.EL0_CNTVCT:
         ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VCTEN) != 0
+    elif rule == T.EL0_CNTP:
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0PTEN) != 0
+    elif rule == T.EL0_CNTV:
+        ok = (c[SR.CNTKCTL_EL1] & CNTKCTL_EL0VTEN) != 0
+    elif rule >= T.EL0_PMU and rule <= T.EL0_PMU_SEL:
+        u = c[SR.PMUSERENR_EL0]
+        ok = (u & PMUSERENR_EN) != 0
+        if rule == T.EL0_PMU_CR and is_read:
+            ok = ok or (u & PMUSERENR_CR) != 0
+        elif rule == T.EL0_PMU_SW:
+            ok = ok or (u & PMUSERENR_SW) != 0
+        elif rule == T.EL0_PMU_ER and is_read:
+            ok = ok or (u & PMUSERENR_ER) != 0
+        elif rule == T.EL0_PMU_SEL:
+            ok = ok or (u & PMUSERENR_ER) != 0
     else:
         raise_undefined(c, M, pc)
         return False
@@ -194,12 +226,6 @@ def _check_access(c, M, rec, is_read, op0, op1, crn, crm, op2, rt, pc):
             raise_sysreg_trap(c, M, 2, op0, op1, crn, crm, op2, rt, is_read, pc)
             return False
     return True
-
-
-@njit(cache=True)
-def counter_value(c):
-    """CNTPCT_EL0: the system counter, derived from the PE's deterministic cycle count."""
-    return c[L.CYCLES] // costs.CYCLES_PER_TICK
 
 
 @njit(cache=True)
@@ -246,16 +272,25 @@ def _read_special(c, M, enc):
             return (2047 << 13) | (15 << 3) | 2
         return 0
     if enc == SR.ENC_ISR_EL1:
-        # Pending virtual interrupts injected through HCR_EL2 are visible at EL1 when routed.
+        # A, I, F pending: at EL1 with an interrupt routed to EL2 (HCR_EL2.AMO/IMO/FMO, TGE = 0)
+        # its bit shows the virtual one (HCR_EL2.VSE/VI/VF or the GIC's vIRQ/vFIQ), otherwise
+        # the physical one.
         hcr = c[SR.HCR_EL2]
+        lines = c[L.IRQ_LINES]
+        virt = el == 1 and not (hcr & HCR_TGE)
         v = 0
-        if el == 1:
-            if (hcr & HCR_AMO) and (hcr & HCR_VSE):
-                v |= 1 << 8
-            if (hcr & HCR_IMO) and (hcr & HCR_VI):
+        if virt and (hcr & HCR_AMO) and (hcr & HCR_VSE):
+            v |= 1 << 8
+        if virt and (hcr & HCR_IMO):
+            if (hcr & HCR_VI) or (lines & L.LINE_VIRQ):
                 v |= 1 << 7
-            if (hcr & HCR_FMO) and (hcr & HCR_VF):
+        elif lines & L.LINE_IRQ:
+            v |= 1 << 7
+        if virt and (hcr & HCR_FMO):
+            if (hcr & HCR_VF) or (lines & L.LINE_VFIQ):
                 v |= 1 << 6
+        elif lines & L.LINE_FIQ:
+            v |= 1 << 6
         return v
     if enc == SR.ENC_CNTFRQ_EL0:
         return c[SR.CNTFRQ_EL0]
@@ -301,6 +336,19 @@ def _write_special(c, M, enc, v):
         c[SR.DBGCLAIMSET_EL1] &= ~(v & 0xFF)
 
 
+@njit(cache=True)
+def device_sysreg_peek(c, M, enc, kind):
+    """A device-backed register's value for a debugger: no access checks, no side effects
+    (reading ICC_IAR1_EL1 this way acknowledges nothing)."""
+    if kind == T.KIND_GIC:
+        return gic_sysreg_peek(c, M, enc)
+    if kind == T.KIND_TIMER:
+        return timer_sysreg_read(c, M, enc)
+    if kind == T.KIND_PMU:
+        return pmu_sysreg_read(c, M, enc)
+    return 0
+
+
 @njit(cache=True, inline="always")
 def _sp_el0_is_current(c, enc):
     return enc == SR.ENC_SP_EL0 and c[L.SPSEL] == 0
@@ -323,6 +371,12 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
         return True, c[S[r + L.SRI_SLOT]]
     if kind == T.KIND_CONST:
         return True, S[r + L.SRI_FIXED]
+    if kind == T.KIND_GIC:
+        return gic_sysreg_read(c, M, enc, op0, op1, crn, crm, op2, rt, pc)
+    if kind == T.KIND_TIMER:
+        return True, timer_sysreg_read(c, M, enc)
+    if kind == T.KIND_PMU:
+        return True, pmu_sysreg_read(c, M, enc)
     return True, _read_special(c, M, enc)
 
 
@@ -345,6 +399,13 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
         c[slot] = (value & wm) | (c[slot] & ~wm)
     elif kind == T.KIND_SPECIAL:
         _write_special(c, M, enc, value)
+    elif kind == T.KIND_GIC:
+        if not gic_sysreg_write(c, M, enc, op0, op1, crn, crm, op2, rt, value, pc):
+            return False
+    elif kind == T.KIND_TIMER:
+        timer_sysreg_write(c, M, enc, value)
+    elif kind == T.KIND_PMU:
+        pmu_sysreg_write(c, M, enc, value)
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)

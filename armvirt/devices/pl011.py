@@ -4,11 +4,13 @@ Modelled in the core because console output is on the hot path of every guest: a
 byte appended to the ``S_UART_TX`` region of the machine state; when that buffer fills, the run
 loop exits (EXIT_UART) so Python drains it to the host's stdout or a buffer. Received bytes come
 from Python through the ``S_UART_RX`` ring. Register offsets and reset values follow the PL011 TRM (DDI 0183).
-RIS and IMSC are kept so the interrupt output (UARTINTR = RIS & IMSC) can drive the GIC.
+The combined interrupt output UARTINTR (RIS & IMSC != 0) drives SPI 1 (INTID 33) of the GIC.
 """
 from armvirt.jit import njit
 
 from armvirt import layout as L
+from armvirt import memmap
+from armvirt.devices.gic import gic_set_spi
 
 DR = 0x000
 RSR = 0x004
@@ -50,6 +52,13 @@ def pl011_reset(mach):
 
 
 @njit(cache=True)
+def pl011_update_irq(M):
+    """Drive UARTINTR, the OR of the masked interrupt status, into the GIC."""
+    mach = M[L.M_MACH]
+    gic_set_spi(M, 32 + memmap.UART_SPI, (mach[L.UART_RIS] & mach[L.UART_IMSC]) != 0)
+
+
+@njit(cache=True)
 def _rx_empty(mach):
     return mach[L.UART_RX_HEAD] == mach[L.UART_RX_TAIL]
 
@@ -65,6 +74,7 @@ def pl011_read(c, M, off, size):
         mach[L.UART_RX_HEAD] = head + 1
         if _rx_empty(mach):
             mach[L.UART_RIS] &= ~INT_RX
+            pl011_update_irq(M)
         return v
     if off == RSR:
         return 0
@@ -105,7 +115,9 @@ def pl011_write(c, M, off, size, value):
         n = mach[L.UART_TX_COUNT]
         mach[L.S_UART_TX + n] = value & 0xFF
         mach[L.UART_TX_COUNT] = n + 1
-        mach[L.UART_RIS] |= INT_TX  # the byte left at once: the FIFO is below its level again
+        if not mach[L.UART_RIS] & INT_TX:
+            mach[L.UART_RIS] |= INT_TX  # the byte left at once: the FIFO is below its level
+            pl011_update_irq(M)
         if n + 1 >= L.UART_TX_CAP and mach[L.EXIT_CODE] == L.EXIT_NONE:
             mach[L.EXIT_CODE] = L.EXIT_UART
             mach[L.EXIT_PE] = c[L.PE_INDEX]
@@ -124,10 +136,10 @@ def pl011_write(c, M, off, size, value):
         mach[L.UART_IFLS] = value & 0x3F
     elif off == IMSC:
         mach[L.UART_IMSC] = value & 0x7FF
-        c[L.ATTN] = 1  # the interrupt line may have changed
+        pl011_update_irq(M)
     elif off == ICR:
         mach[L.UART_RIS] &= ~(value & 0x7FF)
-        c[L.ATTN] = 1
+        pl011_update_irq(M)
     elif off == DMACR:
         mach[L.UART_DMACR] = value & 0x7
     # RSR/ECR writes clear errors we never raise; other offsets are write-ignored.

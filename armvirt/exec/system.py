@@ -29,7 +29,7 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
                                     HCR_TPC, HCR_TPU, HCR_TSC, HCR_TSW, HCR_TTLB, HCR_TWE,
                                     HCR_TWI, HCR_VF, HCR_VI, HCR_VM, HCR_VSE, MDCR_TDE,
                                     default_target_el, exception_return, raise_sync,
-                                    raise_sysreg_trap, raise_undefined)
+                                    raise_sysreg_trap, raise_undefined, wfi_wakeup)
 from armvirt.cpu import mmu
 from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ALIGNMENT, mem_check_write, mem_write,
                                 store_snoop, translate, translation_fault)
@@ -241,21 +241,11 @@ def wfx_trapped(c, M, pc, is_wfe):
 
 @njit(cache=True)
 def interrupt_pending(c, M):
-    """InterruptPending() for WFI: is an interrupt pending for this PE, masked or not (WFI
-    wake-up events ignore PSTATE.{A,I,F}, D1.16.1)?
-
-    Today the only interrupt sources are the virtual interrupts that HCR_EL2.{VI,VF,VSE} inject
-    into EL1/EL0 (when routed by IMO/FMO/AMO and TGE = 0). The GIC and timer issue extends this
-    with the physical interrupt lines.
-    """
-    if c[L.EL] == 2:
-        return False
-    hcr = c[SR.HCR_EL2]
-    if hcr & HCR_TGE:
-        return False
-    return ((hcr & HCR_IMO) != 0 and (hcr & HCR_VI) != 0) or \
-        ((hcr & HCR_FMO) != 0 and (hcr & HCR_VF) != 0) or \
-        ((hcr & HCR_AMO) != 0 and (hcr & HCR_VSE) != 0)
+    """InterruptPending() for WFI: is there a WFI wake-up event, i.e. an interrupt signalled to
+    the PE whether PSTATE masks it or not (D1.16.2): the GIC's physical IRQ/FIQ, or at EL0/EL1
+    a virtual interrupt routed by HCR_EL2.IMO/FMO/AMO (from the GIC's list registers or
+    HCR_EL2.VI/VF/VSE)."""
+    return wfi_wakeup(c)
 
 
 @njit(cache=True)

@@ -1,0 +1,187 @@
+"""The Generic Timer (Arm ARM D11): the system counter and, per PE, the EL1 physical timer
+(CNTP_*, PPI 30), the EL1 virtual timer (CNTV_*, PPI 27, counting CNTVCT = CNTPCT - CNTVOFF_EL2)
+and the EL2 physical timer (CNTHP_*, PPI 26).
+
+Time. The system counter (CNTPCT_EL0) is the PE's cycle count divided by
+``costs.CYCLES_PER_TICK`` (1 GHz / 62.5 MHz = 16): emulated time, never the host's. The run loop
+keeps the PEs' cycle counts in step (``armvirt/engine.py``, ARCHITECTURE.md "Time"), so the
+counter is one machine-wide time.
+
+A timer's condition is ``count - CVAL >= 0`` as an unsigned comparison (D11.2.4, "the timer
+condition is met when CNTxCT >= CNTx_CVAL"); its interrupt output is ENABLE && !IMASK && the
+condition, a level into the GIC. The condition only changes by itself from false to true, at a
+cycle count known in advance: each PE keeps the earliest such cycle of its timers (and of the
+PMU's counter overflow) in ``c[DEADLINE]``. The run loop ends a slice of instructions there and
+calls ``pe_event`` — so timers cost nothing per instruction. A write of a timer register
+re-evaluates the outputs and the deadline at once and ends the slice (``c[RESCHED]``) so the new
+deadline is honoured exactly.
+"""
+from armvirt.jit import njit
+
+from armvirt import costs
+from armvirt import layout as L
+from armvirt import memmap
+from armvirt.cpu import _sysregs as SR
+from armvirt.devices.gic import gic_set_ppi
+from armvirt.devices.pmu import pmu_event
+
+TIMER_P = 0      # EL1 physical timer (CNTP_*)
+TIMER_V = 1      # EL1 virtual timer (CNTV_*)
+TIMER_HP = 2     # EL2 physical timer (CNTHP_*)
+
+CTL_ENABLE = 1
+CTL_IMASK = 2
+CTL_ISTATUS = 4
+
+
+@njit(cache=True, inline="always")
+def counter_value(c):
+    """CNTPCT_EL0: the system counter, derived from the PE's deterministic cycle count."""
+    return c[L.CYCLES] // costs.CYCLES_PER_TICK
+
+
+@njit(cache=True, inline="always")
+def _ctl_slot(t):
+    if t == TIMER_P:
+        return SR.CNTP_CTL_EL0
+    if t == TIMER_V:
+        return SR.CNTV_CTL_EL0
+    return SR.CNTHP_CTL_EL2
+
+
+@njit(cache=True, inline="always")
+def _cval_slot(t):
+    if t == TIMER_P:
+        return SR.CNTP_CVAL_EL0
+    if t == TIMER_V:
+        return SR.CNTV_CVAL_EL0
+    return SR.CNTHP_CVAL_EL2
+
+
+@njit(cache=True, inline="always")
+def _ppi(t):
+    if t == TIMER_P:
+        return memmap.PPI_PHYS_TIMER
+    if t == TIMER_V:
+        return memmap.PPI_VIRT_TIMER
+    return memmap.PPI_HYP_TIMER
+
+
+@njit(cache=True)
+def timer_count(c, t):
+    """The count timer ``t`` compares with: CNTPCT, or CNTVCT = CNTPCT - CNTVOFF_EL2
+    (modulo 2^64) for the virtual timer."""
+    if t == TIMER_V:
+        return counter_value(c) - c[SR.CNTVOFF_EL2]
+    return counter_value(c)
+
+
+@njit(cache=True)
+def timer_condition(c, t):
+    """count >= CVAL, unsigned (an int64 subtraction wraps like the 64-bit hardware's)."""
+    count = timer_count(c, t)
+    cval = c[_cval_slot(t)]
+    # unsigned count >= cval
+    return (count ^ (1 << 63)) >= (cval ^ (1 << 63))
+
+
+@njit(cache=True)
+def timer_output(c, t):
+    ctl = c[_ctl_slot(t)]
+    return (ctl & CTL_ENABLE) != 0 and (ctl & CTL_IMASK) == 0 and timer_condition(c, t)
+
+
+@njit(cache=True)
+def timer_deadline(c, t):
+    """The cycle count at which timer ``t``'s output rises, or NEVER (disabled, masked,
+    already asserted, or further away than the counter can go)."""
+    ctl = c[_ctl_slot(t)]
+    if (ctl & CTL_ENABLE) == 0 or (ctl & CTL_IMASK) != 0 or timer_condition(c, t):
+        return L.NEVER
+    ticks = c[_cval_slot(t)] - timer_count(c, t)   # unsigned distance; > 0 here
+    if ticks < 0 or ticks >= L.NEVER // costs.CYCLES_PER_TICK:
+        return L.NEVER
+    at = (counter_value(c) + ticks) * costs.CYCLES_PER_TICK
+    return at if at < L.NEVER else L.NEVER
+
+
+@njit(cache=True)
+def pe_event(c, M):
+    """Bring the PE's timers and PMU up to its cycle count: drive the timer PPIs and the PMU
+    overflow PPI, and compute the next deadline. Called by the run loop when c[CYCLES] reaches
+    c[DEADLINE], and after every write of a register that moves a deadline."""
+    pe = c[L.PE_INDEX]
+    d = pmu_event(c, M)
+    for t in range(3):
+        gic_set_ppi(M, pe, _ppi(t), timer_output(c, t))
+        td = timer_deadline(c, t)
+        if td < d:
+            d = td
+    c[L.DEADLINE] = d
+
+
+@njit(cache=True)
+def _which(enc):
+    """(timer, register): register 0 = TVAL, 1 = CTL, 2 = CVAL; (-1, 0) for CNTVOFF_EL2."""
+    if enc == SR.ENC_CNTP_TVAL_EL0:
+        return TIMER_P, 0
+    if enc == SR.ENC_CNTP_CTL_EL0:
+        return TIMER_P, 1
+    if enc == SR.ENC_CNTP_CVAL_EL0:
+        return TIMER_P, 2
+    if enc == SR.ENC_CNTV_TVAL_EL0:
+        return TIMER_V, 0
+    if enc == SR.ENC_CNTV_CTL_EL0:
+        return TIMER_V, 1
+    if enc == SR.ENC_CNTV_CVAL_EL0:
+        return TIMER_V, 2
+    if enc == SR.ENC_CNTHP_TVAL_EL2:
+        return TIMER_HP, 0
+    if enc == SR.ENC_CNTHP_CTL_EL2:
+        return TIMER_HP, 1
+    if enc == SR.ENC_CNTHP_CVAL_EL2:
+        return TIMER_HP, 2
+    return -1, 0
+
+
+@njit(cache=True)
+def timer_sysreg_read(c, M, enc):
+    """MRS of a KIND_TIMER register (the access checks are the table's).
+
+    * CTL: ENABLE, IMASK as written; ISTATUS = ENABLE && the condition (UNKNOWN when disabled:
+      we say 0).
+    * TVAL: the low 32 bits of CVAL - count (bits 63:32 RES0).
+    """
+    t, reg = _which(enc)
+    if t < 0:
+        return c[SR.CNTVOFF_EL2]
+    if reg == 1:
+        ctl = c[_ctl_slot(t)] & (CTL_ENABLE | CTL_IMASK)
+        if ctl & CTL_ENABLE and timer_condition(c, t):
+            ctl |= CTL_ISTATUS
+        return ctl
+    if reg == 2:
+        return c[_cval_slot(t)]
+    return (c[_cval_slot(t)] - timer_count(c, t)) & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def timer_sysreg_write(c, M, enc, v):
+    """MSR to a KIND_TIMER register. A TVAL write sets CVAL = count + SignExtend(TVAL[31:0]).
+    The outputs and the deadline are re-evaluated at once, and the run loop re-plans its
+    slice."""
+    t, reg = _which(enc)
+    if t < 0:
+        c[SR.CNTVOFF_EL2] = v
+    elif reg == 1:
+        c[_ctl_slot(t)] = v & (CTL_ENABLE | CTL_IMASK)
+    elif reg == 2:
+        c[_cval_slot(t)] = v
+    else:
+        tval = v & 0xFFFFFFFF
+        if tval & 0x80000000:
+            tval -= 1 << 32
+        c[_cval_slot(t)] = timer_count(c, t) + tval
+    pe_event(c, M)
+    c[L.RESCHED] = 1
+    c[L.ATTN] = 1

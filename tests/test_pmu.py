@@ -1,0 +1,169 @@
+"""The PMU's cycle counter: counting emulated cycles, EL filtering, the overflow interrupt, the
+EL0 enables and the EL2 traps.
+
+Expected counts come from the cost model (``armvirt/costs.py``: 1 cycle per instruction, +2
+for ISB, +10 for an exception entry and for an exception return) and the Arm ARM (D13, D19.9):
+PMCR_EL0 E [0], C [2] (reset PMCCNTR), D [3] (count every 64 cycles), LC [6]; the cycle
+counter's bit C [31] in PMCNTENSET/PMOVSSET/PMINTENSET; PMCCFILTR_EL0 P [31] (not EL1), U [30]
+(not EL0), NSH [27] (count EL2); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 TPMCR [5], TPM [6];
+ID_AA64DFR0_EL1.PMUVer [11:8] = 1 (PMUv3).
+"""
+from __future__ import annotations
+
+import pytest
+
+from gicrig import CODE, CUR_SPX, IRQ, LOWER, VBAR1, VBAR2, GicRig, gic_on, msr
+
+C = 1 << 31
+EC_SYS = 0x18
+HCR_RW = 1 << 31
+EL1_CODE = 0x4000_5000
+EL0_CODE = 0x4000_6000
+ENABLE = msr("pmcr_el0", 1) + msr("pmcntenset_el0", C)
+
+
+def iss(op0, op1, crn, crm, op2, rt, read):
+    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
+            | int(read))
+
+
+def el1(src: str, n: int = 2000, **regs) -> GicRig:
+    r = GicRig()
+    r.code(CODE, src + "b .\n")
+    r.boot(1, **regs)
+    r.run(n)
+    return r
+
+
+def test_counts_emulated_cycles_exactly():
+    r = el1(ENABLE + """
+        isb
+        mrs x2, pmccntr_el0
+        mov x3, #100
+    1:  subs x3, x3, #1
+        b.ne 1b
+        isb
+        mrs x4, pmccntr_el0
+        mrs x5, id_aa64dfr0_el1
+        mrs x6, pmcr_el0
+    """)
+    # mrs + mov + 100 x (subs, b.ne) + isb (1 + 2): 205 cycles between the two reads
+    assert r["x4"] - r["x2"] == 205
+    assert (r["x5"] >> 8) & 0xF == 1                 # PMUVer: PMUv3
+    assert r["x6"] == (0x41 << 24) | 1               # IMP Arm, N = 0, E
+
+
+def test_disabled_counter_and_pmcr_c_and_d():
+    r = el1("""
+        mrs x1, pmccntr_el0
+        mov x9, #1
+        msr pmcr_el0, x9                  // E, but PMCNTENSET.C clear: not counting
+        nop
+        mrs x2, pmccntr_el0
+    """ + msr("pmcntenset_el0", C) + """
+        mov x9, #5                        // E | C: reset the counter
+        msr pmcr_el0, x9
+        mrs x3, pmccntr_el0
+        mov x9, #9                        // E | D: one count per 64 cycles
+        msr pmcr_el0, x9
+        mov x10, #320
+    1:  subs x10, x10, #1
+        b.ne 1b
+        mrs x4, pmccntr_el0
+    """)
+    assert r["x1"] == 0 and r["x2"] == 0
+    assert r["x3"] == 1                 # reset during the MSR; the MSR's own cycle counts
+    # the MRS of x3 and the MOV still count one each; then with D the MSR, the MOV and the
+    # 640 loop cycles count once per 64: 2 + 642 // 64
+    assert r["x4"] - r["x3"] == 2 + 10
+
+
+def test_cycles_at_el1_are_filtered_out_with_p():
+    """EL2 counts EL2 only (PMCCFILTR_EL0.P = 1, NSH = 1), ERETs to an EL1 loop and comes back
+    by HVC: the counter only saw the EL2 side: the MRS (1), and the HVC's entry (10 + 1)."""
+    r = GicRig()
+    r.code(CODE, ENABLE + msr("pmccfiltr_el0", C | (1 << 27))
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + """
+        mrs x2, pmccntr_el0
+        eret
+    """)
+    r.code(EL1_CODE, "mov x3, #500\n1: subs x3, x3, #1\nb.ne 1b\nhvc #0\n")
+    r.vector(VBAR2, LOWER, "mrs x4, pmccntr_el0\nb .\n")
+    r.boot(2)
+    r.run(2000)
+    assert r["el"] == 2 and r["pc"] == VBAR2 + LOWER + 4
+    assert r["x4"] - r["x2"] == 12
+
+
+def test_el2_is_not_counted_by_default():
+    r = GicRig()
+    r.code(CODE, ENABLE + "mrs x2, pmccntr_el0\nmov x3, #50\n1: subs x3, x3, #1\nb.ne 1b\n"
+           "mrs x4, pmccntr_el0\nb .\n")
+    r.boot(2)
+    r.run(300)
+    assert r["x4"] == r["x2"]                        # PMCCFILTR_EL0.NSH resets to 0
+
+
+def test_overflow_raises_ppi_23():
+    handler = """
+        mrs x20, icc_iar1_el1
+        mrs x21, pmovsset_el0
+        mrs x22, pmccntr_el0
+        msr pmovsclr_el0, x21
+        mrs x23, pmovsset_el0
+        msr icc_eoir1_el1, x20
+        b .
+    """
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX + IRQ, handler)
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmccntr_el0", 0xFFFF_FF00)
+           + msr("pmintenset_el1", C) + ENABLE + "msr daifclr, #2\nmov x1, #1000\n"
+           "1: subs x1, x1, #1\nb.ne 1b\nb .\n")
+    r.boot(1)
+    r.run(2000)
+    assert r["x20"] == 23
+    assert r["x21"] == C and r["x23"] == 0
+    # 64-bit counter, 32-bit overflow (LC = 0): it went past 2^32, and the interrupt came on
+    # the cycle of the overflow (give or take the exception entry and two instructions)
+    assert 0 <= r["x22"] - (1 << 32) <= 16
+
+
+@pytest.mark.parametrize("userenr, insn, trapped", [
+    (0, "mrs x2, pmccntr_el0", True),
+    (1 << 2, "mrs x2, pmccntr_el0", False),          # CR: reads of the cycle counter
+    (1 << 2, "msr pmccntr_el0, x2", True),           # ... but not writes
+    (1, "msr pmccntr_el0, x2", False),               # EN: everything
+    (0, "mrs x2, pmuserenr_el0", False),             # always readable at EL0
+])
+def test_pmuserenr_gates_el0(userenr, insn, trapped):
+    r = GicRig()
+    r.code(CODE, msr("pmuserenr_el0", userenr) + f"msr spsr_el1, xzr\n"
+           f"ldr x1, ={EL0_CODE:#x}\nmsr elr_el1, x1\neret\n")
+    r.code(EL0_CODE, f"{insn}\nmov x3, #1\nb .\n")
+    r.boot(1)
+    r.run(30)
+    if trapped:
+        assert r["pc"] == VBAR1 + LOWER and r["ESR_EL1"] >> 26 == EC_SYS
+        assert r["ELR_EL1"] == EL0_CODE
+    else:
+        assert r["el"] == 0 and r["x3"] == 1
+
+
+@pytest.mark.parametrize("mdcr, insn, trapped_iss", [
+    (1 << 6, "mrs x2, pmccntr_el0", iss(3, 3, 9, 13, 0, 2, True)),    # TPM: everything
+    (1 << 6, "msr pmintenset_el1, x2", iss(3, 0, 9, 14, 1, 2, False)),
+    (1 << 5, "mrs x2, pmcr_el0", iss(3, 3, 9, 12, 0, 2, True)),       # TPMCR: PMCR_EL0
+    (1 << 5, "mrs x2, pmccntr_el0", None),
+])
+def test_mdcr_el2_traps(mdcr, insn, trapped_iss):
+    r = GicRig()
+    r.code(CODE, msr("mdcr_el2", mdcr) + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5)
+           + "eret\n")
+    r.code(EL1_CODE, f"{insn}\nmov x3, #1\nb .\n")
+    r.boot(2)
+    r.run(30)
+    if trapped_iss is None:
+        assert r["el"] == 1 and r["x3"] == 1
+    else:
+        assert r["el"] == 2 and r["pc"] == VBAR2 + LOWER
+        assert r["ESR_EL2"] == (EC_SYS << 26) | (1 << 25) | trapped_iss
