@@ -18,6 +18,7 @@
 #define NCALLS          3000
 #define MAX_REPORTS     5
 #define PSCI_RANGE_MASK 0xBFFFFFE0
+#define NKNOWN          13              // entries of known_fids
 
     .global _start
 _start:
@@ -38,12 +39,21 @@ next_call:
     lsr     x2, x0, #8
     bl      rand
     mov     x24, x0                     // upper half of X0: junk the callee must ignore
-    adr     x3, fid_ranges
+    cmp     x1, #7                      // one call in eight: a function that exists
+    b.ne    1f
+    mov     x3, #NKNOWN
+    udiv    x4, x2, x3
+    msub    x4, x4, x3, x2
+    adr     x3, known_fids
+    ldr     w22, [x3, x4, lsl #2]
+    b       2f
+1:  adr     x3, fid_ranges
     add     x3, x3, x1, lsl #4
     ldp     x4, x5, [x3]                // {base, mask}
     and     x2, x2, x5
     orr     x22, x4, x2                 // x22 = function ID (32 bits)
     mov     w22, w22
+2:
     adr     x3, skipped_fids            // would stop or suspend us: skip
 1:  ldr     w4, [x3], #4
     cbz     w4, 2f
@@ -273,8 +283,8 @@ fid_ranges:                             // {base, mask of the random bits}
     .quad   0xC6000000, 0x3             // armvirt's calls (and beyond)
     .quad   0x86000000, 0xFFFF          // vendor hypervisor service, SMC32
     .quad   0x00000000, 0xFFFFFFFF      // anything
-    .quad   0x84000000, 0x7FFFFFFF      // anything with the fast-call bit
     .quad   0xC4000000, 0x3FFFFFFF      // anything SMC64 fast
+    .quad   0, 0                        // (7: one of known_fids)
 
 skipped_fids:
     .word   0x84000001, 0xC4000001      // CPU_SUSPEND
@@ -282,8 +292,8 @@ skipped_fids:
     .word   0x84000008, 0x84000009      // SYSTEM_OFF, SYSTEM_RESET
     .word   0
 
-known_fids:                             // what PSCI_FEATURES must call supported (8 first:
-    .word   0x84000000, 0x8400000A, 0x84000001, 0xC4000001   // also the X1 table)
+known_fids:                             // what PSCI_FEATURES must call supported (the first
+    .word   0x84000000, 0x8400000A, 0x84000001, 0xC4000001   // 8 are also the X1 table)
     .word   0x84000002, 0x84000003, 0xC4000003, 0x84000004
     .word   0xC4000004, 0x84000006, 0x84000008, 0x84000009
     .word   0x80000000
