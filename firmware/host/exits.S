@@ -15,6 +15,10 @@ handle_exit:
     ldr     x2, [x19, #VCPU_EXITS]
     add     x2, x2, #1
     str     x2, [x19, #VCPU_EXITS]
+    ldr     x2, [x19, #VCPU_VM]         // its VM was stopped (by another vCPU) while this one
+    ldr     x2, [x2, #VM_STATE]         //   ran: the exit no longer matters
+    cmp     x2, #VM_STATE_RUNNING
+    b.ne    3f
     cmp     x1, #EXC_SYNC
     b.eq    1f
     cmp     x1, #EXC_SERROR
@@ -35,7 +39,7 @@ handle_exit:
     bl      count_exit
     mov     x0, x19
     bl      unhandled_exit
-    leave
+3:  leave
 
     .balign 8
 exit_handlers:                          // indexed by ESR_EL2.EC (6 bits); 0 = unhandled
