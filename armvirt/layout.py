@@ -52,6 +52,7 @@ ATTN = 48          # non-zero: the run loop must look at this PE before the next
 POWER = 49         # POWER_* below
 PE_INDEX = 50      # this PE's index in ``cpus``
 MMIO_SEQ = 51      # number of completed Python-MMIO accesses replayed within the current insn
+XLAT_INFO = 52     # info word of the last translation (armvirt/cpu/mmu.py I_*): memory type
 EVENT_REG = 53     # the WFE event register
 # One-page data translation caches, the data-side twin of CODE_VPAGE: the last page a load
 # (R) or a store (W) went to RAM through, with pa - RAM_BASE - va. Only naturally aligned,

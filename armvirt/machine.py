@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -25,8 +25,10 @@ from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, read_sp_el, write_sp_el
 
-INTERNAL_REASONS = {1: "the MMU is not implemented yet (SCTLR_ELx.M or HCR_EL2.VM set)",
-                    2: "an instruction made more accesses to Python devices than supported"}
+if TYPE_CHECKING:
+    from armvirt.walk import Walk
+
+INTERNAL_REASONS = {2: "an instruction made more accesses to Python devices than supported"}
 
 
 class MachineError(Exception):
@@ -226,6 +228,66 @@ class Machine:
 
     def read_u64(self, pa: int) -> int:
         return int.from_bytes(self.read_phys(pa, 8), "little")
+
+    def translate(self, va: int, *, access: str = "read", el: int | None = None,
+                  regime: str | None = None, unpriv: bool = False, pan: int | None = None,
+                  stage2: bool = True, pe: int = 0) -> "Walk":
+        """Translate ``va`` as an access from ``el`` (default: the PE's current EL) would, and
+        return the whole walk (``armvirt.walk.Walk``): every descriptor of both stages with its
+        address, value and decoded fields, then the PA or the fault (type, level, stage,
+        S1PTW, IPA). Nothing changes: no TLB fill, no exception, no Access flag update.
+
+        ``access`` is "read", "write" or "exec"; ``regime`` ("el0", "el1"/"el10", "el2") is an
+        alternative way to give ``el``; ``unpriv`` checks as LDTR/STTR; ``pan`` overrides
+        PSTATE.PAN; ``stage2=False`` stops at the IPA, as AT S1E1R does."""
+        from armvirt.cpu import mmu
+        from armvirt.walk import from_record
+        kinds = {"read": 0, "write": mmu.A_WRITE, "exec": mmu.A_FETCH}
+        if access not in kinds:
+            raise MachineError(f"access must be one of {', '.join(kinds)}, not {access!r}")
+        if regime is not None:
+            regimes = {"el0": 0, "el1": 1, "el10": 1, "el2": 2}
+            if regime.lower() not in regimes:
+                raise MachineError(f"regime must be one of {', '.join(regimes)}, not {regime!r}")
+            el = regimes[regime.lower()]
+        c = self.cpus[pe]
+        el = int(c[L.EL]) if el is None else el
+        if el not in (0, 1, 2):
+            raise MachineError(f"no EL{el} on this machine")
+        acc = kinds[access] | (mmu.A_UNPRIV if unpriv else 0)
+        pan = int(c[L.PSTATE_PAN]) if pan is None else int(bool(pan))
+        _, ctl = mmu.inspect_el(c, self.M, _s64(va), acc, el, stage2, pan)
+        return from_record(self.state, va & (2**64 - 1), el, access, int(ctl))
+
+    def tlb_entries(self, pe: int = 0) -> list[dict]:
+        """The valid entries of a PE's software TLB: input page, output page, IPA page,
+        regime, ASID (None for global entries), VMID and the decoded attributes."""
+        from armvirt.cpu import mmu
+        from armvirt.walk import Walk
+        base = L.S_TLB + pe * L.TLB_PE_SIZE
+        tlb = self.state[base:base + L.TLB_PE_SIZE].reshape(L.TLB_ENTRIES, L.TLB_WIDTH)
+        out = []
+        for e in tlb[tlb[:, mmu.TE_CTX] != 0]:
+            ctx = int(e[mmu.TE_CTX])
+            el2 = bool(ctx & mmu.CTX_EL2)
+            attrs = Walk(va=0, el=0, access="", stage1=False, stage2=False,
+                         info=int(e[mmu.TE_INFO])).attributes
+            out.append({"va": _u64(int(e[mmu.TE_VPAGE]) << 12), "pa": int(e[mmu.TE_PA]),
+                        "ipa": int(e[mmu.TE_IPA]), "regime": "EL2" if el2 else "EL1&0",
+                        "asid": None if (ctx & mmu.CTX_GLOBAL or el2)
+                        else (ctx >> mmu.CTX_ASID_SHIFT) & 0xFFFF,
+                        "vmid": None if el2 else (ctx >> mmu.CTX_VMID_SHIFT) & 0xFF,
+                        "stage1": bool(ctx & mmu.CTX_S1), "stage2": bool(ctx & mmu.CTX_S2),
+                        **attrs})
+        return sorted(out, key=lambda d: (d["regime"], d["vmid"] or 0, d["va"]))
+
+    def tlb_stats(self, pe: int = 0) -> dict:
+        """TLB hits, misses and descriptor reads of a PE so far (and reads per miss)."""
+        from armvirt.cpu import mmu
+        r = L.S_MMU_STATS + pe * mmu.ST_WIDTH
+        hits, misses, reads = (int(x) for x in self.state[r:r + 3])
+        return {"hits": hits, "misses": misses, "descriptor_reads": reads,
+                "reads_per_miss": reads / misses if misses else 0.0}
 
     def add_device(self, base: int, size: int, device: Device) -> None:
         """Map a Python device at [base, base+size); the core exits to it on every access."""

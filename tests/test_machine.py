@@ -6,6 +6,7 @@ import pytest
 
 from armvirt.asm import assemble
 from armvirt.machine import Machine, MachineError
+from mmu_util import identity_stage2
 
 BASE = 0x4000_0000
 DEV = 0x0A00_0000     # a virtio-mmio slot: free for a test device
@@ -228,6 +229,7 @@ def test_dc_zva_by_another_pe_clears_the_exclusive_monitor():
         m.set_reg("x1", data + 8 * pe, pe=pe)
         m.set_reg("x3", 0x55, pe=pe)
         m.set_reg("HCR_EL2", 1 << 12, pe=pe)   # DC: Normal memory with stage 1 off (DC ZVA)
+        identity_stage2(m, BASE + 0x1_0000_0 + 0x1000 * pe, pe=pe)   # ... and stage 2 on
     m.step(1, pe=0)                             # LDXR marks the granule
     m.step(1, pe=1)                             # DC ZVA zeroes the 64-byte block holding it
     m.step(1, pe=0)                             # STXR must fail

@@ -11,6 +11,7 @@ import pytest
 
 from armvirt import layout as L
 from armvirt.exec.branch import NO_CODE_PAGE
+from mmu_util import identity_stage2
 from test_exceptions import (CODE, CUR_SPX, DAIF_ALL, DATA, EC_DABT_SAME, EC_FP,
                              EC_SYS, EC_WFX, EL0_CODE, EL1H, HCR_DC, HCR_RW, HCR_TACR, HCR_TDZ,
                              HCR_TID2, HCR_TID3, HCR_TPC, HCR_TPU, HCR_TRVM, HCR_TSW,
@@ -18,6 +19,7 @@ from test_exceptions import (CODE, CUR_SPX, DAIF_ALL, DATA, EC_DABT_SAME, EC_FP,
                              SCTLR_UCT, SCTLR_UMA, UNDEF, VBAR1, VBAR2, Rig, el0_rig, esr,
                              sysreg_iss, tge_rig)
 
+S2_TABLES = 0x4008_0000     # an identity stage 2 for the HCR_EL2.DC tests (tests/mmu_util.py)
 MIDR = 0x410F_D070          # the core's MIDR_EL1 (armvirt.cpu.sysreg_table.MIDR)
 CTR = 0x8444_C004           # CTR_EL0
 ID_AA64PFR0 = 0x111         # EL0, EL1, EL2 AArch64 only; FP and AdvSIMD implemented
@@ -325,8 +327,9 @@ def test_msr_pan_immediate():
 # ---------------------------------------------------------------------------------------------
 def test_dc_zva_zeroes_the_aligned_64_byte_block():
     # With stage 1 off data is Device memory, where DC ZVA faults; HCR_EL2.DC = 1 makes the
-    # EL1&0 default memory type Normal Write-Back.
+    # EL1&0 default memory type Normal Write-Back (and turns stage 2 on: identity here).
     r = el1_rig("dc zva, x1\nb .\n", x1=DATA + 0x47, HCR_EL2=HCR_RW | HCR_DC)
+    identity_stage2(r.m, S2_TABLES)
     r.m.write_phys(DATA, bytes(range(1, 193)))
     r.run(5)
     assert r["pc"] == CODE + 4
@@ -458,6 +461,7 @@ def test_at_with_translation_off():
     assert r["x6"] == 1 << 11 | 0b000000 << 1 | 1   # F = 1, FST = address size fault, level 0
 
     r = el1_rig("at s1e1r, x1\nb .\n", x1=0x4000_5000, HCR_EL2=HCR_RW | HCR_DC)
+    identity_stage2(r.m, S2_TABLES)
     r.run(5)
     assert r["PAR_EL1"] == par_ok(0x4000_5000, 0xFF, 0b00)   # Normal WB, Non-shareable
 

@@ -22,6 +22,7 @@ from armvirt import costs
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
+from armvirt.cpu import mmu
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
 from armvirt.cpu.sysreg_table import CTR, PA_BITS
@@ -95,62 +96,95 @@ def instruction_abort(c, M, va, fsc, target_el):
 
 @njit(cache=True, inline="always")
 def regime_sctlr(c):
-    """SCTLR of the current translation regime: SCTLR_EL2 at EL2 (and EL0 under TGE), else EL1."""
+    """SCTLR of the current translation regime: SCTLR_EL2 at EL2, else SCTLR_EL1."""
     if c[L.EL] == 2:
         return c[SR.SCTLR_EL2]
     return c[SR.SCTLR_EL1]
 
 
-@njit(cache=True, inline="always")
-def stage1_enabled(c):
-    return (regime_sctlr(c) & 1) != 0
+@njit(cache=True)
+def translation_fault(c, M, va, acc, f, ipa):
+    """Take the abort for a fault word of armvirt.cpu.mmu (AArch64.Abort): stage 1 faults go to
+    the regime's EL (EL1, or EL2 at EL2 or under HCR_EL2.TGE), stage 2 faults to EL2 with
+    HPFAR_EL2.FIPA = IPA<47:12>. ISS: the fault status code, S1PTW, and for data aborts WnR
+    (0 for a walk's own read, which S1PTW faults are), CM, and the instruction syndrome."""
+    fsc = f & mmu.F_FSC_MASK
+    s2 = (f & mmu.F_STAGE2) != 0
+    s1ptw = (f & mmu.F_S1PTW) != 0
+    if s2:
+        target = 2
+        c[SR.HPFAR_EL2] = ((ipa >> 12) & ((1 << 36) - 1)) << 4
+    else:
+        target = default_target_el(c)
+    if acc & ACC_FETCH:
+        instruction_abort(c, M, va, fsc | (s1ptw << 7), target)
+    else:
+        if s1ptw:
+            acc &= ~(ACC_WRITE | ACC_ISV)
+        data_abort(c, M, va, acc, fsc | (s1ptw << 7), target, s2 and not s1ptw)
 
 
 @njit(cache=True)
 def translate(c, M, va, acc, size):
-    """Translate a virtual address for the current regime; -1 after taking a fault.
+    """Translate a virtual address for an access from the current EL (AArch64.TranslateAddress);
+    -1 after taking a fault. ``c[XLAT_INFO]`` receives the info word of the translation (memory
+    type, for the Device-memory alignment rule).
 
-    Today: stage 1 off and no stage 2 (AArch64.TranslateAddress with the MMU disabled), the
-    translation regimes are entered in issue 3's walker.
-    """
+    With every stage off this is the flat map of AArch64.S1DisabledOutput (an address above the
+    PA size is a level 0 Address size fault); otherwise armvirt.cpu.mmu looks the address up in
+    the TLB or walks the tables. An unaligned access to Device memory is an Alignment fault,
+    which the Arm ARM checks before the permissions of the same stage."""
     el = c[L.EL]
-    if (el < 2 and (c[SR.HCR_EL2] & 1)) or stage1_enabled(c):
-        # The MMU is not in this build yet: stop the run rather than pretend.
-        mach = M[L.M_MACH]
-        mach[L.EXIT_CODE] = L.EXIT_INTERNAL
-        mach[L.EXIT_PE] = c[L.PE_INDEX]
-        mach[L.EXIT_AUX] = 1  # INTERNAL_MMU_ON
-        mach[L.EXIT_ADDR] = va
-        c[L.ATTN] = 1
+    regime, s1on, s2on = mmu.regime_controls(c, el)
+    if not (s1on or s2on):
+        if va < 0 or va >= PA_LIMIT:
+            pa = mmu.strip_tag(va, mmu.addr_top(c, va, regime))  # TCR.TBI applies MMU-off too
+            if pa < 0 or pa >= PA_LIMIT:
+                translation_fault(c, M, va, acc, mmu.fault_word(mmu.FSC_ADDR_SIZE, 0, False,
+                                                                False), 0)
+                return -1
+            va = pa
+        info = mmu.s1_off_info(c, acc, regime)
+        if (va & (size - 1)) and (info & mmu.I_DEVICE):
+            translation_fault(c, M, va, acc, mmu.F_VALID | FSC_ALIGNMENT, 0)
+            return -1
+        c[L.XLAT_INFO] = info
+        return va
+    f, pa, ipa, info = mmu.translate_mmu(c, M, va, acc, el, regime, s1on, s2on)
+    if (va & (size - 1)) and (info & mmu.I_DEVICE) and not (acc & ACC_FETCH) and \
+            (f == 0 or (f & mmu.F_FSC_MASK) & ~3 == mmu.FSC_PERMISSION):
+        s1dev = (not s1on and (mmu.s1_off_info(c, acc, regime) & mmu.I_DEVICE)) or \
+            (s1on and mmu.mair_is_device((info >> mmu.I_ATTR_SHIFT) & 0xFF))
+        if s1dev or f == 0 or (f & mmu.F_STAGE2):
+            f = mmu.F_VALID | FSC_ALIGNMENT | (0 if s1dev else mmu.F_STAGE2)
+    if f:
+        translation_fault(c, M, va, acc, f, ipa)
         return -1
-    if va < 0 or va >= PA_LIMIT:
-        tgt = default_target_el(c)
-        if acc & ACC_FETCH:
-            instruction_abort(c, M, va, FSC_ADDR_SIZE_L0, tgt)
-        else:
-            data_abort(c, M, va, acc, FSC_ADDR_SIZE_L0, tgt, False)
-        return -1
-    return va
-
-
-@njit(cache=True, inline="always")
-def is_device_access(c):
-    """With stage 1 off, data accesses are Device-nGnRnE (D8.2.11), unless HCR_EL2.DC."""
-    if stage1_enabled(c):
-        return False
-    return not (c[L.EL] < 2 and (c[SR.HCR_EL2] & (1 << 12)))
+    c[L.XLAT_INFO] = info
+    return pa
 
 
 @njit(cache=True)
 def check_alignment(c, M, va, size, acc):
-    """Alignment fault checks for a data access (AArch64.CheckAlignment). True when aligned."""
+    """The alignment checks made before translation (AArch64.CheckAlignment): SCTLR_ELx.A,
+    and exclusive/atomic/ordered accesses, which must always be aligned. (Device memory's own
+    rule needs the memory type, so ``translate`` applies it.) True when no fault was taken."""
     if va & (size - 1) == 0:
         return True
-    sctlr = regime_sctlr(c)
-    if (acc & (ACC_ATOMIC | ACC_ORDERED)) or (sctlr & 2) or is_device_access(c):
+    if (acc & (ACC_ATOMIC | ACC_ORDERED)) or (regime_sctlr(c) & 2):
         data_abort(c, M, va, acc, FSC_ALIGNMENT, default_target_el(c), False)
         return False
     return True
+
+
+@njit(cache=True)
+def check_alignment_q(c, M, va, acc):
+    """The alignment rule for a 16-byte SIMD&FP element, which is carried out as two 8-byte
+    accesses: as ``check_alignment``, and for Device memory (which needs the translation) as
+    one 16-byte access."""
+    if not check_alignment(c, M, va, 16, acc):
+        return False
+    return (va & 15) == 0 or translate(c, M, va, acc, 16) >= 0
 
 
 @njit(cache=True)
@@ -332,6 +366,8 @@ def mem_read_slow(c, M, va, size, acc):
         return False, 0
     if not check_alignment(c, M, va, size, acc):
         return False, 0
+    if (va & 0xFFF) + size > 0x1000:
+        return _read_across_pages(c, M, va, size, acc)
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False, 0
@@ -340,8 +376,35 @@ def mem_read_slow(c, M, va, size, acc):
             not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
         c[L.DATA_RPAGE] = va >> 12
         c[L.DATA_RDELTA] = off - va
-    # An access crossing a page boundary is translated page by page (only matters with the MMU).
     return phys_read(c, M, pa, size, va, acc)
+
+
+@njit(cache=True)
+def _translate_pair(c, M, va, size, acc):
+    """Both pages of an access that crosses a 4 KiB boundary, translated before anything is
+    accessed (a fault on the second page leaves the first untouched; FAR is then the first
+    address on the second page). Returns (pa of va, pa of the second page) or -1s."""
+    pa1 = translate(c, M, va, acc, size)
+    if pa1 < 0:
+        return -1, -1
+    pa2 = translate(c, M, (va | 0xFFF) + 1, acc, 1)
+    return pa1, pa2
+
+
+@njit(cache=True)
+def _read_across_pages(c, M, va, size, acc):
+    pa1, pa2 = _translate_pair(c, M, va, size, acc)
+    if pa2 < 0:
+        return False, 0
+    n1 = 0x1000 - (va & 0xFFF)
+    v = np.int64(0)
+    for i in range(size):
+        pa = pa1 + i if i < n1 else pa2 + (i - n1)
+        ok, b = phys_read(c, M, pa, 1, va + i, acc)
+        if not ok:
+            return False, 0
+        v |= b << (8 * i)
+    return True, v
 
 
 @njit(cache=True, inline="always")
@@ -360,6 +423,16 @@ def mem_write_slow(c, M, va, size, value, acc):
     acc |= ACC_WRITE
     if not check_alignment(c, M, va, size, acc):
         return False
+    if (va & 0xFFF) + size > 0x1000:
+        pa1, pa2 = _translate_pair(c, M, va, size, acc)
+        if pa2 < 0:
+            return False
+        n1 = 0x1000 - (va & 0xFFF)
+        for i in range(size):
+            pa = pa1 + i if i < n1 else pa2 + (i - n1)
+            if not phys_write(c, M, pa, 1, value >> (8 * i), va + i, acc):
+                return False
+        return True
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
@@ -380,6 +453,9 @@ def mem_check_write(c, M, va, size, acc):
     acc |= ACC_WRITE
     if not check_alignment(c, M, va, size, acc):
         return -1
+    if (va & 0xFFF) + size > 0x1000:
+        pa1, pa2 = _translate_pair(c, M, va, size, acc)
+        return pa1 if pa2 >= 0 else -1
     return translate(c, M, va, acc, size)
 
 

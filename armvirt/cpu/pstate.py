@@ -28,6 +28,15 @@ def drop_cached_translations(c):
 
 
 @njit(cache=True, inline="always")
+def set_pan(c, pan):
+    """PSTATE.PAN changes which data accesses are permitted: forget the cached data pages."""
+    if c[L.PSTATE_PAN] != pan:
+        c[L.PSTATE_PAN] = pan
+        c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
+        c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
+
+
+@njit(cache=True, inline="always")
 def sp_slot(el, spsel):
     """The slot that banks the stack pointer selected by (EL, SPSel)."""
     if spsel == 0 or el == 0:
@@ -78,5 +87,5 @@ def set_psr_fields(c, spsr):
     """The part of SetPSTATEFromPSR that does not depend on legality: flags, masks, PAN, SS."""
     c[L.NZCV] = (spsr >> PSR_N_SHIFT) & 0xF
     c[L.DAIF] = (spsr >> PSR_DAIF_SHIFT) & 0xF
-    c[L.PSTATE_PAN] = (spsr >> 22) & 1
+    set_pan(c, (spsr >> 22) & 1)
     c[L.PSTATE_SS] = (spsr >> 21) & 1

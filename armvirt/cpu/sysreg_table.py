@@ -100,7 +100,7 @@ ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8)     # EL0, EL1, EL2 AArch64-only; no
 ID_AA64DFR0 = 0x6 | (1 << 12) | (1 << 20)        # Armv8.0 debug, 2 BRPs, 2 WRPs
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
-ID_AA64MMFR1 = 0x1 << 20                          # PAN; 8-bit VMID; no VHE
+ID_AA64MMFR1 = 0x2 << 20                          # PAN + AT S1E1RP/WP (PAN2); 8-bit VMID; no VHE
 MIDR = 0x410FD070          # Arm, variant 0, architecture 0xF, part 0xD07 (Cortex-A57-like), r0p0
 CTR = 0x8444C004           # IminLine/DminLine 64 B, PIPT I-cache, ERG/CWG 64 B
 DCZID_BS = 4               # DC ZVA block: 2**4 words = 64 bytes

@@ -20,7 +20,8 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     HCR_TGE, HCR_TID1, HCR_TID2, HCR_TID3, HCR_TRVM, HCR_TVM,
                                     HCR_VF, HCR_VI, HCR_VSE, default_target_el, raise_sync,
                                     raise_sysreg_trap, raise_undefined)
-from armvirt.cpu.pstate import drop_cached_translations, read_sp_el, set_el_spsel, write_sp_el
+from armvirt.cpu.pstate import (drop_cached_translations, read_sp_el, set_el_spsel, set_pan,
+                                write_sp_el)
 from armvirt.gen_layout import has_slot
 
 
@@ -281,7 +282,7 @@ def _write_special(c, M, enc, v):
     elif enc == SR.ENC_SPSel:
         set_el_spsel(c, c[L.EL], v & 1)
     elif enc == SR.ENC_PAN:
-        c[L.PSTATE_PAN] = (v >> 22) & 1
+        set_pan(c, (v >> 22) & 1)
     elif enc == SR.ENC_FPCR:
         c[SR.FPCR] = v & 0x07FF9F00
     elif enc == SR.ENC_FPSR:

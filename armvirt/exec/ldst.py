@@ -54,8 +54,8 @@ from armvirt.jit import njit
 from armvirt import layout as L
 from armvirt.bits import MASK32, sext, sext32, ult
 from armvirt.cpu.memory import (ACC_ATOMIC, ACC_ORDERED, ACC_UNPRIV, ACC_WRITE, acc_iss,
-                                check_alignment, check_sp_alignment, mem_check_write, mem_read,
-                                mem_write, translate)
+                                check_alignment, check_alignment_q, check_sp_alignment,
+                                mem_check_write, mem_read, mem_write, translate)
 from armvirt.cpu.memory import store_snoop as _stored
 from armvirt.cpu.sysregs import fp_access_check
 from armvirt.exec.common import set_w, set_x, set_x_or_sp
@@ -131,7 +131,7 @@ def _ldst_gpr(c, M, address, size, opc, rt, acc):
 def _fp_read(c, M, address, scale):
     """Read a SIMD&FP element of 1 << scale bytes (scale 0..4). Returns (ok, low64, high64)."""
     if scale == 4:
-        if not check_alignment(c, M, address, 16, 0):
+        if not check_alignment_q(c, M, address, 0):
             return False, 0, 0
         ok, lo = mem_read(c, M, address, 8, 0)
         if not ok:
@@ -153,7 +153,7 @@ def _fp_check_write(c, M, address, scale):
     """Every check a SIMD&FP element store would make (alignment as one access of the element
     size, then translation of each 8-byte half of a Q element). Returns ok."""
     if scale == 4:
-        if not check_alignment(c, M, address, 16, ACC_WRITE):
+        if not check_alignment_q(c, M, address, ACC_WRITE):
             return False
         if mem_check_write(c, M, address, 8, 0) < 0:
             return False
@@ -166,7 +166,7 @@ def _fp_write(c, M, address, scale, lo, hi):
     """Store a SIMD&FP element of 1 << scale bytes. A Q element is checked for 16-byte
     alignment, and for both halves first when it spans two pages. Returns ok."""
     if scale == 4:
-        if not check_alignment(c, M, address, 16, ACC_WRITE):
+        if not check_alignment_q(c, M, address, ACC_WRITE):
             return False
         if _crosses_page(address, 16) and not _fp_check_write(c, M, address, 4):
             return False

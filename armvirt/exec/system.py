@@ -30,10 +30,10 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
                                     HCR_TWI, HCR_VF, HCR_VI, HCR_VM, HCR_VSE, MDCR_TDE,
                                     default_target_el, exception_return, raise_sync,
                                     raise_sysreg_trap, raise_undefined)
-from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ADDR_SIZE_L0, FSC_ALIGNMENT, PA_LIMIT,
-                                data_abort, is_device_access, mem_check_write, mem_write,
-                                store_snoop, translate)
-from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel
+from armvirt.cpu import mmu
+from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ALIGNMENT, mem_check_write, mem_write,
+                                store_snoop, translate, translation_fault)
+from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel, set_pan
 from armvirt.cpu.sysreg_table import DCZID_BS
 from armvirt.cpu.sysregs import sysreg_read, sysreg_write
 from armvirt.exec.branch import NO_CODE_PAGE, branch_addr
@@ -60,11 +60,9 @@ PAR_NS = 1 << 9             # success: UNKNOWN for a Non-secure regime; reported
 PAR_SH_SHIFT = 7
 PAR_ATTR_SHIFT = 56
 PAR_PA_MASK = 0x0000FFFFFFFFF000   # PA[47:12]
-SH_NON = 0
-SH_OUTER = 2
-# PAR_EL1.ATTR (bits 63:56, MAIR encoding), already in place and as int64 values:
-PAR_ATTR_DEVICE_NGNRNE = 0x00 << PAR_ATTR_SHIFT
-PAR_ATTR_NORMAL_WB = -(1 << PAR_ATTR_SHIFT)   # 0xFF: Inner/Outer WB, R/W-Allocate, Non-transient
+PAR_FST_SHIFT = 1           # fault: FST, the fault status code
+PAR_PTW = 1 << 8            # fault: a stage 2 fault on the stage 1 walk
+PAR_S = 1 << 9              # fault: the fault was at stage 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +346,7 @@ def trans_MSR_imm(c, M, pc, op1, CRm, op2):
         if op2 == 5:
             set_el_spsel(c, el, CRm & 1)
         else:
-            c[L.PSTATE_PAN] = CRm & 1
+            set_pan(c, CRm & 1)
         return
     undefined(c, M, pc)
 
@@ -402,13 +400,18 @@ def dc_zva(c, M, pc, Rt):
         _sys_trap(c, M, 2, 3, 7, 4, 1, Rt, pc)
         return
     va = c[Rt]
-    # Seam for the MMU: with stage 1 on, the walker's memory type decides (Device → fault).
-    if is_device_access(c):
-        data_abort(c, M, va, ACC_WRITE, FSC_ALIGNMENT, default_target_el(c), False)
-        return
     base = va & ~(ZVA_BYTES - 1)
-    # The block never crosses a page, so one check covers every chunk of it.
+    # The block never crosses a page, so one translation covers every chunk of it.
     if mem_check_write(c, M, base, 8, 0) < 0:
+        return
+    info = c[L.XLAT_INFO]
+    if info & mmu.I_DEVICE:
+        s1dev = not (info & mmu.I_S1) or mmu.mair_is_device((info >> mmu.I_ATTR_SHIFT) & 0xFF)
+        if not (info & mmu.I_S2) or s1dev:
+            translation_fault(c, M, va, ACC_WRITE, mmu.F_VALID | FSC_ALIGNMENT, 0)
+        else:
+            translation_fault(c, M, va, ACC_WRITE, mmu.F_VALID | mmu.F_STAGE2 | FSC_ALIGNMENT,
+                              translate_ipa_of(c, M, base))
         return
     for i in range(ZVA_BYTES // 8):
         if not mem_write(c, M, base + 8 * i, 8, 0, 0):
@@ -482,63 +485,81 @@ def cache_maintenance(c, M, pc, op1, CRm, op2, Rt):
 
 
 @njit(cache=True)
-def at_par(c, M, va, regime_el, stage12, is_write, as_el0):
-    """The PAR_EL1 value of an address translation instruction (D8 / AArch64.AT):
-    ``regime_el`` 1 (EL1&0) or 2; ``stage12`` for the S12E* forms; ``is_write`` and ``as_el0``
-    select the permission check the walk would make. Faults are reported in PAR_EL1, never
-    taken (the exceptions — external aborts on the walk, stage 2 faults on the walk of an
-    S1E* instruction — only exist with the MMU on).
-
-    This is the seam for the MMU: with every stage that applies turned off, the result is the
-    flat map of AArch64.TranslateAddressS1Off — PA = VA, Device-nGnRnE (ATTR 0x00, SH Outer
-    Shareable) for the data side, or Normal Write-Back (ATTR 0xFF, Non-shareable) when
-    HCR_EL2.DC = 1 applies to the EL1&0 regime — and an Address size fault at level 0
-    (FST 0b000000) for a VA beyond the 40-bit PA range. With a stage on, the walker of issue 3
-    must be called here; until then the run stops with the same INTERNAL exit as a load would.
-    Returns -1 after requesting that exit.
-    """
-    hcr = c[SR.HCR_EL2]
-    if regime_el == 2:
-        s1 = (c[SR.SCTLR_EL2] & SCTLR_M) != 0
-        dc = False
-    else:
-        # HCR_EL2.DC and HCR_EL2.TGE make SCTLR_EL1.M behave as 0 (D19.2 HCR_EL2).
-        dc = (hcr & HCR_DC) != 0
-        s1 = (c[SR.SCTLR_EL1] & SCTLR_M) != 0 and not dc and (hcr & HCR_TGE) == 0
-    s2 = stage12 and ((hcr & HCR_VM) != 0 or dc)
-    if s1 or s2:
-        mach = M[L.M_MACH]
-        mach[L.EXIT_CODE] = L.EXIT_INTERNAL
-        mach[L.EXIT_PE] = c[L.PE_INDEX]
-        mach[L.EXIT_AUX] = 1  # INTERNAL_MMU_ON, as armvirt.cpu.memory.translate
-        mach[L.EXIT_ADDR] = va
-        c[L.ATTN] = 1
-        return -1
-    if va < 0 or va >= PA_LIMIT:
-        return PAR_RES1 | (FSC_ADDR_SIZE_L0 << 1) | PAR_F
-    if dc:
-        attr = PAR_ATTR_NORMAL_WB
-        sh = SH_NON
-    else:
-        attr = PAR_ATTR_DEVICE_NGNRNE
-        sh = SH_OUTER
-    return attr | (va & PAR_PA_MASK) | PAR_RES1 | PAR_NS | (sh << PAR_SH_SHIFT)
+def translate_ipa_of(c, M, va):
+    """The IPA the current EL1&0 stage 1 gives ``va`` (its TLB entry is fresh: the caller just
+    translated it). Used for HPFAR_EL2 of a stage 2 fault found after translation."""
+    el = c[L.EL]
+    regime, s1on, s2on = mmu.regime_controls(c, el)
+    f, pa, ipa, info = mmu.translate_mmu(c, M, va, 0, el, regime, s1on, s2on)
+    return ipa
 
 
 @njit(cache=True)
-def address_translate(c, M, pc, op1, op2, Rt):
-    """AT (CRn = 7, CRm = 8, C5.5): S1E1R/W, S1E0R/W (op1 = 0, op2 = 0..3; EL1 and up) and
-    S1E2R/W, S12E1R/W, S12E0R/W (op1 = 4, op2 = 0, 1, 4..7; EL2 only, UNDEFINED at EL1).
-    Armv8.0 has no EL2 trap on AT (HCR_EL2.TVM does not apply to it). The result goes to
-    PAR_EL1."""
+def at_par(c, M, va, regime_el, stage12, is_write, as_el0, pan):
+    """The PAR_EL1 value of an address translation instruction (AArch64.AT, D8.15 / C5.5):
+    ``regime_el`` 1 (EL1&0) or 2; ``stage12`` for the S12E* forms (the output of stage 1 is
+    translated by stage 2 too); ``is_write``/``as_el0`` select the permission check; ``pan``
+    is PSTATE.PAN for S1E1RP/WP and 0 otherwise. Faults are reported in PAR_EL1 (F = 1, FST,
+    PTW, S), except a stage 2 fault on the stage 1 walk of an S1E0*/S1E1* instruction executed at
+    EL1, which is taken to EL2 as a Data Abort (S1PTW = 1, CM = 1). Returns -1 after such an
+    exception.
+
+    Success: PA<47:12>, NS (1: the Non-secure PA space), SH and ATTR, the stage 1 attributes
+    (with stage 1 off: Device-nGnRnE / Outer Shareable, or Normal Write-Back / Non-shareable
+    under HCR_EL2.DC), made Device when stage 2 says Device."""
+    if regime_el == 2:
+        regime = mmu.REGIME_EL2
+        s1on = (c[SR.SCTLR_EL2] & SCTLR_M) != 0
+        s2on = False
+    else:
+        regime, s1on, s2on = mmu.regime_controls(c, 1)
+    el = 0 if as_el0 else regime_el
+    acc = mmu.A_WRITE if is_write else 0
+    s2final = stage12 and s2on
+    va_in = va
+    if s1on:
+        va = mmu.strip_tag(va, mmu.addr_top(c, va, regime))
+    f, pa, ipa, info = mmu.full_translate(c, M, va, acc, el, regime, s1on, s2on, s2final,
+                                          pan, False)
+    if f:
+        if (f & mmu.F_S1PTW) and not stage12 and c[L.EL] == 1:
+            translation_fault(c, M, va_in, ACC_CM | ACC_WRITE, f, ipa)
+            return -1
+        par = PAR_F | PAR_RES1 | ((f & mmu.F_FSC_MASK) << PAR_FST_SHIFT)
+        if f & mmu.F_S1PTW:
+            par |= PAR_PTW
+        if f & mmu.F_STAGE2:
+            par |= PAR_S
+        return par
+    attr = (info >> mmu.I_ATTR_SHIFT) & 0xFF
+    sh = (info >> mmu.I_SH_SHIFT) & 3
+    if (info & mmu.I_S2) and ((info >> (mmu.I_S2MEMATTR_SHIFT + 2)) & 3) == 0 and \
+            not mmu.mair_is_device(attr):
+        attr = ((info >> mmu.I_S2MEMATTR_SHIFT) & 3) << 2   # Device-nGnRnE ... nGnRE/GRE
+        sh = 2
+    if mmu.mair_is_device(attr):
+        sh = 2                              # Device memory is always Outer Shareable
+    return (attr << PAR_ATTR_SHIFT) | (pa & PAR_PA_MASK) | PAR_RES1 | PAR_NS | \
+        (sh << PAR_SH_SHIFT)
+
+
+@njit(cache=True)
+def address_translate(c, M, pc, op1, CRm, op2, Rt):
+    """AT (CRn = 7, CRm = 8 or 9, C5.5): S1E1R/W, S1E0R/W (op1 = 0, CRm = 8, op2 = 0..3;
+    EL1 and up), S1E1RP/WP (op1 = 0, CRm = 9, op2 = 0, 1: FEAT_PAN2, checked with PSTATE.PAN),
+    and S1E2R/W, S12E1R/W, S12E0R/W (op1 = 4, CRm = 8, op2 = 0, 1, 4..7; EL2 only, UNDEFINED at
+    EL1). Armv8.0 has no EL2 trap on AT. The result goes to PAR_EL1."""
     el = c[L.EL]
-    if op1 == 0 and op2 <= 3:
+    pan = 0
+    if op1 == 0 and (op2 <= 3 if CRm == 8 else op2 <= 1):
         if el == 0:
             raise_undefined(c, M, pc)
             return
         regime = 1
         s12 = False
-    elif op1 == 4 and (op2 <= 1 or op2 >= 4):
+        if CRm == 9:
+            pan = c[L.PSTATE_PAN]
+    elif op1 == 4 and CRm == 8 and (op2 <= 1 or op2 >= 4):
         if el < 2:
             raise_undefined(c, M, pc)
             return
@@ -548,8 +569,8 @@ def address_translate(c, M, pc, op1, op2, Rt):
         undefined(c, M, pc)
         return
     is_write = (op2 & 1) == 1
-    as_el0 = (op1 == 0 and op2 >= 2) or (op1 == 4 and op2 >= 6)
-    par = at_par(c, M, c[Rt], regime, s12, is_write, as_el0)
+    as_el0 = (op1 == 0 and CRm == 8 and op2 >= 2) or (op1 == 4 and op2 >= 6)
+    par = at_par(c, M, c[Rt], regime, s12, is_write, as_el0, pan)
     if par == -1:
         return
     c[SR.PAR_EL1] = par
@@ -566,10 +587,10 @@ def tlb_maintenance(c, M, pc, op1, CRm, op2, Rt):
     VMALLS12E1IS 3/6, IPAS2E1 4/1, IPAS2LE1 4/5, and the local 7/x forms of the CRm = 3 ones):
     EL2 only.
 
-    Effect: the only cached translation today is the instruction fetch page of each PE, so an
-    invalidation drops it (on every PE for the broadcast forms) whatever its scope — always
-    safe, since the next fetch re-translates. The data TLB of the MMU issue adds its own
-    invalidation here.
+    Effect (armvirt.cpu.mmu.tlb_invalidate): the entries of the scope go from this PE's TLB, or
+    every PE's for the Inner Shareable forms; the one-page translation caches of those PEs are
+    dropped with them. The address operand is Xt<43:0> = VA<55:12> (sign-extended from bit 55)
+    with the ASID in Xt<63:48>, or Xt<35:0> = IPA<47:12>.
     """
     el = c[L.EL]
     if op1 == 0:
@@ -583,6 +604,14 @@ def tlb_maintenance(c, M, pc, op1, CRm, op2, Rt):
             _sys_trap(c, M, 2, op1, 8, CRm, op2, Rt, pc)
             return
         broadcast = CRm == 3 or (el == 1 and (c[SR.HCR_EL2] & HCR_FB) != 0)
+        if op2 == 0:
+            scope = mmu.TLBI_VMID            # VMALLE1
+        elif op2 == 1 or op2 == 5:
+            scope = mmu.TLBI_VA              # VAE1, VALE1
+        elif op2 == 2:
+            scope = mmu.TLBI_ASID            # ASIDE1
+        else:
+            scope = mmu.TLBI_VAA             # VAAE1, VAALE1
     elif op1 == 4:
         if CRm == 0 or CRm == 4:
             ok = op2 == 1 or op2 == 5
@@ -597,14 +626,35 @@ def tlb_maintenance(c, M, pc, op1, CRm, op2, Rt):
             raise_undefined(c, M, pc)
             return
         broadcast = CRm == 0 or CRm == 3
+        if CRm == 0 or CRm == 4:
+            scope = mmu.TLBI_IPA             # IPAS2E1, IPAS2LE1
+        elif op2 == 0:
+            scope = mmu.TLBI_ALL_EL2         # ALLE2
+        elif op2 == 1 or op2 == 5:
+            scope = mmu.TLBI_VA_EL2          # VAE2, VALE2
+        elif op2 == 4:
+            scope = mmu.TLBI_ALL_EL10        # ALLE1
+        else:
+            scope = mmu.TLBI_VMID            # VMALLS12E1
     else:
         undefined(c, M, pc)
         return
+    xt = c[Rt]
+    if scope == mmu.TLBI_IPA:
+        page = xt & ((1 << 36) - 1)
+    else:
+        page = (xt << 20) >> 20
+    asid = (xt >> 48) & 0xFFFF
+    if ((c[SR.TCR_EL1] >> 36) & 1) == 0:
+        asid &= 0xFF
+    vmid = mmu.current_vmid(c)
     if broadcast:
         cpus = M[L.M_CPUS]
         for i in range(M[L.M_MACH][L.NUM_PES]):
+            mmu.tlb_invalidate(M, i, scope, vmid, asid, page)
             drop_cached_translations(cpus[i])
     else:
+        mmu.tlb_invalidate(M, c[L.PE_INDEX], scope, vmid, asid, page)
         drop_cached_translations(c)
 
 
@@ -614,8 +664,8 @@ def trans_SYS(c, M, pc, op1, CRn, CRm, op2, Rt):
     CRm = 8), TLBI (CRn = 8). Every other encoding is UNDEFINED (and counted, so that
     ``--trace unimp`` shows a guest using a later extension's operation)."""
     if CRn == 7:
-        if CRm == 8:
-            address_translate(c, M, pc, op1, op2, Rt)
+        if CRm == 8 or (CRm == 9 and op1 == 0):
+            address_translate(c, M, pc, op1, CRm, op2, Rt)
         else:
             cache_maintenance(c, M, pc, op1, CRm, op2, Rt)
     elif CRn == 8:
