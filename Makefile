@@ -36,6 +36,7 @@ gen: $(STAMP)
 
 bench: $(STAMP) guests
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.hv
 
 clean:
 	rm -rf build .pytest_cache
