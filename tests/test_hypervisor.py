@@ -720,3 +720,30 @@ def test_psci_guest_same_output_as_qemu(firmware, guests_dir):
     r = Run(HvConfig([VMConfig(str(guests_dir / "psci.elf"), vcpus=2)]), firmware)
     assert r.res.ok
     assert q.stdout.replace(b"\r\n", b"\n").decode() == r.text("vm0")
+
+
+def test_an_exit_costs_the_split_build_more_than_the_direct_one(firmware, tmp_path):
+    """The point of the two builds, in emulated cycles (deterministic): a no-op hypercall makes
+    the split build switch to the host part and back, the direct build handles it at EL2."""
+    src = """
+    .global _start
+_start:
+    movl    x19, COUNT
+1:  movl    x0, 0xC6000000              // ARMVIRT_HC_NOP
+    hvc     #0
+    subs    x19, x19, #1
+    b.ne    1b
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .ltorg
+"""
+    per_call = {}
+    for mode in MODES:
+        cycles = []
+        for n in (50, 150):
+            image, _ = guest_image(tmp_path, f"hc{n}", src.replace("COUNT", str(n)))
+            r = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+            assert r.res.ok and r.stats()["hvc"] == n + 1
+            cycles.append(r.m.reg("cycles", 0))
+        per_call[mode] = (cycles[1] - cycles[0]) / 100
+    assert 0 < per_call["direct"] < per_call["split"], per_call

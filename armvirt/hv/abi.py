@@ -23,7 +23,6 @@ Structures (names after KVM's where there is a counterpart):
 """
 from __future__ import annotations
 
-import struct as _struct
 from dataclasses import dataclass
 
 from armvirt import memmap
@@ -322,7 +321,3 @@ def check_layout() -> None:
     assert MANIFEST.off("VMS") + MAX_VMS * VM.size <= HV_SIZE - HV_MANIFEST_OFFSET
     # LDP/STP of X registers reach +504 bytes from a base; the save/restore code adds
     # the CTXT offsets to a base register instead, so nothing else limits the layout.
-
-
-def pack_u64(*values: int) -> bytes:
-    return b"".join(_struct.pack("<Q", v & ((1 << 64) - 1)) for v in values)

@@ -5,6 +5,8 @@
     name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  output=FILE
     kind=auto|elf|image|raw  load-addr=ADDR  base=ADDR  stage2=on|off
 
+(a value cannot contain a comma: give such an ``append`` in a TOML file)
+
 A TOML file (Python's tomllib) says the same with tables; paths are relative to the file::
 
     hv = "split"          # or "direct" (the --hv option wins)

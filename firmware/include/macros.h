@@ -56,10 +56,6 @@
 #endif
 .endm
 
-.macro hyp_pcpu reg
-    mrs     \reg, tpidr_el2
-.endm
-
 // Spinlock on the 64-bit word at [\addr]: load-acquire exclusive until it is 0, then claim it.
 // (No WFE in the loop: the waiter just spins; the emulator's PEs take turns.)
 .macro spin_lock addr, tmp, status
