@@ -19,6 +19,7 @@ from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt import memmap
+from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, default_target_el,
                                     raise_sync)
 from armvirt.cpu.memory import fetch_translate
@@ -40,12 +41,16 @@ def _bp_lookup(M, pa):
 
 @njit(cache=True)
 def _bp_matches(c, M, pc, pa):
-    """Does a breakpoint at pa apply in the current context (VA, EL)?"""
+    """Does a breakpoint at pa apply in the current context: its VA, its ELs, and its VMID
+    (column 3, -1 = any: "only in guest N" means EL0/EL1 with stage 2 on and that VMID)?"""
     S = M[L.M_MACH]
     for i in range(S[L.BP_COUNT]):
         r = L.S_BP + i * L.BP_WIDTH
         if S[r] == pa and (S[r + 1] == -1 or S[r + 1] == pc) and (S[r + 2] >> c[L.EL]) & 1:
-            return True
+            vmid = S[r + 3]
+            if vmid == -1 or (c[L.EL] < 2 and (c[SR.HCR_EL2] & 1) and
+                              ((c[SR.VTTBR_EL2] >> 48) & 0xFF) == vmid):
+                return True
     return False
 
 

@@ -74,6 +74,7 @@ class Breakpoint:
     el_mask: int            # bit n: stop at ELn
     temporary: bool = False
     id: int = 0
+    vmid: int = -1          # stop only in this VM (stage 2 VMID), -1: anywhere
 
 
 def _el_mask(el: int | Iterable[int] | None) -> int:
@@ -259,6 +260,38 @@ class Machine:
         _, ctl = mmu.inspect_el(c, self.M, _s64(va), acc, el, stage2, pan)
         return from_record(self.state, va & (2**64 - 1), el, access, int(ctl))
 
+    def virt_to_phys(self, va: int, *, el: int | None = None, pe: int = 0) -> int:
+        """The PA of ``va`` in the translation regime of ``el`` (default: the PE's current EL),
+        as a debugger sees memory: a privileged read that ignores PSTATE.PAN, so that anything
+        mapped can be inspected. Raises MachineError naming the fault when nothing is mapped."""
+        el = int(self.cpus[pe][L.EL]) if el is None else el
+        w = self.translate(va, el=max(el, 1), pan=0, pe=pe)
+        if w.fault is not None:
+            raise MachineError(f"cannot translate 0x{va & (2**64 - 1):x} at EL{el}: {w.fault}")
+        return w.pa
+
+    def read_virt(self, va: int, size: int, *, el: int | None = None, pe: int = 0) -> bytes:
+        """Read RAM by virtual address (page by page through ``virt_to_phys``)."""
+        out = bytearray()
+        while size > 0:
+            n = min(size, 4096 - (va & 0xFFF))
+            out += self.read_phys(self.virt_to_phys(va, el=el, pe=pe), n)
+            va, size = va + n, size - n
+        return bytes(out)
+
+    def write_virt(self, va: int, data: bytes, *, el: int | None = None, pe: int = 0) -> None:
+        """Write RAM by virtual address; every page is translated before the first byte
+        is written, so a fault changes nothing."""
+        spans, off = [], 0
+        while off < len(data):
+            n = min(len(data) - off, 4096 - ((va + off) & 0xFFF))
+            spans.append((self.virt_to_phys(va + off, el=el, pe=pe), off, n))
+            off += n
+        for pa, off, n in spans:
+            self._ram_offset(pa, n)
+        for pa, off, n in spans:
+            self.write_phys(pa, data[off:off + n])
+
     def tlb_entries(self, pe: int = 0) -> list[dict]:
         """The valid entries of a PE's software TLB: input page, output page, IPA page,
         regime, ASID (None for global entries), VMID and the decoded attributes."""
@@ -386,14 +419,25 @@ class Machine:
 
     # ------------------------------------------------------------------ breakpoints
     def add_breakpoint(self, addr: int, *, el: int | Iterable[int] | None = None,
-                       temporary: bool = False) -> Breakpoint:
-        """Stop before executing the instruction at ``addr`` (today: physical = virtual,
-        since translation is off), optionally only at the given EL(s)."""
+                       temporary: bool = False, vmid: int | None = None) -> Breakpoint:
+        """Stop before executing the instruction at virtual address ``addr``, optionally only
+        at the given EL(s) and only in the VM with stage 2 VMID ``vmid`` (EL0/EL1 with
+        HCR_EL2.VM set) — the same VA is different code in the hypervisor and in each guest.
+
+        The breakpoint is bound to the PA its page maps to whenever the PE enters that page
+        (``memory.bind_breakpoints``); it may be set before its page is mapped at all."""
         if len(self.breakpoints) >= L.BP_CAP:
             raise MachineError(f"at most {L.BP_CAP} breakpoints")
-        pa = addr
-        self._ram_offset(pa, 4)
-        bp = Breakpoint(addr, pa, addr, _el_mask(el), temporary, self._next_bp)
+        mask = _el_mask(el)
+        if vmid is not None and not 0 <= vmid <= 0xFF:
+            raise MachineError(f"VMIDs are 8 bits: {vmid}")
+        try:
+            pa = self.virt_to_phys(addr, el=2 if mask == 4 else 1)
+            self._ram_offset(pa, 4)
+        except MachineError:
+            pa = -1           # not mapped (or not RAM) now: bound when its page is entered
+        bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp,
+                        -1 if vmid is None else vmid)
         self._next_bp += 1
         self.breakpoints.append(bp)
         self._rearm_breakpoints()
@@ -413,11 +457,13 @@ class Machine:
         old = self.bp_table[:int(self.mach[L.BP_COUNT]), 0].copy()
         self.mach[L.BP_COUNT] = len(self.breakpoints)
         for i, b in enumerate(self.breakpoints):
-            self.bp_table[i] = (b.pa, b.va, b.el_mask, 0)
+            self.bp_table[i] = (b.pa, b.va, b.el_mask, b.vmid)
         for pa in list(old) + [b.pa for b in self.breakpoints]:
             off = int(pa) - memmap.RAM_BASE
             if 0 <= off < self.ram_size:
                 self.dcache[off >> 2] = 0
+        for c in self.cpus:   # the next fetch re-enters its page and binds breakpoints there
+            c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
     # ------------------------------------------------------------------ watchpoints
     def add_watchpoint(self, addr: int, size: int = 8, kind: str = "w", *,

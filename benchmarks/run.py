@@ -1,7 +1,12 @@
 """armvirt's throughput benchmarks: MIPS per workload, cold/warm start, and the same images on
 QEMU TCG and unicorn in the same run when they are installed.
 
-    python -m benchmarks.run [--quick] [--json FILE] [--only alu,ldst]
+    python -m benchmarks.run [--json FILE] [--only alu,ldst,chase/s12] [--no-start]
+
+Workloads run with translation off, and as ``name/s1`` (EL1 stage 1, 4 KiB pages) and
+``name/s12`` (stage 1 + stage 2 with 2 MiB blocks, under a small EL2 set-up): the table shows
+each variant's MIPS against the MMU-off run, its TLB misses and the descriptor reads per miss
+(the cost of the two-dimensional walk that virtualization adds).
 
 MIPS is measured by difference: each workload is built for two iteration counts and
 ``(instructions(N2) - instructions(N1)) / (time(N2) - time(N1))``, so boot, image loading and
@@ -29,26 +34,50 @@ OUT = ROOT / "build" / "bench"
 
 # iterations (small, large) per workload: the large run is ~20-40 M instructions
 ITERS = {"alu": (50_000, 3_000_000), "ldst": (100, 4_000), "branchy": (50_000, 2_500_000),
-         "calls": (50_000, 1_500_000)}
+         "calls": (50_000, 1_500_000), "chase": (10_000, 400_000)}
+# Translation variants: "name/s1" runs with EL1 stage 1 on (4 KiB pages), "name/s12" with
+# stage 1 and stage 2 (2 MiB blocks); both entered at EL2 (workloads/prologue.inc).
+MMU_VARIANTS = {"": None, "s1": 1, "s12": 2}
+DEFAULT = ["alu", "ldst", "branchy", "calls", "chase", "alu/s1", "alu/s12", "ldst/s1",
+           "ldst/s12", "chase/s1", "chase/s12"]
+
+
+def split(name: str) -> tuple[str, int | None]:
+    base, _, variant = name.partition("/")
+    return base, MMU_VARIANTS[variant]
 
 
 def build(name: str, iters: int) -> Path:
     from armvirt.build import build_guest
-    return build_guest(WORKLOADS / f"{name}.S", OUT, defines={"ITERS": iters},
-                       name=f"{name}-{iters}")
+    base, mmu = split(name)
+    defines = {"ITERS": iters, **({"MMU": mmu} if mmu else {})}
+    elf = build_guest(WORKLOADS / f"{base}.S", OUT, defines=defines,
+                      name=f"{name.replace('/', '-')}-{iters}")
+    _MMU[elf] = mmu
+    return elf
 
 
-def run_armvirt(elf: Path) -> tuple[int, float]:
+_MMU: dict[Path, int | None] = {}   # built image -> its translation variant (entered at EL2)
+
+
+def _mmu_of(elf: Path) -> int | None:
+    return _MMU.get(elf)
+
+
+def run_armvirt(elf: Path, stats: dict | None = None) -> tuple[int, float]:
     from armvirt.loader import load_image
     from armvirt.machine import Machine
-    m = Machine(ram_size=64 << 20)
-    load_image(m, elf)
+    el = 2 if _mmu_of(elf) else 1
+    m = Machine(ram_size=64 << 20, psci_conduit="smc" if el == 2 else "hvc")
+    load_image(m, elf, el=el)
     t = time.perf_counter()
     info = m.run(max_insns=2_000_000_000)  # a broken workload fails instead of spinning
     dt = time.perf_counter() - t
     if info.reason != "system_off":
         raise RuntimeError(f"{elf.name}: stopped with {info.reason} {info.detail} at "
                            f"pc 0x{info.pc:x}, ESR_EL1 0x{m.reg('ESR_EL1'):x}")
+    if stats is not None:
+        stats.update(m.tlb_stats(0))
     return info.instructions, dt
 
 
@@ -56,14 +85,17 @@ def run_qemu(elf: Path) -> float | None:
     qemu = shutil.which("qemu-system-aarch64")
     if not qemu:
         return None
+    machine = "virt,gic-version=3" + (",virtualization=on" if _mmu_of(elf) else "")
     t = time.perf_counter()
-    subprocess.run([qemu, "-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-m", "256M",
+    subprocess.run([qemu, "-M", machine, "-cpu", "cortex-a57", "-m", "256M",
                     "-nographic", "-kernel", str(elf)], check=True, timeout=600,
                    stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
 def run_unicorn(elf: Path) -> float | None:
+    if _mmu_of(elf):
+        return None   # unicorn has no EL2 to enter the translation variants at
     try:
         import unicorn
         from unicorn import arm64_const as A
@@ -111,7 +143,7 @@ FAST_SCALE = 40
 
 
 def measure(name: str, repeat: int) -> dict:
-    n_small, n_large = ITERS[name]
+    n_small, n_large = ITERS[split(name)[0]]
     small, large = build(name, n_small), build(name, n_large)
     run_armvirt(small)  # load the compiled core before timing
     i1, i2 = run_armvirt(small)[0], run_armvirt(large)[0]
@@ -119,7 +151,10 @@ def measure(name: str, repeat: int) -> dict:
     per_iter = (i2 - i1) / (n_large - n_small)
     huge_n = n_large * FAST_SCALE
     huge = build(name, huge_n)
-    row: dict = {"workload": name, "instructions": i2}
+    stats: dict = {}
+    run_armvirt(large, stats)
+    row: dict = {"workload": name, "instructions": i2, "tlb_misses": stats["misses"],
+                 "reads_per_miss": round(stats["reads_per_miss"], 2)}
 
     def mips(fn, lo, hi, n_lo, n_hi) -> float | None:
         best_lo = best_hi = None
@@ -224,10 +259,15 @@ def table(rows: list[dict], starts: dict) -> str:
 
     def ratio(a, b):
         return "n/a" if not a or not b else f"{a / b:.2f}"
-    lines = ["| workload | instructions | armvirt MIPS | QEMU TCG MIPS | unicorn MIPS | "
-             "armvirt/QEMU | armvirt/unicorn |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | instructions | armvirt MIPS | vs MMU off | TLB misses | reads/miss "
+             "| QEMU TCG MIPS | unicorn MIPS | armvirt/QEMU | armvirt/unicorn |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    plain = {r["workload"]: r["armvirt_mips"] for r in rows if "/" not in r["workload"]}
     for r in rows:
+        base = plain.get(r["workload"].split("/")[0]) if "/" in r["workload"] else None
+        vs = f"{100 * r['armvirt_mips'] / base:.0f}%" if base else ""
         lines.append(f"| {r['workload']} | {r['instructions']:,} | {cell(r['armvirt_mips'])} | "
+                     f"{vs} | {r['tlb_misses']:,} | {r['reads_per_miss']:.2f} | "
                      f"{cell(r['qemu_tcg_mips'])} | {cell(r['unicorn_mips'])} | "
                      f"{ratio(r['armvirt_mips'], r['qemu_tcg_mips'])} | "
                      f"{ratio(r['armvirt_mips'], r['unicorn_mips'])} |")
@@ -240,15 +280,18 @@ def table(rows: list[dict], starts: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(ITERS), help="comma-separated workloads")
+    ap.add_argument("--only", default=",".join(DEFAULT),
+                    help="comma-separated workloads; name/s1 and name/s12 turn on translation")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
     ap.add_argument("--no-start", action="store_true", help="skip cold/warm start timing")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     for n in names:
-        if n not in ITERS:
-            ap.error(f"unknown workload {n!r} (known: {', '.join(ITERS)})")
+        base, _, variant = n.partition("/")
+        if base not in ITERS or variant not in MMU_VARIANTS:
+            ap.error(f"unknown workload {n!r} (known: {', '.join(ITERS)}, each optionally "
+                     f"with /s1 or /s12)")
     rows = [measure(n, args.repeat) for n in names]
     dbg = debugger_figures(args.repeat)
     starts = {} if args.no_start else start_times()

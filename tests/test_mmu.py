@@ -107,6 +107,24 @@ def test_stage1_el10_matches_reference(sc, accs, wxn):
 
 
 @settings(max_examples=40)
+@given(s1_scenarios("EL10"), st.integers(0, 1), st.integers(0, 1), st.integers(0, 255),
+       accesses())
+def test_top_byte_ignore_matches_reference(sc, tbi0, tbi1, tag, acc):
+    """TCR_EL1.TBI0/TBI1 (AArch64.AddrTop): with TBI the tag byte is ignored, without it a
+    tagged address is outside the VA range (level 0 translation fault)."""
+    mem = board_memory(sc.mem)
+    regs = dict(sc.regs, sctlr=SCTLR_M, tcr=sc.regs["tcr"] | tbi0 << 37 | tbi1 << 38)
+    m = machine_with(mem)
+    set_s1(m, regs)
+    el, a, pan = acc
+    for va in sc.probes:
+        tagged = (va & ~(0xFF << 56)) | tag << 56
+        ref = R.walk_s1(mem, va=tagged, el=el, access=a, pan=pan, **regs)
+        assert_same(ref, m.translate(tagged, access=access_name(a), el=el, unpriv=a.unpriv,
+                                     pan=pan))
+
+
+@settings(max_examples=40)
 @given(s1_scenarios("EL2"), st.sampled_from(["read", "write", "exec"]), st.booleans())
 def test_stage1_el2_matches_reference(sc, kind, wxn):
     mem = board_memory(sc.mem)
@@ -192,6 +210,32 @@ def test_two_dimensional_walk():
 # ---------------------------------------------------------------------------------------------
 # The inspection API itself
 # ---------------------------------------------------------------------------------------------
+def test_at_instructions_write_par_el1():
+    """AT S1E1R ignores PAN, S1E1RP (FEAT_PAN2) applies it; S12E1R gives the PA through both
+    stages, S1E1R the IPA; faults go to PAR_EL1 with FST, and S/PTW for stage 2."""
+    from test_tlb import PAGE_A, PAGE_C, VA, Rig
+    r = Rig(stage2=True)
+    m = r.m
+    m.set_reg("MAIR_EL1", 0xFF)                           # AttrIndx 0: Normal Write-Back
+    par_ok = 1 << 11 | 1 << 9 | 3 << 7 | 0xFF << 56     # NS, Inner Shareable, Normal WB
+    # sys #0, c7, c9, #0 is AT S1E1RP (keystone does not know the name)
+    r.run("msr pan, #1\nat s1e1r, x1\nmrs x2, par_el1\nsys #0, c7, c9, #0, x1\n"
+          "mrs x3, par_el1\n"
+          "msr pan, #0", el=1, x1=VA + 0x10)
+    assert m.reg("x2") == par_ok | PAGE_A                 # EL0-accessible page, PAN ignored
+    assert m.reg("x3") == 1 << 11 | 0x0F << 1 | 1         # permission fault, level 3
+    r.set_vmid(2)                                         # VMID 2: IPA PAGE_A lives at PAGE_C
+    r.run("at s12e1r, x1\nmrs x2, par_el1\nat s1e1r, x1\nmrs x3, par_el1\n"
+          "at s12e1w, x4\nmrs x5, par_el1", el=2, x1=VA, x4=0x8000_5000)
+    assert m.reg("x2") == par_ok | PAGE_C
+    assert m.reg("x3") == par_ok | PAGE_A
+    assert m.reg("x5") == 1 << 11 | 0x07 << 1 | 1         # stage 1 translation fault, level 3
+    r.repoint(r.s2[2], PAGE_A, PAGE_A, s2ap=0b01)         # stage 2 read-only
+    r.tlbi("vmalls12e1", None, el=2)
+    r.run("at s12e1w, x1\nmrs x2, par_el1", el=2, x1=VA)
+    assert m.reg("x2") == 1 << 11 | 1 << 9 | 0x0F << 1 | 1   # S = 1: stage 2 permission, L3
+
+
 def test_translate_reports_fields_and_rejects_bad_arguments():
     mem = Memory()
     s1 = Tables(mem, Allocator(0x4000_0000), granule=4096, inputsize=39, stage=1)

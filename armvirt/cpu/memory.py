@@ -519,4 +519,25 @@ def fetch_translate(c, M, pc):
         return False
     c[L.CODE_VPAGE] = pc >> 12
     c[L.CODE_DELTA] = off - pc
+    if M[L.M_MACH][L.BP_COUNT]:
+        bind_breakpoints(c, M, pc)
     return True
+
+
+@njit(cache=True)
+def bind_breakpoints(c, M, pc):
+    """Breakpoints are set on virtual addresses, but the decode cache that marks them is
+    physical: when a code page is entered, each breakpoint on it is bound to the PA the page
+    maps to *now* (``S_BP`` column 0), and its word's decoded form is negated so the loop
+    checks it. A breakpoint whose page was never mapped waits here until it is."""
+    S = M[L.M_MACH]
+    dc = M[L.M_DCACHE]
+    for i in range(S[L.BP_COUNT]):
+        r = L.S_BP + i * L.BP_WIDTH
+        va = S[r + 1]
+        if va != -1 and (va >> 12) == (pc >> 12):
+            off = va + c[L.CODE_DELTA]
+            S[r] = off + memmap.RAM_BASE
+            e = dc[off >> 2]
+            if e > 0:
+                dc[off >> 2] = -e

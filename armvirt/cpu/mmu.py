@@ -19,8 +19,9 @@ Translation state is data, like everything in the core:
   stage 2 permissions, the levels and block sizes of both leaves, nG, the memory attributes.
   Permissions are checked against it on every access (``check_permissions``), so a TLB entry
   filled by a load still faults a later store correctly.
-* The TLB (``layout.S_TLB``, one per PE) holds *combined* stage 1 + stage 2 entries for 4 KiB
-  pieces of the input space, tagged with regime, ASID (or global) and VMID. Larger leaves are
+* The TLB (``layout.S_TLB``, one per PE, 2-way set associative, LRU) holds *combined* stage 1 +
+  stage 2 entries for 4 KiB pieces of the input space, tagged with regime, ASID (or global)
+  and VMID. Larger leaves are
   remembered by size so that TLBI by address removes every piece of a block.
 
 Each descriptor read of a walk is counted (``layout.S_MMU_STATS``: TLB hits, misses, descriptor
@@ -101,7 +102,8 @@ CTX_GLOBAL = 1 << 4
 CTX_ASID_SHIFT = 8
 CTX_VMID_SHIFT = 24
 CTX_ASID_MASK = 0xFFFF << CTX_ASID_SHIFT
-TLB_MASK = L.TLB_ENTRIES - 1
+TLB_WAYS = 2
+TLB_SET_MASK = L.TLB_ENTRIES // TLB_WAYS - 1
 
 # Statistics columns (per PE, layout.S_MMU_STATS)
 ST_HITS = 0
@@ -621,8 +623,13 @@ def tlb_base(pe):
 
 
 @njit(cache=True, inline="always")
-def tlb_index(vpage, asid, vmid):
-    return ((vpage ^ (vpage >> 10) ^ (asid << 3) ^ (vmid << 7)) & TLB_MASK) * L.TLB_WIDTH
+def tlb_set(vpage, vmid):
+    """Offset of the 2-way set for an input page. The ASID is not hashed in, so that a global
+    entry is found from every ASID (kernel mappings shared by all processes). Neighbouring
+    pages go to neighbouring sets; higher bits are folded in so that, say, 0x4000_0000 and
+    0x8000_0000 do not collide."""
+    h = vpage ^ (vpage >> 9) ^ (vpage >> 18) ^ (vpage >> 27) ^ (vmid * 0x45)
+    return (h & TLB_SET_MASK) * (TLB_WAYS * L.TLB_WIDTH)
 
 
 @njit(cache=True, inline="always")
@@ -649,10 +656,17 @@ def translate_mmu(c, M, va, acc, el, regime, s1on, s2on):
     ctx, asid = tlb_context(c, regime, s1on, s2on)
     vmid = (ctx >> CTX_VMID_SHIFT) & 0xFF
     stats = L.S_MMU_STATS + c[L.PE_INDEX] * ST_WIDTH
-    e = tlb_base(c[L.PE_INDEX]) + tlb_index(vpage, asid, vmid)
-    if S[e + TE_VPAGE] == vpage:
-        ectx = S[e + TE_CTX]
-        if ectx == (ctx | (asid << CTX_ASID_SHIFT)) or ectx == (ctx | CTX_GLOBAL):
+    e = tlb_base(c[L.PE_INDEX]) + tlb_set(vpage, vmid)
+    want = ctx | (asid << CTX_ASID_SHIFT)
+    glob = ctx | CTX_GLOBAL
+    for way in range(TLB_WAYS):
+        w = e + way * L.TLB_WIDTH
+        if S[w + TE_VPAGE] == vpage and (S[w + TE_CTX] == want or S[w + TE_CTX] == glob):
+            if way:                                   # keep the set in LRU order
+                for k in range(L.TLB_WIDTH):
+                    t = S[e + k]
+                    S[e + k] = S[w + k]
+                    S[w + k] = t
             S[stats + ST_HITS] += 1
             info = S[e + TE_INFO]
             f = check_permissions(info, acc, el, regime, c[L.PSTATE_PAN])
@@ -662,11 +676,13 @@ def translate_mmu(c, M, va, acc, el, regime, s1on, s2on):
     f, pa, ipa, info = full_translate(c, M, va, acc, el, regime, s1on, s2on, True,
                                       c[L.PSTATE_PAN], False)
     if f == 0:
+        for k in range(L.TLB_WIDTH):                  # the least recently used way goes
+            S[e + L.TLB_WIDTH + k] = S[e + k]
         S[e + TE_VPAGE] = vpage
         if regime == REGIME_EL10 and s1on and (info & I_NG) == 0:
-            S[e + TE_CTX] = ctx | CTX_GLOBAL
+            S[e + TE_CTX] = glob
         else:
-            S[e + TE_CTX] = ctx | (asid << CTX_ASID_SHIFT)
+            S[e + TE_CTX] = want
         S[e + TE_PA] = pa & ~0xFFF
         S[e + TE_IPA] = ipa & ~0xFFF
         S[e + TE_INFO] = info

@@ -472,18 +472,12 @@ class GdbSession:
 
     # -------------------------------------------------------------- memory
     def _va_to_pa(self, va: int) -> int:
-        """The physical address of ``va`` for the selected PE's current translation regime.
-        Translation is not implemented (ARCHITECTURE.md, "Not implemented yet"): with every
-        stage that applies turned off this is the identity, otherwise we refuse."""
-        m, pe = self.m, self.g_pe
-        el = int(m.cpus[pe][L.EL])
-        hcr = m.reg("HCR_EL2", pe)
-        regime_el2 = el == 2 or (el == 0 and hcr >> 27 & 1)   # HCR_EL2.TGE
-        s1 = m.reg("SCTLR_EL2" if regime_el2 else "SCTLR_EL1", pe) & 1
-        s2 = not regime_el2 and hcr & 1                        # HCR_EL2.VM
-        if s1 or s2:
-            raise RspError(E_FAULT, "address translation is not implemented yet")
-        return va
+        """The physical address of ``va`` in the selected PE's current translation regime
+        (``Machine.virt_to_phys``: a privileged read, as a debugger looks at memory)."""
+        try:
+            return self.m.virt_to_phys(va, pe=self.g_pe)
+        except MachineError as e:
+            raise RspError(E_FAULT, str(e)) from None
 
     def _ram_span(self, pa: int) -> int:
         """Bytes of RAM from ``pa`` to its end (0: not RAM)."""
@@ -491,23 +485,34 @@ class GdbSession:
         return self.m.ram_size - off if 0 <= off < self.m.ram_size else 0
 
     def _read_mem(self, va: int, length: int) -> bytes:
-        if length == 0:
-            return b""
-        pa = self._va_to_pa(va)
-        n = min(length, self._ram_span(pa))
-        if n == 0:
-            raise RspError(E_FAULT, f"0x{va:x} is not RAM")
-        return self.m.read_phys(pa, n)
+        """Page by page; a partial answer when a later page does not translate or is not RAM
+        (GDB asks again for the rest and reports the error there)."""
+        out = bytearray()
+        while len(out) < length:
+            n = min(length - len(out), 4096 - ((va + len(out)) & 0xFFF))
+            try:
+                pa = self._va_to_pa(va + len(out))
+            except RspError:
+                if out:
+                    break
+                raise
+            n = min(n, self._ram_span(pa))
+            if n == 0:
+                if out:
+                    break
+                raise RspError(E_FAULT, f"0x{va:x} is not RAM")
+            out += self.m.read_phys(pa, n)
+        return bytes(out)
 
     def _write_mem(self, va: int, length: int, data: bytes) -> str:
         if len(data) != length:
             raise RspError(E_INVAL, f"length {length} but {len(data)} bytes of data")
         if length == 0:
             return "OK"  # GDB probes X support with an empty write
-        pa = self._va_to_pa(va)
-        if self._ram_span(pa) < length:
-            raise RspError(E_FAULT, f"0x{va:x}+0x{length:x} is not all RAM")
-        self.m.write_phys(pa, data)
+        try:
+            self.m.write_virt(va, data, pe=self.g_pe)
+        except MachineError as e:
+            raise RspError(E_FAULT, str(e)) from None
         return "OK"
 
     # -------------------------------------------------------------- breakpoints, watchpoints

@@ -80,7 +80,7 @@ def steps_of(info: Any) -> int:
 
 def machine_config(m: Any) -> tuple:
     """The machine's breakpoints and watchpoints, as replayable data."""
-    return (tuple(("b", b.addr, b.el_mask, b.temporary) for b in m.breakpoints) +
+    return (tuple(("b", b.addr, b.el_mask, b.temporary, b.vmid) for b in m.breakpoints) +
             tuple(("w", w.addr, w.size, w.kind, w.el_mask) for w in m.watchpoints))
 
 
@@ -97,7 +97,8 @@ def install_config(m: Any, config: tuple) -> None:
             m.remove_watchpoint(w)
         for item in config:
             if item[0] == "b":
-                m.add_breakpoint(item[1], el=_els(item[2]), temporary=item[3])
+                m.add_breakpoint(item[1], el=_els(item[2]), temporary=item[3],
+                                 vmid=None if item[4] < 0 else item[4])
             else:
                 m.add_watchpoint(item[1], item[2], item[3], el=_els(item[4]))
 

@@ -79,12 +79,13 @@ class Point:
     catch: str = "exception"        # catchpoints: "exception" | "eret"
     catch_el: int | None = None
     catch_ec: tuple[int, ...] | None = None
+    vmid: int = -1                  # breakpoints: only in this VM (stage 2 VMID)
     enabled: bool = True
     hits: int = 0
 
     def machine_item(self) -> tuple:
         if self.kind == "breakpoint":
-            return ("b", self.addr, self.el_mask, False)
+            return ("b", self.addr, self.el_mask, False, self.vmid)
         return ("w", self.addr, self.size, self.access, self.el_mask)
 
 
@@ -268,31 +269,40 @@ class Debugger:
         return bool(s1 or s2), f"SCTLR_EL1.M = {s1}, HCR_EL2.VM = {s2}"
 
     def _va_to_pa(self, va: int, pe: int | None = None) -> int:
+        """The PA of ``va`` in the PE's current regime, as ``Machine.virt_to_phys`` (privileged
+        read, PAN ignored): the debugger's view of memory."""
         pe = self.pe if pe is None else pe
-        on, why = self._translation_state(pe)
-        if on:
-            raise DebugError(f"Cannot access memory at address 0x{va:x}: address translation "
-                             f"is on ({why}) and armvirt's MMU is not implemented yet")
-        return va & M64
+        try:
+            return self.m.virt_to_phys(va & M64, pe=pe)
+        except MachineError as e:
+            raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: {e}") from None
 
     def _in_ram(self, pa: int, size: int = 1) -> bool:
         return memmap.RAM_BASE <= pa and pa + size <= memmap.RAM_BASE + self.m.ram_size
 
+    def _spans(self, va: int, size: int) -> list[tuple[int, int, int]]:
+        """(pa, offset, length) for each page of [va, va + size), all translated and in RAM."""
+        out, off = [], 0
+        while off < size:
+            n = min(size - off, 4096 - ((va + off) & 0xFFF))
+            pa = self._va_to_pa(va + off)
+            if not self._in_ram(pa, n):
+                raise DebugError(f"Cannot access memory at address 0x{(va + off) & M64:x}"
+                                 + ("" if self._in_ram(pa) else
+                                    f" ({_region(pa, self.m.ram_size)}: the debugger reads "
+                                    f"RAM only)"))
+            out.append((pa, off, n))
+            off += n
+        return out
+
     def read_memory(self, va: int, size: int) -> bytes:
-        pa = self._va_to_pa(va)
-        if not self._in_ram(pa, size):
-            raise DebugError(f"Cannot access memory at address 0x{va:x}"
-                             + ("" if self._in_ram(pa) else
-                                f" ({_region(pa, self.m.ram_size)}: the debugger reads RAM "
-                                f"only)"))
-        return self.m.read_phys(pa, size)
+        return b"".join(self.m.read_phys(pa, n) for pa, _, n in self._spans(va, size))
 
     def write_memory(self, va: int, data: bytes) -> None:
-        pa = self._va_to_pa(va)
-        if not self._in_ram(pa, len(data)):
-            raise DebugError(f"Cannot access memory at address 0x{va:x}")
+        spans = self._spans(va, len(data))
         self._start_history()
-        self.history.write_phys(pa, data)
+        for pa, off, n in spans:
+            self.history.write_phys(pa, data[off:off + n])
 
     # ---------------------------------------------------------------- registers
     def _sysreg_value(self, r: T.SysReg, pe: int) -> int | None:
@@ -583,8 +593,8 @@ class Debugger:
                 self._interrupt = False
                 return Stop("interrupted")
             config = self._user_config() + tuple(
-                ("b", i.addr, i.el_mask, False) for i in internal
-                if ("b", i.addr, i.el_mask, False) not in self._user_config())
+                ("b", i.addr, i.el_mask, False, -1) for i in internal
+                if ("b", i.addr, i.el_mask, False, -1) not in self._user_config())
             install_config(self.m, config)
             h.trim_events(MAX_EVENTS)
             chunk = CHUNK if remaining is None else min(CHUNK, remaining)
@@ -919,25 +929,41 @@ class Debugger:
         return n
 
     def _add_break(self, arg: str, temporary: bool) -> None:
-        words, mask = self._parse_els(arg.split())
+        words = arg.split()
+        vmid = -1
+        if len(words) >= 2 and words[-2].lower() == "vmid":
+            try:
+                vmid = int(words[-1], 0)
+            except ValueError:
+                raise DebugError(f"Bad VMID '{words[-1]}'") from None
+            if not 0 <= vmid <= 0xFF:
+                raise DebugError(f"VMIDs are 8 bits: {vmid}")
+            words = words[:-2]
+        words, mask = self._parse_els(words)
         if not words:
             words = [f"*0x{self._pc():x}"]
         addr, what = self._parse_location(" ".join(words))
         if addr & 3:
             raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: A64 instructions are "
                              f"4-byte aligned")
+        pending = ""
         try:
             pa = self._va_to_pa(addr)
+            if not self._in_ram(pa, 4):
+                raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
+                                 f"(0x{memmap.RAM_BASE:x}..0x"
+                                 f"{memmap.RAM_BASE + self.m.ram_size:x})")
         except DebugError as e:
-            raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: {e}") from None
-        if not self._in_ram(pa, 4):
-            raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
-                             f"(0x{memmap.RAM_BASE:x}..0x{memmap.RAM_BASE + self.m.ram_size:x})")
+            if "cannot translate" not in str(e):
+                raise
+            pending = " (pending: not mapped now; bound when its page is first executed)"
         p = Point(self._new_num(), "breakpoint", addr=addr, el_mask=mask or 0b111,
-                  temporary=temporary, what=what)
+                  temporary=temporary, what=what, vmid=vmid)
         self.points.append(p)
         kind = "Temporary breakpoint" if temporary else "Breakpoint"
         scope = f" ({_els_text(p.el_mask)} only)" if mask else ""
+        scope += f" (VMID {vmid} only)" if vmid >= 0 else ""
+        scope += pending
         self._say(f"{kind} {p.num} at {self.describe_addr(addr)}{self._loc_suffix(addr)}"
                   f"{scope}")
 
@@ -1077,6 +1103,7 @@ class Debugger:
                     self.symbols.describe(p.addr) else ""
                 loc = self._loc_suffix(p.addr)
                 scope = f" ({_els_text(p.el_mask)} only)" if p.el_mask != 0b111 else ""
+                scope += f" (VMID {p.vmid} only)" if p.vmid >= 0 else ""
                 self._say(f"{p.num:<7} {'breakpoint':<15} {disp} {enb}   "
                           f"0x{p.addr:016x} {what}{loc}{scope}".rstrip())
             elif p.kind == "watchpoint":
@@ -1265,7 +1292,24 @@ class Debugger:
                 "breakpoints": self._info_breakpoints, "el": self._info_el,
                 "sysregs": self._info_sysregs, "pes": self._info_pes,
                 "symbol": self._info_symbol, "line": self._info_line,
-                "record": self._info_record}
+                "record": self._info_record, "tlb": self._info_tlb}
+
+    def _info_tlb(self, arg: str) -> None:
+        """The selected PE's software TLB: one line per cached 4 KiB piece, then statistics."""
+        entries = self.m.tlb_entries(self.pe)
+        st = self.m.tlb_stats(self.pe)
+        self._say(f"PE{self.pe} TLB: {len(entries)} valid entries; {st['hits']:,} hits, "
+                  f"{st['misses']:,} misses, {st['reads_per_miss']:.2f} descriptor reads per "
+                  f"miss")
+        for e in entries:
+            tag = e["regime"] + ("" if e["vmid"] is None else f" VMID {e['vmid']}") + \
+                ("" if e["regime"] == "EL2" else
+                 " global" if e["asid"] is None else f" ASID {e['asid']}")
+            perms = " ".join(f"{k}={e[k]}" for k in ("priv", "user", "s2") if k in e)
+            size = e.get("s1_size") or e.get("s2_size") or 4096
+            ipa = f" IPA 0x{e['ipa']:x}" if e["stage2"] else ""
+            self._say(f"  VA 0x{e['va']:016x} -> PA 0x{e['pa']:x}{ipa}  [{tag}] "
+                      f"{'Device' if e['device'] else 'Normal'} leaf {size >> 10} KiB {perms}")
 
     def _reg_row(self, name: str, v: Val) -> str:
         n = name.lower()
@@ -1595,28 +1639,17 @@ class Debugger:
                   f"running.")
 
     def cmd_pt(self, arg: str) -> None:
-        va = self._addr(arg or "$pc")
-        pe = self.pe
-        el = self._el(pe)
-        if el == 2:
-            s1 = self.m.reg("SCTLR_EL2", pe) & 1
-            regime = "EL2 (stage 1 only: SCTLR_EL2.M = %d)" % s1
-            on = bool(s1)
-        else:
-            s1 = self.m.reg("SCTLR_EL1", pe) & 1
-            hcr = self.m.reg("HCR_EL2", pe)
-            s2, dc, tge = hcr & 1, (hcr >> 12) & 1, (hcr >> 27) & 1
-            regime = (f"EL1&0 (stage 1: SCTLR_EL1.M = {s1}; stage 2: HCR_EL2.VM = {s2}; "
-                      f"HCR_EL2.DC = {dc}, TGE = {tge})")
-            on = bool(s1 or s2)
-        self._say(f"VA 0x{va:x} on PE{pe} at EL{el}, translation regime {regime}")
-        if on:
-            self._say("  translation is enabled, but armvirt's MMU (table walks, TLB) is not "
-                      "implemented yet: no walk to show (the core stops with an internal "
-                      "exit when such code runs)")
-            return
-        self._say(f"  translation off: flat mapping, PA = 0x{va & M64:x} "
-                  f"({_region(va & M64, self.m.ram_size)})")
+        """pt [VA] [el0|el1|el2] [read|write|exec] [s1]: the whole walk, every descriptor."""
+        words = arg.split()
+        opts = {w.lower() for w in words if w.lower() in
+                ("el0", "el1", "el2", "read", "write", "exec", "r", "w", "x", "s1")}
+        expr = " ".join(w for w in words if w.lower() not in opts) or "$pc"
+        va = self._addr(expr)
+        el = next((int(o[2]) for o in opts if o.startswith("el")), self._el(self.pe))
+        access = next(({"r": "read", "w": "write", "x": "exec"}.get(o, o) for o in opts
+                       if o in ("read", "write", "exec", "r", "w", "x")), "read")
+        w = self.m.translate(va, el=el, access=access, stage2="s1" not in opts, pe=self.pe)
+        self._say(f"PE{self.pe} " + w.format())
 
     # ================================================================== reverse execution
     def cmd_rsi(self, arg: str) -> None:
@@ -1938,8 +1971,10 @@ HELP = {
                 "machine stops (N: ignore this breakpoint N-1 more times).",
     "finish": "finish: run until the current function returns (to frame #1 of bt).",
     "advance": "advance LOCATION: run until LOCATION (or a stop).",
-    "break": "break|b LOCATION [el N|elN|hyp]: breakpoint at *ADDR, 0xADDR, symbol[+off], "
-             "file:line or line (current file); el scopes it to those ELs.",
+    "break": "break|b LOCATION [el N|elN|hyp] [vmid N]: breakpoint at *ADDR, 0xADDR, "
+             "symbol[+off], file:line or line (current file); el scopes it to those ELs, vmid "
+             "to one guest (EL0/EL1 under stage 2 with that VMID). A VA not mapped yet makes a "
+             "pending breakpoint, bound when its page is first executed.",
     "tbreak": "tbreak|tb LOCATION [el N]: a breakpoint deleted when hit.",
     "delete": "delete|d [N...]: delete breakpoints/watchpoints/catchpoints (all without N).",
     "enable": "enable [N...]", "disable": "disable [N...]",
@@ -1956,7 +1991,7 @@ HELP = {
              "arithmetic); p $x0 = 5 assigns.",
     "set": "set $REG = EXPR | set *(u64*)ADDR = EXPR | set {u32}ADDR = EXPR | set var ...",
     "info": "info registers [NAME...] | all-registers | breakpoints | el | sysregs "
-            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record",
+            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb",
     "disassemble": "disas[/r] [ADDR[,+LEN|,END]]: disassemble the function at pc or ADDR, "
                    "with symbols and source lines.",
     "backtrace": "bt [N]: frame-pointer backtrace (x29 chain, saved LR at [x29+8]).",
@@ -1969,8 +2004,9 @@ HELP = {
                      "(checkpoint + deterministic replay).",
     "reverse-continue": "reverse-continue|rc: go back to the last breakpoint or watchpoint "
                         "hit before this point (or the start of the recorded history).",
-    "pt": "pt [VA]: how VA translates on this PE now (translation off: the flat mapping and "
-          "the SCTLR/HCR bits that make it so).",
+    "pt": "pt [VA] [el0|el1|el2] [read|write|exec] [s1]: the whole translation of VA "
+          "(default $pc) on this PE: every stage 1 and stage 2 descriptor read, with its "
+          "address, value and fields, then the PA or the fault. s1: stop at the IPA.",
     "quit": "quit|q: leave the debugger.",
     "help": "help [COMMAND]",
 }
@@ -1983,7 +2019,7 @@ Watching:     watch/rwatch/awatch EXPR[,SIZE] [el N], catch exception [elN] [ec=
 Data:         print/p[/F] EXPR, set $REG|*(T*)ADDR = EXPR, x/NFU ADDR, info registers [NAME..]
 Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, info line
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
-              explain esr VALUE, trace on|off, pt VA
+              explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb
 LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND for details."""
 
 

@@ -1,7 +1,8 @@
 // alu: a dependent chain of integer ALU operations (add, eor with shift, sub, orr, and).
 // ITERS iterations of 8 instructions, then PSCI SYSTEM_OFF.
-    .global _start
-_start:
+#include "prologue.inc"
+
+main:
     ldr     x0, =ITERS
     mov     x1, #1
     mov     x2, #3

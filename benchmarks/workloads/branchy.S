@@ -1,7 +1,8 @@
 // branchy: data-dependent conditional branches on a linear congruential sequence (each taken
 // about half the time, with no pattern a static scheme could learn). ITERS iterations.
-    .global _start
-_start:
+#include "prologue.inc"
+
+main:
     ldr     x0, =ITERS
     ldr     x1, =0x2545F4914F6CDD1D
     ldr     x2, =6364136223846793005

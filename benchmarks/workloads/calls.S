@@ -1,7 +1,8 @@
 // calls: a function-call-heavy loop — bl/ret with a stack frame (stp/ldp of fp, lr) and a
 // nested leaf call, as compiled C does. ITERS iterations.
-    .global _start
-_start:
+#include "prologue.inc"
+
+main:
     ldr     x0, =ITERS
     ldr     x1, =(RAM_BASE + 0x200000)
     mov     sp, x1

@@ -1,7 +1,8 @@
 // ldst: stream over a 64 KiB buffer, loading, combining and storing back 64-bit words
 // (register-offset, post-index and pair forms). ITERS outer iterations of 1024 words.
-    .global _start
-_start:
+#include "prologue.inc"
+
+main:
     ldr     x0, =ITERS
     ldr     x9, =(RAM_BASE + 0x100000)
 1:  mov     x1, x9
