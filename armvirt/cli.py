@@ -169,9 +169,12 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
     r.add_argument("--el", type=int, choices=(1, 2), default=1,
                    help="exception level to enter IMAGE at (default 1, as qemu -M virt); "
                    "at EL1 the board answers PSCI over HVC, at EL2 over SMC")
-    r.add_argument("--smp", type=_int, default=None, metavar="N", help="number of PEs (default 1)")
+    r.add_argument("--smp", type=_int, default=None, metavar="N",
+                   help="number of PEs (default 1); under the hypervisor with IMAGE, the guest's "
+                   "vCPUs, one PE each")
     r.add_argument("--mem", type=parse_size, default=None, metavar="SIZE",
-                   help="RAM size, e.g. 128M or 1G (default 128M)")
+                   help="RAM size, e.g. 128M or 1G (default 128M); under the hypervisor with "
+                   "IMAGE, the guest's RAM (the board gets 2 MiB more)")
     r.add_argument("--append", default="", metavar="ARGS",
                    help="kernel command line (/chosen/bootargs in the DTB)")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
@@ -246,6 +249,8 @@ def _hv_config(args):
 
 def _check_run_args(args) -> str | None:
     """Combinations argparse cannot express; the one-line complaint, or None."""
+    if args.wait and not args.gdb:
+        return "--wait needs --gdb"
     if args.bare:
         if args.vm or args.config or args.hv:
             return "--bare boots one IMAGE on the board: --hv, --vm and --config do not apply"
@@ -258,8 +263,6 @@ def _check_run_args(args) -> str | None:
         return "give IMAGE, or the VMs with --vm/--config, not both"
     if args.el != 1:
         return "--el 2 needs --bare: guests of the hypervisor start at EL1"
-    if args.wait and not args.gdb:
-        return "--wait needs --gdb"
     return None
 
 
@@ -333,9 +336,6 @@ def cmd_run(args) -> int:
         print(f"armvirt: {e}", file=sys.stderr)
         for f in files:
             f.close()
-        return EXIT_USAGE
-    if args.wait and not args.gdb:
-        print("armvirt: --wait needs --gdb", file=sys.stderr)
         return EXIT_USAGE
     try:
         info = None
