@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "explain fault, reverse-stepi, reverse-continue). With -ex or --batch "
                        "the commands run non-interactively.")
     _board_options(d)
+    d.add_argument("--hv", choices=("split", "direct"), default=None,
+                   help="debug IMAGE as a guest of the hypervisor (that build), starting at the "
+                   "firmware's entry at EL2, with the firmware's symbols loaded too")
     d.add_argument("--symbols", action="append", default=[], metavar="ELF",
                    help="also load the symbols and source lines of ELF (repeatable)")
     d.add_argument("-ex", dest="script", action=_Script, metavar="CMD",
@@ -429,6 +432,7 @@ def format_exit_stats(res) -> str:
 def cmd_debug(args) -> int:
     from armvirt.debug.repl import Debugger, interact
     from armvirt.debug.symbols import SymbolError, SymbolTable
+    from armvirt.hv.launch import LaunchError
     from armvirt.loader import LoadError, load_image
     from armvirt.machine import Machine, MachineError
 
@@ -443,14 +447,28 @@ def cmd_debug(args) -> int:
             else:
                 with open(value, encoding="utf-8") as f:
                     lines.extend(f.read().splitlines())
-        m = Machine(ram_size=args.mem, smp=args.smp,
-                    psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
-        boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                          el=args.el)
-        symbols = SymbolTable.from_boot_info(boot)
+        if args.hv:
+            if args.el != 1:
+                raise LaunchError("--el 2 does not go with --hv: guests of the hypervisor "
+                                  "start at EL1")
+            from armvirt.hv.launch import HvConfig, VMConfig, launch
+            cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
+                                     append=args.append, load_addr=args.load_addr)],
+                           mode=args.hv, smp=args.smp)
+            m, hv_run = launch(cfg, trace=["exc"])
+            boot = hv_run.boots[0]
+            symbols = SymbolTable.from_elf(hv_run.firmware)
+            if boot is not None and boot.kind == "elf":
+                symbols.add_elf(args.image)
+        else:
+            m = Machine(ram_size=args.mem, smp=args.smp,
+                        psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
+            boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
+                              el=args.el)
+            symbols = SymbolTable.from_boot_info(boot)
         for extra in args.symbols:
             symbols.add_elf(extra)
-    except (LoadError, MachineError, SymbolError, OSError) as e:
+    except (LoadError, MachineError, SymbolError, LaunchError, OSError) as e:
         print(f"armvirt: {e}", file=sys.stderr)
         return EXIT_USAGE
     dbg = Debugger(m, symbols)
@@ -464,8 +482,14 @@ def cmd_debug(args) -> int:
         if served.reason == "kill":
             return EXIT_OK
         # GDB detached: the REPL (or the script) carries on where GDB left the machine.
-    print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
-          f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; PE0 at EL{args.el}")
+    if args.hv:
+        print(f"armvirt debug: {args.image} ({boot.kind}) as a guest of the {args.hv} "
+              f"hypervisor, guest entry 0x{boot.entry:x} (IPA), {m.smp} "
+              f"PE{'s' if m.smp > 1 else ''}; PE0 at EL2 at the firmware's entry")
+    else:
+        print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
+              f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; "
+              f"PE0 at EL{args.el}")
     print(dbg.where())
     sys.stdout.flush()
     if script:

@@ -242,3 +242,19 @@ def test_hv_two_vms_prefixed_or_to_files(guests_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"[first] " + HELLO_TEXT
     assert log.read_bytes() == HELLO_TEXT
+
+
+def test_debug_a_guest_under_the_hypervisor(guests_dir):
+    """armvirt debug --hv starts at the firmware's entry at EL2 with its symbols; a breakpoint
+    scoped to EL1 stops in the guest, after the world switch."""
+    r = armvirt("debug", str(guests_dir / "hello.elf"), "--hv", "split",
+                "-ex", "break __guest_enter", "-ex", "continue", "-ex", "bt",
+                "-ex", "delete", "-ex", "break *0x40000010 el 1", "-ex", "continue",
+                "-ex", "p/c $x3", "-ex", "info el")
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert "as a guest of the split hypervisor" in out and "PE0 at EL2" in out
+    assert "Breakpoint 1, 0x" in out and "<__guest_enter> at firmware/hyp/switch.S" in out
+    assert "__kvm_vcpu_run" in out                      # the backtrace through the EL2 part
+    assert "= 72 'H'" in out                            # the guest, about to print its 'H'
+    assert "PE0: EL1h" in out and "HCR_EL2.VM = 1" in out
