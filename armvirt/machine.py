@@ -433,9 +433,10 @@ class Machine:
             raise MachineError(f"VMIDs are 8 bits: {vmid}")
         try:
             pa = self.virt_to_phys(addr, el=2 if mask == 4 else 1)
-            self._ram_offset(pa, 4)
         except MachineError:
-            pa = -1           # not mapped (or not RAM) now: bound when its page is entered
+            pa = -1           # not mapped now: bound when its page is entered
+        else:
+            self._ram_offset(pa, 4)       # mapped, but not to RAM: nothing to execute there
         bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp,
                         -1 if vmid is None else vmid)
         self._next_bp += 1
