@@ -20,21 +20,23 @@ guests: $(STAMP)
 firmware: $(STAMP)
 	$(PY) -m armvirt.build firmware
 
-## make run: boot the demo guest
+## make run: boot the demo guest under the hypervisor (the firmware is assembled on first use)
 run: $(STAMP) guests
-	$(VENV)/bin/armvirt run --bare build/guests/hello.elf
+	$(VENV)/bin/armvirt run build/guests/hello.elf
 
 ## make test: the whole test suite (optional cross-checks skip when qemu/gdb are absent)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## make gen: regenerate committed generated files (decoder, layout)
+## make gen: regenerate committed generated files (decoder, layout, the firmware's ABI include)
 gen: $(STAMP)
 	$(PY) -m armvirt.isa.gen_decoder
 	$(PY) -m armvirt.gen_layout
+	$(PY) -m armvirt.hv.gen_abi
 
 bench: $(STAMP) guests
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.hv
 
 clean:
 	rm -rf build .pytest_cache

@@ -1812,7 +1812,10 @@ class _Linker:
                 if name not in defined:
                     out.append(f"{name} = 0")
                     defined.add(name)
-        out += [f"{_END}:", f".quad 1, {_END}", ""]
+        # Flush the literal pool of the prefix before the end marker: keystone puts pending
+        # `ldr Xn, =value` literals after the last statement, which would hide the marker and
+        # make every prefix with such a load look like the failure.
+        out += [".ltorg", f"{_END}:", f".quad 1, {_END}", ""]
         res = _run_keystone("\n".join(out), self.base)
         data = res.data
         if data is not None and len(data) >= 16 and struct.unpack_from(

@@ -1,4 +1,5 @@
-"""Build the assembly guests (and, later, the firmware): ``python -m armvirt.build guests``.
+"""Build the assembly guests and the hypervisor firmware: ``python -m armvirt.build
+{guests,firmware,all}``.
 
 Sources see the board's facts as preprocessor defines taken from their one home
 (``armvirt.memmap`` for addresses and interrupt IDs, ``armvirt.psci`` for PSCI function IDs and
@@ -13,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests"
+FIRMWARE = ROOT / "firmware"
 BUILD = ROOT / "build"
+HV_MODES = ("split", "direct")
 
 
 def board_defines() -> dict[str, int]:
@@ -30,13 +33,15 @@ def board_defines() -> dict[str, int]:
 
 
 def build_guest(src: Path, out_dir: Path, base: int | None = None,
-                defines: dict[str, int] | None = None, name: str | None = None) -> Path:
+                defines: dict[str, int] | None = None, name: str | None = None,
+                include_dirs: list[Path] | None = None) -> Path:
     """Assemble one source into ``out_dir/<name>.elf`` and ``.bin``; returns the ELF path."""
     from armvirt import memmap
     from armvirt.asm import assemble
     prog = assemble(src.read_text(), base=memmap.RAM_BASE if base is None else base,
                     defines={**board_defines(), **(defines or {})},
-                    include_dirs=[src.parent, GUESTS / "include"], filename=str(src))
+                    include_dirs=include_dirs or [src.parent, GUESTS / "include"],
+                    filename=str(src))
     out_dir.mkdir(parents=True, exist_ok=True)
     name = name or src.stem
     elf = out_dir / (name + ".elf")
@@ -49,12 +54,34 @@ def build_guests(out_dir: Path = BUILD / "guests") -> list[Path]:
     return [build_guest(src, out_dir) for src in sorted(GUESTS.glob("*.S"))]
 
 
+def build_firmware(mode: str = "split", out_dir: Path = BUILD / "firmware") -> Path:
+    """Assemble the hypervisor (``firmware/hv.S``) in one of its two builds, ``split`` (exits
+    handled by the host part at EL1) or ``direct`` (handled at EL2), into
+    ``out_dir/hv-<mode>.elf`` and ``.bin``; returns the ELF path. The structure offsets come
+    from ``firmware/include/hv_abi.h``, generated from :mod:`armvirt.hv.abi`."""
+    from armvirt.hv import abi
+    if mode not in HV_MODES:
+        raise ValueError(f"unknown hypervisor build {mode!r} (known: {', '.join(HV_MODES)})")
+    return build_guest(FIRMWARE / "hv.S", out_dir, base=abi.HV_BASE,
+                       defines={f"HV_{mode.upper()}": 1}, name=f"hv-{mode}",
+                       include_dirs=[FIRMWARE, FIRMWARE / "include"])
+
+
+def build_all_firmware(out_dir: Path = BUILD / "firmware") -> list[Path]:
+    return [build_firmware(mode, out_dir) for mode in HV_MODES]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build armvirt's guests and firmware.")
-    ap.add_argument("what", choices=("guests", "all"))
+    ap.add_argument("what", choices=("guests", "firmware", "all"))
     args = ap.parse_args(argv)
     try:
-        for p in build_guests():
+        built: list[Path] = []
+        if args.what in ("firmware", "all"):
+            built += build_all_firmware()
+        if args.what in ("guests", "all"):
+            built += build_guests()
+        for p in built:
             print(f"  built {p.relative_to(ROOT)}")
     except Exception as e:  # an assembler error: one line, no traceback
         from armvirt.asm import AsmError

@@ -1,15 +1,20 @@
 """The ``armvirt`` command line.
 
-    armvirt run IMAGE [--bare] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
+    armvirt run IMAGE [--hv {split,direct}] [--smp N] [--mem SIZE] [--append ARGS]
                       [--max-insns N] [--trace exc,unimp] [--regs-json FILE] [--gdb ADDR]
+    armvirt run (--vm SPEC)... | --config vms.toml [--hv {split,direct}] [--smp N] [--mem SIZE]
+    armvirt run --bare IMAGE [--el {1,2}] [--smp N] [--mem SIZE] ...
     armvirt debug IMAGE [run options] [-ex CMD]... [--batch FILE]
     armvirt dumpdtb FILE [--dts] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
     armvirt debug IMAGE [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
                         [--load-addr ADDR] [--symbols ELF]... [-ex CMD]... [--batch FILE]
 
-``run``: exit status 0 when the guest powered off (PSCI SYSTEM_OFF) or asked for a reset; 1 when
-it stopped otherwise (every PE off or asleep for good); 2 for bad input (usage, image); 3 when
-the instruction budget ran out; 4 for an emulator error.
+``run`` boots IMAGE as a guest of armvirt's hypervisor (``firmware/``), built ``split`` (KVM/ARM
+style, the default) or ``direct``; ``--bare`` boots it on the board itself. Exit status 0 when
+the guest (every VM) powered off (PSCI SYSTEM_OFF) or asked for a reset; 1 when it stopped
+otherwise (every PE off or asleep for good, a VM stopped by the hypervisor); 2 for bad input
+(usage, image, VM configuration); 3 when the instruction budget ran out; 4 for an emulator
+error or a hypervisor panic.
 
 ``debug``: the debugger (armvirt/debug/repl.py), stopped at the entry point. With ``-ex`` and/or
 ``--batch`` the commands run in order, each output is printed, and the exit status is 0 (2 for
@@ -28,6 +33,7 @@ EXIT_BUDGET = 3
 EXIT_EMULATOR = 4
 
 TRACE_KINDS = ("exc", "unimp")
+DEFAULT_MEM = 128 << 20
 
 
 class UsageError(Exception):
@@ -85,10 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version="armvirt 0.1.0")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    r = sub.add_parser("run", help="boot an image on the virt board",
+    r = sub.add_parser("run", help="boot an image under the hypervisor, or on the bare board",
                        description="Boot IMAGE (an AArch64 ELF, an arm64 Linux Image, or a raw "
-                       "binary) on the virt board and forward its UART to stdout.")
-    _board_options(r)
+                       "binary) as a guest of armvirt's hypervisor (or, with --bare, directly on "
+                       "the virt board) and forward its console to stdout. Under the hypervisor, "
+                       "--smp, --mem and --append describe the guest, as for QEMU; with --vm or "
+                       "--config, each VM says its own and --smp/--mem size the board.")
+    _board_options(r, image_optional=True)
+    r.add_argument("--hv", choices=("split", "direct"), default=None,
+                   help="hypervisor build: split (KVM/ARM: exits handled by the host part at "
+                   "EL1, the default) or direct (exits handled at EL2, Xen-like)")
+    r.add_argument("--vm", action="append", default=[], metavar="SPEC",
+                   help="a VM: IMAGE[,name=N][,mem=SIZE][,vcpus=N][,pin=PE:PE][,append=ARGS]"
+                   "[,output=FILE][,kind=K][,load-addr=A][,base=PA][,stage2=on|off]; repeatable")
+    r.add_argument("--config", metavar="FILE",
+                   help="the VMs in a TOML file ([[vm]] tables with the --vm keys; hv, smp, mem)")
     r.add_argument("--max-insns", type=_int, default=None, metavar="N",
                    help="stop with exit status 3 after N instructions (all PEs together)")
     r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
@@ -99,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "phases and exceptions to FILE; open it in ui.perfetto.dev")
     r.add_argument("--regs-json", metavar="FILE",
                    help="write the final state of every PE as JSON to FILE")
+    r.add_argument("--exit-stats", action="store_true",
+                   help="under the hypervisor: print each vCPU's exits by class at the end")
 
     t = sub.add_parser("dumpdtb", help="write the device tree the board gives a guest",
                        description="Write the flattened device tree that `armvirt run` would "
@@ -120,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "explain fault, reverse-stepi, reverse-continue). With -ex or --batch "
                        "the commands run non-interactively.")
     _board_options(d)
+    d.add_argument("--hv", choices=("split", "direct"), default=None,
+                   help="debug IMAGE as a guest of the hypervisor (that build), starting at the "
+                   "firmware's entry at EL2, with the firmware's symbols loaded too")
     d.add_argument("--symbols", action="append", default=[], metavar="ELF",
                    help="also load the symbols and source lines of ELF (repeatable)")
     d.add_argument("-ex", dest="script", action=_Script, metavar="CMD",
@@ -139,18 +161,23 @@ class _Script(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def _board_options(r: argparse.ArgumentParser) -> None:
+def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> None:
     """The options that describe the board and how IMAGE is booted (run and debug)."""
-    r.add_argument("image", metavar="IMAGE", help="the image to boot")
-    r.add_argument("--bare", action="store_true",
-                   help="boot IMAGE directly on the board, with no hypervisor (the only mode "
-                   "until the hypervisor lands, so it is also the default today)")
+    if image_optional:
+        r.add_argument("image", metavar="IMAGE", nargs="?", help="the image to boot")
+        r.add_argument("--bare", action="store_true",
+                       help="boot IMAGE directly on the board, with no hypervisor underneath")
+    else:
+        r.add_argument("image", metavar="IMAGE", help="the image to boot (on the bare board)")
     r.add_argument("--el", type=int, choices=(1, 2), default=1,
                    help="exception level to enter IMAGE at (default 1, as qemu -M virt); "
                    "at EL1 the board answers PSCI over HVC, at EL2 over SMC")
-    r.add_argument("--smp", type=_int, default=1, metavar="N", help="number of PEs (default 1)")
-    r.add_argument("--mem", type=parse_size, default="128M", metavar="SIZE",
-                   help="RAM size, e.g. 128M or 1G (default 128M)")
+    r.add_argument("--smp", type=_int, default=None, metavar="N",
+                   help="number of PEs (default 1); under the hypervisor with IMAGE, the guest's "
+                   "vCPUs, one PE each")
+    r.add_argument("--mem", type=parse_size, default=None, metavar="SIZE",
+                   help="RAM size, e.g. 128M or 1G (default 128M); under the hypervisor with "
+                   "IMAGE, the guest's RAM (the board gets 2 MiB more)")
     r.add_argument("--append", default="", metavar="ARGS",
                    help="kernel command line (/chosen/bootargs in the DTB)")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
@@ -201,38 +228,117 @@ def _serve_gdb(m, args, symbols, *, wait: bool):
         server.close()
 
 
+def _hv_config(args):
+    """The HvConfig of a hypervisor run: IMAGE (one VM, described by --smp/--mem/--append as
+    QEMU's guest is), or --vm/--config (each VM described by its spec; --smp/--mem size the
+    board)."""
+    from armvirt.hv.config import load_config, parse_vm_spec
+    from armvirt.hv.launch import HvConfig, VMConfig
+    if args.image:
+        cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp, append=args.append,
+                                 load_addr=args.load_addr)])
+        cfg.smp = args.smp
+    else:
+        cfg = load_config(args.config) if args.config else HvConfig([])
+        cfg.vms += [parse_vm_spec(spec, i) for i, spec in enumerate(args.vm)]
+        if args.smp_given:
+            cfg.smp = args.smp
+        if args.mem_given:
+            cfg.mem = args.mem
+    if args.hv:
+        cfg.mode = args.hv
+    return cfg
+
+
+def _check_run_args(args) -> str | None:
+    """Combinations argparse cannot express; the one-line complaint, or None."""
+    if args.wait and not args.gdb:
+        return "--wait needs --gdb"
+    if args.bare:
+        if args.vm or args.config or args.hv:
+            return "--bare boots one IMAGE on the board: --hv, --vm and --config do not apply"
+        if not args.image:
+            return "the following arguments are required: IMAGE"
+        return None
+    if not args.image and not args.vm and not args.config:
+        return "the following arguments are required: IMAGE (or --vm/--config)"
+    if args.image and (args.vm or args.config):
+        return "give IMAGE, or the VMs with --vm/--config, not both"
+    if args.el != 1:
+        return "--el 2 needs --bare: guests of the hypervisor start at EL1"
+    return None
+
+
 def cmd_run(args) -> int:
     from armvirt import trace as tr
     from armvirt.debug.symbols import SymbolError, SymbolTable
+    from armvirt.hv.launch import LaunchError
     from armvirt.loader import LoadError, load_image
     from armvirt.machine import Machine, MachineError
+
+    problem = _check_run_args(args)
+    if problem:
+        print(f"armvirt: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     def to_stdout(data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
 
-    try:
-        kinds = set(args.trace) | ({"exc"} if args.trace_file else set())
-        m = Machine(ram_size=args.mem, smp=args.smp,
-                    psci_conduit="hvc" if args.el == 1 else "smc",
-                    uart=to_stdout, trace=kinds)
-        events: list[tuple[int, ...]] = []
+    def to_stderr(data: bytes) -> None:
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
 
-        def sink(ev: tuple[int, ...]) -> None:
-            if "exc" in args.trace:
-                print(tr.format_event(ev), file=sys.stderr)
-            if args.trace_file:
-                events.append(ev)
-        if kinds:
-            m.trace_sink = sink
-        boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                          el=args.el)
-        symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
-    except (LoadError, MachineError, SymbolError, OSError) as e:
+    kinds = set(args.trace) | ({"exc"} if args.trace_file else set())
+    events: list[tuple[int, ...]] = []
+
+    def sink(ev: tuple[int, ...]) -> None:
+        if "exc" in args.trace:
+            print(tr.format_event(ev), file=sys.stderr)
+        if args.trace_file:
+            events.append(ev)
+
+    hv_run = demux = None
+    files: list = []
+    try:
+        if args.bare:
+            m = Machine(ram_size=args.mem, smp=args.smp,
+                        psci_conduit="hvc" if args.el == 1 else "smc",
+                        uart=to_stdout, trace=kinds)
+            if kinds:
+                m.trace_sink = sink
+            boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
+                              el=args.el)
+            symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
+        else:
+            from armvirt.hv.console import ConsoleDemux, prefixed
+            from armvirt.hv.launch import launch, plan
+            cfg = _hv_config(args)
+            planned = plan(cfg)
+            sinks = {"hv": prefixed("hv", to_stderr)}
+            for vm in planned.vms:
+                if vm.cfg.output:
+                    f = open(vm.cfg.output, "wb", buffering=0)
+                    files.append(f)
+                    sinks[vm.name] = f.write
+                elif len(planned.vms) == 1:
+                    sinks[vm.name] = to_stdout     # one VM: its output as the guest wrote it
+                else:
+                    sinks[vm.name] = prefixed(vm.name, to_stdout)
+            demux = ConsoleDemux(sinks, to_stdout)
+            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds)
+            if kinds:
+                m.trace_sink = sink
+            symbols = None
+            if args.gdb:
+                symbols = SymbolTable.from_elf(hv_run.firmware)
+                for b in hv_run.boots:
+                    if b is not None and b.kind == "elf":
+                        symbols.add_elf(b.path)
+    except (LoadError, MachineError, SymbolError, LaunchError, OSError) as e:
         print(f"armvirt: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.wait and not args.gdb:
-        print("armvirt: --wait needs --gdb", file=sys.stderr)
+        for f in files:
+            f.close()
         return EXIT_USAGE
     try:
         info = None
@@ -250,6 +356,11 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         print("\narmvirt: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if demux is not None:
+            demux.flush()
+        for f in files:
+            f.close()
     if "unimp" in args.trace:
         print(tr.format_unimp(m.unimplemented_report()), file=sys.stderr)
     if args.regs_json:
@@ -259,11 +370,18 @@ def cmd_run(args) -> int:
         with open(args.trace_file, "w") as f:
             json.dump(tr.chrome_trace(events, smp=m.smp,
                                       end_cycles={pe: m.reg("cycles", pe) for pe in range(m.smp)}), f)
+    if hv_run is not None:
+        return _hv_outcome(m, hv_run, info, args)
     if info.reason == "system_off":
         return EXIT_OK
     if info.reason == "system_reset":
         print("armvirt: the guest asked for a system reset; stopping", file=sys.stderr)
         return EXIT_OK
+    return _stopped(info)
+
+
+def _stopped(info) -> int:
+    """Exit status (and message) for a run that did not end with a power-off."""
     if info.reason == "budget":
         print(f"armvirt: instruction budget exhausted after {info.instructions} instructions "
               f"(PE{info.pe} at pc 0x{info.pc:x})", file=sys.stderr)
@@ -276,9 +394,45 @@ def cmd_run(args) -> int:
     return EXIT_GUEST
 
 
+def _hv_outcome(m, hv_run, info, args) -> int:
+    """Exit status of a hypervisor run, from the firmware's own account (the manifest)."""
+    from armvirt.hv.launch import result
+    res = result(m, hv_run)
+    if args.exit_stats:
+        print(format_exit_stats(res), file=sys.stderr)
+    if res.state == "panic":
+        p = res.panic or {}
+        print(f"armvirt: the hypervisor panicked on PE{p.get('pe', 0)} (ESR 0x{p.get('esr', 0):x}, "
+              f"ELR 0x{p.get('elr', 0):x})", file=sys.stderr)
+        return EXIT_EMULATOR
+    if info.reason in ("system_off", "system_reset") and res.state == "done":
+        if res.ok:
+            return EXIT_OK
+        for v in res.vms:
+            if v.state == "stopped by the hypervisor":
+                print(f"armvirt: VM {v.name} was stopped by the hypervisor (ESR 0x{v.esr:x} "
+                      f"at 0x{v.elr:x})", file=sys.stderr)
+        return EXIT_GUEST
+    return _stopped(info)
+
+
+def format_exit_stats(res) -> str:
+    """The per-vCPU exit counts, a table like KVM's exit statistics."""
+    from armvirt.hv import abi
+    cols = [n for n in abi.STAT_NAMES]
+    head = f"{'VM':<16}{'vCPU':>5}{'PE':>4}{'exits':>8}" + "".join(f"{c:>8}" for c in cols)
+    rows = [head]
+    for vm in res.vms:
+        for v in vm.vcpus:
+            rows.append(f"{vm.name:<16}{v.index:>5}{v.pcpu:>4}{v.exits:>8}"
+                        + "".join(f"{v.stats[c]:>8}" for c in cols))
+    return "\n".join(rows)
+
+
 def cmd_debug(args) -> int:
     from armvirt.debug.repl import Debugger, interact
     from armvirt.debug.symbols import SymbolError, SymbolTable
+    from armvirt.hv.launch import LaunchError
     from armvirt.loader import LoadError, load_image
     from armvirt.machine import Machine, MachineError
 
@@ -293,14 +447,28 @@ def cmd_debug(args) -> int:
             else:
                 with open(value, encoding="utf-8") as f:
                     lines.extend(f.read().splitlines())
-        m = Machine(ram_size=args.mem, smp=args.smp,
-                    psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
-        boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                          el=args.el)
-        symbols = SymbolTable.from_boot_info(boot)
+        if args.hv:
+            if args.el != 1:
+                raise LaunchError("--el 2 does not go with --hv: guests of the hypervisor "
+                                  "start at EL1")
+            from armvirt.hv.launch import HvConfig, VMConfig, launch
+            cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
+                                     append=args.append, load_addr=args.load_addr)],
+                           mode=args.hv, smp=args.smp)
+            m, hv_run = launch(cfg, trace=["exc"])
+            boot = hv_run.boots[0]
+            symbols = SymbolTable.from_elf(hv_run.firmware)
+            if boot is not None and boot.kind == "elf":
+                symbols.add_elf(args.image)
+        else:
+            m = Machine(ram_size=args.mem, smp=args.smp,
+                        psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
+            boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
+                              el=args.el)
+            symbols = SymbolTable.from_boot_info(boot)
         for extra in args.symbols:
             symbols.add_elf(extra)
-    except (LoadError, MachineError, SymbolError, OSError) as e:
+    except (LoadError, MachineError, SymbolError, LaunchError, OSError) as e:
         print(f"armvirt: {e}", file=sys.stderr)
         return EXIT_USAGE
     dbg = Debugger(m, symbols)
@@ -314,8 +482,14 @@ def cmd_debug(args) -> int:
         if served.reason == "kill":
             return EXIT_OK
         # GDB detached: the REPL (or the script) carries on where GDB left the machine.
-    print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
-          f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; PE0 at EL{args.el}")
+    if args.hv:
+        print(f"armvirt debug: {args.image} ({boot.kind}) as a guest of the {args.hv} "
+              f"hypervisor, guest entry 0x{boot.entry:x} (IPA), {m.smp} "
+              f"PE{'s' if m.smp > 1 else ''}; PE0 at EL2 at the firmware's entry")
+    else:
+        print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
+              f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; "
+              f"PE0 at EL{args.el}")
     print(dbg.where())
     sys.stdout.flush()
     if script:
@@ -369,6 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "debug"):
+        # Defaults filled in here, so that run can tell an explicit --smp/--mem (the board's,
+        # with --vm/--config) from none.
+        args.smp_given, args.mem_given = args.smp is not None, args.mem is not None
+        args.smp = args.smp if args.smp_given else 1
+        args.mem = args.mem if args.mem_given else DEFAULT_MEM
     if args.command == "run":
         return cmd_run(args)
     if args.command == "debug":

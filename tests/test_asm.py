@@ -507,6 +507,9 @@ def test_expression_evaluator_matches_keystone(expr: str) -> None:
     (".rept COUNT\nnop\n.endr", 1, "not a constant"),
     (".macro m\nnop\n", 1, "without a matching"),
     ("#define F(x) x", 1, "function-like"),
+    # a literal-pool load before the culprit must not be blamed for it
+    ("ldr x0, =0x123456789\nnop\nsub x1, x1, #(1 << 26)", 3, "Unknown error"),
+    ("ldr x0, =label\nsub x1, x1, #(1 << 26)\nlabel: nop", 2, "Unknown error"),
 ])
 def test_errors_name_file_line_and_cause(src: str, line: int, pattern: str) -> None:
     with pytest.raises(AsmError, match=pattern) as ei:

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["armvirt.gen_layout", "armvirt.isa.gen_decoder"])
+@pytest.mark.parametrize("module", ["armvirt.gen_layout", "armvirt.isa.gen_decoder", "armvirt.hv.gen_abi"])
 def test_generated_file_is_current(module):
     r = subprocess.run([sys.executable, "-m", module, "--check"], capture_output=True, text=True)
     assert r.returncode == 0, f"{module} output is stale: run `make gen`\n{r.stderr}"

@@ -236,3 +236,29 @@ def test_dc_zva_by_another_pe_clears_the_exclusive_monitor():
     assert m.reg("x0", pe=0) == 0x1234
     assert m.reg("x2", pe=0) == 1
     assert m.read_u64(data) == 0
+
+
+def test_stp_on_device_memory_with_another_pe_monitoring():
+    """STP of two X registers is two 8-byte accesses: 8-byte alignment is enough, also on
+    Device memory (stage 1 off) — including the bookkeeping for the other PEs' exclusive
+    monitors, which runs after the store on an SMP machine."""
+    prog = assemble("""
+    pe0:
+        stp   x3, x4, [x1]
+        hlt   #0
+    pe1:
+        ldaxr x0, [x1]
+        hlt   #0
+    """, BASE)
+    m = Machine(ram_size=2 << 20, smp=2)
+    m.write_phys(BASE, prog.code)
+    data = BASE + 0x10008                       # 8-byte aligned, not 16
+    for pe, entry in ((0, "pe0"), (1, "pe1")):
+        m.boot_pe(pe, prog.symbols[entry], el=1)
+        m.set_reg("x1", data, pe=pe)
+    m.set_reg("x3", 0x33, pe=0)
+    m.set_reg("x4", 0x44, pe=0)
+    m.step(1, pe=1)                             # PE 1's monitor marks the granule
+    m.step(1, pe=0)
+    assert m.reg("pc", pe=0) == prog.symbols["pe0"] + 4 and m.reg("ESR_EL1", pe=0) == 0
+    assert (m.read_u64(data), m.read_u64(data + 8)) == (0x33, 0x44)

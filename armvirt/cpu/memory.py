@@ -475,8 +475,11 @@ ERG_SHIFT = 2 + ((CTR >> 20) & 0xF)
 def _snoop_monitors(c, M, va, size):
     """Global exclusive monitors: a store by this PE to [va, va+size) clears the monitor of every
     other PE that marked the same Exclusives Reservation Granule, and generates an event for it
-    (waking it from WFE). Called only after the store succeeded, so translation cannot fault."""
-    pa = translate(c, M, va, ACC_WRITE, size)
+    (waking it from WFE). Called only after the store succeeded, so translation cannot fault.
+    It is translated as a 1-byte access: the store's own size would re-apply the Device-memory
+    alignment rule to the whole of an STP (one 16-byte "access"), which the store itself, made
+    as two 8-byte accesses, rightly passed."""
+    pa = translate(c, M, va, ACC_WRITE, 1)
     if pa < 0:
         return
     cpus = M[L.M_CPUS]

@@ -1,0 +1,323 @@
+"""What the hypervisor firmware and Python share: memory layout, structure layouts, numbers.
+
+Everything here is defined once. ``python -m armvirt.hv.gen_abi`` (``make gen``) turns it into
+``firmware/include/hv_abi.h``, the include every firmware source uses, so that no offset is
+typed twice; ``tests/test_generated.py`` fails when the committed include is stale. The Python
+side (:mod:`armvirt.hv.launch`) packs and reads the same structures with :class:`Struct`.
+
+Structures (names after KVM's where there is a counterpart):
+
+``CTXT``   a CPU context (KVM's ``struct kvm_cpu_context``): general registers, PC and PSTATE
+           (ELR_EL2/SPSR_EL2 at an exit), FP/SIMD registers, and the EL1 system registers that
+           the world switch moves (:data:`EL1_SYSREGS`). The host has one per PE, every vCPU
+           one.
+``VCPU``   a vCPU (``struct kvm_vcpu``): its CTXT first, then its VM, identity, power state,
+           the EL2 configuration it runs with, the syndrome of its last exit (KVM's
+           ``vcpu->arch.fault``) and exit counters.
+``PCPU``   per-physical-PE data of the hypervisor (KVM's ``kvm_host_data`` + per-CPU hyp
+           state), reached through TPIDR_EL2 at EL2 and TPIDR_EL1 in the host part.
+``VM``     one virtual machine: its configuration, written by the Python loader into the boot
+           manifest, then its run-time state, written by the firmware in place (Python reads
+           the final state back after the run).
+``MANIFEST`` the boot manifest header, followed by ``MAX_VMS`` VM records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from armvirt import memmap
+
+# ---------------------------------------------------------------------------------------------
+# Physical memory of a hypervisor run
+# ---------------------------------------------------------------------------------------------
+# [HV_BASE, HV_BASE + HV_SIZE): the firmware image (code, data, stacks, vCPUs, stage-2 tables)
+# and, at HV_MANIFEST, the boot manifest. VM memory follows, each VM in its own 2 MiB-aligned
+# block (stage 2 maps it with 2 MiB blocks).
+HV_BASE = memmap.RAM_BASE
+HV_SIZE = 2 << 20
+HV_MANIFEST_OFFSET = 0x1F_0000
+HV_MANIFEST = HV_BASE + HV_MANIFEST_OFFSET
+VM_MEM_BASE = HV_BASE + HV_SIZE
+VM_MEM_ALIGN = 2 << 20
+VM_MEM_MIN = 2 << 20
+VM_MEM_MAX = 4 << 30         # four level-2 tables per VM: IPA 0x4000_0000..0x1_4000_0000
+
+MAX_VMS = 8
+MAX_VCPUS_PER_VM = 8
+MAX_VCPUS = 16               # vCPU structures in the firmware, all VMs together
+MAX_PES = memmap.MAX_PES
+
+# The guest's view (QEMU virt compatible): RAM at this IPA, PL011 and GIC where the board has
+# them, and one device of our own, the doorbell (free space of the virt map, 0x0A00_4000 to
+# 0x0C00_0000, holds nothing in QEMU).
+GUEST_RAM_BASE = memmap.RAM_BASE
+DOORBELL_BASE = 0x0B00_0000
+DOORBELL_SIZE = 0x1000
+# Doorbell registers (64-bit): a guest write to RING is a notification that the host-side
+# backend handles; the backend records when it saw it (guest virtual counter) for the I/O
+# latency benchmarks.
+DOORBELL_RING = 0x00         # W: ring with a value; R: the last value rung
+DOORBELL_COUNT = 0x08        # R: rings so far
+DOORBELL_SEEN = 0x10         # R: CNTVCT (the guest's virtual count) when the backend saw the last ring
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2 (Arm ARM D8: VTCR_EL2, stage-2 block descriptors), 4 KiB granule
+# ---------------------------------------------------------------------------------------------
+S2_T0SZ = 25                 # 39-bit IPA space
+S2_SL0 = 1                   # start at level 1: one 512-entry table, 1 GiB per entry
+VTCR_PS_40BIT = 0b010
+VTCR_VALUE = ((1 << 31) | (VTCR_PS_40BIT << 16) | (0b00 << 14) | (0b11 << 12) | (0b01 << 10)
+              | (0b01 << 8) | (S2_SL0 << 6) | S2_T0SZ)   # RES1, PS, TG0 4K, SH0 IS, WBWA, SL0, T0SZ
+S2_L2_TABLES = VM_MEM_MAX >> 30                          # level-2 tables per VM
+S2_PAGES_PER_VM = 1 + S2_L2_TABLES                       # the level-1 table + the level-2 ones
+S2_DESC_TABLE = 0b11
+# Block: valid, MemAttr = 0b1111 (Normal WB), S2AP = 0b11 (read/write), SH = 0b11, AF = 1.
+S2_DESC_BLOCK_RAM = 0b01 | (0xF << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10)
+VTTBR_VMID_SHIFT = 48
+
+# ---------------------------------------------------------------------------------------------
+# Trap configuration (Arm ARM D19.2: HCR_EL2, CPTR_EL2, MDCR_EL2, CNTHCTL_EL2)
+# ---------------------------------------------------------------------------------------------
+HCR_VM, HCR_SWIO, HCR_FMO, HCR_IMO, HCR_AMO = 1 << 0, 1 << 1, 1 << 3, 1 << 4, 1 << 5
+HCR_FB, HCR_BSU_IS = 1 << 9, 1 << 10
+HCR_TWI, HCR_TWE, HCR_TSC, HCR_TIDCP, HCR_TACR, HCR_TSW = (1 << 13, 1 << 14, 1 << 19, 1 << 20,
+                                                           1 << 21, 1 << 22)
+HCR_RW = 1 << 31
+# A guest (KVM's HCR_GUEST_FLAGS): stage 2, physical interrupts and SErrors to EL2, WFI/WFE,
+# SMC, implementation-defined registers, ACTLR_EL1 and set/way cache maintenance trapped.
+HCR_GUEST = (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TWI
+             | HCR_TWE | HCR_TSC | HCR_TIDCP | HCR_TACR | HCR_TSW | HCR_RW)
+# The host part at EL1 (split build): EL1 is AArch64, nothing else trapped, no stage 2.
+HCR_HOST = HCR_RW
+CPTR_RES1 = 0x33FF
+CPTR_TFP = 1 << 10           # FP/SIMD accesses trap to EL2: lazy FP switching
+MDCR_TDA, MDCR_TDOSA, MDCR_TDRA = 1 << 9, 1 << 10, 1 << 11
+MDCR_GUEST = MDCR_TDA | MDCR_TDOSA | MDCR_TDRA   # the guest's debug registers: trapped (RAZ/WI)
+MDCR_HOST = 0
+CNTHCTL_EL1PCTEN, CNTHCTL_EL1PCEN = 1 << 0, 1 << 1
+CNTHCTL_GUEST = CNTHCTL_EL1PCTEN           # counter readable, EL1 physical timer trapped
+CNTHCTL_HOST = CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN
+SPSR_EL1H_MASKED = 0x3C5                   # EL1h, D, A, I, F masked: how every EL1 starts
+SPSR_EL1T = 0b0100
+SPSR_EL1H = 0b0101
+SPSR_M_MASK = 0xF
+
+# ---------------------------------------------------------------------------------------------
+# Calls
+# ---------------------------------------------------------------------------------------------
+# Host -> EL2 hypercalls of the split build (our own ABI, in x0; KVM's __kvm_call_hyp).
+HOST_HC_VCPU_RUN = 1         # x1 = vCPU: run it until an exit the host must see; x0 = exit code
+HOST_HC_NOP = 2              # return at once (measures the host<->EL2 round trip)
+
+# Guest hypercalls (Arm DEN 0028 SMCCC): function ID in W0, results in X0..X3, X4..X17 kept.
+SMCCC_VERSION = 0x8000_0000
+SMCCC_ARCH_FEATURES = 0x8000_0001
+SMCCC_VERSION_1_1 = 0x1_0001
+SMCCC_NOT_SUPPORTED = -1
+# Vendor Specific Hypervisor Service calls (owning entity 6), fast, SMC64.
+ARMVIRT_HC_NOP = 0xC600_0000       # does nothing: the hypercall microbenchmark
+ARMVIRT_HC_INFO = 0xC600_0001      # x1 = VM index, x2 = vCPU index, x3 = vCPUs in the VM
+ARMVIRT_HC_MAX = ARMVIRT_HC_INFO
+
+# Exit codes of __guest_enter (the vector that took the guest out; KVM's ARM_EXCEPTION_*)
+EXC_SYNC = 1
+EXC_IRQ = 2
+EXC_FIQ = 3
+EXC_SERROR = 4
+
+# Exit statistics per vCPU: one counter per class (VCPU_STAT + 8 * STAT_x)
+STAT_NAMES = ("hvc", "smc", "wfi", "wfe", "sysreg", "mmio", "dabt", "iabt", "fp", "irq",
+              "other")
+STATS = {name: i for i, name in enumerate(STAT_NAMES)}
+
+# States
+HV_STATE_BOOT, HV_STATE_RUNNING, HV_STATE_DONE, HV_STATE_PANIC = 0, 1, 2, 3
+VM_STATE_NEW, VM_STATE_RUNNING, VM_STATE_OFF, VM_STATE_RESET, VM_STATE_CRASHED = 0, 1, 2, 3, 4
+VM_STATE_NAMES = {VM_STATE_NEW: "not started", VM_STATE_RUNNING: "running",
+                  VM_STATE_OFF: "powered off", VM_STATE_RESET: "asked for a reset",
+                  VM_STATE_CRASHED: "stopped by the hypervisor"}
+VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED = 0, 1, 2
+VM_F_NO_STAGE2 = 1 << 0      # bring-up: no stage 2, IPA = PA, no isolation (see firmware/README)
+
+# Console: every line the firmware puts on the physical UART is "[tag] text\n" (a complete line
+# of the source) or "[tag]~ text\n" (a partial line: the newline is not the source's).
+VM_NAME_LEN = 16
+CONSOLE_LINE = 120
+HV_TAG = "hv"
+
+MANIFEST_MAGIC = int.from_bytes(b"ARMVHV01", "little")
+MANIFEST_VERSION = 1
+
+# EL1 system registers a world switch saves and restores, in save order (Arm ARM names; all
+# accessible by MRS/MSR at EL2). The timer registers (CNTV_CTL_EL0, CNTV_CVAL_EL0) join this
+# list with the generic timers (GIC branch).
+EL1_SYSREGS = ("SCTLR_EL1", "ACTLR_EL1", "CPACR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1",
+               "ESR_EL1", "AFSR0_EL1", "AFSR1_EL1", "FAR_EL1", "MAIR_EL1", "AMAIR_EL1",
+               "VBAR_EL1", "CONTEXTIDR_EL1", "CNTKCTL_EL1", "PAR_EL1", "TPIDR_EL1",
+               "CSSELR_EL1", "SP_EL1", "ELR_EL1", "SPSR_EL1", "SP_EL0", "TPIDR_EL0",
+               "TPIDRRO_EL0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Structures
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    name: str
+    size: int = 8            # bytes of one element
+    count: int = 1
+    align: int = 8
+    doc: str = ""
+
+
+class Struct:
+    """A C-like structure: fields laid out in order, each aligned; offsets as ``PREFIX_NAME``."""
+
+    def __init__(self, prefix: str, fields: list[Field], doc: str = ""):
+        self.prefix, self.fields, self.doc = prefix, fields, doc
+        self.offsets: dict[str, int] = {}
+        off = 0
+        for f in fields:
+            off = (off + f.align - 1) // f.align * f.align
+            self.offsets[f.name] = off
+            off += f.size * f.count
+        self.size = (off + 15) // 16 * 16
+        self.by_name = {f.name: f for f in fields}
+
+    def off(self, name: str) -> int:
+        return self.offsets[name]
+
+    def render(self) -> list[str]:
+        lines = [f"// {self.prefix}: {self.doc}"] if self.doc else []
+        for f in self.fields:
+            extra = f"  // {f.count} x {f.size} bytes" if f.count > 1 else ""
+            if f.doc:
+                extra += ("  " if extra else "  // ") + f.doc
+            lines.append(f"#define {self.prefix}_{f.name} {self.offsets[f.name]}{extra}")
+        lines.append(f"#define {self.prefix}_SIZE {self.size}")
+        return lines
+
+    # Python side: a field's value at ``base`` in a bytes-like image
+    def get(self, buf: bytes | bytearray, base: int, name: str, index: int = 0) -> int:
+        f = self.by_name[name]
+        o = base + self.offsets[name] + index * f.size
+        return int.from_bytes(buf[o:o + f.size], "little", signed=False)
+
+    def put(self, buf: bytearray, base: int, name: str, value: int | bytes, index: int = 0) -> None:
+        f = self.by_name[name]
+        o = base + self.offsets[name] + index * f.size
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) > f.size * f.count:
+                raise ValueError(f"{self.prefix}.{name}: {len(value)} bytes do not fit")
+            buf[o:o + len(value)] = value
+        else:
+            buf[o:o + f.size] = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
+
+
+F = Field
+CTXT = Struct("CTXT", [
+    F("REGS", count=31, doc="X0..X30"),
+    F("PC", doc="ELR_EL2 when the context was left"),
+    F("PSTATE", doc="SPSR_EL2 when the context was left"),
+    F("VREGS", size=16, count=32, align=16, doc="Q0..Q31"),
+    F("FPSR"),
+    F("FPCR"),
+    *[F(f"SYS_{name}") for name in EL1_SYSREGS],
+], "a CPU context (KVM's struct kvm_cpu_context)")
+
+VCPU = Struct("VCPU", [
+    F("CTXT", size=CTXT.size, align=16, doc="the guest's registers: first, so a VCPU is a CTXT"),
+    F("VM", doc="address of its VM record"),
+    F("INDEX", doc="vCPU number in the VM (its MPIDR Aff0)"),
+    F("MPIDR", doc="VMPIDR_EL2: what MPIDR_EL1 reads in the guest"),
+    F("PCPU", doc="physical PE it is pinned to"),
+    F("POWER", doc="VCPU_OFF | VCPU_RUNNABLE | VCPU_BLOCKED"),
+    F("HCR", doc="HCR_EL2 while it runs"),
+    F("FAULT_ESR", doc="ESR_EL2 of the last exit"),
+    F("FAULT_FAR", doc="FAR_EL2 of the last exit"),
+    F("FAULT_HPFAR", doc="HPFAR_EL2 of the last exit"),
+    F("EXITS", doc="exits so far, all classes"),
+    F("STAT", count=len(STAT_NAMES), doc="exits per class (STAT_*)"),
+], "a virtual CPU (KVM's struct kvm_vcpu)")
+
+PCPU = Struct("PCPU", [
+    F("HOST_CTXT", size=CTXT.size, align=16, doc="the host part's context (split build)"),
+    F("HYP_REGS", count=14, doc="x18..x30 and SP of the caller of __guest_enter"),
+    F("INDEX", doc="this PE's number"),
+    F("VCPU", doc="the vCPU running on this PE now, or 0"),
+    F("FP_OWNER", doc="the context whose FP/SIMD state is in the registers, or 0"),
+    F("LOADED", doc="direct build: the vCPU whose EL1 state is in the registers, or 0"),
+    F("LAST", doc="scheduler: index of the vCPU run last"),
+    F("RELEASE", doc="boot: the primary PE sets it to start this PE"),
+    F("EL2_SP", doc="top of this PE's EL2 stack"),
+    F("HOST_SP", doc="top of this PE's host stack"),
+], "per-PE hypervisor data (TPIDR_EL2; TPIDR_EL1 in the host part)")
+
+VM = Struct("VM", [
+    # Configuration (written by the Python loader)
+    F("NAME", size=1, count=VM_NAME_LEN, align=8, doc="console tag, NUL-terminated"),
+    F("PA_BASE", doc="physical address of its RAM (= IPA GUEST_RAM_BASE)"),
+    F("MEM_SIZE", doc="bytes of RAM, a multiple of 2 MiB"),
+    F("ENTRY", doc="IPA where vCPU 0 starts"),
+    F("DTB", doc="IPA of its device tree (x0 at entry), or 0"),
+    F("NR_VCPUS"),
+    F("FLAGS", doc="VM_F_*"),
+    F("PIN", size=1, count=MAX_VCPUS_PER_VM, align=8, doc="physical PE of each vCPU"),
+    # Run-time state (written by the firmware)
+    F("STATE", doc="VM_STATE_*"),
+    F("INDEX", doc="its slot in the manifest"),
+    F("VMID"),
+    F("VTTBR", doc="VTTBR_EL2: VMID and the level-1 table"),
+    F("CNTVOFF", doc="CNTVOFF_EL2: the counter when it was created"),
+    F("LOCK", doc="spinlock over its vCPUs' power states"),
+    F("VCPUS", doc="address of its first VCPU"),
+    F("ESR", doc="the exit that stopped it (VM_STATE_CRASHED)"),
+    F("ELR"),
+    F("FAR"),
+    F("CON_LEN", doc="bytes in CON_BUF"),
+    F("CON_BUF", size=1, count=CONSOLE_LINE, align=8, doc="the virtual UART's current line"),
+    F("UART_REGS", count=8, doc="PL011 CR, LCR_H, IBRD, FBRD, IFLS, IMSC, RIS, DMACR"),
+    F("DB_VALUE", doc="doorbell: last value rung"),
+    F("DB_COUNT", doc="doorbell: rings"),
+    F("DB_SEEN", doc="doorbell: guest virtual count when the backend saw the last ring"),
+], "a virtual machine: configuration (from Python), then run-time state (firmware)")
+
+MANIFEST = Struct("MAN", [
+    F("MAGIC", doc="MANIFEST_MAGIC"),
+    F("VERSION"),
+    F("NR_VMS"),
+    F("NR_PES", doc="physical PEs of the board"),
+    F("RAM_SIZE", doc="bytes of physical RAM from HV_BASE"),
+    F("HV_STATE", doc="HV_STATE_*, written by the firmware"),
+    F("PANIC_PE"),
+    F("PANIC_ESR"),
+    F("PANIC_ELR"),
+    F("PANIC_FAR"),
+    F("VMS", size=VM.size, count=MAX_VMS, align=16, doc="VM records"),
+], "the boot manifest, at HV_MANIFEST")
+
+STRUCTS = (CTXT, VCPU, PCPU, VM, MANIFEST)
+
+# Numeric constants exported to the firmware, by name
+CONSTANTS = {name: value for name, value in dict(globals()).items()
+             if name.isupper() and isinstance(value, int) and not name.startswith("_")}
+
+
+def sysreg_reset(name: str) -> int:
+    """Reset value of a system register, from the core's table (for a vCPU's reset)."""
+    from armvirt.cpu import sysreg_table as T
+    for r in T.SYSREGS:
+        if r.name == name:
+            return r.reset & ((1 << 64) - 1)
+    raise KeyError(name)
+
+
+def check_layout() -> None:
+    """Invariants the assembly relies on (checked by the generator)."""
+    assert VCPU.off("CTXT") == 0, "a VCPU pointer must be its CTXT pointer"
+    assert PCPU.off("HOST_CTXT") == 0
+    assert CTXT.off("VREGS") % 16 == 0
+    assert MANIFEST.off("VMS") % 16 == 0 and VM.size % 16 == 0
+    assert MANIFEST.off("VMS") + MAX_VMS * VM.size <= HV_SIZE - HV_MANIFEST_OFFSET
+    # LDP/STP of X registers reach +504 bytes from a base; the save/restore code adds
+    # the CTXT offsets to a base register instead, so nothing else limits the layout.

@@ -1,0 +1,27 @@
+// The hypervisor's data: per-PE records, vCPUs, locks, stage-2 tables, stacks. All of it is
+// part of the image (zero-filled), so the image's end (hv_end) is the end of the hypervisor's
+// memory below HV_MANIFEST; armvirt/hv/launch.py checks that it fits.
+
+    .balign 16
+    .global pcpus
+pcpus:
+    .space  PCPU_SIZE * MAX_PES
+    .global vcpus
+vcpus:
+    .space  VCPU_SIZE * MAX_VCPUS
+    .global nr_vcpus_total
+nr_vcpus_total:
+    .quad   0
+console_lock:
+    .quad   0
+
+    .balign 4096
+    .global s2_pool
+s2_pool:                                // S2_PAGES_PER_VM pages per VM slot (hyp/stage2.S)
+    .space  4096 * S2_PAGES_PER_VM * MAX_VMS
+el2_stacks:
+    .space  (1 << STACK_SHIFT) * MAX_PES
+host_stacks:
+    .space  (1 << STACK_SHIFT) * MAX_PES
+    .global hv_end
+hv_end:

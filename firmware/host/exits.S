@@ -1,0 +1,180 @@
+// handle_exit: what to do with a vCPU that left the guest, by exit code and ESR_EL2.EC
+// (KVM: handle_exit() and its arm_exit_handlers[] table, arch/arm64/kvm/handle_exit.c).
+//
+// To handle a new kind of exit: add its EC to exit_handlers below (a table indexed by EC,
+// 0 = not handled) and write the handler: x0 = vCPU, the syndrome in VCPU_FAULT_ESR/FAR/HPFAR,
+// the guest's registers in its CTXT. A handler that completes a trapped instruction moves
+// CTXT_PC past it (skip_instruction) unless the exception already returns past it (HVC).
+// Exits nobody handles stop the VM with a report (unhandled_exit): never the hypervisor.
+
+// handle_exit(x0 = vCPU, x1 = exit code)
+    .global handle_exit
+handle_exit:
+    enter
+    mov     x19, x0
+    ldr     x2, [x19, #VCPU_EXITS]
+    add     x2, x2, #1
+    str     x2, [x19, #VCPU_EXITS]
+    ldr     x2, [x19, #VCPU_VM]         // its VM was stopped (by another vCPU) while this one
+    ldr     x2, [x2, #VM_STATE]         //   ran: the exit no longer matters
+    cmp     x2, #VM_STATE_RUNNING
+    b.ne    3f
+    cmp     x1, #EXC_SYNC
+    b.eq    1f
+    cmp     x1, #EXC_SERROR
+    b.eq    2f
+    mov     x1, #STAT_IRQ               // IRQ/FIQ: nothing to do until the GIC branch
+    bl      count_exit
+    leave
+1:  ldr     x2, [x19, #VCPU_FAULT_ESR]
+    lsr     x2, x2, #26                 // EC
+    adr     x3, exit_handlers
+    ldr     x3, [x3, x2, lsl #3]
+    cbz     x3, 2f
+    mov     x0, x19
+    blr     x3
+    leave
+2:  mov     x0, x19
+    mov     x1, #STAT_OTHER
+    bl      count_exit
+    mov     x0, x19
+    bl      unhandled_exit
+3:  leave
+
+    .balign 8
+exit_handlers:                          // indexed by ESR_EL2.EC (6 bits); 0 = unhandled
+    .quad   0                           // 0x00 unknown reason
+    .quad   handle_wfx                  // 0x01 WFI/WFE (HCR_EL2.TWI/TWE)
+    .rept   0x16 - 0x02
+    .quad   0
+    .endr
+    .quad   handle_hvc                  // 0x16 HVC (AArch64)
+    .quad   handle_smc                  // 0x17 SMC (AArch64), trapped by HCR_EL2.TSC
+    .quad   handle_sysreg               // 0x18 MSR/MRS/SYS (host/sysreg.S)
+    .rept   0x20 - 0x19
+    .quad   0
+    .endr
+    .quad   handle_iabt                 // 0x20 instruction abort from a lower EL (stage 2)
+    .rept   0x24 - 0x21
+    .quad   0
+    .endr
+    .quad   handle_dabt                 // 0x24 data abort from a lower EL (stage 2)
+    .rept   64 - 0x25
+    .quad   0
+    .endr
+    // EC 0x07 (FP/SIMD access) never gets here: EL2 handles it (fixup_guest_exit).
+
+// count_exit(x0 = vCPU, x1 = STAT_*)
+    .global count_exit
+count_exit:
+    add     x2, x0, #VCPU_STAT
+    ldr     x3, [x2, x1, lsl #3]
+    add     x3, x3, #1
+    str     x3, [x2, x1, lsl #3]
+    ret
+
+// skip_instruction(x0 = vCPU): the trapped instruction is done; the guest resumes after it.
+    .global skip_instruction
+skip_instruction:
+    ldr     x1, [x0, #CTXT_PC]
+    add     x1, x1, #4
+    str     x1, [x0, #CTXT_PC]
+    ret
+
+// EC 0x01: WFI or WFE (HCR_EL2.TWI/TWE). ISS bit 0: 1 for WFE.
+handle_wfx:
+    enter
+    mov     x19, x0
+    ldr     x20, [x19, #VCPU_FAULT_ESR]
+    bl      skip_instruction
+    mov     x0, x19
+    tbnz    x20, #0, 1f
+    mov     x1, #STAT_WFI               // WFI: block until an interrupt is pending for it; with
+    bl      count_exit                  // no interrupt source yet (GIC branch) that is for good
+    mov     x1, #VCPU_BLOCKED
+    str     x1, [x19, #VCPU_POWER]
+    leave
+1:  mov     x1, #STAT_WFE               // WFE: a yield; the run loop picks the next vCPU here
+    bl      count_exit
+    leave
+
+// EC 0x16: HVC from the guest. ISS = the immediate; SMCCC calls use HVC #0.
+handle_hvc:
+    enter
+    mov     x19, x0
+    mov     x1, #STAT_HVC
+    bl      count_exit
+    ldr     x1, [x19, #VCPU_FAULT_ESR]
+    tst     x1, #0xFFFF
+    b.eq    1f
+    mov     x1, #SMCCC_NOT_SUPPORTED    // not an SMCCC call: say so in x0
+    str     x1, [x19, #CTXT_REGS]
+    leave
+1:  mov     x0, x19
+    bl      handle_smccc                // host/psci.S
+    leave
+
+// EC 0x17: SMC trapped by HCR_EL2.TSC (the SMC conduit of guests built for EL3 firmware).
+// The preferred return address of the trap is the SMC itself: complete it by hand.
+handle_smc:
+    enter
+    mov     x19, x0
+    mov     x1, #STAT_SMC
+    bl      count_exit
+    mov     x0, x19
+    bl      skip_instruction
+    ldr     x1, [x19, #VCPU_FAULT_ESR]
+    tst     x1, #0xFFFF
+    b.eq    1f
+    mov     x1, #SMCCC_NOT_SUPPORTED
+    str     x1, [x19, #CTXT_REGS]
+    leave
+1:  mov     x0, x19
+    bl      handle_smccc
+    leave
+
+// EC 0x24/0x20: stage-2 aborts (host/mmio.S decides between device emulation and a fault).
+handle_dabt:
+    b       mmio_or_abort
+handle_iabt:
+    enter
+    mov     x19, x0
+    mov     x1, #STAT_IABT
+    bl      count_exit
+    mov     x0, x19
+    mov     x1, #0
+    bl      report_fault                // "instruction fetch from IPA ..."
+    mov     x0, x19
+    bl      inject_iabt
+    leave
+
+// unhandled_exit(x0 = vCPU): report the exit and stop its VM (never the hypervisor).
+    .global unhandled_exit
+unhandled_exit:
+    enter
+    mov     x19, x0
+    bl      log_begin
+    mov     x0, x19
+    bl      log_vcpu
+    log_s   ": unhandled exit, ESR_EL2=0x"
+    ldr     x0, [x19, #VCPU_FAULT_ESR]
+    bl      log_hex
+    log_s   " (EC 0x"
+    ldr     x0, [x19, #VCPU_FAULT_ESR]
+    lsr     x0, x0, #26
+    bl      log_hex
+    log_s   ") at pc 0x"
+    ldr     x0, [x19, #CTXT_PC]
+    bl      log_hex
+    log_s   "; stopping the VM"
+    bl      log_end
+    ldr     x0, [x19, #VCPU_VM]
+    ldr     x1, [x19, #VCPU_FAULT_ESR]
+    str     x1, [x0, #VM_ESR]
+    ldr     x1, [x19, #CTXT_PC]
+    str     x1, [x0, #VM_ELR]
+    ldr     x1, [x19, #VCPU_FAULT_FAR]
+    str     x1, [x0, #VM_FAR]
+    mov     x1, #VM_STATE_CRASHED
+    bl      vm_stop
+    leave

@@ -1,0 +1,335 @@
+// Stage-2 data aborts: emulated devices, or a fault for the guest (KVM: io_mem_abort() in
+// arch/arm64/kvm/mmio.c and kvm_handle_guest_abort() in mmu.c).
+//
+// The faulting IPA is HPFAR_EL2.FIPA (IPA[47:12] in bits [39:4]) << 8 | FAR_EL2[11:0]. When
+// ESR_EL2.ISV = 1 the ISS describes the access completely (Arm ARM D17.2.37, "ISS encoding for
+// an exception from a Data Abort"):
+//   SAS [23:22] size 1 << SAS bytes   SSE [21] sign-extend a load   SRT [20:16] the register
+//   SF  [15] 64-bit register          WnR [6] write                 DFSC [5:0] fault status
+// so the hypervisor does the access on the device's behalf and skips the instruction; it never
+// decodes guest instructions. An access it cannot emulate (no device there, ISV = 0 as for
+// LDP/STP or writeback forms, a fault that is not a translation fault) gets a synchronous
+// external abort injected, with one line on the console saying why.
+//
+// Devices: the virtual PL011 (UART_BASE: its output goes to the console tagged with the VM's
+// name) and the doorbell (DOORBELL_BASE). TODO(GIC branch): the GICv3 distributor and
+// redistributors at GICD_BASE/GICR_BASE go in mmio_devices.
+
+// mmio_or_abort(x0 = vCPU)
+    .global mmio_or_abort
+mmio_or_abort:
+    enter
+    mov     x19, x0
+    ldr     x20, [x19, #VCPU_FAULT_ESR]
+    ldr     x1, [x19, #VCPU_FAULT_HPFAR]
+    ldr     x2, [x19, #VCPU_FAULT_FAR]
+    ubfx    x1, x1, #4, #36             // FIPA
+    lsl     x1, x1, #12
+    bfxil   x1, x2, #0, #12
+    mov     x21, x1                     // x21 = IPA
+    and     x1, x20, #0x3C              // DFSC 0b0001xx: translation fault, any level
+    cmp     x1, #0x04
+    b.ne    abort                       // (permission, access flag, external: not ours)
+    tbnz    x20, #7, abort              // S1PTW: the guest's own page tables are outside its RAM
+    adr     x22, mmio_devices           // find the device: {base, size, handler} records
+1:  ldr     x1, [x22]
+    cbz     x1, abort
+    ldr     x2, [x22, #8]
+    sub     x3, x21, x1                 // offset in the device
+    cmp     x3, x2
+    b.lo    2f
+    add     x22, x22, #24
+    b       1b
+2:  tbz     x20, #24, no_syndrome       // ISV = 0: nothing to emulate the access from
+    mov     x0, x19
+    mov     x1, #STAT_MMIO
+    bl      count_exit
+    mov     x0, x19
+    bl      skip_instruction
+    ldr     x4, [x22, #16]              // the device's handler
+    ldr     x0, [x19, #VCPU_VM]
+    ldr     x1, [x22]
+    sub     x1, x21, x1                 // x1 = offset in the device
+    ubfx    x2, x20, #22, #2            // SAS
+    ubfx    x9, x20, #16, #5            // SRT
+    tbz     x20, #6, 3f
+    ctxt_get_reg x3, x19, x9            // write: the register's value, cut to the access size
+    mov     x6, #8
+    lsl     x6, x6, x2                  // x6 = access size in bits
+    cmp     x6, #64
+    b.eq    4f
+    mov     x5, #1
+    lsl     x5, x5, x6
+    sub     x5, x5, #1
+    and     x3, x3, x5
+4:  mov     x5, #1                      // x5 = is_write
+    blr     x4
+    leave
+3:  mov     x5, #0                      // read
+    mov     x3, #0
+    blr     x4                          // x0 = the value read, at most the access size
+    ubfx    x9, x20, #16, #5            // SRT
+    tbz     x20, #21, 5f                // SSE: sign-extend from 8 << SAS bits
+    ubfx    x2, x20, #22, #2
+    mov     x6, #8
+    lsl     x6, x6, x2
+    mov     x7, #64
+    sub     x6, x7, x6
+    lsl     x0, x0, x6
+    asr     x0, x0, x6
+5:  tbnz    x20, #15, 6f                // SF = 0: a W register, upper half zero
+    mov     w0, w0
+6:  ctxt_set_reg x19, x9, x0
+    leave
+
+no_syndrome:
+    mov     x0, x19
+    mov     x1, #STAT_DABT
+    bl      count_exit
+    mov     x0, x19
+    mov     x1, #2
+    bl      report_fault
+    mov     x0, x19
+    bl      inject_dabt
+    leave
+
+abort:
+    mov     x0, x19
+    mov     x1, #STAT_DABT
+    bl      count_exit
+    mov     x0, x19
+    mov     x1, #1
+    bl      report_fault
+    mov     x0, x19
+    bl      inject_dabt
+    leave
+
+    .balign 8
+mmio_devices:                           // {IPA base, size, handler(x0 = VM, x1 = offset,
+    .quad   UART_BASE, UART_SIZE, vpl011_access      // x2 = SAS, x3 = value, x5 = is_write)}
+    .quad   DOORBELL_BASE, DOORBELL_SIZE, doorbell_access
+    .quad   0
+
+// report_fault(x0 = vCPU, x1 = 0 fetch | 1 data access | 2 device access without syndrome)
+    .global report_fault
+report_fault:
+    enter
+    mov     x19, x0
+    mov     x20, x1
+    bl      log_begin
+    mov     x0, x19
+    bl      log_vcpu
+    cbnz    x20, 1f
+    log_s   ": instruction fetch from IPA 0x"
+    b       2f
+1:  ldr     x1, [x19, #VCPU_FAULT_ESR]
+    tbnz    x1, #6, 3f
+    log_s   ": read of IPA 0x"
+    b       2f
+3:  log_s   ": write to IPA 0x"
+2:  ldr     x1, [x19, #VCPU_FAULT_HPFAR]
+    ldr     x2, [x19, #VCPU_FAULT_FAR]
+    ubfx    x1, x1, #4, #36
+    lsl     x0, x1, #12
+    bfxil   x0, x2, #0, #12
+    bl      log_hex
+    cmp     x20, #2
+    b.ne    4f
+    log_s   " that the hypervisor cannot emulate (no instruction syndrome, ISV = 0)"
+    b       5f
+4:  log_s   ", outside its memory and devices"
+5:  log_s   " at pc 0x"
+    ldr     x0, [x19, #CTXT_PC]
+    bl      log_hex
+    log_s   ": abort injected"
+    bl      log_end
+    leave
+
+// ---------------------------------------------------------------------------------------------
+// The virtual PL011 (ARM PrimeCell UART, DDI 0183): transmit only, always ready. Bytes written
+// to UARTDR collect in the VM's line buffer; each complete line goes to the physical console as
+// "[name] line". The other registers keep what the guest writes (UART_REGS) so that drivers
+// probing and configuring the UART see a PL011; the ID registers read as QEMU's PL011.
+#define UARTDR      0x000
+#define UARTFR      0x018
+#define UARTIBRD    0x024
+#define UARTFBRD    0x028
+#define UARTLCR_H   0x02C
+#define UARTCR      0x030
+#define UARTIFLS    0x034
+#define UARTIMSC    0x038
+#define UARTRIS     0x03C
+#define UARTMIS     0x040
+#define UARTICR     0x044
+#define UARTDMACR   0x048
+#define UARTFR_RXFE (1 << 4)
+#define UARTFR_TXFE (1 << 7)
+
+// vpl011_access(x0 = VM, x1 = offset, x2 = SAS, x3 = value, x5 = is_write) -> x0 (reads)
+vpl011_access:
+    enter
+    mov     x19, x0
+    mov     x20, x1
+    mov     x21, x3
+    add     x22, x19, #VM_LOCK
+    spin_lock x22, x9, w10
+    cbz     x5, 20f
+    cmp     x20, #UARTDR                // ---- writes
+    b.ne    1f
+    mov     x0, x19
+    and     x1, x21, #0xFF
+    bl      vm_console_putc
+    b       99f
+1:  adr     x9, uart_reg_offsets        // a stored register?
+    mov     x10, #0
+2:  ldrh    w11, [x9, x10, lsl #1]
+    cmp     x11, #0xFFF
+    b.eq    3f
+    cmp     x11, x20
+    b.eq    4f
+    add     x10, x10, #1
+    b       2b
+4:  add     x9, x19, #VM_UART_REGS
+    str     x21, [x9, x10, lsl #3]
+    b       99f
+3:  cmp     x20, #UARTICR               // interrupt clear: RIS &= ~value
+    b.ne    99f
+    ldr     x9, [x19, #VM_UART_REGS + 6 * 8]
+    bic     x9, x9, x21
+    str     x9, [x19, #VM_UART_REGS + 6 * 8]
+    b       99f
+20: mov     x0, #0                      // ---- reads
+    cmp     x20, #UARTFR
+    b.ne    1f
+    mov     x0, #(UARTFR_TXFE | UARTFR_RXFE)
+    b       99f
+1:  cmp     x20, #UARTMIS
+    b.ne    1f
+    ldr     x0, [x19, #VM_UART_REGS + 6 * 8]
+    ldr     x9, [x19, #VM_UART_REGS + 5 * 8]
+    and     x0, x0, x9
+    b       99f
+1:  cmp     x20, #0xFE0                 // PeriphID0..3, PCellID0..3
+    b.lo    2f
+    sub     x9, x20, #0xFE0
+    lsr     x9, x9, #2
+    adr     x10, uart_ids
+    ldrb    w0, [x10, x9]
+    b       99f
+2:  adr     x9, uart_reg_offsets
+    mov     x10, #0
+3:  ldrh    w11, [x9, x10, lsl #1]
+    cmp     x11, #0xFFF
+    b.eq    99f                         // anything else reads as zero
+    cmp     x11, x20
+    b.eq    4f
+    add     x10, x10, #1
+    b       3b
+4:  add     x9, x19, #VM_UART_REGS
+    ldr     x0, [x9, x10, lsl #3]
+99: spin_unlock x22
+    leave
+
+    .balign 2
+uart_reg_offsets:                       // the order of VM_UART_REGS
+    .hword  UARTCR, UARTLCR_H, UARTIBRD, UARTFBRD, UARTIFLS, UARTIMSC, UARTRIS, UARTDMACR, 0xFFF
+uart_ids:
+    .byte   0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1
+    .balign 4
+
+// vm_console_putc(x0 = VM, w1 = byte): the VM's lock is held.
+vm_console_putc:
+    enter
+    mov     x19, x0
+    cmp     w1, #10
+    b.eq    2f
+    ldr     x2, [x19, #VM_CON_LEN]
+    add     x3, x19, #VM_CON_BUF
+    strb    w1, [x3, x2]
+    add     x2, x2, #1
+    str     x2, [x19, #VM_CON_LEN]
+    cmp     x2, #CONSOLE_LINE
+    b.lo    1f
+    mov     x0, x19                     // a full buffer goes out as a partial line
+    mov     x1, #1
+    bl      vm_console_emit
+1:  leave
+2:  mov     x0, x19
+    mov     x1, #0
+    bl      vm_console_emit
+    leave
+
+// vm_console_flush(x0 = VM): a last partial line, if any (when the VM stops).
+    .global vm_console_flush
+vm_console_flush:
+    ldr     x1, [x0, #VM_CON_LEN]
+    cbz     x1, 1f
+    mov     x1, #1
+    b       vm_console_emit
+1:  ret
+
+// vm_console_emit(x0 = VM, x1 = 1 if partial): "[name] text\n", or "[name]~ text\n" for a
+// line whose newline is not the guest's (tells the console reader to drop it).
+vm_console_emit:
+    enter
+    mov     x19, x0
+    mov     x20, x1
+    bl      console_lock_take
+    mov     w0, #'['
+    bl      uart_putc
+    add     x0, x19, #VM_NAME
+    bl      uart_puts
+    mov     w0, #']'
+    bl      uart_putc
+    cbz     x20, 1f
+    mov     w0, #'~'
+    bl      uart_putc
+1:  mov     w0, #' '
+    bl      uart_putc
+    add     x21, x19, #VM_CON_BUF
+    ldr     x22, [x19, #VM_CON_LEN]
+2:  cbz     x22, 3f
+    ldrb    w0, [x21], #1
+    bl      uart_putc
+    sub     x22, x22, #1
+    b       2b
+3:  mov     w0, #10
+    bl      uart_putc
+    str     xzr, [x19, #VM_CON_LEN]
+    bl      console_lock_release
+    leave
+
+// ---------------------------------------------------------------------------------------------
+// The doorbell: a guest's write to DOORBELL_RING is a notification to the host-side backend
+// (here, this handler), which records the value, counts it and notes when it saw it in the
+// guest's own time base (CNTPCT_EL0 - CNTVOFF_EL2, what the guest's CNTVCT_EL0 read then):
+// the I/O latency out benchmark is SEEN minus the guest's CNTVCT_EL0 just before the write.
+doorbell_access:
+    add     x9, x0, #VM_LOCK
+    spin_lock x9, x10, w11
+    cbz     x5, 2f
+    cmp     x1, #DOORBELL_RING
+    b.ne    1f
+    str     x3, [x0, #VM_DB_VALUE]
+    ldr     x10, [x0, #VM_DB_COUNT]
+    add     x10, x10, #1
+    str     x10, [x0, #VM_DB_COUNT]
+    mrs     x10, cntpct_el0
+    ldr     x11, [x0, #VM_CNTVOFF]
+    sub     x10, x10, x11
+    str     x10, [x0, #VM_DB_SEEN]
+1:  spin_unlock x9
+    ret
+2:  mov     x10, x0
+    mov     x0, #0
+    cmp     x1, #DOORBELL_RING
+    b.ne    3f
+    ldr     x0, [x10, #VM_DB_VALUE]
+3:  cmp     x1, #DOORBELL_COUNT
+    b.ne    4f
+    ldr     x0, [x10, #VM_DB_COUNT]
+4:  cmp     x1, #DOORBELL_SEEN
+    b.ne    5f
+    ldr     x0, [x10, #VM_DB_SEEN]
+5:  spin_unlock x9
+    ret

@@ -1,0 +1,255 @@
+// Hypercalls of the guests: the SMC Calling Convention (Arm DEN 0028) over HVC #0 (or a
+// trapped SMC #0). The function ID is W0 (the upper half of X0 is ignored); results go to X0..X3
+// of the guest; X4..X17 are preserved (SMCCC v1.1), which is automatic since only X0..X3 of
+// the saved context are written. Unknown functions return NOT_SUPPORTED (-1).
+//
+//   PSCI 1.1 (Arm DEN 0022)            0x8400_0000..0x8400_001F, 0xC400_0000..0xC400_001F
+//   SMCCC_VERSION, SMCCC_ARCH_FEATURES 0x8000_0000, 0x8000_0001
+//   armvirt's own (vendor hypervisor service, owner 6): ARMVIRT_HC_NOP, ARMVIRT_HC_INFO
+//
+// PSCI for a VM is about its vCPUs (KVM: arch/arm64/kvm/psci.c): CPU_ON starts a vCPU of the
+// same VM by its MPIDR, AFFINITY_INFO reports one, SYSTEM_OFF/RESET stop the VM (not the
+// machine: the machine goes off when the last VM stops).
+
+// The guest's Xn in its context is at CTXT_REGS + 8 * n (CTXT_REGS is 0).
+
+// handle_smccc(x0 = vCPU)
+    .global handle_smccc
+handle_smccc:
+    enter
+    mov     x19, x0
+    ldr     w20, [x19, #CTXT_REGS + 0 * 8]     // the function ID (W0)
+    mov     x21, #SMCCC_NOT_SUPPORTED   // the default answer
+    mov     x1, #0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
+    and     x1, x20, x1
+    mov     x2, #0x84000000
+    cmp     x1, x2
+    b.eq    psci_call
+    mov     x1, #SMCCC_VERSION
+    cmp     x20, x1
+    b.ne    1f
+    mov     x21, #SMCCC_VERSION_1_1
+    b       ret1
+1:  mov     x1, #SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
+    cmp     x20, x1
+    b.eq    ret1
+    mov     x1, #ARMVIRT_HC_NOP
+    cmp     x20, x1
+    b.ne    2f
+    mov     x21, #0
+    b       ret1
+2:  mov     x1, #ARMVIRT_HC_INFO
+    cmp     x20, x1
+    b.ne    ret1
+    ldr     x2, [x19, #VCPU_VM]
+    ldr     x1, [x2, #VM_INDEX]
+    str     x1, [x19, #CTXT_REGS + 1 * 8]
+    ldr     x1, [x19, #VCPU_INDEX]
+    str     x1, [x19, #CTXT_REGS + 2 * 8]
+    ldr     x1, [x2, #VM_NR_VCPUS]
+    str     x1, [x19, #CTXT_REGS + 3 * 8]
+    mov     x21, #0
+ret1:                                   // x0 of the guest = x21
+    str     x21, [x19, #CTXT_REGS + 0 * 8]
+    leave
+
+// PSCI. x19 = vCPU, w20 = function ID.
+psci_call:
+    ldr     x22, [x19, #VCPU_VM]
+    tst     x20, #0x40000000            // SMC32 variants take 32-bit arguments
+    ldr     x9, [x19, #CTXT_REGS + 1 * 8]
+    ldr     x10, [x19, #CTXT_REGS + 2 * 8]
+    ldr     x11, [x19, #CTXT_REGS + 3 * 8]
+    b.ne    1f
+    mov     w9, w9
+    mov     w10, w10
+    mov     w11, w11
+1:  mov     x1, #PSCI_VERSION
+    cmp     x20, x1
+    b.ne    1f
+    mov     x21, #PSCI_VERSION_1_1
+    b       ret1
+1:  mov     x1, #PSCI_MIGRATE_INFO_TYPE
+    cmp     x20, x1
+    b.ne    1f
+    mov     x21, #PSCI_MIGRATE_NOT_REQUIRED
+    b       ret1
+1:  mov     x1, #PSCI_FEATURES
+    cmp     x20, x1
+    b.ne    1f
+    mov     w0, w9
+    bl      psci_implemented
+    mov     x21, #PSCI_NOT_SUPPORTED
+    cbz     x0, ret1
+    mov     x21, #PSCI_SUCCESS          // (CPU_SUSPEND: original power_state format, no OSI)
+    b       ret1
+1:  mov     x1, #PSCI_CPU_ON_64
+    cmp     x20, x1
+    b.eq    psci_cpu_on
+    mov     x1, #PSCI_CPU_ON_32
+    cmp     x20, x1
+    b.eq    psci_cpu_on
+    mov     x1, #PSCI_AFFINITY_INFO_64
+    cmp     x20, x1
+    b.eq    psci_affinity_info
+    mov     x1, #PSCI_AFFINITY_INFO_32
+    cmp     x20, x1
+    b.eq    psci_affinity_info
+    mov     x1, #PSCI_CPU_OFF
+    cmp     x20, x1
+    b.eq    psci_cpu_off
+    mov     x1, #PSCI_CPU_SUSPEND_64
+    cmp     x20, x1
+    b.eq    psci_cpu_suspend
+    mov     x1, #PSCI_CPU_SUSPEND_32
+    cmp     x20, x1
+    b.eq    psci_cpu_suspend
+    mov     x1, #PSCI_SYSTEM_OFF
+    cmp     x20, x1
+    b.ne    1f
+    mov     x0, x22
+    mov     x1, #VM_STATE_OFF
+    bl      vm_stop
+    leave
+1:  mov     x1, #PSCI_SYSTEM_RESET
+    cmp     x20, x1
+    b.ne    ret1                        // anything else: NOT_SUPPORTED
+    mov     x0, x22
+    mov     x1, #VM_STATE_RESET
+    bl      vm_stop
+    leave
+
+// CPU_SUSPEND: every power state is treated as standby (DEN 0022 5.4.2 allows it): like WFI
+// the vCPU waits for an interrupt, then the call returns SUCCESS.
+psci_cpu_suspend:
+    mov     x21, #PSCI_SUCCESS
+    mov     x1, #VCPU_BLOCKED
+    str     x1, [x19, #VCPU_POWER]
+    b       ret1
+
+// CPU_OFF: the calling vCPU stops; it does not return (its context is dead until CPU_ON).
+// When it was the VM's last vCPU, nothing can ever start one again: the VM is off.
+psci_cpu_off:
+    mov     x0, x19
+    bl      vcpu_put
+    mov     x0, x19
+    bl      vcpu_forget_fp
+    add     x13, x22, #VM_LOCK
+    spin_lock x13, x1, w2
+    str     xzr, [x19, #VCPU_POWER]
+    ldr     x3, [x22, #VM_VCPUS]
+    ldr     x4, [x22, #VM_NR_VCPUS]
+    mov     x5, #0                      // vCPUs still on
+1:  ldr     x6, [x3, #VCPU_POWER]
+    cmp     x6, #VCPU_OFF
+    cinc    x5, x5, ne
+    add     x3, x3, #VCPU_SIZE
+    subs    x4, x4, #1
+    b.ne    1b
+    spin_unlock x13
+    cbnz    x5, 2f
+    mov     x0, x22
+    mov     x1, #VM_STATE_OFF
+    bl      vm_stop
+2:  leave
+
+// AFFINITY_INFO(target MPIDR, lowest affinity level): 0 ON, 1 OFF (ON_PENDING never happens:
+// CPU_ON completes at once). Level 0 only: this platform has one cluster.
+psci_affinity_info:
+    mov     x21, #PSCI_INVALID_PARAMETERS
+    cbnz    x10, ret1
+    mov     x0, x22
+    mov     x1, x9
+    bl      vm_find_vcpu
+    cbz     x0, ret1
+    ldr     x1, [x0, #VCPU_POWER]
+    cmp     x1, #VCPU_OFF
+    cset    x21, eq
+    b       ret1
+
+// CPU_ON(target MPIDR, entry point, context ID)
+psci_cpu_on:
+    mov     x0, x22
+    mov     x1, x9
+    bl      vm_find_vcpu
+    mov     x21, #PSCI_INVALID_PARAMETERS
+    cbz     x0, ret1
+    mov     x12, x0                     // target vCPU
+    mov     x0, x22                     // the entry point must be in the VM's RAM, aligned
+    bl      vm_ram_start
+    mov     x21, #PSCI_INVALID_ADDRESS
+    tst     x10, #3
+    b.ne    ret1
+    cmp     x10, x0
+    b.lo    ret1
+    ldr     x1, [x22, #VM_MEM_SIZE]
+    add     x0, x0, x1
+    cmp     x10, x0
+    b.hs    ret1
+    add     x13, x22, #VM_LOCK
+    spin_lock x13, x1, w2
+    ldr     x1, [x12, #VCPU_POWER]
+    mov     x21, #PSCI_ALREADY_ON
+    cbnz    x1, 2f
+    mov     x0, x12
+    mov     x1, x10
+    mov     x2, x11
+    bl      vcpu_reset                  // (x12, x13 survive: vcpu_reset uses x0..x3, x9, x10)
+    mov     x1, #VCPU_RUNNABLE
+    str     x1, [x12, #VCPU_POWER]
+    mov     x21, #PSCI_SUCCESS
+2:  spin_unlock x13
+    dsb     sy
+    sev                                 // its PE may be waiting in WFE
+    b       ret1
+
+// psci_implemented(w0 = function ID) -> x0 = 1 if PSCI_FEATURES should say SUCCESS
+psci_implemented:
+    adr     x1, psci_functions
+1:  ldr     w2, [x1], #4
+    cbz     w2, 2f
+    cmp     w2, w0
+    b.ne    1b
+    mov     x0, #1
+    ret
+2:  mov     x0, #0
+    ret
+    .balign 4
+psci_functions:
+    .word   PSCI_VERSION, PSCI_FEATURES, PSCI_CPU_SUSPEND_32, PSCI_CPU_SUSPEND_64
+    .word   PSCI_CPU_OFF, PSCI_CPU_ON_32, PSCI_CPU_ON_64, PSCI_AFFINITY_INFO_32
+    .word   PSCI_AFFINITY_INFO_64, PSCI_MIGRATE_INFO_TYPE, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET
+    .word   SMCCC_VERSION               // SMCCC 1.1 discovery is through PSCI_FEATURES
+    .word   0
+
+// vm_find_vcpu(x0 = VM, x1 = MPIDR) -> x0 = its vCPU with that affinity (Aff3..Aff0), or 0
+    .global vm_find_vcpu
+vm_find_vcpu:
+    mov     x2, #0xFFFFFF
+    orr     x2, x2, #0xFF00000000
+    and     x1, x1, x2
+    ldr     x3, [x0, #VM_VCPUS]
+    ldr     x4, [x0, #VM_NR_VCPUS]
+1:  cbz     x4, 2f
+    ldr     x5, [x3, #VCPU_MPIDR]
+    and     x5, x5, x2
+    cmp     x5, x1
+    b.eq    3f
+    add     x3, x3, #VCPU_SIZE
+    sub     x4, x4, #1
+    b       1b
+2:  mov     x0, #0
+    ret
+3:  mov     x0, x3
+    ret
+
+// vm_ram_start(x0 = VM) -> x0 = the guest-physical address of its RAM (GUEST_RAM_BASE; the
+// physical address for a VM without stage 2)
+    .global vm_ram_start
+vm_ram_start:
+    ldr     x1, [x0, #VM_FLAGS]
+    tst     x1, #VM_F_NO_STAGE2
+    ldr     x0, [x0, #VM_PA_BASE]
+    b.ne    1f
+    ldr     x0, =GUEST_RAM_BASE
+1:  ret

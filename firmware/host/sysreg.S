@@ -1,0 +1,96 @@
+// EC 0x18: trapped MSR, MRS and SYS instructions (KVM: arch/arm64/kvm/sys_regs.c).
+//
+// The ISS names the register exactly as the instruction does (Arm ARM D17.2.37, "ISS encoding
+// for an exception from MSR, MRS, or System instruction execution"):
+//   Op0 [21:20]  Op2 [19:17]  Op1 [16:14]  CRn [13:10]  Rt [9:5]  CRm [4:1]  Direction [0] (1 = read)
+// What the guests of this hypervisor trap, and what they get:
+//   debug registers (MDCR_EL2.TDA/TDOSA/TDRA)   read as zero, writes ignored; OSLSR_EL1 reads
+//                                               "OS lock implemented, unlocked". Self-hosted
+//                                               debug inside guests is not offered.
+//   ACTLR_EL1 (HCR_EL2.TACR)                    read as zero, writes ignored
+//   DC ISW/CSW/CISW (HCR_EL2.TSW)               done (nothing to do: the emulated machine
+//                                               keeps no data in caches)
+//   anything else (implementation-defined registers under HCR_EL2.TIDCP, ...): UNDEFINED is
+//   injected into the guest, with a line on the console.
+// To emulate another register, add its key to sysreg_table with a handler kind.
+
+// The key of a register in the tables below: Op0 << 20 | Op2 << 17 | Op1 << 14 | CRn << 10 |
+// CRm << 1, the ISS of an access to it without Rt and Direction.
+#define ISS_KEY_MASK    0x3FFC1E        // the ISS without Rt and Direction
+#define SR_RAZ_WI       1
+#define SR_OSLSR        2
+#define SR_NOP          3
+
+    .global handle_sysreg
+handle_sysreg:
+    enter
+    mov     x19, x0
+    mov     x1, #STAT_SYSREG
+    bl      count_exit
+    ldr     x20, [x19, #VCPU_FAULT_ESR]
+    mov     x1, #ISS_KEY_MASK
+    and     x1, x20, x1
+    ubfx    x2, x20, #20, #2            // Op0
+    mov     x3, #SR_RAZ_WI              // every debug register (Op0 = 2) but OSLSR_EL1
+    cmp     x2, #2
+    b.ne    1f
+    mov     x4, #((2 << 20) | (4 << 17) | (0 << 14) | (1 << 10) | (1 << 1))  // OSLSR_EL1
+    cmp     x1, x4
+    b.ne    4f
+    mov     x3, #SR_OSLSR
+    b       4f
+1:  adr     x4, sysreg_table
+2:  ldp     w5, w6, [x4], #8
+    cbz     w6, unknown_sysreg
+    cmp     w5, w1
+    b.ne    2b
+    mov     x3, x6
+4:  mov     x21, #0                     // the value a read returns
+    cmp     x3, #SR_OSLSR
+    b.ne    5f
+    mov     x21, #0x8                   // OSLSR_EL1.OSLM = 0b10: OS lock implemented; OSLK = 0
+5:  tbz     x20, #0, 6f                 // a read: Rt = value
+    ubfx    x9, x20, #5, #5
+    ctxt_set_reg x19, x9, x21
+6:  mov     x0, x19
+    bl      skip_instruction
+    leave
+
+unknown_sysreg:
+    bl      log_begin
+    mov     x0, x19
+    bl      log_vcpu
+    tbz     x20, #0, 1f
+    log_s   ": MRS of S"
+    b       2f
+1:  log_s   ": MSR/SYS to S"
+2:  ubfx    x0, x20, #20, #2
+    bl      log_dec
+    log_s   "_"
+    ubfx    x0, x20, #14, #3
+    bl      log_dec
+    log_s   "_C"
+    ubfx    x0, x20, #10, #4
+    bl      log_dec
+    log_s   "_C"
+    ubfx    x0, x20, #1, #4
+    bl      log_dec
+    log_s   "_"
+    ubfx    x0, x20, #17, #3
+    bl      log_dec
+    log_s   " trapped at pc 0x"
+    ldr     x0, [x19, #CTXT_PC]
+    bl      log_hex
+    log_s   ": UNDEFINED injected"
+    bl      log_end
+    mov     x0, x19
+    bl      inject_undef
+    leave
+
+    .balign 4
+sysreg_table:                           // {ISS key, kind}, ended by kind 0
+    .word   (3 << 20) | (1 << 17) | (0 << 14) | (1 << 10) | (0 << 1), SR_RAZ_WI   // ACTLR_EL1
+    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (6 << 1), SR_NOP      // DC ISW
+    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (10 << 1), SR_NOP     // DC CSW
+    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (14 << 1), SR_NOP     // DC CISW
+    .word   0, 0

@@ -1,0 +1,300 @@
+// The EL2 part around __guest_enter: running a vCPU, the exits EL2 fixes by itself, lazy
+// FP/SIMD switching, and the host's calls into EL2 (split build).
+//
+// Split build (KVM/ARM nVHE): the host part asks EL2 to run a vCPU with HVC HOST_HC_VCPU_RUN.
+// __kvm_vcpu_run then does a full world switch each time:
+//   host EL1 system registers out, guest EL2 configuration in (HCR_EL2, VTTBR_EL2,
+//   VMPIDR_EL2, CNTVOFF_EL2, MDCR_EL2, CNTHCTL_EL2, CPTR_EL2, VBAR_EL2), guest EL1 system
+//   registers in, __guest_enter ... __guest_exit, guest EL1 registers out, host EL2
+//   configuration and EL1 registers back, ERET to the host with the exit code.
+// Direct build (Xen-like): the exit handlers run at EL2, so __direct_vcpu_run only switches EL1
+// state when the PE runs a different vCPU than last time (PCPU_LOADED).
+// Both: FP/SIMD registers are switched lazily. PCPU_FP_OWNER names the context whose values
+// are in the registers; any other context runs with CPTR_EL2.TFP = 1, and its first FP/SIMD
+// instruction traps (EC 0x07) to __fpsimd_switch, which saves the owner's and loads its own.
+//
+// TODO(GIC branch): the vGIC (ICH_HCR_EL2, ICH_VMCR_EL2, the list registers, ICH_AP*R) and the
+// virtual timer (CNTV_CTL_EL0, CNTV_CVAL_EL0) are saved and restored here, next to the EL1
+// registers, once the core implements them; see firmware/README.md, "What waits for the GIC".
+
+// __activate_traps(x0 = vCPU): the EL2 configuration a guest runs with.
+__activate_traps:
+    ldr     x1, [x0, #VCPU_HCR]
+    msr     hcr_el2, x1
+    ldr     x1, [x0, #VCPU_MPIDR]
+    msr     vmpidr_el2, x1
+    ldr     x2, [x0, #VCPU_VM]
+    ldr     x1, [x2, #VM_VTTBR]
+    msr     vttbr_el2, x1
+    ldr     x1, [x2, #VM_CNTVOFF]
+    msr     cntvoff_el2, x1
+    mov     x1, #MDCR_GUEST
+    msr     mdcr_el2, x1
+    mov     x1, #CNTHCTL_GUEST
+    msr     cnthctl_el2, x1
+    ldr     x1, =__guest_vectors
+    msr     vbar_el2, x1
+    // fall through: CPTR_EL2 for the context in x0
+// __set_cptr(x0 = CTXT about to run): trap FP/SIMD unless its state is in the registers.
+__set_cptr:
+    mrs     x1, tpidr_el2
+    ldr     x1, [x1, #PCPU_FP_OWNER]
+    mov     x2, #CPTR_RES1
+    cmp     x1, x0
+    b.eq    1f
+    orr     x2, x2, #CPTR_TFP
+1:  msr     cptr_el2, x2
+    isb
+    ret
+
+// __fpsimd_switch(x0 = CTXT that trapped): make its FP/SIMD state the live one.
+__fpsimd_switch:
+    enter
+    mov     x19, x0
+    mrs     x20, tpidr_el2
+    mov     x1, #CPTR_RES1              // EL2 itself may touch the registers now
+    msr     cptr_el2, x1
+    isb
+    ldr     x0, [x20, #PCPU_FP_OWNER]
+    cbz     x0, 1f
+    bl      __fpsimd_save
+1:  mov     x0, x19
+    bl      __fpsimd_restore
+    str     x19, [x20, #PCPU_FP_OWNER]
+    leave
+
+// fixup_guest_exit(x0 = vCPU, x1 = exit code) -> x0 = 1 if EL2 dealt with the exit and the
+// guest can go straight back in, 0 if the exit handlers must see it (KVM: fixup_guest_exit).
+fixup_guest_exit:
+    enter
+    mov     x19, x0
+    cmp     x1, #EXC_SYNC
+    b.ne    1f
+    ldr     x2, [x19, #VCPU_FAULT_ESR]
+    lsr     x2, x2, #26
+    cmp     x2, #EC_FP_ACCESS
+    b.ne    1f
+    bl      __fpsimd_switch             // the guest's first FP/SIMD use since it lost them
+    mov     x0, x19
+    bl      __set_cptr
+    ldr     x1, [x19, #VCPU_STAT + STAT_FP * 8]
+    add     x1, x1, #1
+    str     x1, [x19, #VCPU_STAT + STAT_FP * 8]
+    ldr     x1, [x19, #VCPU_EXITS]
+    add     x1, x1, #1
+    str     x1, [x19, #VCPU_EXITS]
+    mov     x0, #1
+    leave
+1:  mov     x0, #0
+    leave
+
+#ifdef HV_SPLIT
+// ---------------------------------------------------------------------------------------------
+// Split build: the host part's calls into EL2.
+// x0 = HOST_HC_*, x1.. arguments; x0 = result. Like a function call, x0..x17 are clobbered;
+// the host's x18..x30 and its ELR_EL2/SPSR_EL2 survive.
+host_sync:
+    push2   x29, x30
+    mrs     x16, esr_el2
+    lsr     x16, x16, #26
+    cmp     x16, #EC_HVC64
+    b.ne    2f
+    cmp     x0, #HOST_HC_VCPU_RUN
+    b.ne    1f
+    mov     x0, x1
+    bl      __kvm_vcpu_run
+    pop2    x29, x30
+    eret
+1:  cmp     x0, #HOST_HC_NOP
+    mov     x0, #0
+    b.eq    9f
+    mov     x0, #-1                     // unknown host call
+9:  pop2    x29, x30
+    eret
+2:  cmp     x16, #EC_FP_ACCESS          // the host touched FP/SIMD while a guest owned them
+    b.ne    3f
+    mrs     x0, tpidr_el2
+    add     x0, x0, #PCPU_HOST_CTXT
+    bl      __fpsimd_switch
+    mrs     x0, tpidr_el2
+    add     x0, x0, #PCPU_HOST_CTXT
+    bl      __set_cptr
+    pop2    x29, x30
+    eret
+3:  pop2    x29, x30
+    b       hyp_panic_vector
+
+// __kvm_vcpu_run(x0 = vCPU) -> x0 = exit code: one full world switch there and back.
+__kvm_vcpu_run:
+    enter
+    mov     x19, x0
+    mrs     x20, tpidr_el2              // the PCPU; its HOST_CTXT is at offset 0
+    mrs     x1, elr_el2                 // the host's own return state
+    str     x1, [x20, #CTXT_PC]
+    mrs     x1, spsr_el2
+    str     x1, [x20, #CTXT_PSTATE]
+    save_el1_sysregs x20, x1            // host EL1 state out
+    mov     x0, x19
+    bl      __activate_traps            // guest EL2 configuration in
+    restore_el1_sysregs x19, x1         // guest EL1 state in
+1:  mov     x0, x19
+    mov     x1, x20
+    bl      __guest_enter
+    mov     x21, x0
+    mov     x0, x19
+    mov     x1, x21
+    bl      fixup_guest_exit
+    cbnz    x0, 1b
+    save_el1_sysregs x19, x1            // guest EL1 state out
+    str     xzr, [x20, #PCPU_VCPU]
+    mov     x1, #HCR_HOST               // host EL2 configuration back
+    msr     hcr_el2, x1
+    msr     vttbr_el2, xzr
+    mov     x1, #MDCR_HOST
+    msr     mdcr_el2, x1
+    mov     x1, #CNTHCTL_HOST
+    msr     cnthctl_el2, x1
+    ldr     x1, =__host_vectors
+    msr     vbar_el2, x1
+    mov     x0, x20
+    bl      __set_cptr
+    restore_el1_sysregs x20, x1         // host EL1 state back
+    ldr     x1, [x20, #CTXT_PC]
+    msr     elr_el2, x1
+    ldr     x1, [x20, #CTXT_PSTATE]
+    msr     spsr_el2, x1
+    mov     x0, x21
+    leave
+#else
+// ---------------------------------------------------------------------------------------------
+// Direct build: __direct_vcpu_run(x0 = vCPU) -> x0 = exit code, called at EL2 by the run loop.
+    .global __direct_vcpu_run
+__direct_vcpu_run:
+    enter
+    mov     x19, x0
+    mrs     x20, tpidr_el2
+    ldr     x0, [x20, #PCPU_LOADED]
+    cmp     x0, x19
+    b.eq    1f
+    cbz     x0, 2f                      // another vCPU's EL1 state is live: put it away
+    save_el1_sysregs x0, x1
+2:  restore_el1_sysregs x19, x1
+    str     x19, [x20, #PCPU_LOADED]
+    mov     x0, x19
+    bl      __activate_traps
+1:  mov     x0, x19
+    mov     x1, x20
+    bl      __guest_enter
+    mov     x21, x0
+    mov     x0, x19
+    mov     x1, x21
+    bl      fixup_guest_exit
+    cbnz    x0, 1b
+    str     xzr, [x20, #PCPU_VCPU]
+    mov     x0, x21
+    leave
+#endif
+
+// vcpu_put(x0 = vCPU): its EL1 system registers must be in memory from now on, because an
+// exit handler is about to read or change them, or the vCPU stops; its FP/SIMD registers too.
+// A no-op in the split build for the EL1 registers: they are saved on every exit there.
+    .global vcpu_put
+vcpu_put:
+#ifdef HV_DIRECT
+    mrs     x1, tpidr_el2
+    ldr     x2, [x1, #PCPU_LOADED]
+    cmp     x2, x0
+    b.ne    1f
+    save_el1_sysregs x0, x2
+    str     xzr, [x1, #PCPU_LOADED]     // the next run restores them from memory
+1:
+#endif
+    ret
+
+// vcpu_forget_fp(x0 = vCPU) — on its own PE, when its state is discarded (CPU_OFF, reset):
+// the registers no longer hold anything of value, so nobody owns them.
+    .global vcpu_forget_fp
+vcpu_forget_fp:
+    this_pcpu x1
+    ldr     x2, [x1, #PCPU_FP_OWNER]
+    cmp     x2, x0
+    b.ne    1f
+    str     xzr, [x1, #PCPU_FP_OWNER]
+1:
+#ifdef HV_DIRECT
+    ldr     x2, [x1, #PCPU_LOADED]
+    cmp     x2, x0
+    b.ne    2f
+    str     xzr, [x1, #PCPU_LOADED]
+2:
+#endif
+    ret
+
+// hyp_panic(x0 = ESR, x1 = ELR, x2 = FAR): an exception at EL2 that must not happen.
+hyp_panic:
+    mov     x19, x0
+    mov     x20, x1
+    mov     x21, x2
+    mrs     x0, tpidr_el2
+    ldr     x22, [x0, #PCPU_INDEX]
+    ldr     x0, [x0, #PCPU_EL2_SP]      // a known good stack
+    mov     sp, x0
+    bl      log_begin
+    log_s   "PANIC: unexpected exception at EL2"
+    b       panic_report
+
+#ifdef HV_SPLIT
+host_panic:                             // the same, taken by the host part at EL1
+    mov     x19, x0
+    mov     x20, x1
+    mov     x21, x2
+    mrs     x0, tpidr_el1
+    ldr     x22, [x0, #PCPU_INDEX]
+    ldr     x0, [x0, #PCPU_HOST_SP]
+    mov     sp, x0
+    bl      log_begin
+    log_s   "PANIC: unexpected exception in the host part (EL1)"
+#endif
+
+panic_report:                           // x19..x22 = ESR, ELR, FAR, PE; a line is open
+    log_s   " on PE "
+    mov     x0, x22
+    bl      log_dec
+    log_s   ": ESR=0x"
+    mov     x0, x19
+    bl      log_hex
+    log_s   " ELR=0x"
+    mov     x0, x20
+    bl      log_hex
+    log_s   " FAR=0x"
+    mov     x0, x21
+    bl      log_hex
+    bl      log_end
+    mov     x0, x19
+    mov     x1, x20
+    mov     x2, x21
+    mov     x3, x22
+    // fall through
+
+// hv_stop_machine_panic(x0 = ESR, x1 = ELR, x2 = FAR, x3 = PE): record the panic in the manifest for
+// the Python side and switch the machine off.
+    .global hv_stop_machine_panic
+hv_stop_machine_panic:
+    ldr     x9, =HV_MANIFEST
+    str     x0, [x9, #MAN_PANIC_ESR]
+    str     x1, [x9, #MAN_PANIC_ELR]
+    str     x2, [x9, #MAN_PANIC_FAR]
+    str     x3, [x9, #MAN_PANIC_PE]
+    mov     x0, #HV_STATE_PANIC
+    str     x0, [x9, #MAN_HV_STATE]
+    b       machine_off
+
+// machine_off: PSCI SYSTEM_OFF to the board's firmware (EL3's part, played by the emulator).
+// SMC from EL2, or from the host part at EL1, whose HCR_EL2.TSC is 0.
+    .global machine_off
+machine_off:
+    dsb     sy
+    ldr     x0, =PSCI_SYSTEM_OFF
+    smc     #0
+1:  wfe
+    b       1b

@@ -1,0 +1,48 @@
+// Stage-2 translation tables (Arm ARM D8, VMSAv8-64 stage 2, 4 KiB granule).
+//
+// Every VM gets S2_PAGES_PER_VM pages of s2_pool: a level-1 table (VTCR_EL2: T0SZ = 25, a
+// 39-bit IPA space; SL0 = 1, the walk starts at level 1, 1 GiB per entry) and up to
+// S2_L2_TABLES level-2 tables whose entries are 2 MiB block descriptors. The guest's RAM
+// [GUEST_RAM_BASE, GUEST_RAM_BASE + MEM_SIZE) maps to [PA_BASE, PA_BASE + MEM_SIZE) as Normal
+// write-back read/write memory; nothing else is mapped, so every other IPA (the devices, other
+// VMs, the hypervisor) takes a stage-2 translation fault to EL2, where host/mmio.S emulates
+// a device or injects an abort. VTTBR_EL2 = VMID << 48 | the level-1 table.
+
+// s2_build(x0 = VM): build its tables and set VM_VTTBR.
+    .global s2_build
+s2_build:
+    enter
+    mov     x19, x0
+    ldr     x20, =s2_pool
+    ldr     x1, [x19, #VM_INDEX]
+    mov     x2, #(S2_PAGES_PER_VM * 4096)
+    madd    x20, x1, x2, x20            // x20 = level-1 table
+    mov     x0, x20                     // zero all its pages
+    mov     x1, #(S2_PAGES_PER_VM * 4096)
+1:  subs    x1, x1, #16
+    stp     xzr, xzr, [x0], #16
+    b.ne    1b
+    ldr     x1, [x19, #VM_PA_BASE]      // x1 = PA, x2 = IPA, x3 = bytes left
+    ldr     x2, =GUEST_RAM_BASE
+    ldr     x3, [x19, #VM_MEM_SIZE]
+    mov     x7, #S2_DESC_BLOCK_RAM
+2:  cbz     x3, 3f
+    lsr     x4, x2, #30                 // level-1 index (IPA[38:30])
+    sub     x5, x4, #(GUEST_RAM_BASE >> 30)
+    add     x5, x5, #1
+    add     x5, x20, x5, lsl #12        // its level-2 table: page 1 + (GiB - first GiB)
+    orr     x6, x5, #S2_DESC_TABLE
+    str     x6, [x20, x4, lsl #3]
+    ubfx    x4, x2, #21, #9             // level-2 index (IPA[29:21])
+    orr     x6, x1, x7
+    str     x6, [x5, x4, lsl #3]
+    add     x1, x1, #(2 << 20)
+    add     x2, x2, #(2 << 20)
+    sub     x3, x3, #(2 << 20)
+    b       2b
+3:  dsb     sy
+    ldr     x1, [x19, #VM_VMID]
+    lsl     x1, x1, #VTTBR_VMID_SHIFT
+    orr     x1, x1, x20
+    str     x1, [x19, #VM_VTTBR]
+    leave

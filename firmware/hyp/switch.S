@@ -1,0 +1,144 @@
+// The world switch's innermost part: general registers in and out of the guest.
+//
+// __guest_enter(x0 = vCPU, x1 = PCPU) is called like a function by the EL2 code. It saves the
+// caller's callee-saved registers (x18..x30, SP) in PCPU_HYP_REGS, loads the guest's PC and
+// PSTATE into ELR_EL2/SPSR_EL2 and all 31 general registers from the vCPU's context, and ERETs.
+// The guest runs until an exception takes it to __guest_vectors, whose entry keeps the guest's
+// x0/x1 on the stack and jumps to __guest_exit with the exit code (EXC_*) in x0. __guest_exit
+// stores the guest's registers, PC, PSTATE and the syndrome (ESR/FAR/HPFAR_EL2: KVM's
+// vcpu->arch.fault), restores the callee-saved registers, and "returns" from __guest_enter.
+// (KVM: arch/arm64/kvm/hyp/entry.S.)
+//
+// Everything else a switch moves — EL1 system registers, FP/SIMD, EL2 configuration — is the
+// business of the callers (hyp/hyp-main.S), which decide how much to move: everything on each
+// exit in the split build, only what changed in the direct one.
+
+    .global __guest_enter
+__guest_enter:
+    add     x2, x1, #PCPU_HYP_REGS
+    stp     x18, x19, [x2, #0]
+    stp     x20, x21, [x2, #16]
+    stp     x22, x23, [x2, #32]
+    stp     x24, x25, [x2, #48]
+    stp     x26, x27, [x2, #64]
+    stp     x28, x29, [x2, #80]
+    mov     x3, sp
+    stp     x30, x3, [x2, #96]
+    str     x0, [x1, #PCPU_VCPU]        // __guest_exit finds the vCPU here
+    ldr     x2, [x0, #CTXT_PC]
+    msr     elr_el2, x2
+    ldr     x2, [x0, #CTXT_PSTATE]
+    msr     spsr_el2, x2
+    mov     x29, x0
+    ldp     x0, x1, [x29, #CTXT_REGS + 0 * 8]
+    ldp     x2, x3, [x29, #CTXT_REGS + 2 * 8]
+    ldp     x4, x5, [x29, #CTXT_REGS + 4 * 8]
+    ldp     x6, x7, [x29, #CTXT_REGS + 6 * 8]
+    ldp     x8, x9, [x29, #CTXT_REGS + 8 * 8]
+    ldp     x10, x11, [x29, #CTXT_REGS + 10 * 8]
+    ldp     x12, x13, [x29, #CTXT_REGS + 12 * 8]
+    ldp     x14, x15, [x29, #CTXT_REGS + 14 * 8]
+    ldp     x16, x17, [x29, #CTXT_REGS + 16 * 8]
+    ldp     x18, x19, [x29, #CTXT_REGS + 18 * 8]
+    ldp     x20, x21, [x29, #CTXT_REGS + 20 * 8]
+    ldp     x22, x23, [x29, #CTXT_REGS + 22 * 8]
+    ldp     x24, x25, [x29, #CTXT_REGS + 24 * 8]
+    ldp     x26, x27, [x29, #CTXT_REGS + 26 * 8]
+    ldr     x28, [x29, #CTXT_REGS + 28 * 8]
+    ldp     x29, x30, [x29, #CTXT_REGS + 29 * 8]
+    eret
+
+// x0 = exit code; the guest's x0, x1 on the stack; every other register still the guest's.
+    .global __guest_exit
+__guest_exit:
+    mrs     x1, tpidr_el2
+    ldr     x1, [x1, #PCPU_VCPU]
+    stp     x2, x3, [x1, #CTXT_REGS + 2 * 8]
+    stp     x4, x5, [x1, #CTXT_REGS + 4 * 8]
+    stp     x6, x7, [x1, #CTXT_REGS + 6 * 8]
+    stp     x8, x9, [x1, #CTXT_REGS + 8 * 8]
+    stp     x10, x11, [x1, #CTXT_REGS + 10 * 8]
+    stp     x12, x13, [x1, #CTXT_REGS + 12 * 8]
+    stp     x14, x15, [x1, #CTXT_REGS + 14 * 8]
+    stp     x16, x17, [x1, #CTXT_REGS + 16 * 8]
+    stp     x18, x19, [x1, #CTXT_REGS + 18 * 8]
+    stp     x20, x21, [x1, #CTXT_REGS + 20 * 8]
+    stp     x22, x23, [x1, #CTXT_REGS + 22 * 8]
+    stp     x24, x25, [x1, #CTXT_REGS + 24 * 8]
+    stp     x26, x27, [x1, #CTXT_REGS + 26 * 8]
+    stp     x28, x29, [x1, #CTXT_REGS + 28 * 8]
+    str     x30, [x1, #CTXT_REGS + 30 * 8]
+    ldp     x2, x3, [sp], #16           // the guest's x0, x1
+    stp     x2, x3, [x1, #CTXT_REGS + 0 * 8]
+    mrs     x2, elr_el2
+    str     x2, [x1, #CTXT_PC]
+    mrs     x2, spsr_el2
+    str     x2, [x1, #CTXT_PSTATE]
+    mrs     x2, esr_el2
+    str     x2, [x1, #VCPU_FAULT_ESR]
+    mrs     x2, far_el2
+    str     x2, [x1, #VCPU_FAULT_FAR]
+    mrs     x2, hpfar_el2
+    str     x2, [x1, #VCPU_FAULT_HPFAR]
+    mrs     x2, tpidr_el2
+    add     x2, x2, #PCPU_HYP_REGS
+    ldp     x18, x19, [x2, #0]
+    ldp     x20, x21, [x2, #16]
+    ldp     x22, x23, [x2, #32]
+    ldp     x24, x25, [x2, #48]
+    ldp     x26, x27, [x2, #64]
+    ldp     x28, x29, [x2, #80]
+    ldp     x30, x3, [x2, #96]
+    mov     sp, x3
+    ret                                 // from __guest_enter, x0 = exit code
+
+// FP/SIMD state of a context: Q0..Q31, FPSR, FPCR. The caller has CPTR_EL2.TFP clear.
+    .global __fpsimd_save
+__fpsimd_save:                          // x0 = CTXT
+    add     x1, x0, #CTXT_VREGS
+    stp     q0, q1, [x1, #0]
+    stp     q2, q3, [x1, #32]
+    stp     q4, q5, [x1, #64]
+    stp     q6, q7, [x1, #96]
+    stp     q8, q9, [x1, #128]
+    stp     q10, q11, [x1, #160]
+    stp     q12, q13, [x1, #192]
+    stp     q14, q15, [x1, #224]
+    stp     q16, q17, [x1, #256]
+    stp     q18, q19, [x1, #288]
+    stp     q20, q21, [x1, #320]
+    stp     q22, q23, [x1, #352]
+    stp     q24, q25, [x1, #384]
+    stp     q26, q27, [x1, #416]
+    stp     q28, q29, [x1, #448]
+    stp     q30, q31, [x1, #480]
+    mrs     x2, fpsr
+    str     x2, [x0, #CTXT_FPSR]
+    mrs     x2, fpcr
+    str     x2, [x0, #CTXT_FPCR]
+    ret
+
+    .global __fpsimd_restore
+__fpsimd_restore:                       // x0 = CTXT
+    add     x1, x0, #CTXT_VREGS
+    ldp     q0, q1, [x1, #0]
+    ldp     q2, q3, [x1, #32]
+    ldp     q4, q5, [x1, #64]
+    ldp     q6, q7, [x1, #96]
+    ldp     q8, q9, [x1, #128]
+    ldp     q10, q11, [x1, #160]
+    ldp     q12, q13, [x1, #192]
+    ldp     q14, q15, [x1, #224]
+    ldp     q16, q17, [x1, #256]
+    ldp     q18, q19, [x1, #288]
+    ldp     q20, q21, [x1, #320]
+    ldp     q22, q23, [x1, #352]
+    ldp     q24, q25, [x1, #384]
+    ldp     q26, q27, [x1, #416]
+    ldp     q28, q29, [x1, #448]
+    ldp     q30, q31, [x1, #480]
+    ldr     x2, [x0, #CTXT_FPSR]
+    msr     fpsr, x2
+    ldr     x2, [x0, #CTXT_FPCR]
+    msr     fpcr, x2
+    ret

@@ -1,0 +1,100 @@
+// Assembler macros used all over the firmware. Calling convention: AAPCS64 — arguments and
+// results in x0..x7, x9..x17 free to clobber, x19..x29 and sp preserved by callees; x18 is not
+// used. Every function that calls another saves x29/x30 first.
+
+#ifndef HV_MACROS_H
+#define HV_MACROS_H
+
+// Exception classes (ESR_ELx.EC, Arm ARM D17.2.37) the hypervisor looks at
+#define EC_UNKNOWN      0x00
+#define EC_WFX          0x01
+#define EC_FP_ACCESS    0x07
+#define EC_HVC64        0x16
+#define EC_SMC64        0x17
+#define EC_SYS64        0x18
+#define EC_IABT_LOW     0x20
+#define EC_IABT_CUR     0x21
+#define EC_DABT_LOW     0x24
+#define EC_DABT_CUR     0x25
+#define EC_SERROR       0x2F
+#define ESR_IL          (1 << 25)
+#define ESR_ISV         (1 << 24)
+#define FSC_EXTABT      0x10
+
+// PSCI (Arm DEN 0022) function IDs and return codes come from armvirt/psci.py as PSCI_*.
+
+.macro push2 a, b
+    stp     \a, \b, [sp, #-16]!
+.endm
+
+.macro pop2 a, b
+    ldp     \a, \b, [sp], #16
+.endm
+
+// A function prologue/epilogue that keeps x29/x30 and x19..x22 (enough for every function here).
+.macro enter
+    stp     x29, x30, [sp, #-48]!
+    mov     x29, sp
+    stp     x19, x20, [sp, #16]
+    stp     x21, x22, [sp, #32]
+.endm
+
+.macro leave
+    ldp     x19, x20, [sp, #16]
+    ldp     x21, x22, [sp, #32]
+    ldp     x29, x30, [sp], #48
+    ret
+.endm
+
+// This PE's PCPU record. The EL2 code always finds it in TPIDR_EL2; the host part (the code in
+// host/) runs at EL1 in the split build, where TPIDR_EL1 holds it, and at EL2 in the direct build.
+.macro this_pcpu reg
+#ifdef HV_SPLIT
+    mrs     \reg, tpidr_el1
+#else
+    mrs     \reg, tpidr_el2
+#endif
+.endm
+
+// Spinlock on the 64-bit word at [\addr]: load-acquire exclusive until it is 0, then claim it.
+// (No WFE in the loop: the waiter just spins; the emulator's PEs take turns.)
+.macro spin_lock addr, tmp, status
+1:  ldaxr   \tmp, [\addr]
+    cbnz    \tmp, 1b
+    mov     \tmp, #1
+    stxr    \status, \tmp, [\addr]
+    cbnz    \status, 1b
+.endm
+
+.macro spin_unlock addr
+    stlr    xzr, [\addr]
+.endm
+
+// Log a constant string (part of a line started by log_begin).
+.macro log_s text
+    adr     x0, 8f
+    bl      log_str
+    b       9f
+8:  .asciz  "\text"
+    .balign 4
+9:
+.endm
+
+// Read and write one general register of a saved context by number (0..30; 31 reads as 0 and
+// writes nothing, as XZR in a load/store's Rt).
+.macro ctxt_get_reg dst, ctxt, num
+    mov     \dst, #0
+    cmp     \num, #31
+    b.eq    7f
+    ldr     \dst, [\ctxt, \num, lsl #3]
+7:
+.endm
+
+.macro ctxt_set_reg ctxt, num, val
+    cmp     \num, #31
+    b.eq    7f
+    str     \val, [\ctxt, \num, lsl #3]
+7:
+.endm
+
+#endif

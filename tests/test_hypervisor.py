@@ -1,0 +1,749 @@
+"""The hypervisor (firmware/) on the emulator: boot at EL2, the world switch, exit handling,
+PSCI, the manifest checks, stage-2 tables, and the guests of guests/ under both builds.
+
+Two kinds of VMs run here. With stage 2 (the default) a guest is isolated and sees the virt
+platform. Without stage 2 (``stage2=False``: IPA = PA, no isolation, no device tree) the guest
+writes the physical UART itself and its state is easy to find in physical memory, which the
+white-box tests of the world switch, hypercalls, traps and PSCI use; those guests are
+position-independent.
+"""
+from __future__ import annotations
+
+import pytest
+
+from armvirt.asm import assemble
+from armvirt.build import HV_MODES, board_defines, build_firmware
+from armvirt.hv import abi
+from armvirt.hv.console import ConsoleDemux
+from armvirt.hv.launch import HvConfig, LaunchError, VMConfig, launch, plan, result
+
+MODES = HV_MODES
+HELLO = b"Hello from armvirt!\n"
+
+
+@pytest.fixture(scope="session")
+def firmware(tmp_path_factory):
+    """Both firmware builds, assembled from firmware/ for this test session."""
+    out = tmp_path_factory.mktemp("firmware")
+    return {mode: build_firmware(mode, out) for mode in MODES}
+
+
+class Run:
+    """One hypervisor run: the machine, what was launched, how it stopped, the console by
+    source (``hv``, each VM's name, and ``untagged`` bytes from VMs without stage 2)."""
+
+    def __init__(self, cfg: HvConfig, fw, max_insns: int = 30_000_000, patch=None):
+        self.out: dict[str, bytearray] = {}
+        names = ["hv"] + [vm.name for vm in plan(cfg).vms]
+        sinks = {n: self.out.setdefault(n, bytearray()).extend for n in names}
+        self.untagged = bytearray()
+        demux = ConsoleDemux(sinks, self.untagged.extend)
+        self.m, self.launched = launch(cfg, uart=demux.feed, firmware=fw[cfg.mode])
+        self.sym = self.launched.fw_symbols
+        if patch is not None:
+            patch(self)
+        self.hv_text_before = self.hv_text()
+        self.info = self.m.run(max_insns)
+        demux.flush()
+        self.res = result(self.m, self.launched)
+
+    def hv_text(self) -> bytes:
+        """The hypervisor's code and constant data: everything before its first variable."""
+        return self.m.read_phys(abi.HV_BASE, self.sym["pcpus"] - abi.HV_BASE)
+
+    def text(self, tag: str) -> str:
+        return bytes(self.out.get(tag, b"")).decode()
+
+    def vm_pa(self, i: int) -> int:
+        return self.launched.plan.vms[i].pa_base
+
+    def stats(self, vm: int = 0, vcpu: int = 0) -> dict[str, int]:
+        return self.res.vms[vm].vcpus[vcpu].stats
+
+
+def guest_image(tmp_path, name: str, source: str):
+    """Assemble a test guest (linked at the guest RAM base) into a raw image file."""
+    prog = assemble(source, base=abi.GUEST_RAM_BASE, defines=board_defines())
+    path = tmp_path / f"{name}.bin"
+    path.write_bytes(prog.code)
+    return str(path), prog
+
+
+def passthrough(image: str, **kw) -> VMConfig:
+    kw.setdefault("mem", 8 << 20)
+    return VMConfig(image, stage2=False, **kw)
+
+
+# ------------------------------------------------------------------------------ the build
+@pytest.mark.parametrize("mode", MODES)
+def test_firmware_assembles_from_source(firmware, mode):
+    from armvirt.loader import read_elf
+    elf = read_elf(firmware[mode].read_bytes())
+    s = elf.symbols
+    assert elf.entry == s["_start"] == abi.HV_BASE
+    assert s["__guest_vectors"] % 0x800 == 0
+    assert ("__host_vectors" in s) == (mode == "split")       # the host part's calls into EL2
+    assert ("__direct_vcpu_run" in s) == (mode == "direct")
+    assert s["s2_pool"] % 4096 == 0
+    assert s["hv_end"] <= abi.HV_MANIFEST                      # the manifest stays clear
+
+
+# ------------------------------------------------------------------- boot, exits, PSCI
+@pytest.mark.parametrize("mode", MODES)
+def test_hello_runs_as_a_vm_without_stage_2(firmware, guests_dir, mode):
+    r = Run(HvConfig([passthrough(str(guests_dir / "hello.elf"))], mode=mode), firmware)
+    assert r.info.reason == "system_off"
+    assert bytes(r.untagged) == HELLO
+    assert r.res.state == "done" and r.res.ok
+    assert r.res.vms[0].state == "powered off"
+    assert r.res.vms[0].vcpus[0].exits == 1 and r.stats()["hvc"] == 1
+    banner = "split: exits handled by the host part at EL1" if mode == "split" \
+        else "direct: exits handled at EL2"
+    assert banner in r.text("hv")
+    assert "VM vm0 powered off" in r.text("hv")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hvc_fuzz_gets_clean_answers_and_the_hypervisor_is_untouched(firmware, guests_dir, mode):
+    r = Run(HvConfig([passthrough(str(guests_dir / "hvc-fuzz.elf"))], mode=mode), firmware)
+    out = bytes(r.untagged).decode()
+    assert "hvc-fuzz: 3000 hypercalls (" in out and ", 0 unexpected results\n" in out, out
+    assert r.stats()["hvc"] == 3001 and r.res.ok
+    assert r.hv_text() == r.hv_text_before
+
+
+def test_hvc_fuzz_notices_a_wrong_answer(firmware, guests_dir):
+    """The fuzz guest's model is strict enough to catch a hypervisor that answers wrongly: with
+    the firmware's PSCI_FEATURES table emptied, it reports unexpected results."""
+    def patch(r):
+        table = r.sym["psci_functions"]
+        assert int.from_bytes(r.m.read_phys(table, 4), "little") == 0x8400_0000
+        r.m.write_phys(table, bytes(4))     # the table's end marker, first
+    r = Run(HvConfig([passthrough(str(guests_dir / "hvc-fuzz.elf"))]), firmware, patch=patch)
+    out = bytes(r.untagged).decode()
+    assert "returned X0=0xffffffffffffffff, expected 0x0" in out
+    assert ", 0 unexpected results" not in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_psci_cpu_on_off_affinity(firmware, guests_dir, mode):
+    r = Run(HvConfig([passthrough(str(guests_dir / "psci.elf"), vcpus=2)], mode=mode), firmware)
+    assert bytes(r.untagged).decode() == (
+        "psci: version 0x10001\n"
+        "psci: features(CPU_ON) = 0, features(0x8400001f) = -1\n"
+        "psci: affinity_info(cpu1) = 1\n"
+        "psci: cpu_on(cpu1) = 0; it ran with context 0x1234 and is off again\n"
+        "psci: cpu_on(cpu1) = 0; it ran with context 0x5678 and is off again\n"
+        "psci: cpu_on(cpu0, itself) = -4\n"
+        "psci: cpu_on(no such cpu) = -2\n"
+        "psci: done\n")
+    vm = r.res.vms[0]
+    assert [(v.index, v.pcpu) for v in vm.vcpus] == [(0, 0), (1, 1)]
+    assert vm.vcpus[1].stats["hvc"] == 2            # two lives, each ended by CPU_OFF
+
+
+PSCI_ERRORS = """
+    .global _start
+_start:
+    adr     x20, results
+    ldr     x0, =PSCI_CPU_ON_64          // vCPU 1, entry not aligned
+    mov     x1, #1
+    adr     x2, park
+    add     x2, x2, #2
+    hvc     #0
+    str     x0, [x20], #8
+    ldr     x0, =PSCI_CPU_ON_64          // vCPU 1, entry outside the VM's RAM
+    mov     x1, #1
+    mov     x2, #0x1000
+    hvc     #0
+    str     x0, [x20], #8
+    ldr     x0, =PSCI_CPU_ON_32          // SMC32: only W1 counts (vCPU 0: itself)
+    mov     x1, #0x7FFF
+    lsl     x1, x1, #32
+    adr     x2, park
+    hvc     #0
+    str     x0, [x20], #8
+    ldr     x0, =PSCI_AFFINITY_INFO_64   // level 1: only level 0 exists here
+    mov     x1, #1
+    mov     x2, #1
+    hvc     #0
+    str     x0, [x20], #8
+    mov     x0, #0x1234                  // HVC #1: not an SMCCC call
+    hvc     #1
+    str     x0, [x20], #8
+    ldr     x0, =0xC6000001              // ARMVIRT_HC_INFO
+    hvc     #0
+    stp     x0, x1, [x20], #16
+    stp     x2, x3, [x20], #16
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+park:
+    b       park
+    .ltorg
+    .balign 8
+results:
+    .space  80
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_psci_and_smccc_error_codes(firmware, tmp_path, mode):
+    image, prog = guest_image(tmp_path, "psci-errors", PSCI_ERRORS)
+    r = Run(HvConfig([passthrough(image, vcpus=2)], mode=mode), firmware)
+    assert r.res.ok
+    at = r.vm_pa(0) + prog.symbols["results"] - abi.GUEST_RAM_BASE
+    got = [int.from_bytes(r.m.read_phys(at + 8 * i, 8), "little", signed=True) for i in range(9)]
+    # INVALID_ADDRESS twice, ALREADY_ON, INVALID_PARAMETERS, NOT_SUPPORTED, then INFO:
+    # SUCCESS, VM 0, vCPU 0, 2 vCPUs
+    assert got == [-9, -9, -4, -2, -1, 0, 0, 0, 2]
+
+
+WORLD_SWITCH = """
+// Fill every general register and all of Q0..Q31 with values derived from SEED, set EL1
+// system registers the world switch must carry, then ROUNDS times: a no-op hypercall and a
+// WFE (trapped: the other VM on this PE runs in between), checking everything each time.
+    .global _start
+_start:
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    movl    x0, SEED
+    msr     tpidr_el1, x0
+    msr     tpidr_el0, x0
+    msr     tpidrro_el0, x0
+    msr     contextidr_el1, x0
+    msr     far_el1, x0
+    msr     mair_el1, x0
+    msr     sp_el0, x0
+    msr     elr_el1, x0
+    mov     x1, #0x300000                // CPACR_EL1.FPEN: no FP trap at EL1
+    msr     cpacr_el1, x1
+    isb
+    mov     x28, #ROUNDS
+round:
+    bl      fill
+    movl    x0, 0xC6000000               // ARMVIRT_HC_NOP
+    hvc     #0
+    cbnz    x0, bad                      // SUCCESS expected
+    bl      check
+    wfe                                  // the ERET from the hypercall set the event register:
+    wfe                                  //   this one waits, so it traps
+    bl      fill
+    bl      check
+    subs    x28, x28, #1
+    b.ne    round
+    adr     x0, verdict
+    mov     x1, #1
+    str     x1, [x0]
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+bad:
+    adr     x0, verdict
+    mov     x1, #2
+    str     x1, [x0]
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+
+// x1..x27 = SEED + n, Q0..Q31 = SEED + 100 + n (both halves), x29 = SEED + 29
+fill:
+    movl    x29, SEED
+    .irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27
+    add     x\\n, x29, #\\n
+    .endr
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    add     x0, x29, #(100 + \\n)
+    fmov    d\\n, x0
+    fmov    v\\n.d[1], x0
+    .endr
+    add     x29, x29, #29
+    ret
+
+check:                                  // (x30 is a scratch register below: keep the LR)
+    adr     x0, saved_lr
+    str     x30, [x0]
+    movl    x0, SEED
+    .irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27
+    add     x30, x0, #\\n
+    cmp     x\\n, x30
+    b.ne    bad
+    .endr
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    add     x30, x0, #(100 + \\n)
+    fmov    x1, d\\n
+    cmp     x1, x30
+    b.ne    bad
+    fmov    x1, v\\n.d[1]
+    cmp     x1, x30
+    b.ne    bad
+    .endr
+    .irp r, tpidr_el1, tpidr_el0, tpidrro_el0, far_el1, mair_el1, sp_el0, elr_el1
+    mrs     x1, \\r
+    cmp     x1, x0
+    b.ne    bad
+    .endr
+    mrs     x1, contextidr_el1              // a 32-bit register
+    cmp     w1, w0
+    b.ne    bad
+    mrs     x1, vbar_el1
+    adr     x2, vectors
+    cmp     x1, x2
+    b.ne    bad
+    adr     x1, saved_lr
+    ldr     x30, [x1]
+    ret
+
+    .balign 0x800
+vectors:
+    .rept 16
+    .balign 0x80
+    b       bad
+    .endr
+    .balign 8
+verdict:
+    .quad   0
+saved_lr:
+    .quad   0
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_world_switch_keeps_two_vms_apart_on_one_pe(firmware, tmp_path, mode):
+    """Two VMs time-share PE 0 (each WFE yields to the other). Each checks, after every
+    hypercall and every switch, its general registers, all of Q0..Q31 (switched lazily: each
+    first FP use after the other VM ran traps to EL2) and its EL1 system registers."""
+    rounds = 20
+    images = []
+    for seed in (0x1111_0000_1111, 0x2222_0000_2222):
+        src = WORLD_SWITCH.replace("SEED", hex(seed)).replace("ROUNDS", str(rounds))
+        images.append(guest_image(tmp_path, f"ws{seed & 0xF}", src))
+    cfg = HvConfig([passthrough(images[0][0], pin=[0]), passthrough(images[1][0], pin=[0])],
+                   mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok, r.text("hv")
+    for i, (_, prog) in enumerate(images):
+        at = r.vm_pa(i) + prog.symbols["verdict"] - abi.GUEST_RAM_BASE
+        assert r.m.read_u64(at) == 1, f"VM {i} saw its state change"
+        st = r.stats(i)
+        assert st["hvc"] == rounds + 1 and st["wfe"] == rounds
+        # The other VM used FP/SIMD in between: every round begins with an FP trap.
+        assert st["fp"] >= rounds
+    assert r.hv_text() == r.hv_text_before
+
+
+SYSREGS = """
+    .global _start
+_start:
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    adr     x20, results
+    mov     x0, #0xFF
+msr_actlr:
+    msr     actlr_el1, x0               // TACR: written, ignored
+mrs_actlr:
+    mrs     x0, actlr_el1               //       read as zero
+    str     x0, [x20], #8
+    mrs     x0, oslsr_el1               // TDOSA: "OS lock implemented, unlocked"
+    str     x0, [x20], #8
+    mov     x0, #0x8000
+    msr     mdscr_el1, x0               // TDA: ignored
+    mrs     x0, mdscr_el1
+    str     x0, [x20], #8
+    mov     x0, #0
+    dc      cisw, x0                    // TSW: nothing to do
+    adr     x0, vectors
+    str     x0, [x20], #8               // (still here)
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .balign 0x800
+vectors:
+    .rept 16
+    .balign 0x80
+    b       undef
+    .endr
+undef:                                  // record ESR_EL1 and ELR_EL1, skip the instruction
+    adr     x9, exc
+    mrs     x10, esr_el1
+    mrs     x11, elr_el1
+    stp     x10, x11, [x9]
+    add     x11, x11, #4
+    msr     elr_el1, x11
+    eret
+    .ltorg
+    .balign 8
+results:
+    .space  32
+exc:
+    .space  16
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_trapped_system_registers_are_emulated(firmware, tmp_path, mode):
+    image, prog = guest_image(tmp_path, "sysregs", SYSREGS)
+    r = Run(HvConfig([passthrough(image)], mode=mode), firmware)
+    assert r.res.ok
+    base = r.vm_pa(0) - abi.GUEST_RAM_BASE
+    at = base + prog.symbols["results"]
+    # ACTLR_EL1 and MDSCR_EL1 read as zero, OSLSR_EL1 as "implemented, unlocked"; then the
+    # guest got past DC CISW (it stored its vector address, a physical one: no stage 2)
+    assert [r.m.read_u64(at + 8 * i) for i in range(4)] == [0, 0x8, 0,
+                                                            base + prog.symbols["vectors"]]
+    assert r.m.read_u64(base + prog.symbols["exc"]) == 0      # no exception reached the guest
+    assert r.stats()["sysreg"] == 6
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unemulated_register_gets_undefined_injected(firmware, tmp_path, mode):
+    """The hypervisor injects UNDEFINED for a trapped register it does not emulate (here
+    ACTLR_EL1, after removing it from the firmware's table): the guest's own vector sees EC 0
+    at the MSR, and the console says what happened."""
+    image, prog = guest_image(tmp_path, "sysregs", SYSREGS)
+
+    def patch(r):
+        table = r.sym["sysreg_table"]
+        r.m.write_phys(table, (0x7FFFFFFF).to_bytes(4, "little"))   # ACTLR_EL1's key
+    r = Run(HvConfig([passthrough(image)], mode=mode), firmware, patch=patch)
+    assert r.res.ok
+    base = r.vm_pa(0) - abi.GUEST_RAM_BASE
+    esr, elr = (r.m.read_u64(base + prog.symbols["exc"] + 8 * i) for i in range(2))
+    assert esr >> 26 == 0 and esr & (1 << 25)                 # Unknown reason, IL = 1
+    assert elr == base + prog.symbols["mrs_actlr"]            # the last of the two: the MRS
+    hv = r.text("hv")
+    assert "VM vm0 vCPU 0: MSR/SYS to S3_0_C1_C0_1 trapped at pc 0x" in hv
+    assert "VM vm0 vCPU 0: MRS of S3_0_C1_C0_1 trapped at pc 0x" in hv
+    assert hv.count(": UNDEFINED injected") == 2
+
+
+WFX = """
+    .global _start
+_start:
+    mov     x19, #COUNT
+1:  wfe                                 // consumes the event an ERET leaves behind,
+    wfe                                 //   then this one waits: trapped, a yield
+    subs    x19, x19, #1
+    b.ne    1b
+    BLOCK
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_wfe_yields_and_wfi_blocks(firmware, tmp_path, mode):
+    image, _ = guest_image(tmp_path, "wfe", WFX.replace("COUNT", "7").replace("BLOCK", ""))
+    r = Run(HvConfig([passthrough(image)], mode=mode), firmware)
+    assert r.res.ok and r.stats()["wfe"] == 7
+    # WFI blocks the vCPU until an interrupt is pending for it; with no interrupt source
+    # (the vGIC comes later) nothing wakes it and every PE ends up asleep.
+    image, _ = guest_image(tmp_path, "wfi", WFX.replace("COUNT", "1").replace("BLOCK", "wfi"))
+    r = Run(HvConfig([passthrough(image)], mode=mode), firmware)
+    assert r.info.reason == "idle"
+    assert r.stats()["wfi"] == 1 and r.res.vms[0].state == "running"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unhandled_exit_stops_only_that_vm(firmware, guests_dir, tmp_path, mode):
+    """An exit no handler claims (here WFx, after clearing its slot in the firmware's table)
+    stops that VM with a report; the hypervisor and the other VM carry on."""
+    image, _ = guest_image(tmp_path, "wfe", WFX.replace("COUNT", "3").replace("BLOCK", ""))
+
+    def patch(r):
+        r.m.write_phys(r.sym["exit_handlers"] + 8 * 0x01, bytes(8))   # EC 0x01: WFI/WFE
+    cfg = HvConfig([passthrough(image, name="victim", pin=[0]),
+                    passthrough(str(guests_dir / "hello.elf"), name="bystander", pin=[0])],
+                   mode=mode)
+    r = Run(cfg, firmware, patch=patch)
+    assert r.info.reason == "system_off" and r.res.state == "done"
+    victim, bystander = r.res.vms
+    assert victim.state == "stopped by the hypervisor" and victim.esr >> 26 == 0x01
+    assert bystander.state == "powered off"
+    assert bytes(r.untagged) == HELLO
+    assert "VM victim vCPU 0: unhandled exit, ESR_EL2=0x" in r.text("hv")
+    assert "VM victim stopped by the hypervisor" in r.text("hv")
+    assert not r.res.ok
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_vms_on_two_pes(firmware, guests_dir, mode):
+    cfg = HvConfig([passthrough(str(guests_dir / "hvc-fuzz.elf"), name="fuzz"),
+                    passthrough(str(guests_dir / "psci.elf"), name="psci", vcpus=2)], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 3
+    assert [[(v.index, v.pcpu) for v in vm.vcpus] for vm in r.res.vms] == [[(0, 0)],
+                                                                           [(0, 1), (1, 2)]]
+    # (how often vCPU 0 of psci polls AFFINITY_INFO depends on the interleaving of the PEs)
+    assert r.stats(0)["hvc"] == 3001 and r.stats(1)["hvc"] >= 10
+    assert "armvirt hypervisor" in r.text("hv") and "2 VM(s) on 3 PE(s)" in r.text("hv")
+
+
+# ------------------------------------------------------------------- the manifest, checked twice
+@pytest.mark.parametrize("cfg, message", [
+    (HvConfig([VMConfig("x", mem=128 << 20)], mem=64 << 20),
+     "the VMs need 130 MiB of RAM (the hypervisor 2 MiB and vm0 128 MiB), the board has 64 MiB"),
+    (HvConfig([VMConfig("x", base=0x4400_0000), VMConfig("y", base=0x4600_0000)]),
+     "VM vm1 (0x46000000..0x4e000000) overlaps VM vm0 (0x44000000..0x4c000000)"),
+    (HvConfig([VMConfig("x", base=0x4000_0000)]), "(the hypervisor is below)"),
+    (HvConfig([VMConfig("x", pin=[1])], smp=1), "the board has 1 PE"),
+    (HvConfig([VMConfig("x", vcpus=9)]), "a VM has 1 to 8"),
+    (HvConfig([VMConfig("x", mem=3 << 20)]), "is not a multiple of 2 MiB"),
+    (HvConfig([VMConfig("x", name="a"), VMConfig("y", name="a")]), "two VMs are named 'a'"),
+    (HvConfig([VMConfig("x", name="hv")]), "VM name 'hv'"),
+    (HvConfig([VMConfig("x")] * 9), "at most 8"),
+    (HvConfig([VMConfig("x")], mode="xen"), "unknown hypervisor build"),
+])
+def test_bad_configurations_are_refused_before_anything_runs(cfg, message):
+    with pytest.raises(LaunchError) as e:
+        plan(cfg)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_image_too_big_for_its_vm(tmp_path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(3 << 20))
+    with pytest.raises(LaunchError) as e:
+        launch(HvConfig([VMConfig(str(big), mem=2 << 20)]))
+    assert "VM vm0:" in str(e.value) and "does not fit in RAM" in str(e.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_firmware_checks_the_manifest_itself(firmware, guests_dir, mode):
+    """A manifest that bypassed the Python checks (two VMs made to overlap after loading) is
+    refused by the firmware: a one-line report, a recorded panic, the machine off."""
+    def patch(r):
+        vm1 = abi.HV_MANIFEST + abi.MANIFEST.off("VMS") + abi.VM.size
+        r.m.write_phys(vm1 + abi.VM.off("PA_BASE"), r.vm_pa(0).to_bytes(8, "little"))
+    cfg = HvConfig([passthrough(str(guests_dir / "hello.elf")),
+                    passthrough(str(guests_dir / "hello.elf"))], mode=mode)
+    r = Run(cfg, firmware, patch=patch)
+    assert r.info.reason == "system_off"
+    assert r.text("hv") == "bad boot manifest: memory overlaps another VM (VM 1)\n"
+    assert r.res.state == "panic" and r.res.panic["pe"] == 0
+    assert not r.untagged                        # no guest ran
+
+
+# ------------------------------------------------------------------- stage 2
+@pytest.mark.parametrize("mode", MODES)
+def test_stage2_tables_map_exactly_the_vms_ram(firmware, guests_dir, mode):
+    """Walk the firmware's stage-2 tables with the reference walker (tests/refwalk.py): each
+    VM's RAM maps to its own block, and nothing else is mapped — not the devices, not the
+    hypervisor, not the other VM."""
+    from refwalk import Access, walk_s2
+    cfg = HvConfig([VMConfig(str(guests_dir / "hello.elf"), mem=64 << 20),
+                    VMConfig(str(guests_dir / "hello.elf"), mem=6 << 20)], mode=mode)
+    m, launched = launch(cfg, firmware=firmware[mode])
+    m.add_breakpoint(launched.fw_symbols["release_secondaries"])
+    assert m.run(5_000_000).reason == "breakpoint"
+
+    def read64(pa):
+        try:
+            return m.read_u64(pa)
+        except Exception:
+            return None
+    for i, vm in enumerate(launched.plan.vms):
+        rec = abi.HV_MANIFEST + abi.MANIFEST.off("VMS") + i * abi.VM.size
+        vttbr = m.read_u64(rec + abi.VM.off("VTTBR"))
+        assert vttbr >> 48 == i + 1                              # VMID
+        mem = vm.cfg.mem
+        for ipa, pa in ((abi.GUEST_RAM_BASE, vm.pa_base),
+                        (abi.GUEST_RAM_BASE + 0x12345678 % mem, vm.pa_base + 0x12345678 % mem),
+                        (abi.GUEST_RAM_BASE + mem - 8, vm.pa_base + mem - 8)):
+            for kind in ("read", "write", "exec"):
+                res = walk_s2(read64, ipa=ipa, vtcr=abi.VTCR_VALUE, vttbr=vttbr,
+                              access=Access(kind))
+                assert res.fault is None and res.pa == pa, (i, hex(ipa), res)
+        for ipa in (abi.GUEST_RAM_BASE + mem, abi.GUEST_RAM_BASE - 8, 0x0900_0000,
+                    0x0800_0000, abi.DOORBELL_BASE, 0, (1 << 39) - 8):
+            res = walk_s2(read64, ipa=ipa, vtcr=abi.VTCR_VALUE, vttbr=vttbr,
+                          access=Access("read"))
+            assert res.fault is not None and res.fault.type == "translation", hex(ipa)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hello_under_stage2(firmware, guests_dir, mode):
+    r = Run(HvConfig([VMConfig(str(guests_dir / "hello.elf"))], mode=mode), firmware)
+    assert r.res.ok
+    assert r.text("vm0") == HELLO.decode()
+    st = r.stats()
+    assert st["mmio"] == len(HELLO) and st["hvc"] == 1      # each byte to the virtual PL011
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mmu_guest_needs_no_hypervisor(firmware, guests_dir, mode):
+    r = Run(HvConfig([VMConfig(str(guests_dir / "mmu.elf"))], mode=mode), firmware)
+    assert r.res.ok
+    assert r.text("vm0") == (
+        "mmu: stage 1 on, entering EL0\n"
+        "mmu: hello from EL0 through SVC, pid + 1 = 43\n"
+        "mmu: EL0 wrote to kernel memory: permission fault, handled at EL1\n"
+        "mmu: EL0 made 46 system calls and exited\n")
+    st = r.stats()
+    # Only the UART and the final SYSTEM_OFF reach EL2: SVCs, EL0's permission fault and
+    # the guest's own page tables are all EL1's business.
+    assert st["hvc"] == 1 and st["mmio"] > 0
+    assert r.res.vms[0].vcpus[0].exits == st["mmio"] + st["hvc"] + st["fp"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_isolation(firmware, guests_dir, mode):
+    cfg = HvConfig([VMConfig(str(guests_dir / "isolation.elf"), name="prisoner", mem=32 << 20),
+                    VMConfig(str(guests_dir / "hello.elf"), name="neighbour", mem=16 << 20)],
+                   mode=mode)
+    r = Run(cfg, firmware)
+    out = r.text("prisoner")
+    assert "isolation: 8 of 8 forbidden accesses faulted\n" in out, out
+    assert "isolation: wrote 0x401f0000 (its own RAM) and read it back\n" in out
+    assert r.text("neighbour") == HELLO.decode()
+    assert r.res.ok
+    assert r.hv_text() == r.hv_text_before
+    # The write to IPA 0x401F_0000 landed in the prisoner's RAM, not in the hypervisor.
+    assert r.m.read_u64(r.vm_pa(0) + 0x1F_0000) == 0x150A7104150A7104
+    assert r.stats(0)["dabt"] == 5 and r.stats(0)["iabt"] == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hvc_fuzz_under_stage2(firmware, guests_dir, mode):
+    r = Run(HvConfig([VMConfig(str(guests_dir / "hvc-fuzz.elf"))], mode=mode), firmware)
+    assert ", 0 unexpected results\n" in r.text("vm0")
+    assert r.hv_text() == r.hv_text_before
+
+
+DEVICES = """
+    .global _start
+_start:
+    ldr     x1, =UART_BASE
+    adr     x20, results
+    ldr     w0, [x1, #0x18]             // UARTFR: TXFE | RXFE
+    str     x0, [x20], #8
+    ldr     w0, [x1, #0xFE0]            // UARTPeriphID0
+    str     x0, [x20], #8
+    ldr     w0, [x1, #0xFFC]            // UARTPCellID3
+    str     x0, [x20], #8
+    mov     w0, #0x301
+    str     w0, [x1, #0x30]             // UARTCR: kept
+    ldrh    w0, [x1, #0x30]
+    str     x0, [x20], #8
+    ldrsb   x0, [x1, #0xFEC]            // PeriphID3 = 0x00; sign-extended byte load
+    str     x0, [x20], #8
+    ldrsb   x0, [x1, #0xFF4]            // PCellID1 = 0xF0 -> -16
+    str     x0, [x20], #8
+    mov     w0, #0x6F                   // 'o', 'k', newline through UARTDR
+    strb    w0, [x1]
+    mov     w0, #0x6B
+    strb    w0, [x1]
+    mov     w0, #10
+    strb    w0, [x1]
+    ldr     x2, =DOORBELL_BASE
+    mrs     x3, cntvct_el0
+    mov     x0, #0x77
+    str     x0, [x2]                    // ring
+    ldr     x4, [x2, #0x10]             // when the backend saw it
+    sub     x4, x4, x3
+    str     x4, [x20], #8
+    ldr     x0, [x2, #8]                // rings: 1
+    str     x0, [x20], #8
+    ldr     x0, [x2]                    // the value
+    str     x0, [x20], #8
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    ldp     x5, x6, [x1]                // no syndrome for LDP: an abort, not emulation
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .balign 0x800
+vectors:
+    .rept 16
+    .balign 0x80
+    b       abort
+    .endr
+abort:
+    mrs     x0, esr_el1
+    str     x0, [x20], #8
+    mrs     x0, elr_el1
+    add     x0, x0, #4
+    msr     elr_el1, x0
+    eret
+    .ltorg
+    .balign 8
+results:
+    .space  128
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_virtual_pl011_and_doorbell(firmware, tmp_path, mode):
+    src = DEVICES.replace("DOORBELL_BASE", hex(abi.DOORBELL_BASE))
+    image, prog = guest_image(tmp_path, "devices", src)
+    r = Run(HvConfig([VMConfig(image, kind="raw")], mode=mode), firmware)
+    assert r.res.ok
+    at = r.vm_pa(0) + prog.symbols["results"] - abi.GUEST_RAM_BASE
+    got = [r.m.read_u64(at + 8 * i) for i in range(10)]
+    assert got[:3] == [0x90, 0x11, 0xB1]
+    assert got[3] == 0x301 and got[4] == 0 and got[5] == (1 << 64) - 16
+    assert 0 < got[6] < 100_000                  # I/O latency out, in counter ticks
+    assert got[7:9] == [1, 0x77]
+    assert got[9] >> 26 == 0x25 and got[9] & 0x3F == 0x10   # injected external abort
+    assert r.text("vm0") == "ok\n"
+    assert "that the hypervisor cannot emulate (no instruction syndrome, ISV = 0)" in r.text("hv")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_vms_with_two_vcpus_each_pinned_on_two_pes(firmware, guests_dir, mode):
+    """Both VMs' vCPU 0 on PE 0 and vCPU 1 on PE 1: the PEs switch between the VMs at every
+    exit of the running vCPU, and each VM still sees only its own CPUs and memory."""
+    cfg = HvConfig([VMConfig(str(guests_dir / "psci.elf"), name="a", vcpus=2, pin=[0, 1],
+                             mem=32 << 20),
+                    VMConfig(str(guests_dir / "psci.elf"), name="b", vcpus=2, pin=[0, 1],
+                             mem=32 << 20)], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 2
+    expected = (
+        "psci: version 0x10001\n"
+        "psci: features(CPU_ON) = 0, features(0x8400001f) = -1\n"
+        "psci: affinity_info(cpu1) = 1\n"
+        "psci: cpu_on(cpu1) = 0; it ran with context 0x1234 and is off again\n"
+        "psci: cpu_on(cpu1) = 0; it ran with context 0x5678 and is off again\n"
+        "psci: cpu_on(cpu0, itself) = -4\n"
+        "psci: cpu_on(no such cpu) = -2\n"
+        "psci: done\n")
+    assert r.text("a") == expected and r.text("b") == expected
+    assert [[(v.index, v.pcpu) for v in vm.vcpus] for vm in r.res.vms] == [[(0, 0), (1, 1)]] * 2
+    assert r.hv_text() == r.hv_text_before
+
+
+def test_psci_guest_same_output_as_qemu(firmware, guests_dir):
+    """A guest built for qemu -M virt prints the same under our hypervisor (two vCPUs, PSCI
+    over HVC, the PL011 emulated) as on QEMU."""
+    import subprocess
+    from conftest import require_tool
+    qemu = require_tool("qemu-system-aarch64")
+    q = subprocess.run([qemu, "-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-smp", "2",
+                        "-nographic", "-kernel", str(guests_dir / "psci.elf")],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    r = Run(HvConfig([VMConfig(str(guests_dir / "psci.elf"), vcpus=2)]), firmware)
+    assert r.res.ok
+    assert q.stdout.replace(b"\r\n", b"\n").decode() == r.text("vm0")
+
+
+def test_an_exit_costs_the_split_build_more_than_the_direct_one(firmware, tmp_path):
+    """The point of the two builds, in emulated cycles (deterministic): a no-op hypercall makes
+    the split build switch to the host part and back, the direct build handles it at EL2."""
+    src = """
+    .global _start
+_start:
+    movl    x19, COUNT
+1:  movl    x0, 0xC6000000              // ARMVIRT_HC_NOP
+    hvc     #0
+    subs    x19, x19, #1
+    b.ne    1b
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .ltorg
+"""
+    per_call = {}
+    for mode in MODES:
+        cycles = []
+        for n in (50, 150):
+            image, _ = guest_image(tmp_path, f"hc{n}", src.replace("COUNT", str(n)))
+            r = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+            assert r.res.ok and r.stats()["hvc"] == n + 1
+            cycles.append(r.m.reg("cycles", 0))
+        per_call[mode] = (cycles[1] - cycles[0]) / 100
+    assert 0 < per_call["direct"] < per_call["split"], per_call
