@@ -1292,7 +1292,65 @@ class Debugger:
                 "breakpoints": self._info_breakpoints, "el": self._info_el,
                 "sysregs": self._info_sysregs, "pes": self._info_pes,
                 "symbol": self._info_symbol, "line": self._info_line,
-                "record": self._info_record, "tlb": self._info_tlb}
+                "record": self._info_record, "tlb": self._info_tlb, "gic": self._info_gic,
+                "lr": self._info_lr, "timer": self._info_timer}
+
+    def _info_gic(self, arg: str) -> None:
+        """The distributor, every enabled/pending/active interrupt, each PE's CPU interface."""
+        g = self.m.gic_info()
+        d = g["distributor"]
+        self._say(f"GICD_CTLR 0x{d['ctlr']:x}: group 0 {'on' if d['enable_grp0'] else 'off'}, "
+                  f"group 1 {'on' if d['enable_grp1'] else 'off'} (ARE, DS)")
+        if g["interrupts"]:
+            self._say("  INTID  where   grp prio  trigger  state")
+        for r in g["interrupts"]:
+            where = f"PE{r['pe']}" if "pe" in r else \
+                (f"->PE{r['target_pe']}" if r.get("target_pe") is not None else "->none")
+            state = " ".join(k for k in ("enabled", "pending", "active") if r[k]) + \
+                (" line-high" if r["line"] else "")
+            self._say(f"  {r['intid']:<6} {where:<7} {r['group']:<3} 0x{r['priority']:02x}  "
+                      f"{r['trigger']:<8} {state}")
+        for p in g["pes"]:
+            hppi = "none" if p["hppi"] is None else \
+                f"{p['hppi']} (prio 0x{p['hppi_priority']:02x})"
+            self._say(f"PE{p['pe']} CPU interface: PMR 0x{p['pmr']:02x} RPR 0x{p['rpr']:02x} "
+                      f"HPPI {hppi} IGRPEN0 {p['igrpen0']} IGRPEN1 {p['igrpen1']} EOImode "
+                      f"{p['eoimode']} BPR0/1 {p['bpr0']}/{p['bpr1']} AP0R0 0x{p['ap0r0']:x} "
+                      f"AP1R0 0x{p['ap1r0']:x} lines [{' '.join(p['lines']) or '-'}]")
+
+    def _info_lr(self, arg: str) -> None:
+        """The selected PE's virtual CPU interface: ICH_HCR/VMCR and the list registers."""
+        v = self.m.vgic_info(self.pe)
+        vm = v["vmcr"]
+        self._say(f"PE{self.pe} ICH_HCR_EL2 0x{v['ich_hcr']:x} (En {int(v['enabled'])}, "
+                  f"EOIcount {v['eoicount']})  ICH_VMCR_EL2: VENG0 {vm['veng0']} VENG1 "
+                  f"{vm['veng1']} VEOIM {vm['veoim']} VPMR 0x{vm['vpmr']:02x} VBPR0/1 "
+                  f"{vm['vbpr0']}/{vm['vbpr1']}")
+        self._say(f"  MISR 0x{v['misr']:x} EISR 0x{v['eisr']:x} ELRSR 0x{v['elrsr']:x} "
+                  f"AP0R0 0x{v['ap0r0']:x} AP1R0 0x{v['ap1r0']:x}  virtual lines: "
+                  f"{'vIRQ ' if v['virq'] else ''}{'vFIQ' if v['vfiq'] else ''}".rstrip())
+        for lr in v["lrs"]:
+            if lr["state"] == "invalid" and not lr["value"]:
+                self._say(f"  LR{lr['index']}  empty")
+                continue
+            hw = f" HW pINTID {lr['pintid']}" if lr["hw"] else \
+                (" EOI maintenance" if lr["eoi_maintenance"] else "")
+            self._say(f"  LR{lr['index']}  vINTID {lr['vintid']:<5} {lr['state']:<14} group "
+                      f"{lr['group']} prio 0x{lr['priority']:02x}{hw}")
+
+    def _info_timer(self, arg: str) -> None:
+        """The selected PE's generic timers and counter."""
+        t = self.m.timer_info(self.pe)
+        nd = "none" if t["next_deadline"] is None else f"cycle {t['next_deadline']:,}"
+        self._say(f"PE{self.pe} CNTPCT {t['cntpct']:,}  CNTVCT {t['cntvct']:,}  CNTVOFF "
+                  f"{t['cntvoff']:,}  CNTFRQ {t['frequency']:,} Hz  (cycle {t['cycles']:,}; next "
+                  f"deadline {nd})")
+        for name, x in t["timers"].items():
+            fires = "never" if x["fires_in_ticks"] is None else \
+                ("now" if x["fires_in_ticks"] == 0 else f"in {x['fires_in_ticks']:,} ticks")
+            self._say(f"  {name:<5} PPI {x['ppi']}  ENABLE {int(x['enable'])} IMASK "
+                      f"{int(x['imask'])} ISTATUS {int(x['istatus'])}  CVAL 0x{x['cval']:x}  "
+                      f"output {'asserted' if x['asserted'] else 'low'}, fires {fires}")
 
     def _info_tlb(self, arg: str) -> None:
         """The selected PE's software TLB: one line per cached 4 KiB piece, then statistics."""
@@ -1991,7 +2049,8 @@ HELP = {
              "arithmetic); p $x0 = 5 assigns.",
     "set": "set $REG = EXPR | set *(u64*)ADDR = EXPR | set {u32}ADDR = EXPR | set var ...",
     "info": "info registers [NAME...] | all-registers | breakpoints | el | sysregs "
-            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb",
+            "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb | gic "
+            "| lr (the list registers) | timer",
     "disassemble": "disas[/r] [ADDR[,+LEN|,END]]: disassemble the function at pc or ADDR, "
                    "with symbols and source lines.",
     "backtrace": "bt [N]: frame-pointer backtrace (x29 chain, saved LR at [x29+8]).",
@@ -2019,7 +2078,8 @@ Watching:     watch/rwatch/awatch EXPR[,SIZE] [el N], catch exception [elN] [ec=
 Data:         print/p[/F] EXPR, set $REG|*(T*)ADDR = EXPR, x/NFU ADDR, info registers [NAME..]
 Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, info line
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
-              explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb
+              explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb,
+              info gic, info lr, info timer
 LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND for details."""
 
 

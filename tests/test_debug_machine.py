@@ -1,4 +1,4 @@
-"""The debugger with translation on: memory by VA through the current regime, ``pt`` (the whole
+"""The debugger on the machine's insides: memory by VA through the current regime, ``pt`` (the
 two-stage walk), ``info tlb``, and the GDB stub's memory packets through stage 1 + stage 2."""
 from __future__ import annotations
 
@@ -78,3 +78,48 @@ def test_breakpoints_by_va_follow_the_mapping_and_the_vmid(rig):
         if stops:
             assert m.reg("pc") == 0x9000_0004
     assert "pending" in d.command("break *0xa0000000")          # not mapped yet: pending
+
+
+def test_info_gic_lr_and_timer():
+    """What the debugger shows of the interrupt controller, the list registers and the
+    timers, after EL2 code programs them (values from the program, decoded by field)."""
+    from armvirt import memmap
+    from armvirt.asm import assemble
+    from armvirt.machine import Machine
+    m = Machine(ram_size=1 << 20)
+    lr = 1 << 62 | 1 << 60 | 0xA0 << 48 | 27         # pending, group 1, priority 0xA0, vINTID 27
+    prog = assemble(f"""
+        movl x0, {memmap.GICD_BASE}
+        mov  w1, #2                                  // GICD_CTLR.EnableGrp1NS
+        str  w1, [x0]
+        movl x0, {memmap.GICR_BASE + 0x10000 + 0x100}  // GICR_ISENABLER0 (SGI_base frame)
+        mov  w1, #(1 << 27)
+        str  w1, [x0]
+        movl x1, {lr}
+        msr  ich_lr0_el2, x1
+        mov  x1, #1
+        msr  ich_hcr_el2, x1
+        mov  x1, #0xF0
+        msr  icc_pmr_el1, x1
+        mrs  x2, cntvct_el0
+        add  x2, x2, #1000
+        msr  cntv_cval_el0, x2
+        mov  x1, #1
+        msr  cntv_ctl_el0, x1
+        b    .
+    """, memmap.RAM_BASE)
+    m.write_phys(memmap.RAM_BASE, prog.code)
+    m.boot_pe(0, memmap.RAM_BASE, el=2)
+    m.run(max_insns=len(prog.code) // 4)
+    d = Debugger(m)
+    out = d.command("info gic")
+    assert "group 1 on" in out.splitlines()[0]
+    assert [x for x in out.splitlines() if x.split()[:2] == ["27", "PE0"]][0].split()[-1] \
+        == "enabled"
+    assert "PMR 0xf0" in out
+    out = d.command("info lr")
+    assert "En 1" in out and "LR0  vINTID 27    pending        group 1 prio 0xa0" in out
+    assert "LR1  empty" in out
+    out = d.command("info timer")
+    virt = [x for x in out.splitlines() if x.strip().startswith("virt")][0]
+    assert "PPI 27" in virt and "ENABLE 1" in virt and "fires in" in virt
