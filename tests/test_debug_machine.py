@@ -1,5 +1,5 @@
 """The debugger on the machine's insides: memory by VA through the current regime, ``pt`` (the
-two-stage walk), ``info tlb``, and the GDB stub's memory packets through stage 1 + stage 2."""
+two-stage walk), ``info tlb``, breakpoints by VA and VMID, ``info gic``/``lr``/``timer``."""
 from __future__ import annotations
 
 import pytest
