@@ -47,7 +47,8 @@ def chrome_trace(events: list[tuple[int, ...]], *, smp: int, cpu_hz: int | None 
     One track (``tid``) per PE. Each span is the time a PE spent at one EL between two
     exception entries/returns, named after the EL ("EL1", "EL2", ...), so a world switch shows
     up as EL1 → EL2 → EL1 blocks; each exception entry is also an instant event carrying its
-    class, ESR, ELR and FAR. Timestamps are emulated cycles converted to microseconds at
+    class, ESR, ELR and FAR, and each interrupt taken (IRQ/FIQ/SError, physical or virtual) an
+    instant event of category "interrupt". Timestamps are emulated cycles converted to microseconds at
     ``cpu_hz`` (the cost model's clock), so the picture is deterministic.
     Open the file in https://ui.perfetto.dev or chrome://tracing.
     """
@@ -74,7 +75,8 @@ def chrome_trace(events: list[tuple[int, ...]], *, smp: int, cpu_hz: int | None 
             ec = (esr >> 26) & 0x3F if esr >= 0 else None
             name = ec_short(ec) if ec is not None else \
                 VECTOR_KINDS.get(_u(target) & 0x180, "interrupt")
-            out.append({"name": name, "cat": "exception", "ph": "i", "s": "t", "pid": 0,
+            out.append({"name": name, "cat": "exception" if ec is not None else "interrupt",
+                        "ph": "i", "s": "t", "pid": 0,
                         "tid": pe, "ts": cycles * to_us,
                         "args": {"from": f"EL{from_el}", "to": f"EL{to_el}",
                                  "esr": f"0x{_u(esr):x}" if esr >= 0 else None,

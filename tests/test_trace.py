@@ -63,3 +63,19 @@ def test_chrome_trace_has_tracks_spans_and_instants():
     instants = [e for e in evs if e["ph"] == "i"]
     assert [i["name"] for i in instants][:2] == ["SVC", "SVC"]
     assert instants[0]["args"]["esr"] == "0x56000001"
+
+
+def test_interrupts_are_instant_events_of_their_own_category():
+    """An asynchronous entry (ESR -1 in the trace ring: no syndrome) through the IRQ vector
+    offset is an "interrupt" instant named after the vector; a synchronous one stays an
+    "exception" named after its class."""
+    from armvirt.cpu.exceptions import TR_EXC_ENTRY, TR_EXC_RETURN
+    from armvirt.debug.explain import ec_short
+    from armvirt.trace import chrome_trace
+    vbar = 0x4000_1000
+    events = [(TR_EXC_ENTRY, 0, 100, 1, 1, -1, 0x4000_0040, 0, vbar + 0x200 + 0x80, 90),
+              (TR_EXC_RETURN, 0, 180, 1, 1, -1, 0x4000_0040, 0, 0x3C5, 160),
+              (TR_EXC_ENTRY, 0, 300, 0, 1, 0x5600_0000, 0x4000_0100, 0, vbar + 0x400, 280)]
+    t = chrome_trace(events, smp=1)["traceEvents"]
+    instants = [(e["name"], e["cat"]) for e in t if e["ph"] == "i"]
+    assert instants == [("IRQ", "interrupt"), (ec_short(0x15), "exception")]
