@@ -250,7 +250,7 @@ def test_debug_a_guest_under_the_hypervisor(guests_dir):
     r = armvirt("debug", str(guests_dir / "hello.elf"), "--hv", "split",
                 "-ex", "break __guest_enter", "-ex", "continue", "-ex", "bt",
                 "-ex", "delete", "-ex", "break *0x40000010 el 1", "-ex", "continue",
-                "-ex", "p/c $x3", "-ex", "info el")
+                "-ex", "p/c $x3", "-ex", "info el", "-ex", "vcpu")
     out = r.stdout.decode()
     assert r.returncode == 0, r.stderr
     assert "as a guest of the split hypervisor" in out and "PE0 at EL2" in out
@@ -258,3 +258,6 @@ def test_debug_a_guest_under_the_hypervisor(guests_dir):
     assert "__kvm_vcpu_run" in out                      # the backtrace through the EL2 part
     assert "= 72 'H'" in out                            # the guest, about to print its 'H'
     assert "PE0: EL1h" in out and "HCR_EL2.VM = 1" in out
+    # vcpu: the hardware's view and the firmware's own records (VMIDs start at 1)
+    assert "PE0: EL1 guest, stage 2 on, VMID 1, VMPIDR 0x80000000; firmware: vCPU 0 of VM " \
+           "'vm0' (VMID 1)" in out

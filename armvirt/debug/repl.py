@@ -205,7 +205,7 @@ class Debugger:
             "disassemble": self.cmd_disas, "backtrace": self.cmd_bt, "list": self.cmd_list,
             "pe": self.cmd_pe, "explain": self.cmd_explain, "trace": self.cmd_trace,
             "reverse-stepi": self.cmd_rsi, "reverse-continue": self.cmd_rc,
-            "pt": self.cmd_pt, "quit": self.cmd_quit,
+            "pt": self.cmd_pt, "vcpu": self.cmd_vcpu, "quit": self.cmd_quit,
         }
 
     @staticmethod
@@ -1709,6 +1709,42 @@ class Debugger:
         w = self.m.translate(va, el=el, access=access, stage2="s1" not in opts, pe=self.pe)
         self._say(f"PE{self.pe} " + w.format())
 
+    def cmd_vcpu(self, arg: str) -> None:
+        """vcpu: which VM and vCPU each PE runs, from the hardware's view (EL, HCR_EL2.VM,
+        VTTBR_EL2.VMID, VMPIDR_EL2) and, when armvirt's firmware is loaded (its ``pcpus``
+        symbol is known), from the hypervisor's own records (armvirt.hv.abi)."""
+        from armvirt.hv import abi
+        pcpus = self.symbols.lookup("pcpus")
+        for pe in range(self.m.smp):
+            el = self._el(pe)
+            hcr = self.m.reg("HCR_EL2", pe)
+            vmid = (self.m.reg("VTTBR_EL2", pe) >> 48) & 0xFF
+            if el == 2:
+                hw = "EL2 (hypervisor)"
+            elif hcr & 1:
+                hw = f"EL{el} guest, stage 2 on, VMID {vmid}, VMPIDR " \
+                     f"0x{self.m.reg('VMPIDR_EL2', pe):x}"
+            else:
+                hw = f"EL{el}, stage 2 off" + (" (host part)" if pcpus is not None else "")
+            sw = ""
+            if pcpus is not None:
+                base = pcpus + pe * abi.PCPU.size
+                rec = self.m.read_phys(base, abi.PCPU.size)
+                vcpu = abi.PCPU.get(rec, 0, "VCPU")
+                if vcpu:
+                    v = self.m.read_phys(vcpu, abi.VCPU.size)
+                    vm = abi.VCPU.get(v, 0, "VM")
+                    vmrec = self.m.read_phys(vm, abi.VM.size)
+                    o = abi.VM.offsets["NAME"]
+                    name = bytes(vmrec[o:o + abi.VM_NAME_LEN]).split(b"\0")[0].decode(
+                        errors="replace")
+                    sw = f"; firmware: vCPU {abi.VCPU.get(v, 0, 'INDEX')} of VM " \
+                         f"{name!r} (VMID {abi.VM.get(vmrec, 0, 'VMID')}), " \
+                         f"{abi.VCPU.get(v, 0, 'EXITS')} exits"
+                else:
+                    sw = "; firmware: no vCPU loaded"
+            self._say(f"PE{pe}: {hw}{sw}")
+
     # ================================================================== reverse execution
     def cmd_rsi(self, arg: str) -> None:
         n = self._count(arg)
@@ -2066,6 +2102,8 @@ HELP = {
     "pt": "pt [VA] [el0|el1|el2] [read|write|exec] [s1]: the whole translation of VA "
           "(default $pc) on this PE: every stage 1 and stage 2 descriptor read, with its "
           "address, value and fields, then the PA or the fault. s1: stop at the IPA.",
+    "vcpu": "vcpu: which VM and vCPU each PE runs (EL, stage 2, VMID; and the firmware's "
+            "own records when armvirt's hypervisor is loaded).",
     "quit": "quit|q: leave the debugger.",
     "help": "help [COMMAND]",
 }
@@ -2079,7 +2117,7 @@ Data:         print/p[/F] EXPR, set $REG|*(T*)ADDR = EXPR, x/NFU ADDR, info regi
 Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, info line
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
               explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb,
-              info gic, info lr, info timer
+              info gic, info lr, info timer, vcpu
 LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND for details."""
 
 
