@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from test_exceptions import sysreg_iss as iss
 from gicrig import CODE, CUR_SPX, IRQ, LOWER, VBAR1, VBAR2, GicRig, gic_on, msr
 
 C = 1 << 31
@@ -21,10 +22,6 @@ EL1_CODE = 0x4000_5000
 EL0_CODE = 0x4000_6000
 ENABLE = msr("pmcr_el0", 1) + msr("pmcntenset_el0", C)
 
-
-def iss(op0, op1, crn, crm, op2, rt, read):
-    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
-            | int(read))
 
 
 def el1(src: str, n: int = 2000, **regs) -> GicRig:

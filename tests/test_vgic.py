@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from test_exceptions import sysreg_iss as iss
 from gicrig import (CODE, CUR_SPX, FIQ, GICD, GICD_ICFGR, GICD_IGROUPR, GICD_ISACTIVER,
                     GICD_ISENABLER,
                     GICR_ISPENDR0, IRQ, LOWER, SPURIOUS, VBAR1, VBAR2, GicRig, gic_on, gicr,
@@ -246,18 +247,14 @@ def test_ich_vtr_and_vmcr_minimums():
     assert r["x2"] == (1 << 3) | (3 << 18) | (2 << 21)   # VFIQEn RES1, VBPR1/VBPR0 minimums
 
 
-def _trap_iss(op0, op1, crn, crm, op2, rt, read):
-    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
-            | int(read))
-
 
 @pytest.mark.parametrize("insn, ich_hcr, hcr, iss", [
-    ("msr icc_sgi1r_el1, x5", 0, HCR_RW | HCR_IMO, _trap_iss(3, 0, 12, 11, 5, 5, False)),
-    ("msr icc_sgi0r_el1, x5", 0, HCR_RW | HCR_FMO, _trap_iss(3, 0, 12, 11, 7, 5, False)),
-    ("mrs x5, icc_iar1_el1", TALL1, HCR_RW, _trap_iss(3, 0, 12, 12, 0, 5, True)),
-    ("mrs x5, icc_iar0_el1", TALL0, HCR_RW, _trap_iss(3, 0, 12, 8, 0, 5, True)),
-    ("msr icc_pmr_el1, x5", TC, HCR_RW, _trap_iss(3, 0, 4, 6, 0, 5, False)),
-    ("msr icc_dir_el1, x5", TDIR, HCR_RW | HCR_IMO, _trap_iss(3, 0, 12, 11, 1, 5, False)),
+    ("msr icc_sgi1r_el1, x5", 0, HCR_RW | HCR_IMO, iss(3, 0, 12, 11, 5, 5, False)),
+    ("msr icc_sgi0r_el1, x5", 0, HCR_RW | HCR_FMO, iss(3, 0, 12, 11, 7, 5, False)),
+    ("mrs x5, icc_iar1_el1", TALL1, HCR_RW, iss(3, 0, 12, 12, 0, 5, True)),
+    ("mrs x5, icc_iar0_el1", TALL0, HCR_RW, iss(3, 0, 12, 8, 0, 5, True)),
+    ("msr icc_pmr_el1, x5", TC, HCR_RW, iss(3, 0, 4, 6, 0, 5, False)),
+    ("msr icc_dir_el1, x5", TDIR, HCR_RW | HCR_IMO, iss(3, 0, 12, 11, 1, 5, False)),
 ])
 def test_el1_accesses_trapped_to_el2(insn, ich_hcr, hcr, iss):
     r = hyp(f"nop\n{insn}\n", ich_hcr=ich_hcr, hcr=hcr, spsr=0x3C5)

@@ -13,6 +13,7 @@ This module depends on nothing but the PE row, so the exception code can call it
 from armvirt.jit import njit
 
 from armvirt import layout as L
+from armvirt.bits import ult
 from armvirt.cpu import _sysregs as SR
 
 PMCR_E = 1 << 0
@@ -55,7 +56,7 @@ def pmu_sync(c, el):
             old = c[SR.PMCCNTR_EL0]
             new = old + delta
             if c[SR.PMCR_EL0] & PMCR_LC:
-                overflow = (new ^ (1 << 63)) < (old ^ (1 << 63))   # unsigned wrap of 64 bits
+                overflow = ult(new, old)   # the 64-bit counter wrapped
             else:
                 overflow = ((old & 0xFFFFFFFF) + delta) >> 32 != 0
             if overflow:

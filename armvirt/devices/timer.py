@@ -20,6 +20,7 @@ from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
+from armvirt.bits import ult
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.devices.gic import gic_set_ppi
@@ -78,11 +79,8 @@ def timer_count(c, t):
 
 @njit(cache=True)
 def timer_condition(c, t):
-    """count >= CVAL, unsigned (an int64 subtraction wraps like the 64-bit hardware's)."""
-    count = timer_count(c, t)
-    cval = c[_cval_slot(t)]
-    # unsigned count >= cval
-    return (count ^ (1 << 63)) >= (cval ^ (1 << 63))
+    """count >= CVAL, as unsigned 64-bit values."""
+    return not ult(timer_count(c, t), c[_cval_slot(t)])
 
 
 @njit(cache=True)
