@@ -221,4 +221,6 @@ GICR_WIDTH = 64                                    # slots per redistributor
 S_SCHED = S_MMU_STATS + _MAX_PES * 4               # SCHED_SIZE
 S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor state
 S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
-S_SIZE = S_GICR + _MAX_PES * GICR_WIDTH
+PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
+S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
+S_SIZE = S_PMU + _MAX_PES * PMU_WIDTH

@@ -713,12 +713,18 @@ class Machine:
         return out
 
     def pmu_info(self, pe: int = 0) -> dict:
-        """PE ``pe``'s PMU: PMCCNTR_EL0 (brought up to date), whether it counts at the current
-        EL, the enable, overflow, interrupt-enable and filter registers."""
-        from armvirt.devices.pmu_counter import pmu_counting, pmu_sync
+        """PE ``pe``'s PMU: PMCCNTR_EL0 and the event counters (brought up to date, with their
+        event numbers), whether the cycle counter counts at the current EL, the enable,
+        overflow, interrupt-enable and filter registers, and EL2's share (HPMN)."""
+        from armvirt.cpu.sysreg_table import PMU_N
+        from armvirt.devices.pmu_counter import EVT_MASK, pmu_counting, pmu_hpmn, pmu_sync
         c = self.cpus[pe]
-        pmu_sync(c, int(c[L.EL]))
+        pmu_sync(c, self.M, int(c[L.EL]))
         return {"pe": pe, "pmccntr": self.reg("PMCCNTR_EL0", pe),
+                "events": [{"counter": self.reg(f"PMEVCNTR{n}_EL0", pe),
+                            "event": self.reg(f"PMEVTYPER{n}_EL0", pe) & EVT_MASK}
+                           for n in range(PMU_N)],
+                "hpmn": int(pmu_hpmn(c)),
                 "counting": bool(pmu_counting(c, int(c[L.EL]))),
                 "pmcr": self.reg("PMCR_EL0", pe), "pmcntenset": self.reg("PMCNTENSET_EL0", pe),
                 "pmovsset": self.reg("PMOVSSET_EL0", pe),
