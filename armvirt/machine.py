@@ -296,8 +296,13 @@ class Machine:
             slot = self._slot_of(name)
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
+            device = self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST,
+                                                      T.KIND_SPECIAL)
+            if device:   # the PMU's counters count up to now under the old settings
+                from armvirt.devices.pmu_counter import pmu_sync
+                pmu_sync(c, self.M, int(c[L.EL]))
             c[slot] = v
-            if self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST, T.KIND_SPECIAL):
+            if device:
                 self._devices_changed(pe)
         drop_cached_translations(c)
         c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn

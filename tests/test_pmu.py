@@ -258,3 +258,11 @@ def test_hpmn_gives_el2_its_own_counters():
     assert r["PMCNTENSET_EL0"] == 0b10                   # EL2's enable survived
     assert r["PMEVCNTR1_EL0"] > r["x2"] + 10             # it counted EL1's instructions
     assert r.m.pmu_info()["hpmn"] == 1
+
+
+def test_a_debugger_write_of_the_counter_is_exact():
+    r = el1(ENABLE + "1: b 1b\n", n=500)
+    r.m.set_reg("PMCCNTR_EL0", 1000)
+    assert r["PMCCNTR_EL0"] == 1000          # nothing from before the write leaks in
+    r.run(10)
+    assert r["PMCCNTR_EL0"] == 1010
