@@ -65,7 +65,7 @@ DATA_WDELTA = 57
 IRQ_LINES = 58     # LINE_* bits: the interrupt signals the GIC drives into this PE
 DEADLINE = 59      # CYCLES value of the next timer/PMU event of this PE (NEVER: none)
 RESCHED = 60       # 1: end the current slice at once (a deadline moved); the loop re-plans it
-PMU_LAST = 61      # CYCLES when PMCCNTR_EL0 was last brought up to date (armvirt/devices/pmu*.py)
+PMU_LAST = 61      # CYCLES when the PMU's counters were last brought up to date (pmu_counter.py)
 SLICE_LEFT = 62    # instructions left in a slice the budget cut short (armvirt/engine.py)
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
@@ -114,7 +114,7 @@ STEP_BREAK = 16     # pc of a breakpoint to step over once when resuming (-1: no
 RUN_DONE = 17       # steps the last call of engine.run executed
 WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
 WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
-QUANTUM_LEFT = 32   # unused since the scheduler counts rounds in cycles (S_SCHED); kept, not renumbered
+QUANTUM_LEFT = 32   # unused: the scheduler now counts rounds in cycles (S_SCHED); not renumbered
 ONLY_PE = 33        # >= 0: run only this PE (a debugger stepping one PE); -1: all PEs
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
@@ -222,4 +222,6 @@ GICR_WIDTH = 64                                    # slots per redistributor
 S_SCHED = S_MMU_STATS + _MAX_PES * 4               # SCHED_SIZE
 S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor state
 S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
-S_SIZE = S_GICR + _MAX_PES * GICR_WIDTH
+PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
+S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
+S_SIZE = S_PMU + _MAX_PES * PMU_WIDTH

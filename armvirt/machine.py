@@ -391,8 +391,13 @@ class Machine:
             slot = self._slot_of(name)
             if slot is None:
                 raise MachineError(f"no writable register named {name!r}")
+            device = self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST,
+                                                      T.KIND_SPECIAL)
+            if device:   # the PMU's counters count up to now under the old settings
+                from armvirt.devices.pmu_counter import pmu_sync
+                pmu_sync(c, self.M, int(c[L.EL]))
             c[slot] = v
-            if self._sysreg(name).kind not in (T.KIND_PLAIN, T.KIND_CONST, T.KIND_SPECIAL):
+            if device:
                 self._devices_changed(pe)
         drop_cached_translations(c)
         c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn
@@ -822,12 +827,18 @@ class Machine:
         return out
 
     def pmu_info(self, pe: int = 0) -> dict:
-        """PE ``pe``'s PMU: PMCCNTR_EL0 (brought up to date), whether it counts at the current
-        EL, the enable, overflow, interrupt-enable and filter registers."""
-        from armvirt.devices.pmu_counter import pmu_counting, pmu_sync
+        """PE ``pe``'s PMU: PMCCNTR_EL0 and the event counters (brought up to date, with their
+        event numbers), whether the cycle counter counts at the current EL, the enable,
+        overflow, interrupt-enable and filter registers, and EL2's share (HPMN)."""
+        from armvirt.cpu.sysreg_table import PMU_N
+        from armvirt.devices.pmu_counter import EVT_MASK, pmu_counting, pmu_hpmn, pmu_sync
         c = self.cpus[pe]
-        pmu_sync(c, int(c[L.EL]))
+        pmu_sync(c, self.M, int(c[L.EL]))
         return {"pe": pe, "pmccntr": self.reg("PMCCNTR_EL0", pe),
+                "events": [{"counter": self.reg(f"PMEVCNTR{n}_EL0", pe),
+                            "event": self.reg(f"PMEVTYPER{n}_EL0", pe) & EVT_MASK}
+                           for n in range(PMU_N)],
+                "hpmn": int(pmu_hpmn(c)),
                 "counting": bool(pmu_counting(c, int(c[L.EL]))),
                 "pmcr": self.reg("PMCR_EL0", pe), "pmcntenset": self.reg("PMCNTENSET_EL0", pe),
                 "pmovsset": self.reg("PMOVSSET_EL0", pe),

@@ -8,6 +8,9 @@ Workloads run with translation off, and as ``name/s1`` (EL1 stage 1, 4 KiB pages
 each variant's MIPS against the MMU-off run, its TLB misses and the descriptor reads per miss
 (the cost of the two-dimensional walk that virtualization adds).
 
+Besides the single-PE throughput workloads, ``irq`` (benchmarks/workloads/irq.S) measures an
+interrupt-heavy two-PE guest: interrupts taken per second of host time, and MIPS.
+
 MIPS is measured by difference: each workload is built for two iteration counts and
 ``(instructions(N2) - instructions(N1)) / (time(N2) - time(N1))``, so boot, image loading and
 process start-up (QEMU's included) cancel out. Instruction counts come from armvirt (the images
@@ -253,6 +256,43 @@ def debugger_figures(repeat: int) -> dict:
             "gdb_stepi_per_s": round(gdb_steps)}
 
 
+# irq: 2 PEs, SGI ping-pong rounds (small, large); every interrupt counted by the guest in x28
+IRQ_ITERS = (2_000, 40_000)
+
+
+def interrupt_figures(repeat: int) -> dict:
+    """The interrupt-heavy workload (benchmarks/workloads/irq.S, two PEs): SGI ping-pong and a
+    200-tick periodic timer on each PE. Interrupts taken per second of host time and MIPS, by
+    difference between two iteration counts (start-up cancels)."""
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+
+    def once(elf: Path) -> tuple[int, int, float]:
+        m = Machine(ram_size=64 << 20, smp=2)
+        load_image(m, elf)
+        t = time.perf_counter()
+        info = m.run(max_insns=2_000_000_000)
+        dt = time.perf_counter() - t
+        if info.reason != "system_off":
+            raise RuntimeError(f"{elf.name}: stopped with {info.reason} {info.detail}")
+        return info.instructions, m.reg("x28", 0) + m.reg("x28", 1), dt
+
+    small, large = (build_guest_irq(n) for n in IRQ_ITERS)
+    once(small)  # load the compiled core before timing
+    best: dict = {}
+    for elf in (small, large) * repeat:
+        i, irqs, dt = once(elf)
+        if elf not in best or dt < best[elf][2]:
+            best[elf] = (i, irqs, dt)
+    (i1, q1, t1), (i2, q2, t2) = best[small], best[large]
+    return {"instructions": i2, "interrupts": q2, "mips": round((i2 - i1) / (t2 - t1) / 1e6, 1),
+            "interrupts_per_s": round((q2 - q1) / (t2 - t1))}
+
+
+def build_guest_irq(iters: int) -> Path:
+    return build("irq", iters)
+
+
 def table(rows: list[dict], starts: dict) -> str:
     def cell(v):
         return "n/a" if v is None else f"{v:,.1f}"
@@ -293,15 +333,20 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown workload {n!r} (known: {', '.join(ITERS)}, each optionally "
                      f"with /s1 or /s12)")
     rows = [measure(n, args.repeat) for n in names]
+    irq = interrupt_figures(args.repeat)
     dbg = debugger_figures(args.repeat)
     starts = {} if args.no_start else start_times()
     print(table(rows, starts))
+    print(f"Interrupts (irq: 2 PEs, SGI ping-pong and 200-tick timers; {irq['interrupts']:,} "
+          f"interrupts in {irq['instructions']:,} instructions): "
+          f"{irq['interrupts_per_s']:,} interrupts per host second, {irq['mips']:,.1f} MIPS.")
     print(f"Debugger: ALU with 8 breakpoints and 4 watchpoints armed, never hit: "
           f"{dbg['alu_mips_bp_wp_armed']:,.1f} MIPS vs {dbg['alu_mips_plain']:,.1f} "
           f"({100 * dbg['armed_ratio']:.0f}%); Machine.step(1): {dbg['api_steps_per_s']:,} "
           f"steps/s; stepi through the GDB stub (socket, no-ack): {dbg['gdb_stepi_per_s']:,}/s.")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "debugger": dbg, **starts},
+        Path(args.json).write_text(json.dumps({"rows": rows, "debugger": dbg, "irq": irq,
+                                               **starts},
                                               indent=1))
     return 0
 

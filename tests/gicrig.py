@@ -10,14 +10,7 @@ from __future__ import annotations
 from armvirt import memmap
 from armvirt.asm import assemble
 from armvirt.build import board_defines
-from armvirt.machine import Machine
-
-CODE = 0x4000_0000
-VBAR1 = 0x4000_1000
-VBAR2 = 0x4000_2000
-EL1_CODE = 0x4000_3000
-DATA = 0x4000_8000
-STACK = 0x4000_F000
+from test_exceptions import CODE, DATA, STACK, VBAR1, VBAR2, Rig
 
 GICD = memmap.GICD_BASE
 GICR = memmap.GICR_BASE
@@ -98,16 +91,12 @@ def asm(src: str, base: int) -> bytes:
     return assemble(src, base, defines=board_defines()).code
 
 
-class GicRig:
-    """A machine whose vector tables hold ``b .`` in every slot, like tests/test_exceptions.py's
-    Rig, with code placed where asked."""
+class GicRig(Rig):
+    """tests/test_exceptions.py's Rig (vector tables of ``b .``), with the board's names
+    (GICD_BASE, ...) defined for the assembler, a stack per PE, and handlers in vector slots."""
 
-    def __init__(self, smp: int = 1, conduit: str = "none", ram: int = 1 << 20):
-        self.m = Machine(ram_size=ram, smp=smp, psci_conduit=conduit)
-        loop = (0x1400_0000).to_bytes(4, "little")   # b .
-        for vbar in (VBAR1, VBAR2):
-            for off in range(0, 0x800, 0x80):
-                self.m.write_phys(vbar + off, loop)
+    def __init__(self, smp: int = 1, conduit: str = "none"):
+        super().__init__(conduit, smp)
 
     def code(self, addr: int, src: str) -> int:
         self.m.write_phys(addr, asm(src, addr))
@@ -120,18 +109,11 @@ class GicRig:
         self.m.write_phys(vbar + offset, data)
 
     def boot(self, el: int, entry: int = CODE, pe: int = 0, **regs) -> None:
-        m = self.m
-        m.boot_pe(pe, entry, el=el, sp=STACK - pe * 0x1000)
-        m.set_reg("VBAR_EL1", VBAR1, pe)
-        m.set_reg("VBAR_EL2", VBAR2, pe)
-        for name, value in regs.items():
-            m.set_reg(name, value, pe)
+        super().boot(el, entry, pe, **regs)
+        self.m.set_reg("sp", STACK - pe * 0x1000, pe)
 
     def run(self, n: int = 400):
         return self.m.run(max_insns=n)
 
     def reg(self, name: str, pe: int = 0) -> int:
         return self.m.reg(name, pe)
-
-    def __getitem__(self, name: str) -> int:
-        return self.m.reg(name)

@@ -1,17 +1,20 @@
-"""The PMU's cycle counter: counting emulated cycles, EL filtering, the overflow interrupt, the
-EL0 enables and the EL2 traps.
+"""The PMU: the cycle counter and the event counters counting emulated cycles, instructions and
+software increments, EL filtering, the overflow interrupt, the EL0 enables, the EL2 traps and
+EL2's share of the counters (MDCR_EL2.HPMN/HPME).
 
 Expected counts come from the cost model (``armvirt/costs.py``: 1 cycle per instruction, +2
 for ISB, +10 for an exception entry and for an exception return) and the Arm ARM (D13, D19.9):
 PMCR_EL0 E [0], C [2] (reset PMCCNTR), D [3] (count every 64 cycles), LC [6]; the cycle
 counter's bit C [31] in PMCNTENSET/PMOVSSET/PMINTENSET; PMCCFILTR_EL0 P [31] (not EL1), U [30]
-(not EL0), NSH [27] (count EL2); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 TPMCR [5], TPM [6];
-ID_AA64DFR0_EL1.PMUVer [11:8] = 1 (PMUv3).
+(not EL0), NSH [27] (count EL2), the same in PMEVTYPER<n>_EL0 with evtCount [9:0] (0x00
+SW_INCR, 0x08 INST_RETIRED, 0x11 CPU_CYCLES); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 HPMN [4:0],
+TPMCR [5], TPM [6], HPME [7]; ID_AA64DFR0_EL1.PMUVer [11:8] = 1 (PMUv3).
 """
 from __future__ import annotations
 
 import pytest
 
+from test_exceptions import sysreg_iss as iss
 from gicrig import CODE, CUR_SPX, IRQ, LOWER, VBAR1, VBAR2, GicRig, gic_on, msr
 
 C = 1 << 31
@@ -21,10 +24,6 @@ EL1_CODE = 0x4000_5000
 EL0_CODE = 0x4000_6000
 ENABLE = msr("pmcr_el0", 1) + msr("pmcntenset_el0", C)
 
-
-def iss(op0, op1, crn, crm, op2, rt, read):
-    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
-            | int(read))
 
 
 def el1(src: str, n: int = 2000, **regs) -> GicRig:
@@ -50,7 +49,7 @@ def test_counts_emulated_cycles_exactly():
     # mrs + mov + 100 x (subs, b.ne) + isb (1 + 2): 205 cycles between the two reads
     assert r["x4"] - r["x2"] == 205
     assert (r["x5"] >> 8) & 0xF == 1                 # PMUVer: PMUv3
-    assert r["x6"] == (0x41 << 24) | 1               # IMP Arm, N = 0, E
+    assert r["x6"] == (0x41 << 24) | (2 << 11) | 1   # IMP Arm, N = 2 (= HPMN), E
 
 
 def test_disabled_counter_and_pmcr_c_and_d():
@@ -167,3 +166,103 @@ def test_mdcr_el2_traps(mdcr, insn, trapped_iss):
     else:
         assert r["el"] == 2 and r["pc"] == VBAR2 + LOWER
         assert r["ESR_EL2"] == (EC_SYS << 26) | (1 << 25) | trapped_iss
+
+
+def test_event_counters_count_instructions_cycles_and_software_increments():
+    r = el1(ENABLE + msr("pmcntenset_el0", 0b11) + """
+        mov x1, #0x08                 // INST_RETIRED
+        msr pmevtyper0_el0, x1
+        mov x1, #0x11                 // CPU_CYCLES
+        msr pmevtyper1_el0, x1
+        isb
+        mrs x2, pmevcntr0_el0
+        mrs x3, pmevcntr1_el0
+        mrs x4, pmccntr_el0
+        mov x9, #50
+    1:  subs x9, x9, #1
+        b.ne 1b
+        isb
+        mrs x5, pmevcntr0_el0
+        mrs x6, pmevcntr1_el0
+        mrs x7, pmccntr_el0
+        msr pmevtyper0_el0, xzr       // SW_INCR
+        msr pmevcntr0_el0, xzr
+        mov x1, #1
+        msr pmswinc_el0, x1
+        msr pmswinc_el0, x1
+        mov x1, #2                    // counter 1 counts cycles, not software increments
+        msr pmswinc_el0, x1
+        mrs x8, pmevcntr0_el0
+        mov x1, #3
+        msr pmselr_el0, x1
+        mov x1, #1
+        msr pmselr_el0, x1            // PMXEV* now reach counter 1
+        mrs x10, pmxevtyper_el0
+        mrs x11, pmceid0_el0
+    """)
+    # between the reads: 3 mrs + mov + 100 loop + isb = 105 instructions, 107 cycles ...
+    assert r["x5"] - r["x2"] == 105
+    assert r["x6"] - r["x3"] == r["x7"] - r["x4"] == 107   # ... as the cycle counter says
+    assert r["x8"] == 2 and r["x10"] == 0x11
+    assert r["x11"] == (1 << 0x00) | (1 << 0x08) | (1 << 0x11)
+
+
+def test_event_counter_filter_and_overflow_interrupt():
+    """Counter 0 counts instructions at EL1 only (U = 1: not EL0) from 2^32 - 40: it overflows,
+    sets PMOVSSET_EL0 bit 0 and raises PPI 23."""
+    handler = """
+        mrs x20, icc_iar1_el1
+        mrs x21, pmovsset_el0
+        mrs x22, pmevcntr0_el0
+        msr pmovsclr_el0, x21
+        msr icc_eoir1_el1, x20
+        b .
+    """
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX + IRQ, handler)
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmevtyper0_el0", (1 << 30) | 0x08)
+           + msr("pmevcntr0_el0", 0xFFFF_FFD8) + msr("pmintenset_el1", 1)
+           + msr("pmcntenset_el0", 1) + msr("pmcr_el0", 1)
+           + "msr daifclr, #2\n1: b 1b\n")
+    r.boot(1)
+    r.run(300)
+    assert r["x20"] == 23 and r["x21"] == 1
+    assert r["x22"] < 8                       # wrapped to a small count
+
+
+def test_hpmn_gives_el2_its_own_counters():
+    """MDCR_EL2.HPMN = 1: EL1 sees one event counter (PMCR_EL0.N = 1); counter 1 is EL2's —
+    UNDEFINED at EL1, its enable bit RAZ/WI there — and counts when MDCR_EL2.HPME is set,
+    even with PMCR_EL0.E clear."""
+    r = GicRig()
+    r.code(CODE, msr("pmevtyper1_el0", 0x08) + msr("pmcntenset_el0", 0b10)
+           + msr("mdcr_el2", 1 | (1 << 7)) + "isb\nmrs x2, pmevcntr1_el0\n"
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + "eret\n")
+    r.code(EL1_CODE, """
+        mrs x3, pmcr_el0
+        mrs x4, pmcntenset_el0
+        mov x5, #3
+        msr pmcntenclr_el0, x5        // bit 1 is EL2's: ignored
+        mov x5, #1
+        msr pmselr_el0, x5
+        mrs x6, pmxevcntr_el0         // UNDEFINED at EL1
+        b .
+    """)
+    r.vector(VBAR1, CUR_SPX, "mrs x7, pmevcntr0_el0\nb .\n")
+    r.boot(2)
+    r.run(100)
+    assert (r["x3"] >> 11) & 0x1F == 1 and r["x3"] & 1 == 0
+    assert r["x4"] == 0
+    assert r["pc"] == VBAR1 + CUR_SPX + 4 and r["ESR_EL1"] == 1 << 25     # UNDEFINED
+    assert r["ELR_EL1"] == EL1_CODE + 24
+    assert r["PMCNTENSET_EL0"] == 0b10                   # EL2's enable survived
+    assert r["PMEVCNTR1_EL0"] > r["x2"] + 10             # it counted EL1's instructions
+    assert r.m.pmu_info()["hpmn"] == 1
+
+
+def test_a_debugger_write_of_the_counter_is_exact():
+    r = el1(ENABLE + "1: b 1b\n", n=500)
+    r.m.set_reg("PMCCNTR_EL0", 1000)
+    assert r["PMCCNTR_EL0"] == 1000          # nothing from before the write leaks in
+    r.run(10)
+    assert r["PMCCNTR_EL0"] == 1010

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from armvirt import layout as L
+from test_exceptions import sysreg_iss as iss
 from gicrig import (CODE, CUR_SPX, DATA, IRQ, LOWER, VBAR1, VBAR2, GicRig, gic_on, gicr,
                     GICR_ISPENDR0, r32)
 
@@ -23,10 +24,6 @@ EL0T = 0
 EL1_CODE = 0x4000_5000
 EL0_CODE = 0x4000_6000
 
-
-def iss(op0, op1, crn, crm, op2, rt, read):
-    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
-            | int(read))
 
 
 def el2_then_el1(el2_src: str, el1_src: str, smp: int = 1) -> GicRig:
@@ -282,3 +279,32 @@ def test_a_sleeping_pe_keeps_machine_time():
     assert sent_at - asleep_at > 30_000 // TICK - 200
     assert abs(woke_at - sent_at) <= 1000 // TICK + 1     # within one quantum of PE0's time
     assert abs(r.reg("cycles", 0) - r.reg("cycles", 1)) <= 1000 + 100
+
+
+def test_when_every_pe_sleeps_time_skips_to_each_deadline():
+    """Two PEs asleep in WFI with their virtual timers due at different times, far away: the
+    machine's time jumps to the first deadline (PE1 wakes), then to the second (PE0 wakes);
+    each wakes on the tick it asked for, and hardly any instruction runs meanwhile."""
+    r = GicRig(smp=2)
+    for pe, ticks in ((0, 3_000_000), (1, 1_000_000)):
+        r.code(CODE + 0x800 * pe, gic_on(pe, enable=1 << 27, distributor=(pe == 0)) + f"""
+            ldr x1, ={ticks}
+            msr cntv_tval_el0, x1
+            mrs x2, cntv_cval_el0
+            mov x1, #1
+            msr cntv_ctl_el0, x1
+            wfi
+            mrs x3, cntvct_el0
+            msr cntv_ctl_el0, xzr     // the timer's level stays high until it is disabled
+            wfi
+            b .
+        """)
+        r.boot(1, entry=CODE + 0x800 * pe, pe=pe)
+    info = r.run(400)
+    assert info.reason == "idle"           # both asleep again, no deadline left
+    for pe in range(2):
+        assert 0 <= r.reg("x3", pe) - r.reg("x2", pe) <= 1, pe
+    armed = [r.reg("x2", pe) - ticks for pe, ticks in ((0, 3_000_000), (1, 1_000_000))]
+    assert abs(armed[0] - armed[1]) < 80                      # armed at about the same time
+    assert abs(r.reg("x3", 0) - r.reg("x3", 1) - 2_000_000) < 80
+    assert info.instructions < 200

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from test_exceptions import sysreg_iss as iss
 from gicrig import (CODE, CUR_SPX, FIQ, GICD, GICD_ICFGR, GICD_IGROUPR, GICD_ISACTIVER,
                     GICD_ISENABLER,
                     GICR_ISPENDR0, IRQ, LOWER, SPURIOUS, VBAR1, VBAR2, GicRig, gic_on, gicr,
@@ -246,18 +247,14 @@ def test_ich_vtr_and_vmcr_minimums():
     assert r["x2"] == (1 << 3) | (3 << 18) | (2 << 21)   # VFIQEn RES1, VBPR1/VBPR0 minimums
 
 
-def _trap_iss(op0, op1, crn, crm, op2, rt, read):
-    return ((op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1)
-            | int(read))
-
 
 @pytest.mark.parametrize("insn, ich_hcr, hcr, iss", [
-    ("msr icc_sgi1r_el1, x5", 0, HCR_RW | HCR_IMO, _trap_iss(3, 0, 12, 11, 5, 5, False)),
-    ("msr icc_sgi0r_el1, x5", 0, HCR_RW | HCR_FMO, _trap_iss(3, 0, 12, 11, 7, 5, False)),
-    ("mrs x5, icc_iar1_el1", TALL1, HCR_RW, _trap_iss(3, 0, 12, 12, 0, 5, True)),
-    ("mrs x5, icc_iar0_el1", TALL0, HCR_RW, _trap_iss(3, 0, 12, 8, 0, 5, True)),
-    ("msr icc_pmr_el1, x5", TC, HCR_RW, _trap_iss(3, 0, 4, 6, 0, 5, False)),
-    ("msr icc_dir_el1, x5", TDIR, HCR_RW | HCR_IMO, _trap_iss(3, 0, 12, 11, 1, 5, False)),
+    ("msr icc_sgi1r_el1, x5", 0, HCR_RW | HCR_IMO, iss(3, 0, 12, 11, 5, 5, False)),
+    ("msr icc_sgi0r_el1, x5", 0, HCR_RW | HCR_FMO, iss(3, 0, 12, 11, 7, 5, False)),
+    ("mrs x5, icc_iar1_el1", TALL1, HCR_RW, iss(3, 0, 12, 12, 0, 5, True)),
+    ("mrs x5, icc_iar0_el1", TALL0, HCR_RW, iss(3, 0, 12, 8, 0, 5, True)),
+    ("msr icc_pmr_el1, x5", TC, HCR_RW, iss(3, 0, 4, 6, 0, 5, False)),
+    ("msr icc_dir_el1, x5", TDIR, HCR_RW | HCR_IMO, iss(3, 0, 12, 11, 1, 5, False)),
 ])
 def test_el1_accesses_trapped_to_el2(insn, ich_hcr, hcr, iss):
     r = hyp(f"nop\n{insn}\n", ich_hcr=ich_hcr, hcr=hcr, spsr=0x3C5)
@@ -274,3 +271,46 @@ def test_without_imo_el1_uses_the_physical_interface():
     r.run(300)
     assert r["el"] == 1 and r["x1"] == 3            # a physical SGI, not LR0's vINTID 60
     assert r["ICH_LR0_EL2"] >> 62 == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole story in one bare image (guests/vgic.S), on armvirt and on QEMU
+# ---------------------------------------------------------------------------------------------
+VGIC_EXPECTED = b"""vgic: EL2 hypervisor, EL1 guest, GICv3 list registers
+ich_vtr 0x90b80003
+guest took (intid, running priority): 41 128 40 160 42 192 
+maintenance: ppi 25 misr 0x1 eisr 0x4 elrsr after 0xf
+hw list register: physical sgi 3 active 1 after guest eoi 0
+trapped to el2 (esr): 0x62303079 0x623a3076
+eoi without list register: misr 0x4 eoicount 1
+el2 physical timer: ppi 26 istatus 1
+done
+"""
+
+
+def _run_vgic_guest(guests_dir) -> bytes:
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+    m = Machine(ram_size=64 << 20, psci_conduit="smc")
+    load_image(m, guests_dir / "vgic.elf", el=2)
+    info = m.run(max_insns=1_000_000)
+    assert info.reason == "system_off", (info, m.console.decode())
+    return bytes(m.console)
+
+
+def test_vgic_guest(guests_dir):
+    # the two trap syndromes: EC 0x18, IL, and the MRS ICC_IAR1_EL1 (x3) / MSR ICC_SGI1R_EL1
+    # (x3) encodings — the same values as iss() computes above
+    assert (0x18 << 26) | (1 << 25) | iss(3, 0, 12, 12, 0, 3, True) == 0x62303079
+    assert (0x18 << 26) | (1 << 25) | iss(3, 0, 12, 11, 5, 3, False) == 0x623A3076
+    assert _run_vgic_guest(guests_dir) == VGIC_EXPECTED
+
+
+def test_vgic_guest_same_output_as_qemu(guests_dir):
+    import subprocess
+    from conftest import require_tool
+    qemu = require_tool("qemu-system-aarch64")
+    q = subprocess.run([qemu, "-M", "virt,gic-version=3,virtualization=on", "-cpu",
+                        "cortex-a76", "-nographic", "-kernel", str(guests_dir / "vgic.elf")],
+                       capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert q.stdout.replace(b"\r\n", b"\n") == _run_vgic_guest(guests_dir) == VGIC_EXPECTED

@@ -65,3 +65,20 @@ def test_workload_with_translation_computes_the_same(name, mmu, tmp_path):
         if variant:
             assert m.tlb_stats(0)["misses"] > 0
     assert ends[0] == ends[1]
+
+
+def test_irq_workload_takes_its_interrupts(tmp_path):
+    """The interrupt benchmark (two PEs, SGI ping-pong, 200-tick timers) powers off having
+    taken every ping, every pong and one timer interrupt per 200 ticks on each PE."""
+    from armvirt.build import build_guest
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+
+    elf = build_guest(WORKLOADS / "irq.S", tmp_path, defines={"ITERS": 50})
+    m = Machine(ram_size=16 << 20, smp=2)
+    load_image(m, elf, dtb=False)
+    info = m.run(max_insns=10_000_000)
+    assert info.reason == "system_off", (info, hex(m.reg("ESR_EL1")))
+    periods = m.reg("cycles", 0) // 16 // 200
+    for pe in range(2):
+        assert 50 + periods - 2 <= m.reg("x28", pe) <= 50 + periods   # pings/pongs + ticks

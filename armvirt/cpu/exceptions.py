@@ -14,7 +14,7 @@ from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, set_el_spsel, set_psr_fields
-from armvirt.devices.pmu_counter import PMCR_E, pmu_switch_el
+from armvirt.devices.pmu_counter import pmu_active, pmu_switch_el
 
 # ESR_ELx.EC values (D17.2.37)
 EC_UNKNOWN = 0x00
@@ -152,8 +152,8 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
         else:
             c[SR.FAR_EL1] = far
     set_el_spsel(c, target_el, 1)
-    if c[SR.PMCR_EL0] & PMCR_E:
-        pmu_switch_el(c, from_el)   # PMCCFILTR_EL0 counts per EL
+    if pmu_active(c):
+        pmu_switch_el(c, M, from_el)   # the PMU's filters count per EL
     c[L.DAIF] = 0xF
     c[L.PSTATE_SS] = 0
     c[L.PSTATE_IL] = 0
@@ -234,8 +234,8 @@ def exception_return(c, M):
         set_el_spsel(c, target, spsr & 1)
         if c[L.PSTATE_IL]:
             drop_cached_translations(c)
-        if c[SR.PMCR_EL0] & PMCR_E:
-            pmu_switch_el(c, el)
+        if pmu_active(c):
+            pmu_switch_el(c, M, el)
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
     c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr

@@ -114,6 +114,7 @@ HCR_RW = 1 << 31
 ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8) | (0x1 << 24)  # EL0-EL2 AArch64-only; no EL3;
 #                                                  FP, AdvSIMD; GIC = 1: GICv3 system registers
 ID_AA64DFR0 = 0x6 | (1 << 8) | (1 << 12) | (1 << 20)   # Armv8.0 debug, PMUv3, 2 BRPs, 2 WRPs
+PMU_N = 2                  # PMU event counters (PMCR_EL0.N), besides the cycle counter
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
 ID_AA64MMFR1 = 0x2 << 20                          # PAN + AT S1E1RP/WP (PAN2); 8-bit VMID; no VHE
@@ -182,7 +183,8 @@ def _build() -> list[SysReg]:
         R("ACTLR_EL2", 3, 4, 1, 0, 1),
         R("HCR_EL2", 3, 4, 1, 1, 0, reset=HCR_RW, flags=SRF_REGIME | SRF_ATTN,
           wmask=_s64(((1 << 34) - 1) & ~HCR_RW & ~(1 << 30))),  # RW RAO (no AArch32 EL1)
-        R("MDCR_EL2", 3, 4, 1, 1, 1, wmask=0xFFFFF),
+        # MDCR_EL2 also shares the PMU's counters with EL2 (HPMN, HPME): armvirt.devices.pmu
+        R("MDCR_EL2", 3, 4, 1, 1, 1, reset=PMU_N, kind=KIND_PMU, wmask=0xFFFFF),
         R("CPTR_EL2", 3, 4, 1, 1, 2, reset=RES1_CPTR_EL2,
           wmask=(1 << 31) | (1 << 20) | (1 << 10)),  # TCPAC, TTA, TFP
         R("HSTR_EL2", 3, 4, 1, 1, 3, wmask=0xFFFF),
@@ -365,14 +367,13 @@ def _generic_timers() -> list[SysReg]:
     ]
 
 
-PMU_N = 0                       # event counters implemented (PMCR_EL0.N): only the cycle counter
 PMCR_IDENT = 0x41 << 24         # PMCR_EL0.IMP = Arm, IDCODE 0
 
 
 def _performance_monitors() -> list[SysReg]:
-    """PMUv3 (Arm ARM D19.9) with the cycle counter only: armvirt.devices.pmu. Every register
-    is trapped by MDCR_EL2.TPM, PMCR_EL0 also by TPMCR; EL0 reaches them as PMUSERENR_EL0
-    allows."""
+    """PMUv3 (Arm ARM D19.9): the cycle counter and PMU_N event counters, armvirt.devices.pmu.
+    Every register is trapped by MDCR_EL2.TPM, PMCR_EL0 also by TPMCR; EL0 reaches them as
+    PMUSERENR_EL0 allows. The event counters' registers must stay consecutive."""
     R = SysReg
     p = KIND_PMU
     tpm = TRAP_TPM
@@ -397,7 +398,10 @@ def _performance_monitors() -> list[SysReg]:
         R("PMINTENCLR_EL1", 3, 0, 9, 14, 2, traps=tpm, kind=p, flags=nos),
         R("PMOVSSET_EL0", 3, 3, 9, 14, 3, el0=EL0_PMU, traps=tpm, kind=p),
         R("PMCCFILTR_EL0", 3, 3, 14, 15, 7, el0=EL0_PMU, traps=tpm, kind=p),
-    ]
+    ] + [R(f"PMEVCNTR{n}_EL0", 3, 3, 14, 8 + (n >> 3), n & 7, el0=EL0_PMU_ER, traps=tpm,
+           kind=p) for n in range(PMU_N)] \
+      + [R(f"PMEVTYPER{n}_EL0", 3, 3, 14, 12 + (n >> 3), n & 7, el0=EL0_PMU, traps=tpm,
+           kind=p) for n in range(PMU_N)]
 
 
 SYSREGS: tuple[SysReg, ...] = tuple(_build())

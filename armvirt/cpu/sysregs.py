@@ -23,6 +23,7 @@ from armvirt.cpu.pstate import (drop_cached_translations, read_sp_el, set_el_sps
                                 write_sp_el)
 from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
 from armvirt.devices.pmu import pmu_sysreg_read, pmu_sysreg_write
+from armvirt.devices.pmu_counter import pmu_sync
 from armvirt.devices.timer import counter_value, timer_sysreg_read, timer_sysreg_write
 from armvirt.gen_layout import has_slot
 
@@ -345,7 +346,12 @@ def device_sysreg_peek(c, M, enc, kind):
     if kind == T.KIND_TIMER:
         return timer_sysreg_read(c, M, enc)
     if kind == T.KIND_PMU:
-        return pmu_sysreg_read(c, M, enc)
+        el = c[L.EL]
+        pmu_sync(c, M, el)   # count up to now at the PE's EL; the read below adds nothing
+        c[L.EL] = 2          # EL2's view: every counter, nothing UNDEFINED, for a debugger
+        ok, v = pmu_sysreg_read(c, M, enc, c[L.PC])
+        c[L.EL] = el
+        return v
     return 0
 
 
@@ -376,7 +382,7 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
     if kind == T.KIND_TIMER:
         return True, timer_sysreg_read(c, M, enc)
     if kind == T.KIND_PMU:
-        return True, pmu_sysreg_read(c, M, enc)
+        return pmu_sysreg_read(c, M, enc, pc)
     return True, _read_special(c, M, enc)
 
 
@@ -405,7 +411,8 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
     elif kind == T.KIND_TIMER:
         timer_sysreg_write(c, M, enc, value)
     elif kind == T.KIND_PMU:
-        pmu_sysreg_write(c, M, enc, value)
+        if not pmu_sysreg_write(c, M, enc, value, pc):
+            return False
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)

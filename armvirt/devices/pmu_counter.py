@@ -1,19 +1,24 @@
-"""PMCCNTR_EL0, the PMU's cycle counter, counted lazily (Arm ARM D13 "The Performance Monitors
-Extension").
+"""The PMU's counters, counted lazily (Arm ARM D13 "The Performance Monitors Extension"):
+PMCCNTR_EL0, the cycle counter, and the event counters PMEVCNTR<n>_EL0 counting CPU_CYCLES
+(event 0x11), INST_RETIRED (0x08) or SW_INCR (0x00, by PMSWINC_EL0 writes).
 
-The counter is kept as a value (the PMCCNTR_EL0 slot) plus the cycle count it was last brought
-up to date at (``c[PMU_LAST]``). Whether cycles count depends on PMCR_EL0.E,
-PMCNTENSET_EL0.C and, through PMCCFILTR_EL0, on the EL the PE runs at; so the value is brought
-up to date (``pmu_sync``) before anything that changes one of those: every PMU register access
-and every exception entry and return (``pmu_switch_el``, called by armvirt.cpu.exceptions).
-Between those points counting is a subtraction, never a per-instruction cost.
+Each counter is kept as a value (its system-register slot) plus the cycle and instruction
+counts it was last brought up to date at (``c[PMU_LAST]``, and ``S_PMU``). Whether a counter
+counts depends on the enables (PMCR_EL0.E, or MDCR_EL2.HPME for the event counters at or above
+MDCR_EL2.HPMN, which belong to EL2), PMCNTENSET_EL0 and, through its filter (PMCCFILTR_EL0 or
+PMEVTYPER<n>_EL0), on the EL the PE runs at; so the counters are brought up to date
+(``pmu_sync``) before anything that changes one of those: every PMU register access and every
+exception entry and return (``pmu_switch_el``, called by armvirt.cpu.exceptions). Between
+those points counting is a subtraction, never a per-instruction cost.
 
-This module depends on nothing but the PE row, so the exception code can call it.
+This module depends on nothing but the machine's arrays, so the exception code can call it.
 """
 from armvirt.jit import njit
 
 from armvirt import layout as L
+from armvirt.bits import ult
 from armvirt.cpu import _sysregs as SR
+from armvirt.cpu.sysreg_table import PMU_N
 
 PMCR_E = 1 << 0
 PMCR_P = 1 << 1
@@ -22,17 +27,36 @@ PMCR_D = 1 << 3
 PMCR_DP = 1 << 5
 PMCR_LC = 1 << 6
 PMU_C = 1 << 31            # the cycle counter's bit in PMCNTEN*, PMOVS*, PMINTEN*
-FILTER_P = 1 << 31         # PMCCFILTR_EL0: do not count at EL1
+FILTER_P = 1 << 31         # PMCCFILTR_EL0 / PMEVTYPER<n>_EL0: do not count at EL1
 FILTER_U = 1 << 30         # ... at EL0
 FILTER_NSH = 1 << 27       # count at EL2
+MDCR_HPME = 1 << 7         # MDCR_EL2.HPME: enables the event counters at or above HPMN
+EVT_SW_INCR = 0x00
+EVT_INST_RETIRED = 0x08
+EVT_CPU_CYCLES = 0x11
+EVT_MASK = 0x3FF           # PMEVTYPER<n>_EL0.evtCount (PMUv3 for Armv8.0: 10 bits)
+
+# S_PMU region, per PE
+P_LAST_INSN = 0            # INSTRET at the last update
+P_DIV_LEFT = 1             # cycles not yet counted by PMCCNTR_EL0 under PMCR_EL0.D (< 64)
+assert P_DIV_LEFT < L.PMU_WIDTH
+
+
+@njit(cache=True, inline="always")
+def _pmu(c):
+    return L.S_PMU + c[L.PE_INDEX] * L.PMU_WIDTH
 
 
 @njit(cache=True)
-def pmu_counting(c, el):
-    """Does PMCCNTR_EL0 count cycles spent at ``el``?"""
-    if not (c[SR.PMCR_EL0] & PMCR_E) or not (c[SR.PMCNTENSET_EL0] & PMU_C):
-        return False
-    f = c[SR.PMCCFILTR_EL0]
+def pmu_hpmn(c):
+    """The number of event counters EL0 and EL1 own: MDCR_EL2.HPMN (a value above PMCR_EL0.N
+    is CONSTRAINED UNPREDICTABLE: taken as N)."""
+    n = c[SR.MDCR_EL2] & 0x1F
+    return n if n < PMU_N else PMU_N
+
+
+@njit(cache=True, inline="always")
+def _filter_allows(f, el):
     if el == 0:
         return (f & FILTER_U) == 0
     if el == 1:
@@ -41,56 +65,131 @@ def pmu_counting(c, el):
 
 
 @njit(cache=True)
-def pmu_sync(c, el):
-    """Count the cycles since the last update as spent at ``el``: PMCCNTR_EL0 advances by
-    them (by one per 64 with PMCR_EL0.D, the remainder carried), and an overflow — of bit 31,
-    or with PMCR_EL0.LC of bit 63 — sets PMOVSSET_EL0.C."""
+def pmu_counting(c, el):
+    """Does PMCCNTR_EL0 count cycles spent at ``el``?"""
+    if not (c[SR.PMCR_EL0] & PMCR_E) or not (c[SR.PMCNTENSET_EL0] & PMU_C):
+        return False
+    return _filter_allows(c[SR.PMCCFILTR_EL0], el)
+
+
+@njit(cache=True)
+def pmu_event_enabled(c, i):
+    """Is event counter ``i`` enabled (PMCNTENSET_EL0, and PMCR_EL0.E below HPMN or
+    MDCR_EL2.HPME from HPMN up), whatever the EL?"""
+    if not (c[SR.PMCNTENSET_EL0] >> i) & 1:
+        return False
+    if i < pmu_hpmn(c):
+        return (c[SR.PMCR_EL0] & PMCR_E) != 0
+    return (c[SR.MDCR_EL2] & MDCR_HPME) != 0
+
+
+@njit(cache=True)
+def pmu_event_counting(c, i, el):
+    return pmu_event_enabled(c, i) and _filter_allows(c[SR.PMEVTYPER0_EL0 + i], el)
+
+
+@njit(cache=True)
+def pmu_active(c):
+    """Can any counter count at all (so that EL changes matter)?"""
+    return (c[SR.PMCR_EL0] & PMCR_E) != 0 or (c[SR.MDCR_EL2] & MDCR_HPME) != 0
+
+
+@njit(cache=True)
+def pmu_event_add(c, i, delta):
+    """Add to event counter ``i`` (32 bits); a carry out of bit 31 sets PMOVSSET_EL0 bit i."""
+    v = (c[SR.PMEVCNTR0_EL0 + i] & 0xFFFFFFFF) + delta
+    if v >> 32:
+        c[SR.PMOVSSET_EL0] |= 1 << i
+    c[SR.PMEVCNTR0_EL0 + i] = v & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def pmu_sync(c, M, el):
+    """Count the cycles and instructions since the last update as spent at ``el``.
+    PMCCNTR_EL0 advances by the cycles (one per 64 with PMCR_EL0.D, the remainder carried), an
+    overflow — of bit 31, or with PMCR_EL0.LC of bit 63 — setting PMOVSSET_EL0.C; each counting
+    event counter by its event's count."""
+    S = M[L.M_MACH]
+    p = _pmu(c)
     now = c[L.CYCLES]
+    insns = c[L.INSTRET]
+    dcyc = now - c[L.PMU_LAST]
+    dins = insns - S[p + P_LAST_INSN]
     if pmu_counting(c, el):
-        delta = now - c[L.PMU_LAST]
+        delta = dcyc
         if c[SR.PMCR_EL0] & PMCR_D:
-            now -= delta & 63
+            delta += S[p + P_DIV_LEFT]
+            S[p + P_DIV_LEFT] = delta & 63
             delta >>= 6
         if delta > 0:
             old = c[SR.PMCCNTR_EL0]
             new = old + delta
             if c[SR.PMCR_EL0] & PMCR_LC:
-                overflow = (new ^ (1 << 63)) < (old ^ (1 << 63))   # unsigned wrap of 64 bits
+                overflow = ult(new, old)   # the 64-bit counter wrapped
             else:
                 overflow = ((old & 0xFFFFFFFF) + delta) >> 32 != 0
             if overflow:
                 c[SR.PMOVSSET_EL0] |= PMU_C
             c[SR.PMCCNTR_EL0] = new
+    for i in range(PMU_N):
+        if pmu_event_counting(c, i, el):
+            ev = c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK
+            if ev == EVT_CPU_CYCLES and dcyc > 0:
+                pmu_event_add(c, i, dcyc)
+            elif ev == EVT_INST_RETIRED and dins > 0:
+                pmu_event_add(c, i, dins)
     c[L.PMU_LAST] = now
+    S[p + P_LAST_INSN] = insns
 
 
 @njit(cache=True)
-def pmu_deadline(c):
-    """The cycle count at which PMCCNTR_EL0 overflows, counting at the current EL, if that
-    overflow would raise the PMU interrupt (PMINTENSET_EL1.C) and the flag is not already set;
-    else NEVER. Only meaningful right after ``pmu_sync``."""
-    if not (c[SR.PMINTENSET_EL1] & PMU_C) or (c[SR.PMOVSSET_EL0] & PMU_C) or \
-            not pmu_counting(c, c[L.EL]):
-        return L.NEVER
-    v = c[SR.PMCCNTR_EL0]
-    if c[SR.PMCR_EL0] & PMCR_LC:
-        left = -v if v < 0 else L.NEVER        # counts to 2^64 (only reachable from above 2^63)
-    else:
-        left = (1 << 32) - (v & 0xFFFFFFFF)
-    if left >= L.NEVER // 64:
-        return L.NEVER
-    if c[SR.PMCR_EL0] & PMCR_D:
-        left *= 64
-    return c[L.PMU_LAST] + left
+def pmu_irq_level(c):
+    """The overflow interrupt request: an overflow flag whose interrupt is enabled, of a
+    counter enabled by PMCR_EL0.E (the cycle counter, event counters below HPMN) or by
+    MDCR_EL2.HPME (the others)."""
+    pending = c[SR.PMOVSSET_EL0] & c[SR.PMINTENSET_EL1]
+    low = ((1 << pmu_hpmn(c)) - 1) | PMU_C
+    high = ((1 << PMU_N) - 1) & ~low
+    return ((c[SR.PMCR_EL0] & PMCR_E) != 0 and (pending & low) != 0) or \
+        ((c[SR.MDCR_EL2] & MDCR_HPME) != 0 and (pending & high) != 0)
 
 
 @njit(cache=True)
-def pmu_switch_el(c, from_el):
-    """The PE just changed EL (exception entry or return): count the cycles up to now at the
-    EL it left, and make sure the run loop looks again at the overflow deadline, which depends
-    on whether the new EL counts."""
-    pmu_sync(c, from_el)
-    d = pmu_deadline(c)
+def pmu_deadline(c, M):
+    """The earliest cycle count at which a counter whose interrupt is enabled (and not already
+    flagged) may overflow, counting at the current EL; NEVER when none. Exact for cycles; for
+    INST_RETIRED a lower bound (an instruction takes at least a cycle), after which the run loop
+    asks again. Only meaningful right after ``pmu_sync``."""
+    el = c[L.EL]
+    armed = c[SR.PMINTENSET_EL1] & ~c[SR.PMOVSSET_EL0]
+    d = L.NEVER
+    if (armed & PMU_C) and pmu_counting(c, el):
+        v = c[SR.PMCCNTR_EL0]
+        if c[SR.PMCR_EL0] & PMCR_LC:
+            left = -v if v < 0 else L.NEVER   # counts to 2^64 (only reachable from above 2^63)
+        else:
+            left = (1 << 32) - (v & 0xFFFFFFFF)
+        if left < L.NEVER // 64:
+            if c[SR.PMCR_EL0] & PMCR_D:
+                left = left * 64 - M[L.M_MACH][_pmu(c) + P_DIV_LEFT]
+            d = c[L.PMU_LAST] + left
+    for i in range(PMU_N):
+        if (armed >> i) & 1 and pmu_event_counting(c, i, el):
+            ev = c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK
+            if ev == EVT_CPU_CYCLES or ev == EVT_INST_RETIRED:
+                at = c[L.PMU_LAST] + (1 << 32) - (c[SR.PMEVCNTR0_EL0 + i] & 0xFFFFFFFF)
+                if at < d:
+                    d = at
+    return d
+
+
+@njit(cache=True)
+def pmu_switch_el(c, M, from_el):
+    """The PE just changed EL (exception entry or return): count the cycles and instructions
+    up to now at the EL it left, and make sure the run loop looks again at the overflow
+    deadline, which depends on whether the new EL counts."""
+    pmu_sync(c, M, from_el)
+    d = pmu_deadline(c, M)
     if d < c[L.DEADLINE]:
         c[L.DEADLINE] = d
         c[L.RESCHED] = 1

@@ -20,6 +20,7 @@ from armvirt.jit import njit
 
 from armvirt import costs
 from armvirt import layout as L
+from armvirt.bits import ult
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.devices.gic import gic_set_ppi
@@ -40,31 +41,10 @@ def counter_value(c):
     return c[L.CYCLES] // costs.CYCLES_PER_TICK
 
 
-@njit(cache=True, inline="always")
-def _ctl_slot(t):
-    if t == TIMER_P:
-        return SR.CNTP_CTL_EL0
-    if t == TIMER_V:
-        return SR.CNTV_CTL_EL0
-    return SR.CNTHP_CTL_EL2
-
-
-@njit(cache=True, inline="always")
-def _cval_slot(t):
-    if t == TIMER_P:
-        return SR.CNTP_CVAL_EL0
-    if t == TIMER_V:
-        return SR.CNTV_CVAL_EL0
-    return SR.CNTHP_CVAL_EL2
-
-
-@njit(cache=True, inline="always")
-def _ppi(t):
-    if t == TIMER_P:
-        return memmap.PPI_PHYS_TIMER
-    if t == TIMER_V:
-        return memmap.PPI_VIRT_TIMER
-    return memmap.PPI_HYP_TIMER
+# Per timer (indexed by TIMER_*): its CTL and CVAL slots and its PPI
+_CTL = (SR.CNTP_CTL_EL0, SR.CNTV_CTL_EL0, SR.CNTHP_CTL_EL2)
+_CVAL = (SR.CNTP_CVAL_EL0, SR.CNTV_CVAL_EL0, SR.CNTHP_CVAL_EL2)
+_PPI = (memmap.PPI_PHYS_TIMER, memmap.PPI_VIRT_TIMER, memmap.PPI_HYP_TIMER)
 
 
 @njit(cache=True)
@@ -78,16 +58,13 @@ def timer_count(c, t):
 
 @njit(cache=True)
 def timer_condition(c, t):
-    """count >= CVAL, unsigned (an int64 subtraction wraps like the 64-bit hardware's)."""
-    count = timer_count(c, t)
-    cval = c[_cval_slot(t)]
-    # unsigned count >= cval
-    return (count ^ (1 << 63)) >= (cval ^ (1 << 63))
+    """count >= CVAL, as unsigned 64-bit values."""
+    return not ult(timer_count(c, t), c[_CVAL[t]])
 
 
 @njit(cache=True)
 def timer_output(c, t):
-    ctl = c[_ctl_slot(t)]
+    ctl = c[_CTL[t]]
     return (ctl & CTL_ENABLE) != 0 and (ctl & CTL_IMASK) == 0 and timer_condition(c, t)
 
 
@@ -95,10 +72,10 @@ def timer_output(c, t):
 def timer_deadline(c, t):
     """The cycle count at which timer ``t``'s output rises, or NEVER (disabled, masked,
     already asserted, or further away than the counter can go)."""
-    ctl = c[_ctl_slot(t)]
+    ctl = c[_CTL[t]]
     if (ctl & CTL_ENABLE) == 0 or (ctl & CTL_IMASK) != 0 or timer_condition(c, t):
         return L.NEVER
-    ticks = c[_cval_slot(t)] - timer_count(c, t)   # unsigned distance; > 0 here
+    ticks = c[_CVAL[t]] - timer_count(c, t)   # unsigned distance; > 0 here
     if ticks < 0 or ticks >= L.NEVER // costs.CYCLES_PER_TICK:
         return L.NEVER
     at = (counter_value(c) + ticks) * costs.CYCLES_PER_TICK
@@ -113,7 +90,7 @@ def pe_event(c, M):
     pe = c[L.PE_INDEX]
     d = pmu_event(c, M)
     for t in range(3):
-        gic_set_ppi(M, pe, _ppi(t), timer_output(c, t))
+        gic_set_ppi(M, pe, _PPI[t], timer_output(c, t))
         td = timer_deadline(c, t)
         if td < d:
             d = td
@@ -156,13 +133,13 @@ def timer_sysreg_read(c, M, enc):
     if t < 0:
         return c[SR.CNTVOFF_EL2]
     if reg == 1:
-        ctl = c[_ctl_slot(t)] & (CTL_ENABLE | CTL_IMASK)
+        ctl = c[_CTL[t]] & (CTL_ENABLE | CTL_IMASK)
         if ctl & CTL_ENABLE and timer_condition(c, t):
             ctl |= CTL_ISTATUS
         return ctl
     if reg == 2:
-        return c[_cval_slot(t)]
-    return (c[_cval_slot(t)] - timer_count(c, t)) & 0xFFFFFFFF
+        return c[_CVAL[t]]
+    return (c[_CVAL[t]] - timer_count(c, t)) & 0xFFFFFFFF
 
 
 @njit(cache=True)
@@ -174,14 +151,14 @@ def timer_sysreg_write(c, M, enc, v):
     if t < 0:
         c[SR.CNTVOFF_EL2] = v
     elif reg == 1:
-        c[_ctl_slot(t)] = v & (CTL_ENABLE | CTL_IMASK)
+        c[_CTL[t]] = v & (CTL_ENABLE | CTL_IMASK)
     elif reg == 2:
-        c[_cval_slot(t)] = v
+        c[_CVAL[t]] = v
     else:
         tval = v & 0xFFFFFFFF
         if tval & 0x80000000:
             tval -= 1 << 32
-        c[_cval_slot(t)] = timer_count(c, t) + tval
+        c[_CVAL[t]] = timer_count(c, t) + tval
     pe_event(c, M)
     c[L.RESCHED] = 1
     c[L.ATTN] = 1

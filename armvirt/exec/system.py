@@ -24,10 +24,10 @@ from armvirt.jit import njit
 from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
-from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_WFX, HCR_AMO,
-                                    HCR_DC, HCR_FB, HCR_FMO, HCR_HCD, HCR_IMO, HCR_TDZ, HCR_TGE,
+from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_WFX,
+                                    HCR_DC, HCR_FB, HCR_HCD, HCR_TDZ, HCR_TGE,
                                     HCR_TPC, HCR_TPU, HCR_TSC, HCR_TSW, HCR_TTLB, HCR_TWE,
-                                    HCR_TWI, HCR_VF, HCR_VI, HCR_VM, HCR_VSE, MDCR_TDE,
+                                    HCR_TWI, HCR_VM, MDCR_TDE,
                                     default_target_el, exception_return, raise_sync,
                                     raise_sysreg_trap, raise_undefined, wfi_wakeup)
 from armvirt.cpu import mmu
