@@ -149,6 +149,8 @@ def _attention(c, M, pc):
     if code != L.EXIT_NONE or c[L.POWER] != L.POWER_ON:
         return ATTN_STOP
     _interrupts(c, M)
+    if mach[L.EXIT_CODE] != L.EXIT_NONE:
+        return ATTN_STOP   # taking the interrupt asked for an exit (a hook, a full trace ring)
     if c[L.RESCHED]:
         c[L.RESCHED] = 0
         return ATTN_STOP   # a deadline moved: the run loop plans the slice again

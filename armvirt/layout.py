@@ -107,6 +107,7 @@ TRACE_COUNT = 11   # events in the trace ring
 # answers 0..MMIO_RESP_N-1 in order.
 MMIO_RESP_N = 12
 MMIO_RESP_ABORT = 13  # bit k set: access k ends in an external abort (no device there)
+HOOK_COUNT = 14     # number of armed hooks (0: exception entries and returns never look)
 MMIO_RESP = 40        # MMIO_RESP[0..MMIO_RESP_MAX-1]
 MMIO_RESP_MAX = 8
 BP_COUNT = 15       # number of armed breakpoints (0: the run loop never looks them up)
@@ -152,12 +153,13 @@ EXIT_INTERNAL = 8      # the core hit a state it cannot continue from (EXIT_AUX 
 EXIT_IDLE = 9          # every running PE sleeps in WFI/WFE and nothing will wake it
 EXIT_WATCHPOINT = 10
 EXIT_STEP = 11         # single-step completed
+EXIT_HOOK = 12         # a hook matched (EXIT_AUX: its index); the event has happened
 
 EXIT_NAMES = {
     EXIT_NONE: "none", EXIT_BUDGET: "budget", EXIT_HALT: "halt", EXIT_BREAKPOINT: "breakpoint",
     EXIT_MMIO: "mmio", EXIT_PSCI: "psci", EXIT_UART: "uart", EXIT_TRACE: "trace",
     EXIT_INTERNAL: "internal", EXIT_IDLE: "idle", EXIT_WATCHPOINT: "watchpoint",
-    EXIT_STEP: "step",
+    EXIT_STEP: "step", EXIT_HOOK: "hook",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +184,8 @@ WP_CAP = 32
 WP_WIDTH = 4        # start va, end va (exclusive), kind bits (WP_READ | WP_WRITE), EL mask
 WP_READ = 1
 WP_WRITE = 2
+HOOK_CAP = 16
+HOOK_WIDTH = 3      # kind (exceptions.TR_EXC_ENTRY/RETURN), EL mask, EC (-1 any, -2 interrupts)
 # Software TLB (armvirt/cpu/mmu.py): per PE, TLB_ENTRIES direct-mapped entries of TLB_WIDTH.
 TLB_ENTRIES = 1024
 TLB_WIDTH = 6
@@ -224,4 +228,5 @@ S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor st
 S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
 PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
 S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
-S_SIZE = S_PMU + _MAX_PES * PMU_WIDTH
+S_HOOKS = S_PMU + _MAX_PES * PMU_WIDTH             # HOOK_CAP x HOOK_WIDTH event hooks
+S_SIZE = S_HOOKS + HOOK_CAP * HOOK_WIDTH

@@ -23,6 +23,7 @@ from armvirt import costs
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
+from armvirt.cpu.exceptions import TR_EXC_ENTRY, TR_EXC_RETURN
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, read_sp_el, write_sp_el
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ class Device(Protocol):
 class ExitInfo:
     """Why ``Machine.run`` returned."""
 
-    reason: str           # system_off | system_reset | budget | breakpoint | idle | halt | internal
+    reason: str           # system_off | system_reset | budget | breakpoint | watchpoint | hook |
+    #                       idle | halt | internal
     pe: int = 0
     pc: int = 0
     detail: str = ""
@@ -75,6 +77,28 @@ class Breakpoint:
     temporary: bool = False
     id: int = 0
     vmid: int = -1          # stop only in this VM (stage 2 VMID), -1: anywhere
+
+
+@dataclass
+class Hook:
+    """A callback on an event of the core, armed as data in the jitted loop (``S_HOOKS``):
+    ``kind`` "exception" (entry, after the vector is entered) or "eret" (after the return);
+    ``el_mask`` the EL entered / returned to; ``ec`` the exception class to match (None: any,
+    -2: interrupts only). ``callback(machine, event)`` returns True to stop the run."""
+    kind: str
+    callback: Callable[["Machine", "HookEvent"], object]
+    el_mask: int
+    ec: int | None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    hook: Hook
+    pe: int
+    el: int          # the EL entered (exception) or returned to (eret)
+    esr: int | None  # the syndrome of a synchronous exception; None for interrupts and erets
+    pc: int          # where the PE is now: the vector, or the return address
 
 
 def _el_mask(el: int | Iterable[int] | None) -> int:
@@ -148,6 +172,7 @@ class Machine:
         self.devices: list[tuple[int, int, Device]] = []
         self.breakpoints: list[Breakpoint] = []
         self.watchpoints: list[Watchpoint] = []
+        self.hooks: list[Hook] = []
         self._next_bp = 1
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
@@ -479,6 +504,47 @@ class Machine:
         for c in self.cpus:   # the next fetch re-enters its page and binds breakpoints there
             c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
+    # ------------------------------------------------------------------ hooks
+    HOOK_KINDS = {"exception": TR_EXC_ENTRY, "eret": TR_EXC_RETURN}
+
+    def add_hook(self, kind: str, callback: Callable[["Machine", HookEvent], object], *,
+                 el: int | Iterable[int] | None = None, ec: int | str | None = None) -> Hook:
+        """Call ``callback(machine, event)`` whenever a PE takes an exception (``kind=
+        "exception"``: after entering the vector) or returns from one (``"eret"``), optionally
+        only for the EL(s) entered/returned to and one exception class (``ec=0x16``, or
+        ``"interrupt"`` for IRQ/FIQ/SError). The filter is data in the jitted loop: unmatched
+        events cost one table scan, and nothing at all while no hook is armed. A callback that
+        returns True stops the run (``ExitInfo(reason="hook")``); otherwise it continues."""
+        if kind not in self.HOOK_KINDS:
+            raise MachineError(f"hook kind must be one of {', '.join(self.HOOK_KINDS)}, "
+                               f"not {kind!r}")
+        if len(self.hooks) >= L.HOOK_CAP:
+            raise MachineError(f"at most {L.HOOK_CAP} hooks")
+        if isinstance(ec, str):
+            if ec != "interrupt":
+                raise MachineError("ec must be an exception class number or 'interrupt'")
+            ec = -2
+        elif ec is not None and not 0 <= ec <= 0x3F:
+            raise MachineError(f"exception classes are 6 bits: {ec:#x}")
+        h = Hook(kind, callback, _el_mask(el), ec, self._next_bp)
+        self._next_bp += 1
+        self.hooks.append(h)
+        self._rearm_hooks()
+        return h
+
+    def remove_hook(self, hook: Hook) -> None:
+        if hook not in self.hooks:
+            raise MachineError(f"no hook {hook.id}")
+        self.hooks.remove(hook)
+        self._rearm_hooks()
+
+    def _rearm_hooks(self) -> None:
+        self.mach[L.HOOK_COUNT] = len(self.hooks)
+        for i, h in enumerate(self.hooks):
+            r = L.S_HOOKS + i * L.HOOK_WIDTH
+            self.state[r:r + L.HOOK_WIDTH] = (self.HOOK_KINDS[h.kind], h.el_mask,
+                                              -1 if h.ec is None else h.ec)
+
     # ------------------------------------------------------------------ watchpoints
     def add_watchpoint(self, addr: int, size: int = 8, kind: str = "w", *,
                        el: int | Iterable[int] | None = None) -> Watchpoint:
@@ -587,6 +653,14 @@ class Machine:
             return ExitInfo("breakpoint", pe=pe, pc=addr)
         elif code == L.EXIT_WATCHPOINT:
             return self._complete_watched_access(pe)
+        elif code == L.EXIT_HOOK:
+            hook = self.hooks[int(mach[L.EXIT_AUX])]
+            esr = int(mach[L.EXIT_VALUE])
+            ev = HookEvent(hook, pe, int(self.cpus[pe][L.EL]),
+                           None if hook.kind == "eret" or esr < 0 else esr,
+                           _u64(mach[L.EXIT_ADDR]))
+            if hook.callback(self, ev):
+                return ExitInfo("hook", pe=pe, pc=ev.pc)
         elif code in (L.EXIT_HALT, L.EXIT_IDLE):
             return self._idle_or_halt(pe)
         elif code == L.EXIT_INTERNAL:
@@ -899,6 +973,7 @@ class Machine:
         state arrays were replaced wholesale, e.g. by a checkpoint restore)."""
         self._rearm_breakpoints()
         self._rearm_watchpoints()
+        self._rearm_hooks()
 
 
 _SYSREG_BY_UPPER = {r.name.upper(): r for r in T.SYSREGS}

@@ -262,3 +262,45 @@ def test_stp_on_device_memory_with_another_pe_monitoring():
     m.step(1, pe=0)
     assert m.reg("pc", pe=0) == prog.symbols["pe0"] + 4 and m.reg("ESR_EL1", pe=0) == 0
     assert (m.read_u64(data), m.read_u64(data + 8)) == (0x33, 0x44)
+
+
+def test_hooks_are_data_and_call_back_on_exceptions():
+    """Machine.add_hook: the core checks a small table on exception entry/return and exits
+    only on a match; the callback sees the event and decides whether the run stops."""
+    m = Machine(ram_size=1 << 20)
+    code = assemble("""
+        adr   x0, vectors
+        msr   vbar_el1, x0
+        svc   #1
+        svc   #2
+        svc   #3
+        b     .
+        .balign 2048
+    vectors:
+        .rept 4
+        b .
+        .balign 128
+        .endr
+        eret                // current EL with SP_ELx, synchronous (0x200)
+    """, BASE)
+    m.write_phys(BASE, code.code)
+    m.boot_pe(0, BASE, el=1)
+    seen = []
+
+    def on_svc(machine, ev):
+        seen.append((ev.el, ev.esr & 0xFFFF, machine.reg("pc") == ev.pc))
+        return ev.esr & 0xFFFF == 2                     # stop at the second SVC
+    h = m.add_hook("exception", on_svc, el=1, ec=0x15)
+    erets = []
+    m.add_hook("eret", lambda machine, ev: erets.append(ev.pc))
+    info = m.run(max_insns=100)
+    assert info.reason == "hook" and info.pc == code.symbols["vectors"] + 0x200
+    assert seen == [(1, 1, True), (1, 2, True)]
+    assert erets == [BASE + 12]                          # the first SVC's return
+    m.remove_hook(h)
+    info = m.run(max_insns=20)
+    assert info.reason == "budget" and len(seen) == 2 and len(erets) == 3
+    with pytest.raises(MachineError):
+        m.add_hook("syscall", on_svc)
+    with pytest.raises(MachineError):
+        m.add_hook("exception", on_svc, ec="hvc")

@@ -118,6 +118,26 @@ def trace_event(c, M, kind, from_el, to_el, esr, elr, far, target):
 
 
 @njit(cache=True)
+def hook_check(c, M, kind, to_el, esr):
+    """Hooks are data (``layout.S_HOOKS``): after an exception entry or return, a hook whose
+    kind, EL mask (the EL entered / returned to) and EC (-1: any; -2: asynchronous, i.e. an
+    interrupt) match makes the loop exit with EXIT_HOOK, so Python can call its callback."""
+    S = M[L.M_MACH]
+    ec = (esr >> 26) & 0x3F if esr >= 0 else -2
+    for i in range(S[L.HOOK_COUNT]):
+        r = L.S_HOOKS + i * L.HOOK_WIDTH
+        if S[r] == kind and (S[r + 1] >> to_el) & 1 and (S[r + 2] == -1 or S[r + 2] == ec):
+            if S[L.EXIT_CODE] == L.EXIT_NONE:
+                S[L.EXIT_CODE] = L.EXIT_HOOK
+                S[L.EXIT_PE] = c[L.PE_INDEX]
+                S[L.EXIT_AUX] = i
+                S[L.EXIT_VALUE] = esr
+                S[L.EXIT_ADDR] = c[L.PC]
+            c[L.ATTN] = 1
+            return
+
+
+@njit(cache=True)
 def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
     """AArch64.TakeException: enter ``target_el`` at VBAR_ELx + group offset + vect_offset.
 
@@ -164,6 +184,8 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_ENTRY, from_el, target_el, esr, preferred_return, far,
                     c[L.PC])
+    if M[L.M_MACH][L.HOOK_COUNT]:
+        hook_check(c, M, TR_EXC_ENTRY, target_el, esr)
 
 
 @njit(cache=True, inline="always")
@@ -243,6 +265,8 @@ def exception_return(c, M):
     c[L.ATTN] = 1  # interrupts may have been unmasked
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_RETURN, el, c[L.EL], -1, elr, 0, spsr)
+    if M[L.M_MACH][L.HOOK_COUNT]:
+        hook_check(c, M, TR_EXC_RETURN, c[L.EL], -1)
 
 
 # ---------------------------------------------------------------------------------------------
