@@ -99,25 +99,14 @@ def pe_event(c, M):
 
 @njit(cache=True)
 def _which(enc):
-    """(timer, register): register 0 = TVAL, 1 = CTL, 2 = CVAL; (-1, 0) for CNTVOFF_EL2."""
-    if enc == SR.ENC_CNTP_TVAL_EL0:
-        return TIMER_P, 0
-    if enc == SR.ENC_CNTP_CTL_EL0:
-        return TIMER_P, 1
-    if enc == SR.ENC_CNTP_CVAL_EL0:
-        return TIMER_P, 2
-    if enc == SR.ENC_CNTV_TVAL_EL0:
-        return TIMER_V, 0
-    if enc == SR.ENC_CNTV_CTL_EL0:
-        return TIMER_V, 1
-    if enc == SR.ENC_CNTV_CVAL_EL0:
-        return TIMER_V, 2
-    if enc == SR.ENC_CNTHP_TVAL_EL2:
-        return TIMER_HP, 0
-    if enc == SR.ENC_CNTHP_CTL_EL2:
-        return TIMER_HP, 1
-    if enc == SR.ENC_CNTHP_CVAL_EL2:
-        return TIMER_HP, 2
+    """(timer, register) from the encoding (op0 = 3, CRn = 14): CRm 2 is a physical timer —
+    CNTP_* with op1 = 3, CNTHP_* with op1 = 4 — and CRm 3 the virtual one; op2 0/1/2 is
+    TVAL/CTL/CVAL. (-1, 0) for CNTVOFF_EL2 (CRm 0)."""
+    crm = (enc >> 3) & 0xF
+    if crm == 3:
+        return TIMER_V, enc & 7
+    if crm == 2:
+        return (TIMER_HP if ((enc >> 11) & 7) == 4 else TIMER_P), enc & 7
     return -1, 0
 
 
