@@ -12,8 +12,8 @@
 // external abort injected, with one line on the console saying why.
 //
 // Devices: the virtual PL011 (UART_BASE: its output goes to the console tagged with the VM's
-// name) and the doorbell (DOORBELL_BASE). TODO(GIC branch): the GICv3 distributor and
-// redistributors at GICD_BASE/GICR_BASE go in mmio_devices.
+// name), the doorbell (DOORBELL_BASE), and the VM's GICv3 distributor and redistributors
+// (GICD_BASE, GICR_BASE: host/vgic.S).
 
 // mmio_or_abort(x0 = vCPU)
     .global mmio_or_abort
@@ -46,7 +46,8 @@ mmio_or_abort:
     bl      count_exit
     mov     x0, x19
     bl      skip_instruction
-    ldr     x4, [x22, #16]              // the device's handler
+    ldr     x8, [x22, #16]              // the device's handler
+    mov     x4, x19
     ldr     x0, [x19, #VCPU_VM]
     ldr     x1, [x22]
     sub     x1, x21, x1                 // x1 = offset in the device
@@ -63,11 +64,11 @@ mmio_or_abort:
     sub     x5, x5, #1
     and     x3, x3, x5
 4:  mov     x5, #1                      // x5 = is_write
-    blr     x4
+    blr     x8
     leave
 3:  mov     x5, #0                      // read
     mov     x3, #0
-    blr     x4                          // x0 = the value read, at most the access size
+    blr     x8                          // x0 = the value read, at most the access size
     ubfx    x9, x20, #16, #5            // SRT
     tbz     x20, #21, 5f                // SSE: sign-extend from 8 << SAS bits
     ubfx    x2, x20, #22, #2
@@ -106,8 +107,10 @@ abort:
 
     .balign 8
 mmio_devices:                           // {IPA base, size, handler(x0 = VM, x1 = offset,
-    .quad   UART_BASE, UART_SIZE, vpl011_access      // x2 = SAS, x3 = value, x5 = is_write)}
-    .quad   DOORBELL_BASE, DOORBELL_SIZE, doorbell_access
+    .quad   UART_BASE, UART_SIZE, vpl011_access      // x2 = SAS, x3 = value, x4 = vCPU,
+    .quad   DOORBELL_BASE, DOORBELL_SIZE, doorbell_access    // x5 = is_write)}
+    .quad   GICD_BASE, GICD_SIZE, vgicd_access      // host/vgic.S
+    .quad   GICR_BASE, MAX_VCPUS_PER_VM * GICR_STRIDE, vgicr_access
     .quad   0
 
 // report_fault(x0 = vCPU, x1 = 0 fetch | 1 data access | 2 device access without syndrome)
