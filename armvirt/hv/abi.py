@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from armvirt import memmap
+from armvirt import costs, memmap
 
 # ---------------------------------------------------------------------------------------------
 # Physical memory of a hypervisor run
@@ -158,6 +158,9 @@ ICC_CTLR_EOIMODE = 1 << 1
 # PPI 30), which guests cannot reach (CNTHCTL_EL2.EL1PCEN = 0 while they run).
 HOST_TIMER_PPI_SPLIT = memmap.PPI_PHYS_TIMER
 HOST_TIMER_PPI_DIRECT = memmap.PPI_HYP_TIMER
+# Time slicing: a vCPU that shares its PE with other runnable vCPUs runs at most this long (in
+# counter ticks) before the host timer takes it out and the next one runs (round robin).
+TIME_SLICE_TICKS = costs.COUNTER_HZ // 1000     # 1 ms
 
 # Virtual side: what each VM's emulated GICv3 reports. The same values as the board's GIC
 # (armvirt/devices/gic.py, QEMU's virt): 256 INTIDs, no LPIs, 1-of-N routing not supported.

@@ -72,7 +72,9 @@ pe_idle:
 // pick_vcpu(x0 = PCPU) -> x0 = the next runnable vCPU pinned here (round robin), or 0.
 // On the way, every blocked vCPU pinned here with an interrupt pending becomes runnable, and
 // the host timer is armed for the earliest virtual timer deadline of those still blocked
-// (KVM: kvm_vcpu_check_block and the background timer of kvm_timer_schedule).
+// (KVM: kvm_vcpu_check_block and the background timer of kvm_timer_schedule) — or sooner,
+// at the end of a time slice (TIME_SLICE_TICKS from now) when more than one vCPU is runnable
+// here, so that a vCPU that never exits cannot keep the others from running.
 pick_vcpu:
     enter_big
     mov     x19, x0
@@ -81,6 +83,7 @@ pick_vcpu:
     ldr     x21, [x21]
     ldr     x22, =vcpus
     mov     x23, #-1                    // earliest deadline
+    mov     x26, #0                     // runnable vCPUs here
     mov     x24, #0
 1:  cmp     x24, x21
     b.hs    5f
@@ -89,18 +92,21 @@ pick_vcpu:
     ldr     x1, [x25, #VCPU_PCPU]
     cmp     x1, x20
     b.ne    4f
-    ldr     x1, [x25, #VCPU_POWER]
-    cmp     x1, #VCPU_BLOCKED
-    b.ne    4f
     ldr     x1, [x25, #VCPU_VM]
     ldr     x1, [x1, #VM_STATE]
     cmp     x1, #VM_STATE_RUNNING
+    b.ne    4f
+    ldr     x1, [x25, #VCPU_POWER]
+    cmp     x1, #VCPU_RUNNABLE
+    cinc    x26, x26, eq
+    cmp     x1, #VCPU_BLOCKED
     b.ne    4f
     mov     x0, x25
     bl      vgic_vcpu_pending
     cbz     x0, 3f
     mov     x0, x25
     bl      vcpu_wake
+    add     x26, x26, #1
     b       4f
 3:  mov     x0, x25
     bl      vtimer_deadline
@@ -108,7 +114,14 @@ pick_vcpu:
     csel    x23, x0, x23, lo
 4:  add     x24, x24, #1
     b       1b
-5:  ldr     x1, [x19, #PCPU_TIMER_AT]   // the host timer, if that changed
+5:  cmp     x26, #2                     // sharing the PE: a time slice
+    b.lo    50f
+    mrs     x1, cntpct_el0
+    ldr     x2, =TIME_SLICE_TICKS
+    add     x1, x1, x2
+    cmp     x1, x23
+    csel    x23, x1, x23, lo
+50: ldr     x1, [x19, #PCPU_TIMER_AT]   // the host timer, if that changed
     cmp     x1, x23
     b.eq    6f
     str     x23, [x19, #PCPU_TIMER_AT]

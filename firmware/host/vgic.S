@@ -271,7 +271,8 @@ vgic_queue:
     clz     x26, x26
     mov     x2, #LR_PENDING
     orr     x2, x2, x20                 // vINTID
-    lsl     x3, x21, #LR_PRIO_SHIFT
+    and     x21, x21, #VGIC_PRIO_MASK   // the priority bits the virtual interface has (the
+    lsl     x3, x21, #LR_PRIO_SHIFT     // distributor keeps all eight, as the board's does)
     orr     x2, x2, x3
     lsl     x3, x22, #60                // Group
     orr     x2, x2, x3
@@ -295,7 +296,10 @@ vgic_queue:
     leave_big
 
 // vgic_flush(x0 = vCPU): before it runs, on its PE (KVM: kvm_vgic_flush_hwstate). In INTID
-// order: its SGIs and PPIs (the timer's line included), then the SPIs routed to it.
+// order: its SGIs and PPIs (the timer's line included), then the SPIs routed to it. A first
+// look without the VM's lock finds out whether there is anything to do at all (the common
+// case of an exit without interrupts); a PE that makes something pending for this vCPU after
+// that look kicks this PE, so the vCPU comes straight out again and the next flush sees it.
     .global vgic_flush
 vgic_flush:
     enter_big
@@ -304,19 +308,26 @@ vgic_flush:
     bl      vm_vgicd
     mov     x20, x0                     // x20 = the VM's distributor
     add     x21, x20, #VGICD_LOCK
-    spin_lock x21, x1, w2
     mov     x0, x19
     bl      vtimer_level
     mov     x22, x0                     // x22 = the timer's line
     mov     x23, #0                     // x23 = 1 when an interrupt found no list register
-    ldr     x24, [x20, #VGICD_CTLR]
-    ldr     x25, [x19, #VCPU_VGICR_PEND]
-    orr     x25, x25, x22, lsl #PPI_VIRT_TIMER
-    ldr     x1, [x19, #VCPU_VGICR_ENABLE]
-    and     x25, x25, x1
-    ldr     x1, [x19, #VCPU_VGICR_GROUP]
-    grp_mask x2, x24, x1, x3
-    and     x25, x25, x2
+    bl      private_candidates          // x25 = pending, enabled SGIs/PPIs of enabled groups
+    mov     x28, #1                     // any pending, enabled SPI (whoever its target)?
+    mov     x2, #0
+0:  add     x1, x20, #VGICD_PEND
+    ldr     x3, [x1, x28, lsl #3]
+    add     x1, x20, #VGICD_ENABLE
+    ldr     x1, [x1, x28, lsl #3]
+    and     x3, x3, x1
+    orr     x2, x2, x3
+    add     x28, x28, #1
+    cmp     x28, #VGIC_NWORDS
+    b.lo    0b
+    orr     x2, x2, x25
+    cbz     x2, 10f                     // nothing to deliver: no lock needed
+    spin_lock x21, x1, w2
+    bl      private_candidates          // again, under the lock
 1:  cbz     x25, 5f                     // the SGIs and PPIs
     lowest  x26, x25, x27               // x26 = INTID, x27 = its bit
     mov     x0, x19
@@ -338,7 +349,7 @@ vgic_flush:
     b       1b
 5:  mov     x28, #1                     // the SPIs, word by word
 6:  cmp     x28, #VGIC_NWORDS
-    b.hs    10f
+    b.hs    69f
     add     x1, x20, #VGICD_PEND
     ldr     x25, [x1, x28, lsl #3]
     cbz     x25, 9f
@@ -378,6 +389,7 @@ vgic_flush:
     b       7b
 9:  add     x28, x28, #1
     b       6b
+69: spin_unlock x21
 10: mov     x1, #ICH_HCR_EN             // the virtual interface on; a maintenance interrupt
     cbz     x23, 11f                    // when the list registers drain if some wait
     orr     x1, x1, #ICH_HCR_UIE
@@ -394,8 +406,20 @@ vgic_flush:
     cmp     x0, x1
     b.eq    12f
     bl      gic_set_vtimer_active
-12: spin_unlock x21
-    leave_big
+12: leave_big
+
+// private_candidates (vgic_flush's, x19 = vCPU, x20 = VGICD, x22 = the timer's line) -> x25 =
+// its pending, enabled SGIs and PPIs whose group is enabled; x24 = GICD_CTLR. Clobbers x1..x3.
+private_candidates:
+    ldr     x24, [x20, #VGICD_CTLR]
+    ldr     x25, [x19, #VCPU_VGICR_PEND]
+    orr     x25, x25, x22, lsl #PPI_VIRT_TIMER
+    ldr     x1, [x19, #VCPU_VGICR_ENABLE]
+    and     x25, x25, x1
+    ldr     x1, [x19, #VCPU_VGICR_GROUP]
+    grp_mask x2, x24, x1, x3
+    and     x25, x25, x2
+    ret
 
 // vgic_sync(x0 = vCPU): after it ran, on its PE (KVM: kvm_vgic_sync_hwstate): the list
 // registers whose interrupt the guest has deactivated (State = Invalid) are free again. A
@@ -875,8 +899,6 @@ vgicd_write32:
     b.hs    3f
     cmp     x1, #32
     b.lo    90f
-    ldr     w2, =(VGIC_PRIO_MASK * 0x01010101)
-    and     w21, w21, w2
     add     x2, x19, #VGICD_PRIO
     str     w21, [x2, x1]
     leave
@@ -942,7 +964,6 @@ vgicd_write8:
     b.hs    1f
     cmp     x1, #32
     b.lo    1f
-    and     x2, x2, #VGIC_PRIO_MASK
     add     x0, x0, #VGICD_PRIO
     strb    w2, [x0, x1]
 1:  ret
@@ -1129,8 +1150,6 @@ vgicr_write32:
 2:  sub     x1, x20, #GICD_IPRIORITYR
     cmp     x1, #32
     b.hs    3f
-    ldr     w2, =(VGIC_PRIO_MASK * 0x01010101)
-    and     w21, w21, w2
     add     x2, x19, #VCPU_VGICR_PRIO
     str     w21, [x2, x1]
     leave
@@ -1150,7 +1169,6 @@ vgicr_write8:
     sub     x1, x1, #GICD_IPRIORITYR
     cmp     x1, #32
     b.hs    1f
-    and     x2, x2, #VGIC_PRIO_MASK
     add     x0, x0, #VCPU_VGICR_PRIO
     strb    w2, [x0, x1]
 1:  ret

@@ -12,7 +12,8 @@
 //                           emptied while more virtual interrupts wait: ICH_HCR_EL2.UIE)
 //   PPI 27                  the running vCPU's virtual timer fired: its virtual twin goes into
 //                           a list register with HW = 1 (host/vgic.S)
-//   HOST_TIMER_PPI          the host part's timer: a blocked vCPU's virtual timer deadline
+//   HOST_TIMER_PPI          the host part's timer: a blocked vCPU's virtual timer deadline,
+//                           or the end of the running vCPU's time slice
 // The CPU interface runs with ICC_CTLR_EL1.EOImode = 1: ICC_EOIR1_EL1 drops the priority,
 // ICC_DIR_EL1 deactivates. PPI 27 is not deactivated by the hypervisor: it stays active until
 // the guest's EOI of the virtual interrupt deactivates it through the list register (or
@@ -127,6 +128,9 @@ irq_drain:
 2:  cmp     x0, #HOST_TIMER_PPI
     b.ne    3f
     host_timer_off                      // its output is a level: drop it before deactivating
+    this_pcpu x1
+    mov     x2, #-1
+    str     x2, [x1, #PCPU_TIMER_AT]
     mov     x3, #1
     b       4f
 3:
