@@ -980,3 +980,53 @@ def test_the_virtual_timer_is_a_hardware_mapped_list_register(firmware, guests_d
             assert timer_lrs() == [] and not ppi27_active()
             seen += 1
     assert info.reason == "system_off" and seen == 11
+
+
+SPINNER = """
+    .global _start
+_start:
+    movl    x19, ITERS                  // about 2 * ITERS cycles without an exit
+1:  subs    x19, x19, #1
+    b.ne    1b
+    ldr     x1, =UART_BASE
+    mov     w2, #'k'
+    strb    w2, [x1]
+    mov     w2, #10
+    strb    w2, [x1]
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .ltorg
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_time_slicing_shares_a_pe_between_vcpus_that_never_exit(firmware, tmp_path, mode):
+    """Two VMs that compute for about 3 ms each without a single exit, pinned to one PE: the
+    host timer ends each one's slice (TIME_SLICE_TICKS, 1 ms) and the other runs, so both make
+    progress at once and are preempted alike. Alone, a VM is never preempted."""
+    image, _ = guest_image(tmp_path, "spin", SPINNER.replace("ITERS", "1500000"))
+    alone = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+    assert alone.res.ok and alone.text("vm0") == "k\n" and alone.stats()["irq"] == 0
+    cfg = HvConfig([VMConfig(image, kind="raw", name="a", pin=[0], mem=8 << 20),
+                    VMConfig(image, kind="raw", name="b", pin=[0], mem=8 << 20)], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.text("a") == r.text("b") == "k\n"
+    slices = [r.stats(i)["irq"] for i in range(2)]
+    assert min(slices) >= 2 and abs(slices[0] - slices[1]) <= 1, slices
+    assert abi.TIME_SLICE_TICKS == 62_500
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_microbenchmark_guest(firmware, guests_dir, mode):
+    """guests/microbench.S measures every KVM/ARM microbenchmark from inside (benchmarks/hv.py
+    prints the table); the figures are deterministic emulated cycles, and the direct build's
+    exits are cheaper than the split build's."""
+    import benchmarks.hv as bench
+    image = str(guests_dir / "microbench.elf")
+    got = {m: bench.kvm_micro(m, image, firmware[m]) for m in MODES}
+    again = bench.kvm_micro(mode, image, firmware[mode])
+    assert set(got[mode]) == set(bench.PUBLISHED) and again == got[mode]
+    assert all(v > 0 for v in got[mode].values())
+    for name in ("hypercall", "gicd_iidr", "io_out"):
+        assert got["direct"][name] < got["split"][name], name
+    assert got[mode]["virtual_eoi"] < 10             # no trap: the list registers do it

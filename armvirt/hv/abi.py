@@ -59,6 +59,11 @@ DOORBELL_SIZE = 0x1000
 DOORBELL_RING = 0x00         # W: ring with a value; R: the last value rung
 DOORBELL_COUNT = 0x08        # R: rings so far
 DOORBELL_SEEN = 0x10         # R: CNTVCT (the guest's virtual count) when the backend saw the last ring
+DOORBELL_SEEN_PMC = 0x18     # R: PMCCNTR_EL0 of the PE when the backend saw the last ring
+DOORBELL_RAISE = 0x20        # W: the backend raises DOORBELL_INTID; R: PMCCNTR_EL0 when it last did
+# The doorbell's interrupt (I/O latency in): an edge-triggered SPI of the VM's GIC, routed by
+# its GICD_IROUTER like any other. INTID 80 (SPI 48): after the virtio-mmio range of the virt board.
+DOORBELL_INTID = 80
 
 # ---------------------------------------------------------------------------------------------
 # Stage 2 (Arm ARM D8: VTCR_EL2, stage-2 block descriptors), 4 KiB granule
@@ -358,6 +363,8 @@ VM = Struct("VM", [
     F("DB_VALUE", doc="doorbell: last value rung"),
     F("DB_COUNT", doc="doorbell: rings"),
     F("DB_SEEN", doc="doorbell: guest virtual count when the backend saw the last ring"),
+    F("DB_SEEN_PMC", doc="doorbell: PMCCNTR_EL0 when the backend saw the last ring"),
+    F("DB_RAISED_PMC", doc="doorbell: PMCCNTR_EL0 when the backend last raised its interrupt"),
 ], "a virtual machine: configuration (from Python), then run-time state (firmware)")
 
 MANIFEST = Struct("MAN", [

@@ -595,6 +595,36 @@ vgic_send_sgi:
     str     x1, [x19, #VCPU_STAT + STAT_VSGI * 8]
     leave_big
 
+// vgic_raise_spi(x0 = VM, x1 = INTID of an SPI): an edge on that SPI of the VM's GIC (an
+// emulated device's interrupt): pending until its target vCPU takes it; that vCPU's PE kicked.
+    .global vgic_raise_spi
+vgic_raise_spi:
+    enter
+    mov     x19, x0
+    mov     x20, x1
+    bl      vm_vgicd
+    mov     x21, x0
+    add     x22, x21, #VGICD_LOCK
+    spin_lock x22, x1, w2
+    lsr     x1, x20, #5
+    add     x2, x21, #VGICD_PEND
+    ldr     x3, [x2, x1, lsl #3]
+    and     x4, x20, #31
+    mov     x5, #1
+    lsl     x5, x5, x4
+    orr     x3, x3, x5
+    str     x3, [x2, x1, lsl #3]
+    add     x2, x21, #VGICD_TARGET
+    ldrb    w20, [x2, x20]              // its target vCPU
+    spin_unlock x22
+    cmp     x20, #VGIC_NO_TARGET
+    b.eq    9f
+    ldr     x0, [x19, #VM_VCPUS]
+    mov     x1, #VCPU_SIZE
+    madd    x0, x20, x1, x0
+    bl      vgic_kick_vcpu
+9:  leave
+
 // vgic_lr_bits(x0 = VM, x1 = one vCPU or 0 for all of the VM's, x2 = first INTID of a 32-bit
 // word, x3 = 62 (pending) or 63 (active)) -> x0 = the word's INTIDs that some list register in
 // memory holds in that state. Clobbers x0..x13.

@@ -23,6 +23,9 @@
 #define DOORBELL_RING 0
 #define DOORBELL_COUNT 8
 #define DOORBELL_SEEN 0x10
+#define DOORBELL_SEEN_PMC 0x18
+#define DOORBELL_RAISE 0x20
+#define DOORBELL_INTID 0x50
 #define S2_T0SZ 0x19
 #define S2_SL0 1
 #define VTCR_PS_40BIT 2
@@ -236,7 +239,9 @@
 #define VM_DB_VALUE 344  // doorbell: last value rung
 #define VM_DB_COUNT 352  // doorbell: rings
 #define VM_DB_SEEN 360  // doorbell: guest virtual count when the backend saw the last ring
-#define VM_SIZE 368
+#define VM_DB_SEEN_PMC 368  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
+#define VM_DB_RAISED_PMC 376  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
+#define VM_SIZE 384
 
 // MAN: the boot manifest, at HV_MANIFEST
 #define MAN_MAGIC 0  // MANIFEST_MAGIC
@@ -249,8 +254,8 @@
 #define MAN_PANIC_ESR 56
 #define MAN_PANIC_ELR 64
 #define MAN_PANIC_FAR 72
-#define MAN_VMS 80  // 8 x 368 bytes  VM records
-#define MAN_SIZE 3024
+#define MAN_VMS 80  // 8 x 384 bytes  VM records
+#define MAN_SIZE 3152
 
 // VGICD: a VM's emulated GICv3 distributor (KVM: struct vgic_dist); array vgic_dists, by VM index
 #define VGICD_LOCK 0  // spinlock over the VM's virtual GIC state (distributor and redistributors)
