@@ -1030,3 +1030,17 @@ def test_microbenchmark_guest(firmware, guests_dir, mode):
     for name in ("hypercall", "gicd_iidr", "io_out"):
         assert got["direct"][name] < got["split"][name], name
     assert got[mode]["virtual_eoi"] < 10             # no trap: the list registers do it
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_gic_vms_with_two_vcpus_each_on_two_pes_time_sliced(firmware, guests_dir, mode):
+    """Two VMs of smp_gic (two vCPUs each: IPIs, timers, spinlocks, spinning waits), vCPU n of
+    both on PE n: each PE time-slices between the two VMs' vCPUs, every interrupt reaches the
+    right VM's vCPU, and both VMs print what they print alone."""
+    image = str(guests_dir / "smp_gic.elf")
+    cfg = HvConfig([VMConfig(image, name="a", vcpus=2, pin=[0, 1]),
+                    VMConfig(image, name="b", vcpus=2, pin=[0, 1])], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 2
+    assert r.text("a") == r.text("b") == smp_gic_expected()
+    assert r.hv_text() == r.hv_text_before

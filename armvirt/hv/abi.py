@@ -330,6 +330,7 @@ VGICD = Struct("VGICD", [
     F("GROUP", count=VGIC_NWORDS, doc="GICD_IGROUPR<n>"),
     F("ENABLE", count=VGIC_NWORDS, doc="GICD_ISENABLER<n>"),
     F("PEND", count=VGIC_NWORDS, doc="pending, not yet in a list register"),
+    F("PEND_WORDS", doc="bit n set: PEND word n may be non-zero (a flush's quick look)"),
     F("EDGE", count=VGIC_NWORDS, doc="edge-triggered (GICD_ICFGR<n>)"),
     F("PRIO", size=1, count=VGIC_NUM_INTIDS, doc="GICD_IPRIORITYR<n>"),
     F("TARGET", size=1, count=VGIC_NUM_INTIDS, doc="vCPU an SPI goes to, VGIC_NO_TARGET for none"),

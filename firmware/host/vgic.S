@@ -313,17 +313,7 @@ vgic_flush:
     mov     x22, x0                     // x22 = the timer's line
     mov     x23, #0                     // x23 = 1 when an interrupt found no list register
     bl      private_candidates          // x25 = pending, enabled SGIs/PPIs of enabled groups
-    mov     x28, #1                     // any pending, enabled SPI (whoever its target)?
-    mov     x2, #0
-0:  add     x1, x20, #VGICD_PEND
-    ldr     x3, [x1, x28, lsl #3]
-    add     x1, x20, #VGICD_ENABLE
-    ldr     x1, [x1, x28, lsl #3]
-    and     x3, x3, x1
-    orr     x2, x2, x3
-    add     x28, x28, #1
-    cmp     x28, #VGIC_NWORDS
-    b.lo    0b
+    ldr     x2, [x20, #VGICD_PEND_WORDS] // and SPIs pending, whoever their target
     orr     x2, x2, x25
     cbz     x2, 10f                     // nothing to deliver: no lock needed
     spin_lock x21, x1, w2
@@ -352,7 +342,14 @@ vgic_flush:
     b.hs    69f
     add     x1, x20, #VGICD_PEND
     ldr     x25, [x1, x28, lsl #3]
-    cbz     x25, 9f
+    cbnz    x25, 61f
+    ldr     x1, [x20, #VGICD_PEND_WORDS]  // (none left in this word)
+    mov     x2, #1
+    lsl     x2, x2, x28
+    bic     x1, x1, x2
+    str     x1, [x20, #VGICD_PEND_WORDS]
+    b       9f
+61:
     add     x1, x20, #VGICD_ENABLE
     ldr     x1, [x1, x28, lsl #3]
     and     x25, x25, x1
@@ -395,13 +392,16 @@ vgic_flush:
     orr     x1, x1, #ICH_HCR_UIE
 11: mov     x0, x19
     bl      vgic_hcr_set
-    mov     x0, x19                     // the physical PPI 27: active while its virtual twin
-    mov     x1, #PPI_VIRT_TIMER         // is in a list register, or its line is high
+    mov     x0, x22                     // the physical PPI 27: active while its line is high,
+    cbnz    x0, 13f                     // or its virtual twin is in a list register
+    ldr     x1, [x19, #VCPU_VGIC_USED]
+    cbz     x1, 13f
+    mov     x0, x19
+    mov     x1, #PPI_VIRT_TIMER
     bl      vgic_find_lr
     cmn     x0, #1
     cset    x0, ne
-    orr     x0, x0, x22
-    this_pcpu x1
+13: this_pcpu x1
     ldr     x1, [x1, #PCPU_VTIMER_ACTIVE]
     cmp     x0, x1
     b.eq    12f
@@ -476,6 +476,8 @@ vgic_vcpu_pending:
     tbnz    x4, #62, 8f                 // LR_PENDING
     b       1b
 4:  ldr     x5, [x19, #VCPU_INDEX]      // an SPI routed to it
+    ldr     x6, [x20, #VGICD_PEND_WORDS]
+    cbz     x6, 9f
     mov     x6, #1
 5:  cmp     x6, #VGIC_NWORDS
     b.hs    9f
@@ -614,6 +616,11 @@ vgic_raise_spi:
     lsl     x5, x5, x4
     orr     x3, x3, x5
     str     x3, [x2, x1, lsl #3]
+    ldr     x3, [x21, #VGICD_PEND_WORDS]
+    mov     x5, #1
+    lsl     x5, x5, x1
+    orr     x3, x3, x5
+    str     x3, [x21, #VGICD_PEND_WORDS]
     add     x2, x21, #VGICD_TARGET
     ldrb    w20, [x2, x20]              // its target vCPU
     spin_unlock x22
@@ -923,6 +930,13 @@ vgicd_write32:
     b       14f
 13: bic     x4, x4, x21
 14: str     x4, [x1, x3, lsl #3]
+    cmp     x2, #3                      // ISPENDR: the flush's quick look must see it
+    b.ne    90f
+    ldr     x4, [x19, #VGICD_PEND_WORDS]
+    mov     x5, #1
+    lsl     x5, x5, x3
+    orr     x4, x4, x5
+    str     x4, [x19, #VGICD_PEND_WORDS]
     leave
 2:  sub     x1, x20, #GICD_IPRIORITYR
     cmp     x1, #VGIC_NUM_INTIDS

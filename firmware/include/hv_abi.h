@@ -264,10 +264,11 @@
 #define VGICD_GROUP 24  // 8 x 8 bytes  GICD_IGROUPR<n>
 #define VGICD_ENABLE 88  // 8 x 8 bytes  GICD_ISENABLER<n>
 #define VGICD_PEND 152  // 8 x 8 bytes  pending, not yet in a list register
-#define VGICD_EDGE 216  // 8 x 8 bytes  edge-triggered (GICD_ICFGR<n>)
-#define VGICD_PRIO 280  // 256 x 1 bytes  GICD_IPRIORITYR<n>
-#define VGICD_TARGET 536  // 256 x 1 bytes  vCPU an SPI goes to, VGIC_NO_TARGET for none
-#define VGICD_ROUTE 792  // 256 x 8 bytes  GICD_IROUTER<n>
+#define VGICD_PEND_WORDS 216  // bit n set: PEND word n may be non-zero (a flush's quick look)
+#define VGICD_EDGE 224  // 8 x 8 bytes  edge-triggered (GICD_ICFGR<n>)
+#define VGICD_PRIO 288  // 256 x 1 bytes  GICD_IPRIORITYR<n>
+#define VGICD_TARGET 544  // 256 x 1 bytes  vCPU an SPI goes to, VGIC_NO_TARGET for none
+#define VGICD_ROUTE 800  // 256 x 8 bytes  GICD_IROUTER<n>
 #define VGICD_SIZE 2848
 
 // ---- the EL1 system registers of a context (abi.EL1_SYSREGS), in one place
