@@ -1044,3 +1044,102 @@ def test_two_gic_vms_with_two_vcpus_each_on_two_pes_time_sliced(firmware, guests
     assert r.res.ok and r.launched.plan.smp == 2
     assert r.text("a") == r.text("b") == smp_gic_expected()
     assert r.hv_text() == r.hv_text_before
+
+
+OVERFLOW = """
+    .global _start
+_start:
+    adr     x0, stack_top
+    mov     sp, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    ldr     x1, =GICD_BASE
+    mov     w2, #2                      // Group 1
+    str     w2, [x1]
+    ldr     x1, =GICR_BASE
+    str     wzr, [x1, #0x14]            // GICR_WAKER
+1:  ldr     w2, [x1, #0x14]
+    tbnz    w2, #2, 1b
+    add     x1, x1, #0x10000
+    mov     w2, #0x7E                   // SGIs 1-6: Group 1, enabled
+    str     w2, [x1, #0x80]
+    str     w2, [x1, #0x100]
+    ldr     w2, =0x30201000             // priority 0x10 * n for SGI n
+    str     w2, [x1, #0x400]
+    ldr     w2, =0x00605040
+    str     w2, [x1, #0x404]
+    mov     x2, #0xff
+    msr     icc_pmr_el1, x2
+    mov     x2, #1
+    msr     icc_igrpen1_el1, x2
+    isb
+    mov     x19, #1                     // SGIs 1..6 to itself, interrupts masked
+2:  lsl     x0, x19, #24
+    orr     x0, x0, #1
+    msr     icc_sgi1r_el1, x0
+    add     x19, x19, #1
+    cmp     x19, #7
+    b.lo    2b
+    adr     x20, count
+3:  msr     daifclr, #2                 // take them; sleep until all six came
+    msr     daifset, #2
+    ldr     x0, [x20]
+    cmp     x0, #6
+    b.hs    4f
+    wfi
+    b       3b
+4:  adr     x20, order                  // print the order they came in
+    mov     x21, #0
+5:  ldrb    w0, [x20, x21]
+    add     w0, w0, #'0'
+    bl      putc
+    add     x21, x21, #1
+    cmp     x21, #6
+    b.lo    5b
+    mov     w0, #10
+    bl      putc
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+
+putc:
+    ldr     x9, =UART_BASE
+    strb    w0, [x9]
+    ret
+
+irq:
+    mrs     x0, icc_iar1_el1
+    cmp     x0, #1020
+    b.hs    1f
+    adr     x1, count
+    ldr     x2, [x1]
+    adr     x3, order
+    strb    w0, [x3, x2]
+    add     x2, x2, #1
+    str     x2, [x1]
+    msr     icc_eoir1_el1, x0
+1:  eret
+
+    .balign 2048
+vectors:
+    .space  0x280
+    b       irq
+    .ltorg
+    .balign 8
+count:  .quad 0
+order:  .quad 0
+    .space  1024
+stack_top:
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_more_pending_interrupts_than_list_registers(firmware, tmp_path, mode):
+    """Six SGIs pending at once for a vCPU with four list registers: four go in, the other two
+    wait in the emulated redistributor with ICH_HCR_EL2.UIE set; when the guest has emptied
+    the list registers the maintenance interrupt (PPI 25) takes the vCPU out and the rest go
+    in. All six arrive, in priority order (SGI n has priority 0x10 * n)."""
+    image, _ = guest_image(tmp_path, "overflow", OVERFLOW)
+    r = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+    assert r.res.ok and r.text("vm0") == "123456\n"
+    s = r.stats()
+    assert s["vsgi"] == 6 and s["virq"] == 6 and s["irq"] >= 1
