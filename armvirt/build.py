@@ -50,8 +50,16 @@ def build_guest(src: Path, out_dir: Path, base: int | None = None,
     return elf
 
 
+def hv_guest_defines() -> dict[str, int]:
+    """What armvirt's hypervisor offers its guests beyond the virt board (armvirt/hv/abi.py):
+    the doorbell device and the vendor hypercalls, for guests written for it (microbench)."""
+    from armvirt.hv import abi
+    return {k: v for k, v in abi.CONSTANTS.items() if k.startswith(("DOORBELL_", "ARMVIRT_HC_"))}
+
+
 def build_guests(out_dir: Path = BUILD / "guests") -> list[Path]:
-    return [build_guest(src, out_dir) for src in sorted(GUESTS.glob("*.S"))]
+    defines = hv_guest_defines()
+    return [build_guest(src, out_dir, defines=defines) for src in sorted(GUESTS.glob("*.S"))]
 
 
 def build_firmware(mode: str = "split", out_dir: Path = BUILD / "firmware") -> Path:

@@ -61,6 +61,8 @@ cpu_init:
     tlbi    alle1
     dsb     sy
     isb
+    mov     x0, x19
+    bl      gic_cpu_init                // lib/gic.S: this PE's redistributor, CPU interface
 #ifdef HV_SPLIT
     ldr     x0, =__host_vectors
     msr     vbar_el2, x0
@@ -94,6 +96,9 @@ hv_init:
     mov     x0, x19
     bl      manifest_check              // x0 = 0, or a message and x1 = the VM concerned
     cbnz    x0, bad_manifest
+    bl      vgic_probe                  // the virtual interface we need, and its size
+    cbnz    x0, bad_gic
+    bl      gic_dist_init
     mov     x0, #HV_STATE_RUNNING
     str     x0, [x19, #MAN_HV_STATE]
     ldr     x20, [x19, #MAN_NR_VMS]
@@ -137,6 +142,38 @@ bad_manifest:                           // x0 = message, x1 = VM index or -1
     mov     x2, xzr
     mov     x3, xzr
     b       hv_stop_machine_panic
+
+bad_gic:                                // x1 = ICH_VTR_EL2
+    mov     x21, x1
+    bl      log_begin
+    log_s   "unsupported GIC: ICH_VTR_EL2 = 0x"
+    mov     x0, x21
+    bl      log_hex
+    log_s   " (the firmware needs PRIbits + 1 = VGIC_PRI_BITS)"
+    bl      log_end
+    mov     x0, xzr
+    mov     x1, xzr
+    mov     x2, xzr
+    mov     x3, xzr
+    b       hv_stop_machine_panic
+
+// vgic_probe() -> x0 = 0 if the GIC's virtual interface is what the firmware handles, with
+// vgic_nr_lrs set (ICH_VTR_EL2.ListRegs + 1); else x0 = 1, x1 = ICH_VTR_EL2. Its virtual
+// priorities must have VGIC_PRI_BITS bits: one ICH_AP0R/AP1R register each holds them all
+// (hyp/vgic-v3-sr.S) and the emulated priority registers keep as many bits.
+vgic_probe:
+    mrs     x1, ich_vtr_el2
+    ubfx    x2, x1, #29, #3             // PRIbits
+    cmp     x2, #(VGIC_PRI_BITS - 1)
+    b.ne    1f
+    and     x2, x1, #0x1F
+    add     x2, x2, #1
+    ldr     x3, =vgic_nr_lrs
+    str     x2, [x3]
+    mov     x0, #0
+    ret
+1:  mov     x0, #1
+    ret
 
 // PE 0 starts the others: RELEASE = 1 in their PCPU, then an event to wake them from WFE.
 release_secondaries:
@@ -286,6 +323,9 @@ vm_create:
     str     x1, [x19, #VM_UART_REGS]
     mov     x1, #0x12                   // UARTIFLS reset
     str     x1, [x19, #VM_UART_REGS + 4 * 8]
+    mov     x0, x19                     // its virtual GIC's distributor knows its VM
+    bl      vm_vgicd
+    str     x19, [x0, #VGICD_VM]
     ldr     x1, [x19, #VM_FLAGS]
     tbnz    x1, #0, 1f                  // VM_F_NO_STAGE2
     mov     x0, x19
@@ -319,6 +359,7 @@ vm_create:
     bic     x5, x5, #HCR_VM
 4:  str     x5, [x0, #VCPU_HCR]
     str     xzr, [x0, #VCPU_POWER]
+    bl      vgic_vcpu_init              // its redistributor, CPU interface, timer (keeps x0)
     add     x22, x22, #1
     b       2b
 3:  mov     x0, x20                     // vCPU 0: reset at the entry, x0 = DTB

@@ -14,6 +14,13 @@ nr_vcpus_total:
     .quad   0
 console_lock:
     .quad   0
+    .global vgic_nr_lrs
+vgic_nr_lrs:                            // ICH_VTR_EL2.ListRegs + 1 (boot.S: vgic_probe)
+    .quad   0
+    .balign 16
+    .global vgic_dists
+vgic_dists:                             // each VM's virtual distributor (host/vgic.S)
+    .space  VGICD_SIZE * MAX_VMS
 
     .balign 4096
     .global s2_pool

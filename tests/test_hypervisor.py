@@ -9,6 +9,8 @@ position-independent.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from armvirt.asm import assemble
@@ -432,8 +434,8 @@ def test_wfe_yields_and_wfi_blocks(firmware, tmp_path, mode):
     image, _ = guest_image(tmp_path, "wfe", WFX.replace("COUNT", "7").replace("BLOCK", ""))
     r = Run(HvConfig([passthrough(image)], mode=mode), firmware)
     assert r.res.ok and r.stats()["wfe"] == 7
-    # WFI blocks the vCPU until an interrupt is pending for it; with no interrupt source
-    # (the vGIC comes later) nothing wakes it and every PE ends up asleep.
+    # WFI blocks the vCPU until an interrupt is pending for it; this guest enables none, so
+    # nothing wakes it and every PE ends up asleep.
     image, _ = guest_image(tmp_path, "wfi", WFX.replace("COUNT", "1").replace("BLOCK", "wfi"))
     r = Run(HvConfig([passthrough(image)], mode=mode), firmware)
     assert r.info.reason == "idle"
@@ -747,3 +749,397 @@ _start:
             cycles.append(r.m.reg("cycles", 0))
         per_call[mode] = (cycles[1] - cycles[0]) / 100
     assert 0 < per_call["direct"] < per_call["split"], per_call
+
+
+# ------------------------------------------------------- interrupts: the vGIC and the virtual timer
+SMP_EXPECTED = """smp: cpu_on(cpu1) = 0
+smp: cpu_on(cpu2) = 0
+smp: cpu_on(cpu3) = 0
+smp: mpidr 0x80000000 0x80000001 0x80000002 0x80000003
+smp: token ring, 20 rounds: tokens 20 20 20 20
+smp: all-to-all: hellos 3 3 3 3
+smp: stop to all but self: stops 0 1 1 1; cpus 1-3 off
+smp: done
+"""
+# Trapped ICC_SGI1R_EL1 writes: 80 token passes, 12 greetings, one broadcast; and the virtual
+# SGIs they put in list registers: one per target (the broadcast reaches three).
+SMP_SGIS_SENT, SMP_SGIS_TAKEN = 80 + 12 + 1, 80 + 12 + 3
+
+VTIMER_EXPECTED = """vtimer: masked timer: istatus 1, interrupts 0
+vtimer: tval sets cval = cntvct + tval: yes
+vtimer: 10 periodic interrupts, each at or after its deadline: yes, deadlines one period apart: yes
+vtimer: expired deadline fires at once: yes
+vtimer: after the handler disabled it: interrupts 11, ctl 0
+vtimer: done
+"""
+
+GIC_REGS_SOURCE = Path(__file__).parent / "images" / "gic_regs.S"
+GIC_REGS_EXPECTED = """gicd_ctlr(3) 0x53
+gicd_ctlr(0) 0x50
+gicd_typer(masked) 0x3780007
+gicd_iidr 0x43b
+gicd_pidr2.archrev 0x30
+gicd_igroupr1 0xffffffff
+gicd_isenabler1 0x100
+gicd_icenabler1 0x0
+gicd_ispendr1 0x200
+gicd_icpendr1 0x0
+gicd_isactiver1 0x0
+gicd_ipriorityr10(-1) 0xffffffff
+gicd_ipriority41(byte) 0x42
+gicd_ipriorityr10 0xffff42ff
+gicd_icfgr2 0xaaaa0008
+gicd_irouter40 0x1
+gicd_irouter40[63:32] 0x0
+gicd_irouter41 0x8000ffff
+gicr0_typer(masked) 0x0
+gicr1_typer(masked) 0x100000110
+gicr0_waker(reset) 0x6
+gicr0_waker(awake) 0x0
+gicr_pidr2.archrev 0x30
+gicr0_igroupr0 0xf0
+gicr0_isenabler0 0x8000030
+gicr0_icenabler0 0x8000020
+gicr0_ispendr0 0x40
+gicr0_icpendr0 0x0
+gicr0_isactiver0 0x0
+gicr0_ipriorityr1 0x12345678
+gicr0_ipriorityr7 0xff0000
+gicr0_icfgr0 0xaaaaaaaa
+gicr0_icfgr0(after 0) 0xaaaaaaaa
+gicr0_icfgr1 0x0
+gicr1_isenabler0 0x0
+gicr1_ipriorityr1 0x0
+gic_regs: done
+"""
+
+
+def qemu_run(image: Path, smp: int, machine: str = "virt,gic-version=3") -> str:
+    """The console output of IMAGE on qemu-system-aarch64 (skips when it is not installed); a
+    Cortex-A76 model, for the Armv8.1 atomics of smp_gic."""
+    import subprocess
+    from conftest import require_tool
+    qemu = require_tool("qemu-system-aarch64")
+    q = subprocess.run([qemu, "-M", machine, "-cpu", "cortex-a76", "-smp", str(smp),
+                        "-nographic", "-kernel", str(image)],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    return q.stdout.replace(b"\r\n", b"\n").decode()
+
+
+def smp_gic_expected() -> str:
+    from test_smp import EXPECTED
+    return EXPECTED.decode()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_smp_guest_ipis_between_vcpus_on_four_pes(firmware, guests_dir, mode):
+    """PSCI CPU_ON and IPIs: every SGI a vCPU sends traps (ICC_SGI1R_EL1) and becomes a
+    virtual SGI in its target's list registers, the target's PE kicked out of the guest or of
+    WFI; nothing is lost or delivered twice."""
+    r = Run(HvConfig([VMConfig(str(guests_dir / "smp.elf"), vcpus=4)], mode=mode), firmware)
+    assert r.res.ok and r.launched.plan.smp == 4
+    assert r.text("vm0") == SMP_EXPECTED
+    stats = [r.stats(0, i) for i in range(4)]
+    assert sum(s["vsgi"] for s in stats) == SMP_SGIS_SENT
+    assert sum(s["virq"] for s in stats) == SMP_SGIS_TAKEN
+    assert all(s["irq"] > 0 for s in stats[1:])          # kicked out of the guest
+    assert r.hv_text() == r.hv_text_before
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_smp_guest_with_two_vcpus_per_pe(firmware, guests_dir, mode):
+    """Four vCPUs on two PEs: IPIs to a vCPU on the same PE (blocked in WFI or waiting for its
+    turn) and on the other one."""
+    cfg = HvConfig([VMConfig(str(guests_dir / "smp.elf"), vcpus=4, pin=[0, 0, 1, 1])],
+                   mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 2
+    assert r.text("vm0") == SMP_EXPECTED
+    assert sum(r.stats(0, i)["virq"] for i in range(4)) == SMP_SGIS_TAKEN
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_vtimer_guest(firmware, guests_dir, mode):
+    """Periodic virtual timer interrupts: each one is the vCPU's physical PPI 27 handed over in
+    a list register; while the guest sleeps in WFI the hypervisor's own timer watches its
+    deadline and wakes it."""
+    r = Run(HvConfig([VMConfig(str(guests_dir / "vtimer.elf"))], mode=mode), firmware)
+    assert r.res.ok and r.text("vm0") == VTIMER_EXPECTED
+    s = r.stats()
+    assert s["virq"] == 11                               # every interrupt the guest counted
+    assert s["wfi"] >= 10 and s["sysreg"] == 0           # slept; no timer register trapped
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_vtimer_vms_share_a_pe(firmware, guests_dir, mode):
+    """Two VMs with their own virtual timers on one PE: the timers move with the vCPUs, and
+    the deadline of the one that is not running (blocked in WFI) wakes it."""
+    cfg = HvConfig([VMConfig(str(guests_dir / "vtimer.elf"), name="a", pin=[0]),
+                    VMConfig(str(guests_dir / "vtimer.elf"), name="b", pin=[0])], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 1
+    assert r.text("a") == r.text("b") == VTIMER_EXPECTED
+    assert r.stats(0)["virq"] == r.stats(1)["virq"] == 11
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_smp_gic_guest_runs_unchanged_under_the_hypervisor(firmware, guests_dir, mode):
+    """guests/smp_gic.S, written for the bare board and QEMU (SGIs by target list and to all
+    but self, priorities and preemption, EOImode = 1 with ICC_DIR_EL1, GICR_ISACTIVER0,
+    periodic virtual timers on both CPUs, PSCI), prints the same as a guest: every ICC_*
+    access of the guest reaches the virtual CPU interface, every GIC register access the
+    emulated distributor and redistributors."""
+    r = Run(HvConfig([VMConfig(str(guests_dir / "smp_gic.elf"), vcpus=2)], mode=mode), firmware)
+    assert r.res.ok
+    assert r.text("vm0") == smp_gic_expected()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_interrupt_guests_are_deterministic(firmware, guests_dir, mode):
+    """The same guest twice: the same output, cycle counts, instruction counts and exits on
+    every PE, IPIs, timers, kicks and sleeping included."""
+    def once():
+        r = Run(HvConfig([VMConfig(str(guests_dir / "smp_gic.elf"), vcpus=2)], mode=mode),
+                firmware)
+        return (r.text("vm0"),
+                [(r.m.reg("cycles", pe), r.m.reg("instret", pe)) for pe in range(2)],
+                [r.stats(0, i) for i in range(2)])
+    a, b = once(), once()
+    assert a == b
+    assert a[0] == smp_gic_expected()
+
+
+@pytest.mark.parametrize("name, smp", [("smp_gic", 2), ("smp", 4), ("vtimer", 1)])
+def test_interrupt_guests_same_output_as_qemu(firmware, guests_dir, name, smp):
+    """Guests using the GIC, the virtual timer and PSCI print the same on qemu-system-aarch64
+    -M virt,gic-version=3 as under both builds of the hypervisor."""
+    image = guests_dir / f"{name}.elf"
+    q = qemu_run(image, smp)
+    for mode in MODES:
+        r = Run(HvConfig([VMConfig(str(image), vcpus=smp)], mode=mode), firmware)
+        assert r.res.ok
+        assert r.text("vm0") == q, mode
+
+
+@pytest.fixture(scope="module")
+def gic_regs_image(tmp_path_factory):
+    from armvirt.build import GUESTS, build_guest
+    return build_guest(GIC_REGS_SOURCE, tmp_path_factory.mktemp("gic_regs"),
+                       include_dirs=[GUESTS / "include"])
+
+
+def test_gic_registers_as_on_the_board(firmware, gic_regs_image):
+    """The emulated distributor and redistributors against the board's GIC (an independent
+    implementation, armvirt/devices/gic.py): the same guest programs and reads them the same
+    way bare and under both builds."""
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+    m = Machine(ram_size=64 << 20, smp=2)
+    load_image(m, gic_regs_image)
+    assert m.run(max_insns=5_000_000).reason == "system_off"
+    assert m.console.decode() == GIC_REGS_EXPECTED
+    for mode in MODES:
+        r = Run(HvConfig([VMConfig(str(gic_regs_image), vcpus=2)], mode=mode), firmware)
+        assert r.res.ok and r.text("vm0") == GIC_REGS_EXPECTED, mode
+
+
+def test_gic_registers_as_on_qemu(gic_regs_image):
+    assert qemu_run(gic_regs_image, 2, "virt,gic-version=3,its=off") == GIC_REGS_EXPECTED
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_virtual_timer_is_a_hardware_mapped_list_register(firmware, guests_dir, mode):
+    """In the guest's timer handler, after its acknowledge: the interrupt is active in a list
+    register with HW = 1 and pINTID 27, and the physical PPI 27 of the PE is active too (the
+    hypervisor did not deactivate it). After the guest's EOI: the list register is free and
+    the physical PPI 27 inactive — the guest's EOI deactivated it, without a trap."""
+    from armvirt.loader import read_elf
+    image = guests_dir / "vtimer.elf"
+    sym = read_elf(image.read_bytes()).symbols
+    cfg = HvConfig([VMConfig(str(image))], mode=mode)
+    out = bytearray()
+    m, _ = launch(cfg, uart=out.extend, firmware=firmware[mode])
+
+    def ppi27_active():
+        return any(i["intid"] == 27 and i["pe"] == 0 and i["active"]
+                   for i in m.gic_info()["interrupts"])
+
+    def timer_lrs():
+        return [lr for lr in m.vgic_info(0)["lrs"]
+                if lr["vintid"] == 27 and lr["state"] != "invalid"]
+    m.add_breakpoint(sym["vtimer_acked"], el=1, vmid=1)
+    m.add_breakpoint(sym["vtimer_eoied"], el=1, vmid=1)
+    seen = 0
+    while (info := m.run(20_000_000)).reason == "breakpoint":
+        if info.pc == sym["vtimer_acked"]:
+            assert m.reg("x0", 0) == 27
+            (lr,) = timer_lrs()
+            assert (lr["state"], lr["hw"], lr["pintid"]) == ("active", True, 27)
+            assert ppi27_active()
+        else:
+            assert timer_lrs() == [] and not ppi27_active()
+            seen += 1
+    assert info.reason == "system_off" and seen == 11
+
+
+SPINNER = """
+    .global _start
+_start:
+    movl    x19, ITERS                  // about 2 * ITERS cycles without an exit
+1:  subs    x19, x19, #1
+    b.ne    1b
+    ldr     x1, =UART_BASE
+    mov     w2, #'k'
+    strb    w2, [x1]
+    mov     w2, #10
+    strb    w2, [x1]
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+    .ltorg
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_time_slicing_shares_a_pe_between_vcpus_that_never_exit(firmware, tmp_path, mode):
+    """Two VMs that compute for about 3 ms each without a single exit, pinned to one PE: the
+    host timer ends each one's slice (TIME_SLICE_TICKS, 1 ms) and the other runs, so both make
+    progress at once and are preempted alike. Alone, a VM is never preempted."""
+    image, _ = guest_image(tmp_path, "spin", SPINNER.replace("ITERS", "1500000"))
+    alone = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+    assert alone.res.ok and alone.text("vm0") == "k\n" and alone.stats()["irq"] == 0
+    cfg = HvConfig([VMConfig(image, kind="raw", name="a", pin=[0], mem=8 << 20),
+                    VMConfig(image, kind="raw", name="b", pin=[0], mem=8 << 20)], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.text("a") == r.text("b") == "k\n"
+    slices = [r.stats(i)["irq"] for i in range(2)]
+    assert min(slices) >= 2 and abs(slices[0] - slices[1]) <= 1, slices
+    assert abi.TIME_SLICE_TICKS == 62_500
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_microbenchmark_guest(firmware, guests_dir, mode):
+    """guests/microbench.S measures every KVM/ARM microbenchmark from inside (benchmarks/hv.py
+    prints the table); the figures are deterministic emulated cycles, and the direct build's
+    exits are cheaper than the split build's."""
+    import benchmarks.hv as bench
+    image = str(guests_dir / "microbench.elf")
+    got = {m: bench.kvm_micro(m, image, firmware[m]) for m in MODES}
+    again = bench.kvm_micro(mode, image, firmware[mode])
+    assert set(got[mode]) == set(bench.PUBLISHED) and again == got[mode]
+    assert all(v > 0 for v in got[mode].values())
+    for name in ("hypercall", "gicd_iidr", "io_out"):
+        assert got["direct"][name] < got["split"][name], name
+    assert got[mode]["virtual_eoi"] < 10             # no trap: the list registers do it
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_gic_vms_with_two_vcpus_each_on_two_pes_time_sliced(firmware, guests_dir, mode):
+    """Two VMs of smp_gic (two vCPUs each: IPIs, timers, spinlocks, spinning waits), vCPU n of
+    both on PE n: each PE time-slices between the two VMs' vCPUs, every interrupt reaches the
+    right VM's vCPU, and both VMs print what they print alone."""
+    image = str(guests_dir / "smp_gic.elf")
+    cfg = HvConfig([VMConfig(image, name="a", vcpus=2, pin=[0, 1]),
+                    VMConfig(image, name="b", vcpus=2, pin=[0, 1])], mode=mode)
+    r = Run(cfg, firmware)
+    assert r.res.ok and r.launched.plan.smp == 2
+    assert r.text("a") == r.text("b") == smp_gic_expected()
+    assert r.hv_text() == r.hv_text_before
+
+
+OVERFLOW = """
+    .global _start
+_start:
+    adr     x0, stack_top
+    mov     sp, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    ldr     x1, =GICD_BASE
+    mov     w2, #2                      // Group 1
+    str     w2, [x1]
+    ldr     x1, =GICR_BASE
+    str     wzr, [x1, #0x14]            // GICR_WAKER
+1:  ldr     w2, [x1, #0x14]
+    tbnz    w2, #2, 1b
+    add     x1, x1, #0x10000
+    mov     w2, #0x7E                   // SGIs 1-6: Group 1, enabled
+    str     w2, [x1, #0x80]
+    str     w2, [x1, #0x100]
+    ldr     w2, =0x30201000             // priority 0x10 * n for SGI n
+    str     w2, [x1, #0x400]
+    ldr     w2, =0x00605040
+    str     w2, [x1, #0x404]
+    mov     x2, #0xff
+    msr     icc_pmr_el1, x2
+    mov     x2, #1
+    msr     icc_igrpen1_el1, x2
+    isb
+    mov     x19, #1                     // SGIs 1..6 to itself, interrupts masked
+2:  lsl     x0, x19, #24
+    orr     x0, x0, #1
+    msr     icc_sgi1r_el1, x0
+    add     x19, x19, #1
+    cmp     x19, #7
+    b.lo    2b
+    adr     x20, count
+3:  msr     daifclr, #2                 // take them; sleep until all six came
+    msr     daifset, #2
+    ldr     x0, [x20]
+    cmp     x0, #6
+    b.hs    4f
+    wfi
+    b       3b
+4:  adr     x20, order                  // print the order they came in
+    mov     x21, #0
+5:  ldrb    w0, [x20, x21]
+    add     w0, w0, #'0'
+    bl      putc
+    add     x21, x21, #1
+    cmp     x21, #6
+    b.lo    5b
+    mov     w0, #10
+    bl      putc
+    ldr     x0, =PSCI_SYSTEM_OFF
+    hvc     #0
+
+putc:
+    ldr     x9, =UART_BASE
+    strb    w0, [x9]
+    ret
+
+irq:
+    mrs     x0, icc_iar1_el1
+    cmp     x0, #1020
+    b.hs    1f
+    adr     x1, count
+    ldr     x2, [x1]
+    adr     x3, order
+    strb    w0, [x3, x2]
+    add     x2, x2, #1
+    str     x2, [x1]
+    msr     icc_eoir1_el1, x0
+1:  eret
+
+    .balign 2048
+vectors:
+    .space  0x280
+    b       irq
+    .ltorg
+    .balign 8
+count:  .quad 0
+order:  .quad 0
+    .space  1024
+stack_top:
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_more_pending_interrupts_than_list_registers(firmware, tmp_path, mode):
+    """Six SGIs pending at once for a vCPU with four list registers: four go in, the other two
+    wait in the emulated redistributor with ICH_HCR_EL2.UIE set; when the guest has emptied
+    the list registers the maintenance interrupt (PPI 25) takes the vCPU out and the rest go
+    in. All six arrive, in priority order (SGI n has priority 0x10 * n)."""
+    image, _ = guest_image(tmp_path, "overflow", OVERFLOW)
+    r = Run(HvConfig([VMConfig(image, kind="raw", mem=8 << 20)], mode=mode), firmware)
+    assert r.res.ok and r.text("vm0") == "123456\n"
+    s = r.stats()
+    assert s["vsgi"] == 6 and s["virq"] == 6 and s["irq"] >= 1

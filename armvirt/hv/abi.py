@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from armvirt import memmap
+from armvirt import costs, memmap
 
 # ---------------------------------------------------------------------------------------------
 # Physical memory of a hypervisor run
@@ -59,6 +59,11 @@ DOORBELL_SIZE = 0x1000
 DOORBELL_RING = 0x00         # W: ring with a value; R: the last value rung
 DOORBELL_COUNT = 0x08        # R: rings so far
 DOORBELL_SEEN = 0x10         # R: CNTVCT (the guest's virtual count) when the backend saw the last ring
+DOORBELL_SEEN_PMC = 0x18     # R: PMCCNTR_EL0 of the PE when the backend saw the last ring
+DOORBELL_RAISE = 0x20        # W: the backend raises DOORBELL_INTID; R: PMCCNTR_EL0 when it last did
+# The doorbell's interrupt (I/O latency in): an edge-triggered SPI of the VM's GIC, routed by
+# its GICD_IROUTER like any other. INTID 80 (SPI 48): after the virtio-mmio range of the virt board.
+DOORBELL_INTID = 80
 
 # ---------------------------------------------------------------------------------------------
 # Stage 2 (Arm ARM D8: VTCR_EL2, stage-2 block descriptors), 4 KiB granule
@@ -125,9 +130,12 @@ EXC_IRQ = 2
 EXC_FIQ = 3
 EXC_SERROR = 4
 
-# Exit statistics per vCPU: one counter per class (VCPU_STAT + 8 * STAT_x)
+# Exit statistics per vCPU: one counter per class (VCPU_STAT + 8 * STAT_x). "irq" counts the
+# exits a physical interrupt caused (a timer, a kick, the maintenance interrupt); "vsgi" the
+# virtual SGIs the vCPU sent (trapped ICC_SGI1R_EL1 writes, also counted in "sysreg"), "virq"
+# the virtual interrupts put in its list registers.
 STAT_NAMES = ("hvc", "smc", "wfi", "wfe", "sysreg", "mmio", "dabt", "iabt", "fp", "irq",
-              "other")
+              "other", "vsgi", "virq")
 STATS = {name: i for i, name in enumerate(STAT_NAMES)}
 
 # States
@@ -138,6 +146,48 @@ VM_STATE_NAMES = {VM_STATE_NEW: "not started", VM_STATE_RUNNING: "running",
                   VM_STATE_CRASHED: "stopped by the hypervisor"}
 VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED = 0, 1, 2
 VM_F_NO_STAGE2 = 1 << 0      # bring-up: no stage 2, IPA = PA, no isolation (see firmware/README)
+
+# ---------------------------------------------------------------------------------------------
+# Interrupts: the physical GIC as the hypervisor uses it, and the virtual GIC of each VM
+# ---------------------------------------------------------------------------------------------
+# Physical side. Every interrupt the hypervisor enables is Group 1, priority 0, taken only as a
+# guest exit (HCR_EL2.IMO) or polled after WFI; its CPU interface runs with ICC_CTLR_EL1.EOImode
+# = 1, so an EOI only drops the priority and ICC_DIR_EL1 deactivates: the virtual timer's PPI
+# stays active while the guest owns its virtual twin (a list register with HW = 1), and the
+# guest's EOI of the virtual interrupt deactivates the physical one (IHI 0069 6.3.1).
+SGI_KICK = 0                 # a PE tells another "look at your vCPUs again" (the kick IPI)
+ICC_CTLR_EOIMODE = 1 << 1
+# The host part's own timer for waking up (a blocked vCPU's virtual timer deadline) and time
+# slicing: the EL2 physical timer (CNTHP, PPI 26) in the direct build; in the split build the
+# host part runs at EL1 and, like KVM/ARM's host kernel, uses the EL1 physical timer (CNTP,
+# PPI 30), which guests cannot reach (CNTHCTL_EL2.EL1PCEN = 0 while they run).
+HOST_TIMER_PPI_SPLIT = memmap.PPI_PHYS_TIMER
+HOST_TIMER_PPI_DIRECT = memmap.PPI_HYP_TIMER
+# Time slicing: a vCPU that shares its PE with other runnable vCPUs runs at most this long (in
+# counter ticks) before the host timer takes it out and the next one runs (round robin).
+TIME_SLICE_TICKS = costs.COUNTER_HZ // 1000     # 1 ms
+
+# Virtual side: what each VM's emulated GICv3 reports. The same values as the board's GIC
+# (armvirt/devices/gic.py, QEMU's virt): 256 INTIDs, no LPIs, 1-of-N routing not supported.
+VGIC_NUM_INTIDS = memmap.GIC_NUM_INTIDS
+VGIC_NWORDS = VGIC_NUM_INTIDS // 32
+VGICD_TYPER = (1 << 25) | (1 << 24) | (0xF << 19) | (VGIC_NWORDS - 1)   # No1N, A3V, IDbits, ITLines
+VGIC_IIDR = 0x43B            # implementer Arm (JEP106 0x43B), as QEMU's GIC reports
+VGICD_CTLR_ARE_DS = (1 << 4) | (1 << 6)   # ARE and DS: RAO/WI (one Security state, affinity routing)
+VGICR_WAKER_RESET = 0b110    # ProcessorSleep | ChildrenAsleep
+VGIC_ICFGR0 = 0xAAAA_AAAA    # SGIs: edge-triggered, read-only
+VGIC_MAX_LRS = 16            # ICH_VTR_EL2.ListRegs + 1 is at most 16
+VGIC_PRI_BITS = 5            # virtual priority bits (ICH_VTR_EL2.PRIbits + 1) the firmware expects
+VGIC_PRIO_MASK = (0xFF << (8 - VGIC_PRI_BITS)) & 0xFF
+VGIC_NO_TARGET = 0xFF        # an SPI whose GICD_IROUTER names no vCPU of the VM (or IRM = 1)
+ICH_HCR_EN = 1 << 0
+ICH_HCR_UIE = 1 << 1         # maintenance interrupt when at most one list register is valid
+LR_STATE_SHIFT = 62          # ICH_LR<n>_EL2: State [63:62] (1 pending, 2 active, 3 both)
+LR_PENDING = 1 << 62
+LR_HW = 1 << 61
+LR_GROUP1 = 1 << 60
+LR_PRIO_SHIFT = 48
+LR_PINTID_SHIFT = 32
 
 # Console: every line the firmware puts on the physical UART is "[tag] text\n" (a complete line
 # of the source) or "[tag]~ text\n" (a partial line: the newline is not the source's).
@@ -238,6 +288,23 @@ VCPU = Struct("VCPU", [
     F("FAULT_HPFAR", doc="HPFAR_EL2 of the last exit"),
     F("EXITS", doc="exits so far, all classes"),
     F("STAT", count=len(STAT_NAMES), doc="exits per class (STAT_*)"),
+    # The virtual timer (KVM: struct arch_timer_context): in the PE while the vCPU runs
+    F("CNTV_CTL", doc="CNTV_CTL_EL0 (ENABLE, IMASK)"),
+    F("CNTV_CVAL", doc="CNTV_CVAL_EL0, in the VM's virtual count"),
+    # The virtual CPU interface (KVM: struct vgic_v3_cpu_if): in the PE while the vCPU runs
+    F("VGIC_HCR", doc="ICH_HCR_EL2"),
+    F("VGIC_VMCR", doc="ICH_VMCR_EL2: the guest's ICC_PMR/BPR/IGRPEN/CTLR"),
+    F("VGIC_AP0R", doc="ICH_AP0R0_EL2"),
+    F("VGIC_AP1R", doc="ICH_AP1R0_EL2"),
+    F("VGIC_LR", count=VGIC_MAX_LRS, doc="ICH_LR<n>_EL2"),
+    F("VGIC_USED", doc="list registers that hold an interrupt (bit n: ICH_LR<n>_EL2)"),
+    # Its redistributor as the guest programs it (INTIDs 0-31: SGIs and PPIs)
+    F("VGICR_WAKER", doc="GICR_WAKER"),
+    F("VGICR_GROUP", doc="GICR_IGROUPR0"),
+    F("VGICR_ENABLE", doc="GICR_ISENABLER0"),
+    F("VGICR_PEND", doc="pending, not yet in a list register (GICR_ISPENDR0, SGIs)"),
+    F("VGICR_EDGE", doc="edge-triggered PPIs (GICR_ICFGR1), SGIs always"),
+    F("VGICR_PRIO", size=1, count=32, doc="GICR_IPRIORITYR<n>"),
 ], "a virtual CPU (KVM's struct kvm_vcpu)")
 
 PCPU = Struct("PCPU", [
@@ -251,7 +318,24 @@ PCPU = Struct("PCPU", [
     F("RELEASE", doc="boot: the primary PE sets it to start this PE"),
     F("EL2_SP", doc="top of this PE's EL2 stack"),
     F("HOST_SP", doc="top of this PE's host stack"),
+    F("VTIMER_ACTIVE", doc="1 while this PE's physical PPI 27 is active (host/vgic.S)"),
+    F("TIMER_AT", doc="the host timer's compare value (physical count), -1 when it is off"),
 ], "per-PE hypervisor data (TPIDR_EL2; TPIDR_EL1 in the host part)")
+
+VGICD = Struct("VGICD", [
+    F("LOCK", doc="spinlock over the VM's virtual GIC state (distributor and redistributors)"),
+    F("VM", doc="address of its VM record"),
+    F("CTLR", doc="GICD_CTLR: EnableGrp0 | EnableGrp1"),
+    # Bit arrays for INTIDs 32n..32n+31 in word n (n = 0, the SGIs and PPIs, is per vCPU)
+    F("GROUP", count=VGIC_NWORDS, doc="GICD_IGROUPR<n>"),
+    F("ENABLE", count=VGIC_NWORDS, doc="GICD_ISENABLER<n>"),
+    F("PEND", count=VGIC_NWORDS, doc="pending, not yet in a list register"),
+    F("PEND_WORDS", doc="bit n set: PEND word n may be non-zero (a flush's quick look)"),
+    F("EDGE", count=VGIC_NWORDS, doc="edge-triggered (GICD_ICFGR<n>)"),
+    F("PRIO", size=1, count=VGIC_NUM_INTIDS, doc="GICD_IPRIORITYR<n>"),
+    F("TARGET", size=1, count=VGIC_NUM_INTIDS, doc="vCPU an SPI goes to, VGIC_NO_TARGET for none"),
+    F("ROUTE", count=VGIC_NUM_INTIDS, doc="GICD_IROUTER<n>"),
+], "a VM's emulated GICv3 distributor (KVM: struct vgic_dist); array vgic_dists, by VM index")
 
 VM = Struct("VM", [
     # Configuration (written by the Python loader)
@@ -280,6 +364,8 @@ VM = Struct("VM", [
     F("DB_VALUE", doc="doorbell: last value rung"),
     F("DB_COUNT", doc="doorbell: rings"),
     F("DB_SEEN", doc="doorbell: guest virtual count when the backend saw the last ring"),
+    F("DB_SEEN_PMC", doc="doorbell: PMCCNTR_EL0 when the backend saw the last ring"),
+    F("DB_RAISED_PMC", doc="doorbell: PMCCNTR_EL0 when the backend last raised its interrupt"),
 ], "a virtual machine: configuration (from Python), then run-time state (firmware)")
 
 MANIFEST = Struct("MAN", [
@@ -296,7 +382,7 @@ MANIFEST = Struct("MAN", [
     F("VMS", size=VM.size, count=MAX_VMS, align=16, doc="VM records"),
 ], "the boot manifest, at HV_MANIFEST")
 
-STRUCTS = (CTXT, VCPU, PCPU, VM, MANIFEST)
+STRUCTS = (CTXT, VCPU, PCPU, VM, MANIFEST, VGICD)
 
 # Numeric constants exported to the firmware, by name
 CONSTANTS = {name: value for name, value in dict(globals()).items()
@@ -319,5 +405,9 @@ def check_layout() -> None:
     assert CTXT.off("VREGS") % 16 == 0
     assert MANIFEST.off("VMS") % 16 == 0 and VM.size % 16 == 0
     assert MANIFEST.off("VMS") + MAX_VMS * VM.size <= HV_SIZE - HV_MANIFEST_OFFSET
+    # LDR/STR Xt, [Xn, #imm] reach 32760 bytes: every VCPU and VGICD field is one instruction
+    assert VCPU.size <= 32760 and VGICD.size <= 32760
+    from armvirt.cpu.sysreg_table import GIC_PRI_BITS
+    assert VGIC_PRI_BITS == GIC_PRI_BITS, "the board's GIC implements other priority bits"
     # LDP/STP of X registers reach +504 bytes from a base; the save/restore code adds
     # the CTXT offsets to a base register instead, so nothing else limits the layout.

@@ -15,16 +15,20 @@ handle_exit:
     ldr     x2, [x19, #VCPU_EXITS]
     add     x2, x2, #1
     str     x2, [x19, #VCPU_EXITS]
+    cmp     x1, #EXC_IRQ                // a physical interrupt ended the run: acknowledge it
+    b.eq    4f                          //   (host/vgic.S and lib/gic.S do the rest)
+    cmp     x1, #EXC_FIQ
+    b.eq    4f
     ldr     x2, [x19, #VCPU_VM]         // its VM was stopped (by another vCPU) while this one
     ldr     x2, [x2, #VM_STATE]         //   ran: the exit no longer matters
     cmp     x2, #VM_STATE_RUNNING
     b.ne    3f
     cmp     x1, #EXC_SYNC
     b.eq    1f
-    cmp     x1, #EXC_SERROR
-    b.eq    2f
-    mov     x1, #STAT_IRQ               // IRQ/FIQ: nothing to do until the GIC branch
+    b       2f                          // SError
+4:  mov     x1, #STAT_IRQ
     bl      count_exit
+    bl      irq_drain
     leave
 1:  ldr     x2, [x19, #VCPU_FAULT_ESR]
     lsr     x2, x2, #26                 // EC
@@ -89,10 +93,10 @@ handle_wfx:
     bl      skip_instruction
     mov     x0, x19
     tbnz    x20, #0, 1f
-    mov     x1, #STAT_WFI               // WFI: block until an interrupt is pending for it; with
-    bl      count_exit                  // no interrupt source yet (GIC branch) that is for good
-    mov     x1, #VCPU_BLOCKED
-    str     x1, [x19, #VCPU_POWER]
+    mov     x1, #STAT_WFI               // WFI: block until an interrupt is pending for it
+    bl      count_exit                  // (the PE trapped it: nothing was pending in the list
+    mov     x0, x19                     // registers, but an interrupt may wait in the vGIC)
+    bl      vcpu_block
     leave
 1:  mov     x1, #STAT_WFE               // WFE: a yield; the run loop picks the next vCPU here
     bl      count_exit

@@ -12,8 +12,8 @@
 // external abort injected, with one line on the console saying why.
 //
 // Devices: the virtual PL011 (UART_BASE: its output goes to the console tagged with the VM's
-// name) and the doorbell (DOORBELL_BASE). TODO(GIC branch): the GICv3 distributor and
-// redistributors at GICD_BASE/GICR_BASE go in mmio_devices.
+// name), the doorbell (DOORBELL_BASE), and the VM's GICv3 distributor and redistributors
+// (GICD_BASE, GICR_BASE: host/vgic.S).
 
 // mmio_or_abort(x0 = vCPU)
     .global mmio_or_abort
@@ -46,7 +46,8 @@ mmio_or_abort:
     bl      count_exit
     mov     x0, x19
     bl      skip_instruction
-    ldr     x4, [x22, #16]              // the device's handler
+    ldr     x8, [x22, #16]              // the device's handler
+    mov     x4, x19
     ldr     x0, [x19, #VCPU_VM]
     ldr     x1, [x22]
     sub     x1, x21, x1                 // x1 = offset in the device
@@ -63,11 +64,11 @@ mmio_or_abort:
     sub     x5, x5, #1
     and     x3, x3, x5
 4:  mov     x5, #1                      // x5 = is_write
-    blr     x4
+    blr     x8
     leave
 3:  mov     x5, #0                      // read
     mov     x3, #0
-    blr     x4                          // x0 = the value read, at most the access size
+    blr     x8                          // x0 = the value read, at most the access size
     ubfx    x9, x20, #16, #5            // SRT
     tbz     x20, #21, 5f                // SSE: sign-extend from 8 << SAS bits
     ubfx    x2, x20, #22, #2
@@ -106,8 +107,10 @@ abort:
 
     .balign 8
 mmio_devices:                           // {IPA base, size, handler(x0 = VM, x1 = offset,
-    .quad   UART_BASE, UART_SIZE, vpl011_access      // x2 = SAS, x3 = value, x5 = is_write)}
-    .quad   DOORBELL_BASE, DOORBELL_SIZE, doorbell_access
+    .quad   UART_BASE, UART_SIZE, vpl011_access      // x2 = SAS, x3 = value, x4 = vCPU,
+    .quad   DOORBELL_BASE, DOORBELL_SIZE, doorbell_access    // x5 = is_write)}
+    .quad   GICD_BASE, GICD_SIZE, vgicd_access      // host/vgic.S
+    .quad   GICR_BASE, MAX_VCPUS_PER_VM * GICR_STRIDE, vgicr_access
     .quad   0
 
 // report_fault(x0 = vCPU, x1 = 0 fetch | 1 data access | 2 device access without syndrome)
@@ -301,35 +304,63 @@ vm_console_emit:
 
 // ---------------------------------------------------------------------------------------------
 // The doorbell: a guest's write to DOORBELL_RING is a notification to the host-side backend
-// (here, this handler), which records the value, counts it and notes when it saw it in the
-// guest's own time base (CNTPCT_EL0 - CNTVOFF_EL2, what the guest's CNTVCT_EL0 read then):
-// the I/O latency out benchmark is SEEN minus the guest's CNTVCT_EL0 just before the write.
+// (here, this handler), which records the value, counts it and notes when it saw it: in the
+// guest's own time base (CNTPCT_EL0 - CNTVOFF_EL2, what the guest's CNTVCT_EL0 read then) and
+// in the PE's cycle counter (PMCCNTR_EL0, which the guest may read too): the I/O latency out
+// benchmark is SEEN minus the guest's reading just before the write. A write to DOORBELL_RAISE
+// makes the backend signal the guest back: it notes PMCCNTR_EL0 and raises the doorbell's
+// interrupt (DOORBELL_INTID, an SPI of the VM's GIC): the I/O latency in benchmark is the
+// guest handler's PMCCNTR_EL0 minus that.
 doorbell_access:
-    add     x9, x0, #VM_LOCK
+    enter
+    mov     x19, x0
+    mov     x20, x1
+    mov     x21, x3
+    mov     x22, #0
+    add     x9, x19, #VM_LOCK
     spin_lock x9, x10, w11
-    cbz     x5, 2f
-    cmp     x1, #DOORBELL_RING
+    cbz     x5, 20f
+    cmp     x20, #DOORBELL_RING
     b.ne    1f
-    str     x3, [x0, #VM_DB_VALUE]
-    ldr     x10, [x0, #VM_DB_COUNT]
+    str     x21, [x19, #VM_DB_VALUE]
+    ldr     x10, [x19, #VM_DB_COUNT]
     add     x10, x10, #1
-    str     x10, [x0, #VM_DB_COUNT]
+    str     x10, [x19, #VM_DB_COUNT]
     mrs     x10, cntpct_el0
-    ldr     x11, [x0, #VM_CNTVOFF]
+    ldr     x11, [x19, #VM_CNTVOFF]
     sub     x10, x10, x11
-    str     x10, [x0, #VM_DB_SEEN]
-1:  spin_unlock x9
-    ret
-2:  mov     x10, x0
-    mov     x0, #0
-    cmp     x1, #DOORBELL_RING
-    b.ne    3f
-    ldr     x0, [x10, #VM_DB_VALUE]
-3:  cmp     x1, #DOORBELL_COUNT
-    b.ne    4f
-    ldr     x0, [x10, #VM_DB_COUNT]
-4:  cmp     x1, #DOORBELL_SEEN
-    b.ne    5f
-    ldr     x0, [x10, #VM_DB_SEEN]
-5:  spin_unlock x9
-    ret
+    str     x10, [x19, #VM_DB_SEEN]
+    mrs     x10, pmccntr_el0
+    str     x10, [x19, #VM_DB_SEEN_PMC]
+    b       9f
+1:  cmp     x20, #DOORBELL_RAISE
+    b.ne    9f
+    mrs     x10, pmccntr_el0
+    str     x10, [x19, #VM_DB_RAISED_PMC]
+    mov     x22, #1                     // raise it once the VM's lock is released
+    b       9f
+20: mov     x0, #0                      // reads (anything else reads as zero)
+    cmp     x20, #DOORBELL_RING
+    b.ne    21f
+    ldr     x0, [x19, #VM_DB_VALUE]
+21: cmp     x20, #DOORBELL_COUNT
+    b.ne    22f
+    ldr     x0, [x19, #VM_DB_COUNT]
+22: cmp     x20, #DOORBELL_SEEN
+    b.ne    23f
+    ldr     x0, [x19, #VM_DB_SEEN]
+23: cmp     x20, #DOORBELL_SEEN_PMC
+    b.ne    24f
+    ldr     x0, [x19, #VM_DB_SEEN_PMC]
+24: cmp     x20, #DOORBELL_RAISE
+    b.ne    9f
+    ldr     x0, [x19, #VM_DB_RAISED_PMC]
+9:  add     x9, x19, #VM_LOCK
+    spin_unlock x9
+    cbz     x22, 10f
+    mov     x21, x0
+    mov     x0, x19
+    mov     x1, #DOORBELL_INTID
+    bl      vgic_raise_spi              // host/vgic.S
+    mov     x0, x21
+10: leave

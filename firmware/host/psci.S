@@ -122,9 +122,9 @@ psci_call:
 // CPU_SUSPEND: every power state is treated as standby (DEN 0022 5.4.2 allows it): like WFI
 // the vCPU waits for an interrupt, then the call returns SUCCESS.
 psci_cpu_suspend:
+    mov     x0, x19
+    bl      vcpu_block
     mov     x21, #PSCI_SUCCESS
-    mov     x1, #VCPU_BLOCKED
-    str     x1, [x19, #VCPU_POWER]
     b       ret1
 
 // CPU_OFF: the calling vCPU stops; it does not return (its context is dead until CPU_ON).
@@ -195,12 +195,15 @@ psci_cpu_on:
     mov     x1, x10
     mov     x2, x11
     bl      vcpu_reset                  // (x12, x13 survive: vcpu_reset uses x0..x3, x9, x10)
+    mov     x0, x12
+    bl      vgic_reset_cpuif            // (and vgic_reset_cpuif x1, x2)
     mov     x1, #VCPU_RUNNABLE
     str     x1, [x12, #VCPU_POWER]
     mov     x21, #PSCI_SUCCESS
 2:  spin_unlock x13
-    dsb     sy
-    sev                                 // its PE may be waiting in WFE
+    cbnz    x21, ret1
+    mov     x0, x12                     // its PE may be asleep in WFI
+    bl      vgic_kick_vcpu
     b       ret1
 
 // psci_implemented(w0 = function ID) -> x0 = 1 if PSCI_FEATURES should say SUCCESS

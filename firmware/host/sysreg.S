@@ -10,6 +10,12 @@
 //   ACTLR_EL1 (HCR_EL2.TACR)                    read as zero, writes ignored
 //   DC ISW/CSW/CISW (HCR_EL2.TSW)               done (nothing to do: the emulated machine
 //                                               keeps no data in caches)
+//   ICC_SGI1R_EL1, ICC_SGI0R_EL1, ICC_ASGI1R_EL1 (trapped by the GIC while HCR_EL2.IMO/FMO
+//                                               are set): virtual SGIs to the VM's vCPUs
+//                                               (host/vgic.S: vgic_send_sgi); Group 1 for
+//                                               SGI1R, Group 0 for the others (one Security
+//                                               state: ASGI1R's Group is taken as Group 0,
+//                                               as the board does)
 //   anything else (implementation-defined registers under HCR_EL2.TIDCP, ...): UNDEFINED is
 //   injected into the guest, with a line on the console.
 // To emulate another register, add its key to sysreg_table with a handler kind.
@@ -20,6 +26,8 @@
 #define SR_RAZ_WI       1
 #define SR_OSLSR        2
 #define SR_NOP          3
+#define SR_SGI1         4
+#define SR_SGI0         5
 
     .global handle_sysreg
 handle_sysreg:
@@ -45,7 +53,9 @@ handle_sysreg:
     cmp     w5, w1
     b.ne    2b
     mov     x3, x6
-4:  mov     x21, #0                     // the value a read returns
+4:  cmp     x3, #SR_SGI1
+    b.hs    sgi_write
+    mov     x21, #0                     // the value a read returns
     cmp     x3, #SR_OSLSR
     b.ne    5f
     mov     x21, #0x8                   // OSLSR_EL1.OSLM = 0b10: OS lock implemented; OSLK = 0
@@ -53,6 +63,18 @@ handle_sysreg:
     ubfx    x9, x20, #5, #5
     ctxt_set_reg x19, x9, x21
 6:  mov     x0, x19
+    bl      skip_instruction
+    leave
+
+sgi_write:                              // x3 = SR_SGI1 or SR_SGI0
+    tbnz    x20, #0, unknown_sysreg     // write-only registers
+    cmp     x3, #SR_SGI1
+    cset    x2, eq                      // the group
+    ubfx    x9, x20, #5, #5
+    ctxt_get_reg x1, x19, x9
+    mov     x0, x19
+    bl      vgic_send_sgi
+    mov     x0, x19
     bl      skip_instruction
     leave
 
@@ -93,4 +115,7 @@ sysreg_table:                           // {ISS key, kind}, ended by kind 0
     .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (6 << 1), SR_NOP      // DC ISW
     .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (10 << 1), SR_NOP     // DC CSW
     .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (14 << 1), SR_NOP     // DC CISW
+    .word   (3 << 20) | (5 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI1   // ICC_SGI1R_EL1
+    .word   (3 << 20) | (7 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_SGI0R_EL1
+    .word   (3 << 20) | (6 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_ASGI1R_EL1
     .word   0, 0

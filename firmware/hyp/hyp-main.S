@@ -13,9 +13,10 @@
 // are in the registers; any other context runs with CPTR_EL2.TFP = 1, and its first FP/SIMD
 // instruction traps (EC 0x07) to __fpsimd_switch, which saves the owner's and loads its own.
 //
-// TODO(GIC branch): the vGIC (ICH_HCR_EL2, ICH_VMCR_EL2, the list registers, ICH_AP*R) and the
-// virtual timer (CNTV_CTL_EL0, CNTV_CVAL_EL0) are saved and restored here, next to the EL1
-// registers, once the core implements them; see firmware/README.md, "What waits for the GIC".
+// Both builds move the virtual timer (CNTV_CTL/CVAL_EL0) and the virtual GIC interface
+// (ICH_HCR/VMCR/AP0R0/AP1R0/LR<n>_EL2) with the EL1 registers (hyp/vgic-v3-sr.S); what goes
+// into the list registers before an entry, and comes out of them after an exit, is the exit
+// handlers' business (host/vgic.S: vgic_flush, vgic_sync).
 
 // __activate_traps(x0 = vCPU): the EL2 configuration a guest runs with.
 __activate_traps:
@@ -135,8 +136,12 @@ __kvm_vcpu_run:
     str     x1, [x20, #CTXT_PSTATE]
     save_el1_sysregs x20, x1            // host EL1 state out
     mov     x0, x19
-    bl      __activate_traps            // guest EL2 configuration in
+    bl      __activate_traps            // guest EL2 configuration in (CNTVOFF_EL2 included)
     restore_el1_sysregs x19, x1         // guest EL1 state in
+    mov     x0, x19
+    bl      __timer_restore_state       // its virtual timer
+    mov     x0, x19
+    bl      __vgic_v3_restore_state     // its virtual CPU interface and list registers
 1:  mov     x0, x19
     mov     x1, x20
     bl      __guest_enter
@@ -146,6 +151,10 @@ __kvm_vcpu_run:
     bl      fixup_guest_exit
     cbnz    x0, 1b
     save_el1_sysregs x19, x1            // guest EL1 state out
+    mov     x0, x19
+    bl      __timer_save_state          // its timer out, and off
+    mov     x0, x19
+    bl      __vgic_v3_save_state        // its virtual interface out, and off
     str     xzr, [x20, #PCPU_VCPU]
     mov     x1, #HCR_HOST               // host EL2 configuration back
     msr     hcr_el2, x1
@@ -167,21 +176,13 @@ __kvm_vcpu_run:
     leave
 #else
 // ---------------------------------------------------------------------------------------------
-// Direct build: __direct_vcpu_run(x0 = vCPU) -> x0 = exit code, called at EL2 by the run loop.
+// Direct build: __direct_vcpu_run(x0 = vCPU) -> x0 = exit code, called at EL2 by the run loop
+// once vcpu_load has put the vCPU's state in the PE.
     .global __direct_vcpu_run
 __direct_vcpu_run:
     enter
     mov     x19, x0
     mrs     x20, tpidr_el2
-    ldr     x0, [x20, #PCPU_LOADED]
-    cmp     x0, x19
-    b.eq    1f
-    cbz     x0, 2f                      // another vCPU's EL1 state is live: put it away
-    save_el1_sysregs x0, x1
-2:  restore_el1_sysregs x19, x1
-    str     x19, [x20, #PCPU_LOADED]
-    mov     x0, x19
-    bl      __activate_traps
 1:  mov     x0, x19
     mov     x1, x20
     bl      __guest_enter
@@ -195,9 +196,38 @@ __direct_vcpu_run:
     leave
 #endif
 
-// vcpu_put(x0 = vCPU): its EL1 system registers must be in memory from now on, because an
-// exit handler is about to read or change them, or the vCPU stops; its FP/SIMD registers too.
-// A no-op in the split build for the EL1 registers: they are saved on every exit there.
+// vcpu_load(x0 = vCPU): before the run loop flushes interrupts into it and runs it. Direct
+// build: its EL1 registers, virtual timer, virtual GIC interface and EL2 configuration go into
+// the PE unless they are there already (PCPU_LOADED), after putting away those of the vCPU
+// loaded before. Split build: nothing (the world switch moves everything on each run).
+    .global vcpu_load
+vcpu_load:
+#ifdef HV_DIRECT
+    enter
+    mov     x19, x0
+    mrs     x20, tpidr_el2
+    ldr     x0, [x20, #PCPU_LOADED]
+    cmp     x0, x19
+    b.eq    1f
+    cbz     x0, 2f
+    bl      vcpu_put                    // another vCPU's state is live: put it away
+2:  mov     x0, x19
+    bl      __activate_traps            // CNTVOFF_EL2 before the timer
+    restore_el1_sysregs x19, x1
+    mov     x0, x19
+    bl      __timer_restore_state
+    mov     x0, x19
+    bl      __vgic_v3_restore_state
+    str     x19, [x20, #PCPU_LOADED]
+1:  leave
+#else
+    ret
+#endif
+
+// vcpu_put(x0 = vCPU): its EL1 system registers, virtual timer and virtual GIC interface must
+// be in memory from now on, because an exit handler is about to read or change them, or the
+// vCPU blocks or stops; the timer and the virtual interface are left off. A no-op in the
+// split build: everything is saved on every exit there.
     .global vcpu_put
 vcpu_put:
 #ifdef HV_DIRECT
@@ -205,8 +235,12 @@ vcpu_put:
     ldr     x2, [x1, #PCPU_LOADED]
     cmp     x2, x0
     b.ne    1f
-    save_el1_sysregs x0, x2
     str     xzr, [x1, #PCPU_LOADED]     // the next run restores them from memory
+    save_el1_sysregs x0, x2
+    mov     x9, x30
+    bl      __timer_save_state
+    bl      __vgic_v3_save_state
+    mov     x30, x9
 1:
 #endif
     ret

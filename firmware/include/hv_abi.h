@@ -23,6 +23,9 @@
 #define DOORBELL_RING 0
 #define DOORBELL_COUNT 8
 #define DOORBELL_SEEN 0x10
+#define DOORBELL_SEEN_PMC 0x18
+#define DOORBELL_RAISE 0x20
+#define DOORBELL_INTID 0x50
 #define S2_T0SZ 0x19
 #define S2_SL0 1
 #define VTCR_PS_40BIT 2
@@ -89,6 +92,30 @@
 #define VCPU_RUNNABLE 1
 #define VCPU_BLOCKED 2
 #define VM_F_NO_STAGE2 1
+#define SGI_KICK 0
+#define ICC_CTLR_EOIMODE 2
+#define HOST_TIMER_PPI_SPLIT 0x1E
+#define HOST_TIMER_PPI_DIRECT 0x1A
+#define TIME_SLICE_TICKS 0xF424
+#define VGIC_NUM_INTIDS 0x100
+#define VGIC_NWORDS 8
+#define VGICD_TYPER 0x3780007
+#define VGIC_IIDR 0x43B
+#define VGICD_CTLR_ARE_DS 0x50
+#define VGICR_WAKER_RESET 6
+#define VGIC_ICFGR0 0xAAAAAAAA
+#define VGIC_MAX_LRS 0x10
+#define VGIC_PRI_BITS 5
+#define VGIC_PRIO_MASK 0xF8
+#define VGIC_NO_TARGET 0xFF
+#define ICH_HCR_EN 1
+#define ICH_HCR_UIE 2
+#define LR_STATE_SHIFT 0x3E
+#define LR_PENDING 0x4000000000000000
+#define LR_HW 0x2000000000000000
+#define LR_GROUP1 0x1000000000000000
+#define LR_PRIO_SHIFT 0x30
+#define LR_PINTID_SHIFT 0x20
 #define VM_NAME_LEN 0x10
 #define CONSOLE_LINE 0x78
 #define MANIFEST_MAGIC 0x31305648564D5241
@@ -104,7 +131,9 @@
 #define STAT_FP 8
 #define STAT_IRQ 9
 #define STAT_OTHER 10
-#define NR_STATS 11
+#define STAT_VSGI 11
+#define STAT_VIRQ 12
+#define NR_STATS 13
 #define SCTLR_EL1_RESET 0x30D00800
 
 // ---- structures
@@ -153,8 +182,22 @@
 #define VCPU_FAULT_FAR 1048  // FAR_EL2 of the last exit
 #define VCPU_FAULT_HPFAR 1056  // HPFAR_EL2 of the last exit
 #define VCPU_EXITS 1064  // exits so far, all classes
-#define VCPU_STAT 1072  // 11 x 8 bytes  exits per class (STAT_*)
-#define VCPU_SIZE 1168
+#define VCPU_STAT 1072  // 13 x 8 bytes  exits per class (STAT_*)
+#define VCPU_CNTV_CTL 1176  // CNTV_CTL_EL0 (ENABLE, IMASK)
+#define VCPU_CNTV_CVAL 1184  // CNTV_CVAL_EL0, in the VM's virtual count
+#define VCPU_VGIC_HCR 1192  // ICH_HCR_EL2
+#define VCPU_VGIC_VMCR 1200  // ICH_VMCR_EL2: the guest's ICC_PMR/BPR/IGRPEN/CTLR
+#define VCPU_VGIC_AP0R 1208  // ICH_AP0R0_EL2
+#define VCPU_VGIC_AP1R 1216  // ICH_AP1R0_EL2
+#define VCPU_VGIC_LR 1224  // 16 x 8 bytes  ICH_LR<n>_EL2
+#define VCPU_VGIC_USED 1352  // list registers that hold an interrupt (bit n: ICH_LR<n>_EL2)
+#define VCPU_VGICR_WAKER 1360  // GICR_WAKER
+#define VCPU_VGICR_GROUP 1368  // GICR_IGROUPR0
+#define VCPU_VGICR_ENABLE 1376  // GICR_ISENABLER0
+#define VCPU_VGICR_PEND 1384  // pending, not yet in a list register (GICR_ISPENDR0, SGIs)
+#define VCPU_VGICR_EDGE 1392  // edge-triggered PPIs (GICR_ICFGR1), SGIs always
+#define VCPU_VGICR_PRIO 1400  // 32 x 1 bytes  GICR_IPRIORITYR<n>
+#define VCPU_SIZE 1440
 
 // PCPU: per-PE hypervisor data (TPIDR_EL2; TPIDR_EL1 in the host part)
 #define PCPU_HOST_CTXT 0  // the host part's context (split build)
@@ -167,7 +210,9 @@
 #define PCPU_RELEASE 1144  // boot: the primary PE sets it to start this PE
 #define PCPU_EL2_SP 1152  // top of this PE's EL2 stack
 #define PCPU_HOST_SP 1160  // top of this PE's host stack
-#define PCPU_SIZE 1168
+#define PCPU_VTIMER_ACTIVE 1168  // 1 while this PE's physical PPI 27 is active (host/vgic.S)
+#define PCPU_TIMER_AT 1176  // the host timer's compare value (physical count), -1 when it is off
+#define PCPU_SIZE 1184
 
 // VM: a virtual machine: configuration (from Python), then run-time state (firmware)
 #define VM_NAME 0  // 16 x 1 bytes  console tag, NUL-terminated
@@ -194,7 +239,9 @@
 #define VM_DB_VALUE 344  // doorbell: last value rung
 #define VM_DB_COUNT 352  // doorbell: rings
 #define VM_DB_SEEN 360  // doorbell: guest virtual count when the backend saw the last ring
-#define VM_SIZE 368
+#define VM_DB_SEEN_PMC 368  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
+#define VM_DB_RAISED_PMC 376  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
+#define VM_SIZE 384
 
 // MAN: the boot manifest, at HV_MANIFEST
 #define MAN_MAGIC 0  // MANIFEST_MAGIC
@@ -207,8 +254,22 @@
 #define MAN_PANIC_ESR 56
 #define MAN_PANIC_ELR 64
 #define MAN_PANIC_FAR 72
-#define MAN_VMS 80  // 8 x 368 bytes  VM records
-#define MAN_SIZE 3024
+#define MAN_VMS 80  // 8 x 384 bytes  VM records
+#define MAN_SIZE 3152
+
+// VGICD: a VM's emulated GICv3 distributor (KVM: struct vgic_dist); array vgic_dists, by VM index
+#define VGICD_LOCK 0  // spinlock over the VM's virtual GIC state (distributor and redistributors)
+#define VGICD_VM 8  // address of its VM record
+#define VGICD_CTLR 16  // GICD_CTLR: EnableGrp0 | EnableGrp1
+#define VGICD_GROUP 24  // 8 x 8 bytes  GICD_IGROUPR<n>
+#define VGICD_ENABLE 88  // 8 x 8 bytes  GICD_ISENABLER<n>
+#define VGICD_PEND 152  // 8 x 8 bytes  pending, not yet in a list register
+#define VGICD_PEND_WORDS 216  // bit n set: PEND word n may be non-zero (a flush's quick look)
+#define VGICD_EDGE 224  // 8 x 8 bytes  edge-triggered (GICD_ICFGR<n>)
+#define VGICD_PRIO 288  // 256 x 1 bytes  GICD_IPRIORITYR<n>
+#define VGICD_TARGET 544  // 256 x 1 bytes  vCPU an SPI goes to, VGIC_NO_TARGET for none
+#define VGICD_ROUTE 800  // 256 x 8 bytes  GICD_IROUTER<n>
+#define VGICD_SIZE 2848
 
 // ---- the EL1 system registers of a context (abi.EL1_SYSREGS), in one place
 // Save the EL1 system registers of the running context to the CTXT at \ctxt (clobbers \tmp).

@@ -46,6 +46,51 @@
     ret
 .endm
 
+// The same, keeping x19..x28 (functions with many values to keep across calls).
+.macro enter_big
+    stp     x29, x30, [sp, #-96]!
+    mov     x29, sp
+    stp     x19, x20, [sp, #16]
+    stp     x21, x22, [sp, #32]
+    stp     x23, x24, [sp, #48]
+    stp     x25, x26, [sp, #64]
+    stp     x27, x28, [sp, #80]
+.endm
+
+.macro leave_big
+    ldp     x19, x20, [sp, #16]
+    ldp     x21, x22, [sp, #32]
+    ldp     x23, x24, [sp, #48]
+    ldp     x25, x26, [sp, #64]
+    ldp     x27, x28, [sp, #80]
+    ldp     x29, x30, [sp], #96
+    ret
+.endm
+
+// The host part's timer (armvirt/hv/abi.py, HOST_TIMER_PPI_*): the EL1 physical timer in the
+// split build (the host part runs at EL1), the EL2 physical timer in the direct one.
+#ifdef HV_SPLIT
+#define HOST_TIMER_PPI  HOST_TIMER_PPI_SPLIT
+.macro host_timer_arm cval, tmp
+    msr     cntp_cval_el0, \cval
+    mov     \tmp, #1                    // ENABLE, not masked
+    msr     cntp_ctl_el0, \tmp
+.endm
+.macro host_timer_off
+    msr     cntp_ctl_el0, xzr
+.endm
+#else
+#define HOST_TIMER_PPI  HOST_TIMER_PPI_DIRECT
+.macro host_timer_arm cval, tmp
+    msr     cnthp_cval_el2, \cval
+    mov     \tmp, #1
+    msr     cnthp_ctl_el2, \tmp
+.endm
+.macro host_timer_off
+    msr     cnthp_ctl_el2, xzr
+.endm
+#endif
+
 // This PE's PCPU record. The EL2 code always finds it in TPIDR_EL2; the host part (the code in
 // host/) runs at EL1 in the split build, where TPIDR_EL1 holds it, and at EL2 in the direct build.
 .macro this_pcpu reg
