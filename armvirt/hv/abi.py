@@ -199,8 +199,9 @@ MANIFEST_MAGIC = int.from_bytes(b"ARMVHV01", "little")
 MANIFEST_VERSION = 1
 
 # EL1 system registers a world switch saves and restores, in save order (Arm ARM names; all
-# accessible by MRS/MSR at EL2). The timer registers (CNTV_CTL_EL0, CNTV_CVAL_EL0) join this
-# list with the generic timers (GIC branch).
+# accessible by MRS/MSR at EL2). The virtual timer (CNTV_CTL_EL0, CNTV_CVAL_EL0) is not in this
+# list: it is a vCPU's only (VCPU_CNTV_*; the host part has none), restored after CNTVOFF_EL2 and
+# switched off when saved (firmware/hyp/vgic-v3-sr.S).
 EL1_SYSREGS = ("SCTLR_EL1", "ACTLR_EL1", "CPACR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1",
                "ESR_EL1", "AFSR0_EL1", "AFSR1_EL1", "FAR_EL1", "MAIR_EL1", "AMAIR_EL1",
                "VBAR_EL1", "CONTEXTIDR_EL1", "CNTKCTL_EL1", "PAR_EL1", "TPIDR_EL1",
