@@ -457,9 +457,12 @@ def cmd_debug(args) -> int:
                            mode=args.hv, smp=args.smp)
             m, hv_run = launch(cfg, trace=["exc"])
             boot = hv_run.boots[0]
-            symbols = SymbolTable.from_elf(hv_run.firmware)
+            # The firmware runs at PA = VA 0x4000_0000 and so does the guest's IPA space:
+            # tag both so the debugger symbolizes by the selected PE's world.
+            symbols = SymbolTable()
+            symbols.add_elf(hv_run.firmware, space="hyp")
             if boot is not None and boot.kind == "elf":
-                symbols.add_elf(args.image)
+                symbols.add_elf(args.image, space="guest")
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
                         psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])

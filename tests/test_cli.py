@@ -260,6 +260,9 @@ def test_debug_a_guest_under_the_hypervisor(guests_dir):
     assert "Breakpoint 1, 0x" in out and "<__guest_enter> at firmware/hyp/switch.S" in out
     assert "__kvm_vcpu_run" in out                      # the backtrace through the EL2 part
     assert "= 72 'H'" in out                            # the guest, about to print its 'H'
+    # The guest's IPA 0x4000_0010 is also firmware code at PA 0x4000_0010: under stage 2 the
+    # debugger names the guest's line, not the hypervisor's.
+    assert "Breakpoint 2, 0x40000010 <_start+16> at guests/hello.S:" in out
     assert "PE0: EL1h" in out and "HCR_EL2.VM = 1" in out
     # vcpu: the hardware's view and the firmware's own records (VMIDs start at 1)
     assert "PE0: EL1 guest, stage 2 on, VMID 1, VMPIDR 0x80000000; firmware: vCPU 0 of VM " \

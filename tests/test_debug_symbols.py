@@ -57,6 +57,25 @@ def test_two_images_resolve_names_and_addresses(table):
     assert (sym.name, start, end) == ("fw_entry", 0x4000_0000, 0x4000_0008)
 
 
+def test_overlapping_images_are_looked_up_by_the_current_address_space():
+    """A hypervisor and its guest both at 0x4000_0000: the image of the space being looked at
+    (``space_of``) answers first, the other still answers what only it has."""
+    t = SymbolTable()
+    hyp = t.add_symbols("hv.elf", {"vectors": 0x4000_0000, "__guest_enter": 0x4000_0800},
+                        ranges=[(0x4000_0000, 0x4000_1000)])
+    guest = t.add_symbols("guest.elf", {"_start": 0x4000_0000},
+                          ranges=[(0x4000_0000, 0x4000_0100)])
+    hyp.space, guest.space = "hyp", "guest"
+    space = ["hyp"]
+    t.space_of = lambda: space[0]
+    assert t.describe(0x4000_0010) == "vectors+16"
+    space[0] = "guest"
+    assert t.describe(0x4000_0010) == "_start+16"
+    assert t.lookup("__guest_enter") == 0x4000_0800          # only the hypervisor has it
+    t.space_of = None
+    assert t.describe(0x4000_0010) == "vectors+16"           # no preference: load order
+
+
 def test_missing_elf_is_one_line(tmp_path):
     with pytest.raises(SymbolError, match="no such file"):
         SymbolTable().add_elf(tmp_path / "nope.elf")

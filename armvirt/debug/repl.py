@@ -126,6 +126,7 @@ class Debugger:
                  stream: Callable[[str], None] | None = None) -> None:
         self.m = machine
         self.symbols = _as_symbol_table(symbols)
+        self.symbols.space_of = self._space
         self.stream = stream
         self.pe = 0
         self.points: list[Point] = []
@@ -248,6 +249,14 @@ class Debugger:
     # ================================================================== machine access
     def _cpu(self, pe: int | None = None) -> Any:
         return self.m.cpus[self.pe if pe is None else pe]
+
+    def _space(self) -> str:
+        """The address space the selected PE executes in, for overlapping symbol tables: a
+        guest under stage 2 (EL0/EL1 with HCR_EL2.VM set), else the hypervisor's."""
+        pe = self.pe
+        if self._el(pe) < 2 and self.m.reg("HCR_EL2", pe) & 1:
+            return "guest"
+        return "hyp"
 
     def _el(self, pe: int | None = None) -> int:
         return int(self.m.reg("el", self.pe if pe is None else pe))

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 LINES_SECTION = ".armvirt.lines"
 
@@ -46,6 +46,7 @@ class ImageSymbols:
     symbols: dict[str, Symbol] = field(default_factory=dict)
     lines: list[tuple[int, str, int]] = field(default_factory=list)   # sorted by address
     ranges: list[tuple[int, int]] = field(default_factory=list)       # [start, end) loaded
+    space: str | None = None   # the address space it lives in ("hyp", "guest"); None: any
     _by_addr: list[Symbol] = field(default_factory=list, repr=False)
     _sym_addrs: list[int] = field(default_factory=list, repr=False)
     _line_addrs: list[int] = field(default_factory=list, repr=False)
@@ -116,6 +117,17 @@ class SymbolTable:
     def __init__(self) -> None:
         self.images: list[ImageSymbols] = []
         self._source_cache: dict[str, list[str] | None] = {}
+        # The address space being looked at now (the debugger sets it from the selected PE:
+        # "hyp" at EL2 or with stage 2 off, "guest" under stage 2); None: no preference.
+        self.space_of: Callable[[], str | None] | None = None
+
+    def _ordered(self) -> list[ImageSymbols]:
+        """The images, those of the current address space first, then those of any space."""
+        space = self.space_of() if self.space_of is not None else None
+        if space is None or all(i.space is None for i in self.images):
+            return self.images
+        return sorted(self.images, key=lambda i: 0 if i.space == space else
+                      1 if i.space is None else 2)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -125,14 +137,17 @@ class SymbolTable:
             t.add_elf(p)
         return t
 
-    def add_elf(self, path: str | os.PathLike[str]) -> ImageSymbols:
-        """Add the ``.symtab`` symbols and ``.armvirt.lines`` of an AArch64 ELF file."""
+    def add_elf(self, path: str | os.PathLike[str], space: str | None = None) -> ImageSymbols:
+        """Add the ``.symtab`` symbols and ``.armvirt.lines`` of an AArch64 ELF file. ``space``
+        names the address space the image runs in (e.g. "hyp" for the firmware, "guest"): when
+        images overlap, as a guest at IPA 0x4000_0000 and the hypervisor at PA 0x4000_0000 do,
+        the one of the current space (``space_of()``) is asked first."""
         from elftools.common.exceptions import ELFError
         from elftools.elf.elffile import ELFFile
         from elftools.elf.sections import SymbolTableSection
 
         name = str(path)
-        img = ImageSymbols(name)
+        img = ImageSymbols(name, space=space)
         try:
             with open(path, "rb") as f:
                 elf = ELFFile(f)
@@ -222,14 +237,14 @@ class SymbolTable:
     # ------------------------------------------------------------------ queries
     def lookup(self, name: str) -> int | None:
         """Address (or value, for absolute symbols) of ``name``; the first image wins."""
-        for img in self.images:
+        for img in self._ordered():
             s = img.symbols.get(name)
             if s is not None:
                 return s.addr
         return None
 
     def symbol(self, name: str) -> Symbol | None:
-        for img in self.images:
+        for img in self._ordered():
             s = img.symbols.get(name)
             if s is not None:
                 return s
@@ -244,7 +259,7 @@ class SymbolTable:
     def symbolize(self, addr: int) -> tuple[Symbol, int] | None:
         """(symbol, offset) of the nearest symbol at or below ``addr`` in the image holding
         ``addr``; None outside every image."""
-        for img in self.images:
+        for img in self._ordered():
             r = img.symbolize(addr)
             if r is not None:
                 return r
@@ -260,14 +275,14 @@ class SymbolTable:
 
     def function_range(self, addr: int) -> tuple[Symbol, int, int] | None:
         """(symbol, start, end) of the symbol containing ``addr``."""
-        for img in self.images:
+        for img in self._ordered():
             r = img.symbolize(addr)
             if r is not None:
                 return r[0], r[0].addr, img.symbol_end(r[0])
         return None
 
     def line_for(self, addr: int) -> tuple[str, int] | None:
-        for img in self.images:
+        for img in self._ordered():
             r = img.line_for(addr)
             if r is not None:
                 return r
