@@ -322,27 +322,7 @@ irq_handler:
     ldp     x0, x1, [sp], #64
     eret
 
-unexpected:
-    say     "smp: unexpected exception, esr "
-    mrs     x0, esr_el1
-    bl      puthex
-    bl      newline
-    b       system_off
-
-    .macro  ventry target
-    b       \target
-    .balign 128
-    .endm
-
-    .balign 2048
-vectors:                                // only IRQs at EL1 with SP_EL1 are expected
-    .rept   5
-    ventry  unexpected
-    .endr
-    ventry  irq_handler                 // 0x280: IRQ, current EL with SP_ELx
-    .rept   10
-    ventry  unexpected
-    .endr
+    irq_only_vectors smp, irq_handler
 
 #include "guest_lib.S"
     .ltorg

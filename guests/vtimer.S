@@ -240,27 +240,7 @@ vtimer_eoied:
     ldp     x0, x1, [sp], #48
     eret
 
-unexpected:
-    say     "vtimer: unexpected exception, esr "
-    mrs     x0, esr_el1
-    bl      puthex
-    bl      newline
-    b       system_off
-
-    .macro  ventry target
-    b       \target
-    .balign 128
-    .endm
-
-    .balign 2048
-vectors:
-    .rept   5
-    ventry  unexpected
-    .endr
-    ventry  irq_handler                 // 0x280: IRQ, current EL with SP_ELx
-    .rept   10
-    ventry  unexpected
-    .endr
+    irq_only_vectors vtimer, irq_handler
 
 #include "guest_lib.S"
     .ltorg

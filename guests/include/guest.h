@@ -14,3 +14,27 @@
 .endm
 
 #endif
+
+// The EL1 vector table of a guest that expects IRQs at EL1 with SP_EL1 only (offset 0x280):
+// every other exception prints "<name>: unexpected exception, esr <ESR_EL1>" and powers off.
+.macro irq_only_vectors name, irq
+unexpected:
+    say     "\name: unexpected exception, esr "
+    mrs     x0, esr_el1
+    bl      puthex
+    bl      newline
+    b       system_off
+
+    .balign 2048
+vectors:
+    .rept   5
+    b       unexpected
+    .balign 128
+    .endr
+    b       \irq                        // 0x280: IRQ, current EL with SP_ELx
+    .balign 128
+    .rept   10
+    b       unexpected
+    .balign 128
+    .endr
+.endm
