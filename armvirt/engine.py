@@ -24,6 +24,7 @@ from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, HCR_VF, HCR_VI, HCR_VSE,
                                     default_target_el, raise_sync, take_interrupt)
 from armvirt.cpu.memory import fetch_translate
+from armvirt.cpu.mmu import HCR_VM, current_vmid
 from armvirt.devices.timer import pe_event
 from armvirt.isa._decoder import decode
 from armvirt.isa._dispatch import execute
@@ -50,8 +51,8 @@ def _bp_matches(c, M, pc, pa):
         r = L.S_BP + i * L.BP_WIDTH
         if S[r] == pa and (S[r + 1] == -1 or S[r + 1] == pc) and (S[r + 2] >> c[L.EL]) & 1:
             vmid = S[r + 3]
-            if vmid == -1 or (c[L.EL] < 2 and (c[SR.HCR_EL2] & 1) and
-                              ((c[SR.VTTBR_EL2] >> 48) & 0xFF) == vmid):
+            if vmid == -1 or (c[L.EL] < 2 and (c[SR.HCR_EL2] & HCR_VM) and
+                              current_vmid(c) == vmid):
                 return True
     return False
 

@@ -115,7 +115,6 @@ STEP_BREAK = 16     # pc of a breakpoint to step over once when resuming (-1: no
 RUN_DONE = 17       # steps the last call of engine.run executed
 WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
 WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
-QUANTUM_LEFT = 32   # unused: the scheduler now counts rounds in cycles (S_SCHED); not renumbered
 ONLY_PE = 33        # >= 0: run only this PE (a debugger stepping one PE); -1: all PEs
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain

@@ -271,7 +271,7 @@ class Machine:
         PSTATE.PAN; ``stage2=False`` stops at the IPA, as AT S1E1R does."""
         from armvirt.cpu import mmu
         from armvirt.walk import from_record
-        kinds = {"read": 0, "write": mmu.A_WRITE, "exec": mmu.A_FETCH}
+        kinds = {"read": 0, "write": mmu.ACC_WRITE, "exec": mmu.ACC_FETCH}
         if access not in kinds:
             raise MachineError(f"access must be one of {', '.join(kinds)}, not {access!r}")
         if regime is not None:
@@ -283,7 +283,7 @@ class Machine:
         el = int(c[L.EL]) if el is None else el
         if el not in (0, 1, 2):
             raise MachineError(f"no EL{el} on this machine")
-        acc = kinds[access] | (mmu.A_UNPRIV if unpriv else 0)
+        acc = kinds[access] | (mmu.ACC_UNPRIV if unpriv else 0)
         pan = int(c[L.PSTATE_PAN]) if pan is None else int(bool(pan))
         _, ctl = mmu.inspect_el(c, self.M, _s64(va), acc, el, stage2, pan)
         return from_record(self.state, va & (2**64 - 1), el, access, int(ctl))

@@ -23,19 +23,18 @@ from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu import mmu
+from armvirt.cpu.mmu import (ACC_CM, ACC_FETCH, ACC_UNPRIV, ACC_WRITE, FSC_ALIGNMENT,
+                             FSC_EXTERNAL, PA_LIMIT)
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
-from armvirt.cpu.sysreg_table import CTR, PA_BITS
+from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pl011 import pl011_read, pl011_write
 
-# Access descriptor bits (the ``acc`` argument)
-ACC_WRITE = 1 << 0
-ACC_UNPRIV = 1 << 1     # LDTR/STTR: checked as EL0 when executed at EL1
+# Access descriptor bits (the ``acc`` argument): ACC_WRITE, ACC_UNPRIV, ACC_CM and ACC_FETCH
+# come from armvirt.cpu.mmu (the walk checks them); these matter before and after it.
 ACC_ATOMIC = 1 << 2     # exclusive or atomic: must be aligned, no instruction syndrome
 ACC_ORDERED = 1 << 3    # acquire/release: must be aligned
-ACC_CM = 1 << 4         # cache maintenance (DC ...): ESR.CM = 1
-ACC_FETCH = 1 << 5      # instruction fetch
 ACC_ISV = 1 << 8        # the access provides an instruction syndrome (ISS[24:14] below)
 # ISS fields for ISV = 1 (D17.2.37 ISS encoding for a Data Abort), stored from bit 9 upwards:
 ACC_SAS_SHIFT = 9       # 2 bits: log2(size)
@@ -43,16 +42,6 @@ ACC_SSE = 1 << 11       # sign-extending load
 ACC_SRT_SHIFT = 12      # 5 bits: the transfer register
 ACC_SF = 1 << 17        # 64-bit register
 ACC_AR = 1 << 18        # acquire/release
-
-# Fault status codes (DFSC/IFSC, D17.2.37)
-FSC_ADDR_SIZE_L0 = 0x00
-FSC_TRANSLATION_L0 = 0x04
-FSC_ACCESS_FLAG_L0 = 0x08
-FSC_PERMISSION_L0 = 0x0C
-FSC_EXTERNAL = 0x10
-FSC_ALIGNMENT = 0x21
-
-PA_LIMIT = 1 << PA_BITS
 
 
 @njit(cache=True, inline="always")
@@ -147,17 +136,17 @@ def translate(c, M, va, acc, size):
             va = pa
         info = mmu.s1_off_info(c, acc, regime)
         if (va & (size - 1)) and (info & mmu.I_DEVICE):
-            translation_fault(c, M, va, acc, mmu.F_VALID | FSC_ALIGNMENT, 0)
+            translation_fault(c, M, va, acc, mmu.alignment_fault(info), 0)
             return -1
         c[L.XLAT_INFO] = info
         return va
     f, pa, ipa, info = mmu.translate_mmu(c, M, va, acc, el, regime, s1on, s2on)
-    if (va & (size - 1)) and (info & mmu.I_DEVICE) and not (acc & ACC_FETCH) and \
-            (f == 0 or (f & mmu.F_FSC_MASK) & ~3 == mmu.FSC_PERMISSION):
-        s1dev = (not s1on and (mmu.s1_off_info(c, acc, regime) & mmu.I_DEVICE)) or \
-            (s1on and mmu.mair_is_device((info >> mmu.I_ATTR_SHIFT) & 0xFF))
-        if s1dev or f == 0 or (f & mmu.F_STAGE2):
-            f = mmu.F_VALID | FSC_ALIGNMENT | (0 if s1dev else mmu.F_STAGE2)
+    if (va & (size - 1)) and (info & mmu.I_DEVICE) and not (acc & ACC_FETCH):
+        # Alignment comes before the same stage's permission check: it replaces no fault, a
+        # stage 2 permission fault, or a stage 1 one when stage 1 made the memory Device.
+        if f == 0 or ((f & mmu.F_FSC_MASK) & ~3 == mmu.FSC_PERMISSION and
+                      (f & mmu.F_STAGE2 or info & mmu.I_S1_DEVICE)):
+            f = mmu.alignment_fault(info)
     if f:
         translation_fault(c, M, va, acc, f, ipa)
         return -1

@@ -76,13 +76,14 @@ I_S2BLOCK_SHIFT = 29     # 6 bits
 I_DEVICE = 1 << 35       # the combined memory type is Device
 I_ATTR_SHIFT = 36        # 8 bits: the MAIR attribute byte (PAR_EL1.ATTR)
 I_SH_SHIFT = 44          # 2 bits: stage 1 shareability SH[1:0] (PAR_EL1.SH)
+I_S1_DEVICE = 1 << 46    # stage 1 (or stage 1 off) made it Device; without it, stage 2 did
 
-# Access kinds (a subset of the ``acc`` bits of armvirt.cpu.memory, repeated here so that
-# this module does not import it: memory.py is this module's caller)
-A_WRITE = 1 << 0
-A_UNPRIV = 1 << 1
-A_CM = 1 << 4
-A_FETCH = 1 << 5
+# The access-descriptor bits a walk looks at (the ``acc`` argument; armvirt.cpu.memory adds
+# the ones for alignment and syndromes on top)
+ACC_WRITE = 1 << 0
+ACC_UNPRIV = 1 << 1     # LDTR/STTR: checked as EL0 when executed at EL1
+ACC_CM = 1 << 4         # cache maintenance (DC ...): ESR.CM = 1
+ACC_FETCH = 1 << 5      # instruction fetch
 
 # Regimes
 REGIME_EL10 = 1
@@ -486,7 +487,7 @@ def s1_info(c, desc, regime, apt0, apt1, xnt, pxnt):
     info = I_S1 | (attrindx << I_ATTRINDX_SHIFT) | (attr << I_ATTR_SHIFT) \
         | (((desc >> 8) & 3) << I_SH_SHIFT)
     if mair_is_device(attr):
-        info |= I_DEVICE
+        info |= I_DEVICE | I_S1_DEVICE
     ap2 = ((desc >> 7) & 1) | apt1
     priv_w = ap2 == 0
     if regime == REGIME_EL2:
@@ -528,28 +529,35 @@ def check_permissions(info, acc, el, regime, pan):
     Instruction fetches need only execute permission; cache maintenance needs read permission
     (write permission for DC IVAC, which the caller marks as a write)."""
     if info & I_S1:
-        priv = el != 0 and not ((acc & A_UNPRIV) and regime == REGIME_EL10 and el == 1)
-        if acc & A_FETCH:
+        priv = el != 0 and not ((acc & ACC_UNPRIV) and regime == REGIME_EL10 and el == 1)
+        if acc & ACC_FETCH:
             ok = (info & (I_PRIV_X if priv else I_USER_X)) != 0
         elif priv:
-            panned = pan and regime == REGIME_EL10 and (info & I_AP1) and not (acc & A_UNPRIV)
-            ok = (not panned) and ((acc & A_WRITE) == 0 or (info & I_PRIV_W) != 0)
-        elif acc & A_WRITE:
+            panned = pan and regime == REGIME_EL10 and (info & I_AP1) and not (acc & ACC_UNPRIV)
+            ok = (not panned) and ((acc & ACC_WRITE) == 0 or (info & I_PRIV_W) != 0)
+        elif acc & ACC_WRITE:
             ok = (info & I_USER_W) != 0
         else:
             ok = (info & I_USER_R) != 0
         if not ok:
             return fault_word(FSC_PERMISSION, (info >> I_S1LEVEL_SHIFT) & 3, False, False)
     if info & I_S2:
-        if acc & A_FETCH:
+        if acc & ACC_FETCH:
             ok = (info & I_S2X) != 0
-        elif acc & A_WRITE:
+        elif acc & ACC_WRITE:
             ok = (info & I_S2W) != 0
         else:
             ok = (info & I_S2R) != 0
         if not ok:
             return fault_word(FSC_PERMISSION, (info >> I_S2LEVEL_SHIFT) & 3, True, False)
     return 0
+
+
+@njit(cache=True, inline="always")
+def alignment_fault(info):
+    """The Alignment fault of an unaligned access to Device memory, at the stage whose
+    attributes made it Device (AArch64.S1HasAlignmentFault / S2HasAlignmentFault)."""
+    return F_VALID | FSC_ALIGNMENT | (0 if info & I_S1_DEVICE else F_STAGE2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,9 +580,9 @@ def s1_off_info(c, acc, regime):
     fetches Normal; with HCR_EL2.DC = 1 (EL1&0) everything is Normal Write-Back."""
     if regime == REGIME_EL10 and (c[SR.HCR_EL2] & HCR_DC):
         return 0xFF << I_ATTR_SHIFT   # Normal Write-Back, Non-shareable
-    if acc & A_FETCH:
+    if acc & ACC_FETCH:
         return (0x44 << I_ATTR_SHIFT) | (2 << I_SH_SHIFT)   # Normal Non-cacheable
-    return I_DEVICE | (2 << I_SH_SHIFT)                     # Device-nGnRnE
+    return I_DEVICE | I_S1_DEVICE | (2 << I_SH_SHIFT)       # Device-nGnRnE
 
 
 @njit(cache=True)

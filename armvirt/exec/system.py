@@ -31,7 +31,7 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
                                     default_target_el, exception_return, raise_sync,
                                     raise_sysreg_trap, raise_undefined, wfi_wakeup)
 from armvirt.cpu import mmu
-from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, FSC_ALIGNMENT, mem_check_write, mem_write,
+from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, mem_check_write, mem_write,
                                 store_snoop, translate, translation_fault)
 from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel, set_pan
 from armvirt.cpu.sysreg_table import DCZID_BS
@@ -396,12 +396,9 @@ def dc_zva(c, M, pc, Rt):
         return
     info = c[L.XLAT_INFO]
     if info & mmu.I_DEVICE:
-        s1dev = not (info & mmu.I_S1) or mmu.mair_is_device((info >> mmu.I_ATTR_SHIFT) & 0xFF)
-        if not (info & mmu.I_S2) or s1dev:
-            translation_fault(c, M, va, ACC_WRITE, mmu.F_VALID | FSC_ALIGNMENT, 0)
-        else:
-            translation_fault(c, M, va, ACC_WRITE, mmu.F_VALID | mmu.F_STAGE2 | FSC_ALIGNMENT,
-                              translate_ipa_of(c, M, base))
+        f = mmu.alignment_fault(info)
+        translation_fault(c, M, va, ACC_WRITE, f,
+                          translate_ipa_of(c, M, base) if f & mmu.F_STAGE2 else 0)
         return
     for i in range(ZVA_BYTES // 8):
         if not mem_write(c, M, base + 8 * i, 8, 0, 0):
@@ -504,7 +501,7 @@ def at_par(c, M, va, regime_el, stage12, is_write, as_el0, pan):
     else:
         regime, s1on, s2on = mmu.regime_controls(c, 1)
     el = 0 if as_el0 else regime_el
-    acc = mmu.A_WRITE if is_write else 0
+    acc = mmu.ACC_WRITE if is_write else 0
     s2final = stage12 and s2on
     va_in = va
     if s1on:
