@@ -14,8 +14,9 @@ from typing import Optional
 from armvirt import layout as L
 from armvirt.cpu import mmu
 
-FAULT_TYPES = {0x00: "address_size", 0x04: "translation", 0x08: "access_flag",
-               0x0C: "permission", 0x14: "external"}
+FAULT_TYPES = {mmu.FSC_ADDR_SIZE: "address_size", mmu.FSC_TRANSLATION: "translation",
+               mmu.FSC_ACCESS_FLAG: "access_flag", mmu.FSC_PERMISSION: "permission",
+               mmu.FSC_EXTERNAL_WALK: "external"}
 MASK64 = (1 << 64) - 1
 
 
