@@ -4,11 +4,15 @@
 
 execute(op, w, c, M, pc) extracts the fields of op's pattern from the word w and calls
 its handler trans_X(c, M, pc, *fields); ops without a handler raise UNDEFINED through
-unimplemented(), which also counts them (like QEMU's -d unimp).
+unimplemented(), which also counts them (like QEMU's -d unimp).  The SIMD&FP ops (the
+'fpsimd' unit) go through execute_fpsimd, which is not inlined into the run loop.
 """
+
+import numpy as np
 
 from armvirt.jit import njit
 
+from armvirt.cpu.sysregs import fp_access_check
 from armvirt.exec.common import undefined, unimplemented
 from armvirt.exec.branch import (
     trans_B,
@@ -108,6 +112,10 @@ from armvirt.exec.system import (
     trans_WFI,
     trans_YIELD,
 )
+
+FIRST_FPSIMD_OP = 109
+# Per fpsimd op (from FIRST_FPSIMD_OP): does it have a handler?
+FPSIMD_HANDLED = np.array([], dtype=np.bool_)
 
 
 # inline='always': Numba gives every call site a zero-filled return slot in the entry
@@ -335,3 +343,15 @@ def execute(op, w, c, M, pc):
         trans_SWP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
     else:
         unimplemented(c, M, pc, op)
+
+
+# Not inlined: see UNITS in gen_decoder.py.
+@njit(cache=True)
+def execute_fpsimd(op, w, c, M, pc):
+    """The SIMD&FP ops: UNDEFINED when not implemented, then
+    AArch64.CheckFPAdvSIMDEnabled (the access traps), then the handler."""
+    if not FPSIMD_HANDLED[op - FIRST_FPSIMD_OP]:
+        unimplemented(c, M, pc, op)
+        return
+    if not fp_access_check(c, M, pc):
+        return
