@@ -27,12 +27,15 @@ class State:
     v: list[int] = field(default_factory=list)   # q0..q31 as unsigned 128-bit
     data: bytes = b""
     fault: str | None = None     # None, or a description of the exception taken
+    fpsr: int | None = None      # compared when both sides have it (FP/SIMD tests)
 
     def diff(self, other: "State") -> list[str]:
         out = []
         for i, (a, b) in enumerate(zip(self.x, other.x)):
             if a != b:
                 out.append(f"x{i}: 0x{a:x} != 0x{b:x}")
+        if self.fpsr is not None and other.fpsr is not None and self.fpsr != other.fpsr:
+            out.append(f"fpsr: 0x{self.fpsr:x} != 0x{other.fpsr:x}")
         for name in ("sp", "pc", "nzcv"):
             a, b = getattr(self, name), getattr(other, name)
             if a != b:
@@ -59,8 +62,7 @@ class Ours:
         from armvirt.machine import Machine
         self.m = Machine(ram_size=RAM)
 
-    def run(self, words, x, sp, nzcv, data, v=None) -> State:
-        from armvirt import layout as L
+    def run(self, words, x, sp, nzcv, data, v=None, fpcr=None, fpsr=0) -> State:
         m = self.m
         pe = 0
         m.reset_pe(pe)
@@ -77,13 +79,16 @@ class Ours:
         m.set_reg("nzcv", nzcv)
         for i, val in enumerate(v or []):
             m.set_reg(f"q{i}", val)
+        m.set_reg("FPCR", fpcr or 0)
+        m.set_reg("FPSR", fpsr)
         m.step(len(words))
         fault = None
         if m.reg("el") != 0:
             fault = f"exception to EL{m.reg('el')}, ESR_EL1=0x{m.reg('ESR_EL1'):x}"
         return State([m.reg(f"x{i}") for i in range(31)], m.reg("sp"), m.reg("pc"),
                      m.reg("nzcv"), [m.reg(f"q{i}") for i in range(32)] if v is not None else [],
-                     m.read_phys(DATA, DATA_SIZE), fault)
+                     m.read_phys(DATA, DATA_SIZE), fault,
+                     m.reg("FPSR") if fpcr is not None else None)
 
 
 class Unicorn:
@@ -92,7 +97,7 @@ class Unicorn:
         from unicorn import arm64_const as A
         self.uc_mod, self.A = unicorn, A
 
-    def run(self, words, x, sp, nzcv, data, v=None) -> State:
+    def run(self, words, x, sp, nzcv, data, v=None, fpcr=None, fpsr=0) -> State:
         uc_mod, A = self.uc_mod, self.A
         uc = uc_mod.Uc(uc_mod.UC_ARCH_ARM64, uc_mod.UC_MODE_ARM)
         uc.mem_map(CODE, 0x1000)
@@ -106,6 +111,9 @@ class Unicorn:
         uc.reg_write(A.UC_ARM64_REG_NZCV, nzcv)
         for i, val in enumerate(v or []):
             uc.reg_write(getattr(A, f"UC_ARM64_REG_Q{i}"), val)
+        if fpcr is not None:
+            uc.reg_write(A.UC_ARM64_REG_FPCR, fpcr)
+            uc.reg_write(A.UC_ARM64_REG_FPSR, fpsr)
         fault = None
         try:
             uc.emu_start(CODE, CODE + len(code), count=len(words))
@@ -116,7 +124,8 @@ class Unicorn:
                      uc.reg_read(A.UC_ARM64_REG_NZCV),
                      [uc.reg_read(getattr(A, f"UC_ARM64_REG_Q{i}")) for i in range(32)]
                      if v is not None else [],
-                     bytes(uc.mem_read(DATA, DATA_SIZE)), fault)
+                     bytes(uc.mem_read(DATA, DATA_SIZE)), fault,
+                     uc.reg_read(A.UC_ARM64_REG_FPSR) if fpcr is not None else None)
 
 
 _ours: Ours | None = None
@@ -124,17 +133,19 @@ _uc: Unicorn | None = None
 
 
 def compare(words: list[int], x: list[int], sp: int = DATA + DATA_SIZE - 0x100, nzcv: int = 0,
-            data: bytes = bytes(DATA_SIZE), v: list[int] | None = None) -> State:
+            data: bytes = bytes(DATA_SIZE), v: list[int] | None = None,
+            fpcr: int | None = None, fpsr: int = 0) -> State:
     """Run ``words`` on both; assert identical registers, flags, FP regs (when ``v`` given),
-    memory and fault/no-fault. Returns armvirt's state."""
+    FPSR (when ``fpcr`` is given: both start from ``fpcr``/``fpsr``), memory and
+    fault/no-fault. Returns armvirt's state."""
     global _ours, _uc
     if _uc is None:
         _uc = Unicorn()
     if _ours is None:
         _ours = Ours()
     x = list(x) + [0] * (31 - len(x))
-    a = _ours.run(words, x, sp, nzcv, data, v)
-    b = _uc.run(words, x, sp, nzcv, data, v)
+    a = _ours.run(words, x, sp, nzcv, data, v, fpcr, fpsr)
+    b = _uc.run(words, x, sp, nzcv, data, v, fpcr, fpsr)
     if a.fault is not None and b.fault is not None:
         return a  # both refused the instruction: the registers after a fault are not comparable
     problems = a.diff(b)
