@@ -36,6 +36,9 @@ PSCI enabled. Placement of the DTB:
   end of the image (``text_offset`` + ``image_size``), whichever is higher. If RAM is too small
   for that, the start of RAM is tried (booting.rst allows any use of the gap below
   ``text_offset``).
+* With an initrd (Image only, as QEMU's ``-initrd``): the initrd goes at that slot, page
+  aligned (``hw/arm/boot.c``), ``/chosen`` gets ``linux,initrd-start``/``-end``, and the DTB
+  goes to the next 2 MiB boundary after the initrd.
 
 Unlike QEMU we also pass x0 = DTB to ELF and raw images (QEMU enters those with x0 = 0); code
 that expects nothing in x0 is unaffected, and such code finds the DTB at ``RAM_BASE`` as on QEMU
@@ -113,6 +116,7 @@ class BootInfo:
     symbols: dict[str, int] = field(default_factory=dict)   # ELF .symtab: name -> value
     lines: Any = None                  # parsed JSON of the ELF's .armvirt.lines section
     path: str = ""
+    initrd: tuple[int, int] | None = None   # physical [start, end) of the initrd, if any
 
 
 @dataclass(frozen=True)
@@ -397,7 +401,7 @@ def _place_dtb(name: str, size: int, candidates: list[int], occupied: list[tuple
 
 def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str = "auto",
                load_addr: int | None = None, bootargs: str = "", dtb: bool = True,
-               el: int = 1) -> BootInfo:
+               el: int = 1, initrd: str | os.PathLike[str] | None = None) -> BootInfo:
     """Load ``path`` into ``machine``, place the device tree, and start PE 0 at the entry.
 
     ``kind`` is ``"auto"`` (by content, :func:`detect_kind`), ``"elf"``, ``"image"`` or
@@ -405,7 +409,9 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     2 MiB-aligned base of an Image (default ``RAM_BASE``; the image goes ``text_offset`` above
     it); ELF files place themselves and refuse it. ``bootargs`` becomes
     ``/chosen/bootargs``. ``dtb=False`` loads no device tree and passes x0 = 0. ``el`` is the
-    exception level PE 0 starts in (1 or 2; booting.rst allows either).
+    exception level PE 0 starts in (1 or 2; booting.rst allows either). ``initrd`` is a file
+    loaded as the initial RAM disk of a Linux ``Image``, where QEMU's ``-initrd`` puts it (see
+    the module docstring), and described in ``/chosen``.
 
     Raises :class:`LoadError` for anything wrong with the file or the request; the machine is
     not modified in that case. See the module docstring for where everything goes.
@@ -416,9 +422,13 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     if el not in (1, 2):
         raise LoadError(f"cannot start a guest at EL{el}: booting.rst allows EL1 or EL2")
     data = _read(path)
+    initrd_data = _read(initrd) if initrd is not None else None
     detected = detect_kind(data)
     if kind == "auto":
         kind = detected
+    if initrd_data is not None and kind != "image":
+        raise LoadError(f"{initrd}: an initrd is passed only to an arm64 Linux Image (as QEMU "
+                        f"-initrd); {name} is {'an ELF file' if kind == 'elf' else 'raw'}")
     elif kind == "elf" and detected != "elf":
         raise LoadError(f"{name} is not an ELF file (no \\x7fELF magic)")
     elif kind == "image" and detected != "image":
@@ -466,15 +476,27 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
         chunks.append(_Chunk(entry, data, len(data)))
         occupied = [(entry, entry + len(data))]
 
+    initrd_range: tuple[int, int] | None = None
+    if initrd_data is not None:
+        # hw/arm/boot.c: RAM + min(ram / 2, 128 MiB), or above the kernel, page aligned.
+        start = _align_up(max(memmap.RAM_BASE + min(ram_size // 2, QEMU_INITRD_CAP),
+                              max(e for _, e in occupied)), 4096)
+        _check_in_ram(str(initrd), "the initrd", start, len(initrd_data), ram_size)
+        initrd_range = (start, start + len(initrd_data))
+        chunks.append(_Chunk(start, initrd_data, len(initrd_data)))
+        occupied.append(initrd_range)
+
     dtb_addr: int | None = None
     blob = b""
     if dtb:
         try:
-            blob = build_dtb(machine, bootargs=bootargs)
+            blob = build_dtb(machine, bootargs=bootargs, initrd=initrd_range)
         except ValueError as e:
             raise LoadError(f"cannot build the device tree: {e}") from None
         top = max(e for _, e in occupied)
         if kind == "image":
+            # QEMU puts an arm64 kernel's DTB at the next 2 MiB boundary after the initrd
+            # (or after the initrd slot when there is none).
             qemu_slot = max(memmap.RAM_BASE + min(ram_size // 2, QEMU_INITRD_CAP), top)
             candidates = [_align_up(qemu_slot, SZ_2M), memmap.RAM_BASE]
         else:
@@ -496,4 +518,4 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     machine.boot_pe(0, entry, el=el, x0=dtb_addr or 0, x1=0, x2=0, x3=0)
     return BootInfo(kind=kind, entry=entry, dtb_addr=dtb_addr,
                     segments=[(c.addr, c.memsz) for c in chunks], symbols=symbols,
-                    lines=lines, path=name)
+                    lines=lines, path=name, initrd=initrd_range)
