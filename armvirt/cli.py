@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "EL1, the default) or direct (exits handled at EL2, Xen-like)")
     r.add_argument("--vm", action="append", default=[], metavar="SPEC",
                    help="a VM: IMAGE[,name=N][,mem=SIZE][,vcpus=N][,pin=PE:PE][,append=ARGS]"
-                   "[,output=FILE][,kind=K][,load-addr=A][,base=PA][,stage2=on|off]; repeatable")
+                   "[,initrd=FILE][,output=FILE][,kind=K][,load-addr=A][,base=PA][,stage2=on|off]; repeatable")
     r.add_argument("--config", metavar="FILE",
                    help="the VMs in a TOML file ([[vm]] tables with the --vm keys; hv, smp, mem)")
     r.add_argument("--max-insns", type=_int, default=None, metavar="N",
@@ -180,6 +180,9 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
                    "IMAGE, the guest's RAM (the board gets 2 MiB more)")
     r.add_argument("--append", default="", metavar="ARGS",
                    help="kernel command line (/chosen/bootargs in the DTB)")
+    r.add_argument("--initrd", default=None, metavar="FILE",
+                   help="initial RAM disk for an arm64 Linux Image, placed and described in "
+                   "/chosen as qemu -initrd does")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
                    help="load address for a raw binary (default: start of RAM)")
     r.add_argument("--gdb", metavar="ADDR", default=None,
@@ -236,7 +239,7 @@ def _hv_config(args):
     from armvirt.hv.launch import HvConfig, VMConfig
     if args.image:
         cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp, append=args.append,
-                                 load_addr=args.load_addr)])
+                                 load_addr=args.load_addr, initrd=args.initrd)])
         cfg.smp = args.smp
     else:
         cfg = load_config(args.config) if args.config else HvConfig([])
@@ -308,7 +311,7 @@ def cmd_run(args) -> int:
             if kinds:
                 m.trace_sink = sink
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el)
+                              el=args.el, initrd=args.initrd)
             symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
         else:
             from armvirt.hv.console import ConsoleDemux, prefixed
@@ -453,7 +456,8 @@ def cmd_debug(args) -> int:
                                   "start at EL1")
             from armvirt.hv.launch import HvConfig, VMConfig, launch
             cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
-                                     append=args.append, load_addr=args.load_addr)],
+                                     append=args.append, load_addr=args.load_addr,
+                                     initrd=args.initrd)],
                            mode=args.hv, smp=args.smp)
             m, hv_run = launch(cfg, trace=["exc"])
             boot = hv_run.boots[0]
@@ -467,7 +471,7 @@ def cmd_debug(args) -> int:
             m = Machine(ram_size=args.mem, smp=args.smp,
                         psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el)
+                              el=args.el, initrd=args.initrd)
             symbols = SymbolTable.from_boot_info(boot)
         for extra in args.symbols:
             symbols.add_elf(extra)

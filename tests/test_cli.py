@@ -267,3 +267,15 @@ def test_debug_a_guest_under_the_hypervisor(guests_dir):
     # vcpu: the hardware's view and the firmware's own records (VMIDs start at 1)
     assert "PE0: EL1 guest, stage 2 on, VMID 1, VMPIDR 0x80000000; firmware: vCPU 0 of VM " \
            "'vm0' (VMID 1)" in out
+
+
+@pytest.mark.parametrize("hv", [[], ["--bare"]])
+def test_initrd_bad_inputs_are_one_line(guests_dir, tmp_path, hv):
+    """--initrd: a missing file, or an initrd for an image that is not a Linux Image."""
+    r = armvirt("run", *hv, "--initrd", str(tmp_path / "absent"), str(guests_dir / "hello.elf"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    rd = tmp_path / "rd.cpio"
+    rd.write_bytes(b"070701")
+    r = armvirt("run", *hv, "--initrd", str(rd), str(guests_dir / "hello.elf"))
+    assert r.returncode == 2 and b"only to an arm64 Linux Image" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

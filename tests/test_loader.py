@@ -678,3 +678,47 @@ def test_real_machine_if_it_constructs(tmp_path):
     assert m.reg("el") == 1
     t = fdt.parse_dtb(m.read_phys(RAM, struct.unpack(">I", m.read_phys(RAM + 4, 4))[0]))
     assert list(t.get_node("/chosen").get_property("bootargs").data) == ["x=1"]
+
+
+# ------------------------------------------------------------------------------ initrd
+def test_initrd_goes_to_qemus_slot_with_the_dtb_after_it(tmp_path):
+    """hw/arm/boot.c: initrd at RAM + min(ram/2, 128 MiB) (page aligned, above the kernel),
+    /chosen linux,initrd-start/-end, the DTB at the next 2 MiB boundary after the initrd."""
+    m = FakeMachine(ram_size=64 * MiB)
+    rd = bytes(range(256)) * 4000 + b"end"                    # ~1 MiB, not a page multiple
+    info = load_image(m, write(tmp_path, "Image", make_image(0x8_0000, 0x30_0000)),
+                      initrd=write(tmp_path, "initrd", rd))
+    start = RAM + 32 * MiB
+    assert info.initrd == (start, start + len(rd))
+    assert m.read_phys(start, len(rd)) == rd
+    assert info.dtb_addr == RAM + 34 * MiB
+    chosen = dtb_at(m, info.dtb_addr).get_node("/chosen")
+    cells = lambda name: list(chosen.get_property(name).data)
+    assert cells("linux,initrd-start") == [start >> 32, start & 0xFFFF_FFFF]
+    end = start + len(rd)
+    assert cells("linux,initrd-end") == [end >> 32, end & 0xFFFF_FFFF]
+
+
+def test_initrd_goes_above_a_kernel_that_covers_the_slot(tmp_path):
+    m = FakeMachine(ram_size=16 * MiB)
+    info = load_image(m, write(tmp_path, "Image", make_image(0x8_0000, 0xB0_0123)),
+                      initrd=write(tmp_path, "initrd", b"x" * 5000))
+    kernel_end = RAM + 0x8_0000 + 0xB0_0123
+    assert info.initrd[0] == (kernel_end + 4095) & ~4095
+
+
+def test_initrd_needs_a_linux_image(tmp_path):
+    m = FakeMachine()
+    with pytest.raises(LoadError, match="only to an arm64 Linux Image"):
+        load_image(m, write(tmp_path, "blob", b"\x00" * 64), initrd=write(tmp_path, "rd", b"x"))
+    assert m.writes == [] and m.boots == []
+
+
+def test_initrd_larger_than_ram_and_missing(tmp_path):
+    m = FakeMachine(ram_size=16 * MiB)
+    img = write(tmp_path, "Image", make_image(0x8_0000, 0x10_0000))
+    with pytest.raises(LoadError, match="the initrd .* does not fit in RAM"):
+        load_image(m, img, initrd=write(tmp_path, "big", bytes(12 * MiB)))
+    with pytest.raises(LoadError, match="no such file"):
+        load_image(m, img, initrd=tmp_path / "absent")
+    assert m.writes == [] and m.boots == []

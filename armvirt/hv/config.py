@@ -2,7 +2,7 @@
 
 ``--vm IMAGE[,key=value]...`` (repeatable), keys:
 
-    name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  output=FILE
+    name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  initrd=FILE  output=FILE
     kind=auto|elf|image|raw  load-addr=ADDR  base=ADDR  stage2=on|off
 
 (a value cannot contain a comma: give such an ``append`` in a TOML file)
@@ -29,7 +29,8 @@ from typing import Any
 
 from armvirt.hv.launch import HvConfig, LaunchError, VMConfig
 
-_VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "output", "kind", "load-addr",
+_VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "initrd", "output", "kind",
+            "load-addr",
             "load_addr", "base", "stage2"}
 
 
@@ -89,6 +90,8 @@ def vm_from_dict(d: dict[str, Any], where: str, base_dir: Path | None = None) ->
         vm.pin = [_int(p, f"{where}: pin") for p in items]
     if "append" in d:
         vm.append = str(d["append"])
+    if "initrd" in d:
+        vm.initrd = path(d["initrd"])
     if "output" in d:
         vm.output = path(d["output"])
     if "kind" in d:

@@ -47,6 +47,7 @@ class VMConfig:
     vcpus: int = 1
     pin: list[int] | None = None     # physical PE of each vCPU; default: one PE each, in order
     append: str = ""                 # /chosen/bootargs
+    initrd: str | None = None        # initial RAM disk of a Linux Image (loader.load_image)
     output: str | None = None        # file for its console output (default: the terminal)
     kind: str = "auto"               # image kind (armvirt.loader.KINDS)
     load_addr: int | None = None     # raw image / Image base, as a guest-physical address
@@ -321,7 +322,7 @@ def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
         try:
             boots.append(load_image(target, vm.cfg.image, kind=vm.cfg.kind,
                                     load_addr=vm.cfg.load_addr, bootargs=vm.cfg.append,
-                                    dtb=vm.cfg.stage2))
+                                    dtb=vm.cfg.stage2, initrd=vm.cfg.initrd))
         except LoadError as e:
             raise LaunchError(f"VM {vm.name}: {e}") from None
         loaded.append(target)
