@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 EXIT_OK = 0
@@ -83,6 +84,14 @@ def _int(text: str) -> int:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return v
+
+
+def _rtc(text: str) -> int:
+    from armvirt.board import parse_rtc
+    try:
+        return parse_rtc(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +189,10 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
                    "IMAGE, the guest's RAM (the board gets 2 MiB more)")
     r.add_argument("--append", default="", metavar="ARGS",
                    help="kernel command line (/chosen/bootargs in the DTB)")
+    r.add_argument("--rtc", type=_rtc, default=None, metavar="WHEN",
+                   help="the PL031 RTC's time at power-on: 'now' (the host's clock), seconds "
+                   "since 1970, or YYYY-MM-DD[THH:MM:SS] UTC (default 2025-01-01, so runs are "
+                   "deterministic); it then follows the machine's virtual time")
     r.add_argument("--initrd", default=None, metavar="FILE",
                    help="initial RAM disk for an arm64 Linux Image, placed and described in "
                    "/chosen as qemu -initrd does")
@@ -263,6 +276,8 @@ def _check_run_args(args) -> str | None:
         if not args.image:
             return "the following arguments are required: IMAGE"
         return None
+    if args.rtc is not None:
+        return "--rtc sets the board's PL031, which guests of the hypervisor do not see: use --bare"
     if not args.image and not args.vm and not args.config:
         return "the following arguments are required: IMAGE (or --vm/--config)"
     if args.image and (args.vm or args.config):
@@ -306,7 +321,7 @@ def cmd_run(args) -> int:
     try:
         if args.bare:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc",
+                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc,
                         uart=to_stdout, trace=kinds)
             if kinds:
                 m.trace_sink = sink
@@ -454,6 +469,9 @@ def cmd_debug(args) -> int:
             if args.el != 1:
                 raise LaunchError("--el 2 does not go with --hv: guests of the hypervisor "
                                   "start at EL1")
+            if args.rtc is not None:
+                raise LaunchError("--rtc sets the board's PL031, which guests of the "
+                                  "hypervisor do not see")
             from armvirt.hv.launch import HvConfig, VMConfig, launch
             cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
                                      append=args.append, load_addr=args.load_addr,
@@ -469,7 +487,8 @@ def cmd_debug(args) -> int:
                 symbols.add_elf(args.image, space="guest")
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
+                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc,
+                        trace=["exc"])
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
                               el=args.el, initrd=args.initrd)
             symbols = SymbolTable.from_boot_info(boot)
@@ -540,6 +559,10 @@ def cmd_dumpdtb(args) -> int:
     return EXIT_OK
 
 
+class Terminated(Exception):
+    """SIGTERM arrived during a run."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -557,7 +580,18 @@ def main(argv: list[str] | None = None) -> int:
         args.smp = args.smp if args.smp_given else 1
         args.mem = args.mem if args.mem_given else DEFAULT_MEM
     if args.command == "run":
-        return cmd_run(args)
+        # SIGTERM ends a run the way Ctrl-C does (the guest's output flushed, status 143),
+        # not by killing the interpreter with the output still buffered.
+        def terminate(signum, frame):
+            raise Terminated()
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            return cmd_run(args)
+        except Terminated:
+            print("\narmvirt: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if args.command == "debug":
         return cmd_debug(args)
     if args.command == "dumpdtb":

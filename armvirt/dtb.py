@@ -113,6 +113,9 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
       ``"none"``, as QEMU does when PSCI is disabled.
     * ``/pl011@9000000``: PL011 + PrimeCell, SPI 1 level-high, both clocks from ``/apb-pclk``
       (create_uart); ``/chosen/stdout-path`` and ``/aliases/serial0`` point at it.
+    * ``/pl031@9010000`` (create_rtc) and the 32 ``/virtio_mmio@a000000..`` transports (SPIs
+      16-47, edge-rising, create_virtio_devices): only for a board that has them
+      (``machine_like.board_devices``, armvirt/board.py) — not for a VM of the hypervisor.
     * ``/apb-pclk``: the 24 MHz ``fixed-clock`` (create_fdt).
     * ``/intc@8000000``: ``arm,gic-v3`` with one redistributor region (fdt_add_gic_node).
       ``reg`` = GICD, then the GICR frames of ``smp`` PEs (``smp * GICR_STRIDE``): QEMU
@@ -216,6 +219,28 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
     uart.append(fdt.PropWords("clocks", CLOCK_PHANDLE, CLOCK_PHANDLE))
     uart.append(fdt.PropStrings("clock-names", "uartclk", "apb_pclk"))
     root.append(uart)
+
+    if getattr(machine_like, "board_devices", False):
+        rtc = fdt.Node(f"pl031@{memmap.RTC_BASE:x}",
+                       fdt.PropStrings("compatible", "arm,pl031", "arm,primecell"),
+                       fdt.PropWords("reg", *_cells(memmap.RTC_BASE, memmap.RTC_SIZE)))
+        if gic:
+            rtc.append(fdt.PropWords("interrupts",
+                                     *_irq(GIC_SPI, memmap.RTC_SPI, IRQ_TYPE_LEVEL_HIGH)))
+        rtc.append(fdt.PropWords("clocks", CLOCK_PHANDLE))
+        rtc.append(fdt.PropStrings("clock-names", "apb_pclk"))
+        root.append(rtc)
+        # QEMU adds the transports from the top down, so they are listed by ascending address.
+        for i in range(memmap.VIRTIO_COUNT):
+            base = memmap.VIRTIO_BASE + i * memmap.VIRTIO_SIZE
+            node = fdt.Node(f"virtio_mmio@{base:x}",
+                            fdt.PropWords("reg", *_cells(base, memmap.VIRTIO_SIZE)))
+            if gic:
+                node.append(fdt.PropWords("interrupts", *_irq(
+                    GIC_SPI, memmap.VIRTIO_SPI_BASE + i, IRQ_TYPE_EDGE_RISING)))
+            node.append(fdt.Property("dma-coherent"))
+            node.append(fdt.PropStrings("compatible", "virtio,mmio"))
+            root.append(node)
 
     if gic:
         root.append(fdt.Node(

@@ -14,6 +14,7 @@ register of any PE and EL, physical memory, breakpoints, snapshots — is here t
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
@@ -124,7 +125,7 @@ class Machine:
 
     def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
                  psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
-                 trace: Iterable[str] = ()):
+                 trace: Iterable[str] = (), rtc_epoch: int | None = None):
         if not 1 <= smp <= memmap.MAX_PES:
             raise MachineError(f"--smp must be between 1 and {memmap.MAX_PES}, not {smp}")
         if ram_size <= 0 or ram_size % 4096 or ram_size > memmap.RAM_SIZE_MAX:
@@ -168,11 +169,16 @@ class Machine:
         self.trace_events: list[tuple[int, ...]] = []  # drained events, unless trace_sink
         self.trace_sink: Callable[[tuple[int, ...]], None] | None = None
         self.console = bytearray()          # everything the UART transmitted
+        self._chunk = 1_000_000             # instructions per call of the loop (see run)
         self.uart_sink = uart
         self.devices: list[tuple[int, int, Device]] = []
         self.breakpoints: list[Breakpoint] = []
         self.watchpoints: list[Watchpoint] = []
         self.hooks: list[Hook] = []
+        # The board's Python devices (PL031 RTC, empty virtio-mmio slots), in the DTB too.
+        from armvirt import board
+        board.attach(self, board.DEFAULT_RTC_EPOCH if rtc_epoch is None else rtc_epoch)
+        self.board_devices = True
         self._next_bp = 1
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
@@ -580,9 +586,19 @@ class Machine:
             drop_cached_translations(self.cpus[pe])
 
     # ------------------------------------------------------------------ running
+    # Host time per call of the jitted loop: Numba masks SIGINT while it runs, and the guest's
+    # output waits in the core's UART buffer until the loop returns, so each call is kept
+    # short enough that Ctrl-C and console output are prompt (CHUNK_SECONDS), and long
+    # enough that the call overhead is noise. Where the loop stops never changes the
+    # schedule (ARCHITECTURE.md, "Time and scheduling"), so this costs no determinism.
+    CHUNK_SECONDS = 0.05
+    CHUNK_MIN, CHUNK_MAX = 10_000, 50_000_000
+
     def run(self, max_insns: int | None = None) -> ExitInfo:
         """Run until the guest powers off, a breakpoint, an error, or ``max_insns``
-        instructions (all PEs together). Ctrl-C is honoured between chunks."""
+        instructions (all PEs together). Ctrl-C (KeyboardInterrupt) is honoured within about
+        ``CHUNK_SECONDS``; what the guest printed reaches ``uart`` after every chunk, and
+        before any exception leaves this method."""
         from armvirt import engine
         remaining = max_insns if max_insns is not None else 1 << 62
         total = 0
@@ -591,25 +607,35 @@ class Machine:
             pc = int(self.cpus[last.pe][L.PC])
             if _u64(pc) == last.pc:
                 self.mach[L.STEP_BREAK] = pc
-        while True:
-            chunk = min(remaining, 20_000_000)
-            self.mach[L.EXIT_CODE] = L.EXIT_NONE
-            code = int(engine.run(self.M, chunk))
-            done = int(self.mach[L.RUN_DONE])
-            remaining -= done
-            total += done
-            info = self._handle_exit(code)
-            if info is None:  # handled in Python (or a chunk boundary): go on while budget lasts
-                if remaining > 0:
-                    continue
-                info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
-            self._drain_uart()
-            self._drain_trace()
-            info.instructions = total
-            if not info.pc:
-                info.pc = _u64(self.cpus[info.pe][L.PC])
-            self.last_exit = info
-            return info
+        try:
+            while True:
+                chunk = min(remaining, self._chunk)
+                self.mach[L.EXIT_CODE] = L.EXIT_NONE
+                t0 = time.perf_counter()
+                code = int(engine.run(self.M, chunk))
+                dt = time.perf_counter() - t0
+                done = int(self.mach[L.RUN_DONE])
+                if done >= chunk:   # ran the whole chunk: fit the next one to the time goal
+                    if dt < self.CHUNK_SECONDS / 2:
+                        self._chunk = min(self._chunk * 2, self.CHUNK_MAX)
+                    elif dt > self.CHUNK_SECONDS * 2:
+                        self._chunk = max(self._chunk // 2, self.CHUNK_MIN)
+                remaining -= done
+                total += done
+                info = self._handle_exit(code)
+                self._drain_uart()
+                if info is None:  # handled in Python, or a chunk boundary: go on
+                    if remaining > 0:
+                        continue
+                    info = ExitInfo("budget", pe=int(self.mach[L.CUR_PE]))
+                self._drain_trace()
+                info.instructions = total
+                if not info.pc:
+                    info.pc = _u64(self.cpus[info.pe][L.PC])
+                self.last_exit = info
+                return info
+        finally:
+            self._drain_uart()   # nothing the guest printed is lost, however we leave
 
     def step(self, n: int = 1, pe: int | None = None) -> ExitInfo:
         """Execute ``n`` instructions and stop: on the PEs in their usual deterministic

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -279,3 +280,30 @@ def test_initrd_bad_inputs_are_one_line(guests_dir, tmp_path, hv):
     r = armvirt("run", *hv, "--initrd", str(rd), str(guests_dir / "hello.elf"))
     assert r.returncode == 2 and b"only to an arm64 Linux Image" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# A raw image that prints '.' forever, with a busy loop of ~130 K instructions in between:
+#   movz x1, #0x900, lsl #16; 1: movz w2, #'.'; strb w2, [x1]; movz x3, #2, lsl #16
+#   2: subs x3, x3, #1; b.ne 2b; b 1b
+DOTS_FOREVER = [0xD2A12001, 0x528005C2, 0x39000022, 0xD2A00043, 0xF1000463, 0x54FFFFE1,
+                0x17FFFFFB]
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_output_is_live_and_a_signal_stops_a_spinning_guest(tmp_path, sig, status):
+    """The guest's output arrives while it runs (not when 4 KiB have collected or at the end),
+    and SIGINT/SIGTERM stop a guest that never returns, with everything it printed flushed."""
+    img = tmp_path / "dots.bin"
+    img.write_bytes(b"".join(w.to_bytes(4, "little") for w in DOTS_FOREVER))
+    p = subprocess.Popen([sys.executable, "-m", "armvirt.cli", "run", "--bare",
+                          "--load-addr", "0x40000000", str(img)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = p.stdout.read(3)            # blocks until the guest's first dots arrive
+        assert first == b"..."
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == status, err
+    assert set(out) <= {ord(".")} and len(err.strip().splitlines()) == 1, err

@@ -9,7 +9,7 @@ from armvirt.machine import Machine, MachineError
 from mmu_util import identity_stage2
 
 BASE = 0x4000_0000
-DEV = 0x0A00_0000     # a virtio-mmio slot: free for a test device
+DEV = 0x0C00_0000     # nothing of the board's is mapped here: free for a test device
 
 
 def machine(src: str, **kw) -> tuple[Machine, object]:
@@ -39,7 +39,7 @@ def test_python_device_loads_see_fresh_answers():
     """Back-to-back loads from a Python device each get their own answer (a replayed
     instruction's answers must not leak into the next one)."""
     m, _ = machine("""
-        movz x1, #0x0A00, lsl #16
+        movz x1, #0x0C00, lsl #16
         ldr  w2, [x1]
         ldr  w3, [x1, #8]
         ldp  w4, w5, [x1, #16]
@@ -56,7 +56,7 @@ def test_python_device_loads_see_fresh_answers():
 
 
 def test_step_counts_a_replayed_instruction_once():
-    m, _ = machine("movz x1, #0x0A00, lsl #16\nldr x2, [x1]\nadd x3, x2, #1\n")
+    m, _ = machine("movz x1, #0x0C00, lsl #16\nldr x2, [x1]\nadd x3, x2, #1\n")
     m.add_device(DEV, 0x200, Counter())
     m.step(1)
     info = m.step(1)
@@ -66,7 +66,7 @@ def test_step_counts_a_replayed_instruction_once():
 
 
 def test_unclaimed_address_is_an_external_abort():
-    m, _ = machine("movz x1, #0x0A00, lsl #16\nldr x2, [x1]\n")
+    m, _ = machine("movz x1, #0x0C00, lsl #16\nldr x2, [x1]\n")
     m.set_reg("VBAR_EL1", BASE + 0x800)
     m.step(2)
     esr = m.reg("ESR_EL1")

@@ -20,8 +20,9 @@ to the previous checkpoint's are shared). The decode cache is derived data: on r
 entries of pages whose bytes change are dropped. (``Machine.save`` copies RAM and the decode
 cache whole, ~2 s for 128 MiB: too slow to take at every resume.)
 
-Not captured: the state of devices modelled in Python (``Machine.add_device``); none of the
-board's devices is one today. A replay that does not reproduce its recording raises
+Not captured: the state of devices modelled in Python (``Machine.add_device``). Of the board's,
+the PL031 RTC keeps its load, match and interrupt registers across a reverse step (its time
+comes from the restored cycle count); the virtio-mmio slots have no state. A replay that does not reproduce its recording raises
 :class:`ReplayError`.
 """
 from __future__ import annotations
