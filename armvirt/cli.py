@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "EL1, the default) or direct (exits handled at EL2, Xen-like)")
     r.add_argument("--vm", action="append", default=[], metavar="SPEC",
                    help="a VM: IMAGE[,name=N][,mem=SIZE][,vcpus=N][,pin=PE:PE][,append=ARGS]"
-                   "[,initrd=FILE][,output=FILE][,kind=K][,load-addr=A][,base=PA][,stage2=on|off]; repeatable")
+                   "[,initrd=FILE][,dtb=FILE][,output=FILE][,kind=K][,load-addr=A][,base=PA]"
+                   "[,stage2=on|off]; repeatable")
     r.add_argument("--config", metavar="FILE",
                    help="the VMs in a TOML file ([[vm]] tables with the --vm keys; hv, smp, mem)")
     r.add_argument("--max-insns", type=_int, default=None, metavar="N",
@@ -196,6 +197,9 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
     r.add_argument("--initrd", default=None, metavar="FILE",
                    help="initial RAM disk for an arm64 Linux Image, placed and described in "
                    "/chosen as qemu -initrd does")
+    r.add_argument("--dtb", default=None, metavar="FILE",
+                   help="pass this device tree blob instead of the board's, with /memory and "
+                   "/chosen (bootargs, initrd) patched as qemu -dtb does")
     r.add_argument("--load-addr", type=lambda s: int(s, 0), default=None, metavar="ADDR",
                    help="load address for a raw binary (default: start of RAM)")
     r.add_argument("--gdb", metavar="ADDR", default=None,
@@ -252,7 +256,7 @@ def _hv_config(args):
     from armvirt.hv.launch import HvConfig, VMConfig
     if args.image:
         cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp, append=args.append,
-                                 load_addr=args.load_addr, initrd=args.initrd)])
+                                 load_addr=args.load_addr, initrd=args.initrd, dtb=args.dtb)])
         cfg.smp = args.smp
     else:
         cfg = load_config(args.config) if args.config else HvConfig([])
@@ -277,7 +281,8 @@ def _check_run_args(args) -> str | None:
             return "the following arguments are required: IMAGE"
         return None
     if args.rtc is not None:
-        return "--rtc sets the board's PL031, which guests of the hypervisor do not see: use --bare"
+        return ("--rtc sets the board's PL031, which guests of the hypervisor do not see: "
+                "use --bare")
     if not args.image and not args.vm and not args.config:
         return "the following arguments are required: IMAGE (or --vm/--config)"
     if args.image and (args.vm or args.config):
@@ -326,7 +331,7 @@ def cmd_run(args) -> int:
             if kinds:
                 m.trace_sink = sink
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el, initrd=args.initrd)
+                              el=args.el, initrd=args.initrd, dtb_file=args.dtb)
             symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
         else:
             from armvirt.hv.console import ConsoleDemux, prefixed
@@ -475,7 +480,7 @@ def cmd_debug(args) -> int:
             from armvirt.hv.launch import HvConfig, VMConfig, launch
             cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
                                      append=args.append, load_addr=args.load_addr,
-                                     initrd=args.initrd)],
+                                     initrd=args.initrd, dtb=args.dtb)],
                            mode=args.hv, smp=args.smp)
             m, hv_run = launch(cfg, trace=["exc"])
             boot = hv_run.boots[0]
@@ -490,7 +495,7 @@ def cmd_debug(args) -> int:
                         psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc,
                         trace=["exc"])
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el, initrd=args.initrd)
+                              el=args.el, initrd=args.initrd, dtb_file=args.dtb)
             symbols = SymbolTable.from_boot_info(boot)
         for extra in args.symbols:
             symbols.add_elf(extra)

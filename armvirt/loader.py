@@ -399,9 +399,39 @@ def _place_dtb(name: str, size: int, candidates: list[int], occupied: list[tuple
                     f"{_mib(ram_size)} of RAM (tried {tried}); give the machine more RAM")
 
 
+FDT_MAGIC = 0xD00DFEED
+
+
+def patch_dtb(blob: bytes, name: str, *, ram_size: int, bootargs: str = "",
+              initrd: tuple[int, int] | None = None) -> bytes:
+    """A user's device tree, as QEMU's ``arm_load_dtb()`` patches a ``-dtb`` blob: the
+    ``/memory`` node's ``reg`` becomes the board's RAM, ``/chosen`` gets ``bootargs`` (when
+    given) and the initrd's ``linux,initrd-start``/``-end``; everything else is the user's."""
+    import fdt
+    if len(blob) < 40 or struct.unpack_from(">I", blob)[0] != FDT_MAGIC:
+        raise LoadError(f"{name} is not a device tree blob (no 0xd00dfeed magic)")
+    try:
+        tree = fdt.parse_dtb(blob)
+    except Exception as e:  # the fdt package raises several kinds on a damaged blob
+        raise LoadError(f"{name} is a damaged device tree blob: {e}") from None
+    cells = lambda v: [v >> 32, v & 0xFFFF_FFFF]
+    for node in list(tree.root.nodes):
+        if node.name == "memory" or node.name.startswith("memory@"):
+            node.set_property("reg", cells(memmap.RAM_BASE) + cells(ram_size))
+    if not tree.exist_node("/chosen"):
+        tree.add_item(fdt.Node("chosen"), "/")
+    if bootargs:
+        tree.set_property("bootargs", bootargs, path="/chosen")
+    if initrd is not None:
+        tree.set_property("linux,initrd-start", cells(initrd[0]), path="/chosen")
+        tree.set_property("linux,initrd-end", cells(initrd[1]), path="/chosen")
+    return tree.to_dtb(version=17)
+
+
 def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str = "auto",
                load_addr: int | None = None, bootargs: str = "", dtb: bool = True,
-               el: int = 1, initrd: str | os.PathLike[str] | None = None) -> BootInfo:
+               el: int = 1, initrd: str | os.PathLike[str] | None = None,
+               dtb_file: str | os.PathLike[str] | None = None) -> BootInfo:
     """Load ``path`` into ``machine``, place the device tree, and start PE 0 at the entry.
 
     ``kind`` is ``"auto"`` (by content, :func:`detect_kind`), ``"elf"``, ``"image"`` or
@@ -411,7 +441,8 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     ``/chosen/bootargs``. ``dtb=False`` loads no device tree and passes x0 = 0. ``el`` is the
     exception level PE 0 starts in (1 or 2; booting.rst allows either). ``initrd`` is a file
     loaded as the initial RAM disk of a Linux ``Image``, where QEMU's ``-initrd`` puts it (see
-    the module docstring), and described in ``/chosen``.
+    the module docstring), and described in ``/chosen``. ``dtb_file`` is a device tree blob
+    to pass instead of the board's, patched as QEMU's ``-dtb`` patches it (:func:`patch_dtb`).
 
     Raises :class:`LoadError` for anything wrong with the file or the request; the machine is
     not modified in that case. See the module docstring for where everything goes.
@@ -490,7 +521,11 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     blob = b""
     if dtb:
         try:
-            blob = build_dtb(machine, bootargs=bootargs, initrd=initrd_range)
+            if dtb_file is not None:
+                blob = patch_dtb(_read(dtb_file), str(dtb_file), ram_size=ram_size,
+                                 bootargs=bootargs, initrd=initrd_range)
+            else:
+                blob = build_dtb(machine, bootargs=bootargs, initrd=initrd_range)
         except ValueError as e:
             raise LoadError(f"cannot build the device tree: {e}") from None
         top = max(e for _, e in occupied)

@@ -307,3 +307,11 @@ def test_output_is_live_and_a_signal_stops_a_spinning_guest(tmp_path, sig, statu
         p.kill()
     assert p.returncode == status, err
     assert set(out) <= {ord(".")} and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args", [["--dtb", "/nonexistent.dtb"], ["--dtb", "README.md"],
+                                  ["--rtc", "yesterday"], ["--rtc", "now", "--hv", "split"]])
+def test_board_option_bad_inputs_are_one_line(guests_dir, args):
+    bare = [] if "--hv" in args else ["--bare"]
+    r = armvirt("run", *bare, *args, str(guests_dir / "hello.elf"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -722,3 +722,33 @@ def test_initrd_larger_than_ram_and_missing(tmp_path):
     with pytest.raises(LoadError, match="no such file"):
         load_image(m, img, initrd=tmp_path / "absent")
     assert m.writes == [] and m.boots == []
+
+
+# ------------------------------------------------------------------------------ --dtb
+def test_user_dtb_is_patched_as_qemu_does(tmp_path):
+    """-dtb: the user's tree, with /memory reg set to the board's RAM and /chosen bootargs and
+    initrd written (QEMU arm_load_dtb); other nodes are left as the user wrote them."""
+    user = fdt.parse_dtb(build_dtb(FakeMachine(ram_size=4 * MiB, smp=2)))
+    user.set_property("model", "my-board", path="/")
+    blob = write(tmp_path, "user.dtb", user.to_dtb(version=17))
+    m = FakeMachine(ram_size=64 * MiB)
+    info = load_image(m, write(tmp_path, "Image", make_image(0x8_0000, 0x30_0000)),
+                      bootargs="quiet", initrd=write(tmp_path, "rd", b"r" * 100), dtb_file=blob)
+    t = dtb_at(m, info.dtb_addr)
+    assert list(t.get_property("model", "/").data) == ["my-board"]
+    assert len(t.get_node("/cpus").nodes) == 2                 # the user's, not the board's
+    mem = [n for n in t.root.nodes if n.name.startswith("memory")][0]
+    assert list(mem.get_property("reg").data) == [0, RAM, 0, 64 * MiB]
+    chosen = t.get_node("/chosen")
+    assert list(chosen.get_property("bootargs").data) == ["quiet"]
+    assert list(chosen.get_property("linux,initrd-start").data)[1] == info.initrd[0]
+
+
+@pytest.mark.parametrize("data, message", [(b"not a device tree at all" * 4, "not a device tree"),
+                                           (b"\xd0\x0d\xfe\xed" + b"\xff" * 60, "damaged")])
+def test_bad_user_dtb_is_refused_and_nothing_written(tmp_path, data, message):
+    m = FakeMachine()
+    with pytest.raises(LoadError, match=message):
+        load_image(m, write(tmp_path, "Image", make_image(0x8_0000, 0x10_0000)),
+                   dtb_file=write(tmp_path, "bad.dtb", data))
+    assert m.writes == [] and m.boots == []

@@ -2,7 +2,8 @@
 
 ``--vm IMAGE[,key=value]...`` (repeatable), keys:
 
-    name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  initrd=FILE  output=FILE
+    name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  initrd=FILE  dtb=FILE
+    output=FILE
     kind=auto|elf|image|raw  load-addr=ADDR  base=ADDR  stage2=on|off
 
 (a value cannot contain a comma: give such an ``append`` in a TOML file)
@@ -29,7 +30,7 @@ from typing import Any
 
 from armvirt.hv.launch import HvConfig, LaunchError, VMConfig
 
-_VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "initrd", "output", "kind",
+_VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "initrd", "dtb", "output", "kind",
             "load-addr",
             "load_addr", "base", "stage2"}
 
@@ -92,6 +93,8 @@ def vm_from_dict(d: dict[str, Any], where: str, base_dir: Path | None = None) ->
         vm.append = str(d["append"])
     if "initrd" in d:
         vm.initrd = path(d["initrd"])
+    if "dtb" in d:
+        vm.dtb = path(d["dtb"])
     if "output" in d:
         vm.output = path(d["output"])
     if "kind" in d:

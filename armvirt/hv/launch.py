@@ -48,6 +48,7 @@ class VMConfig:
     pin: list[int] | None = None     # physical PE of each vCPU; default: one PE each, in order
     append: str = ""                 # /chosen/bootargs
     initrd: str | None = None        # initial RAM disk of a Linux Image (loader.load_image)
+    dtb: str | None = None           # a device tree blob to pass instead of the generated one
     output: str | None = None        # file for its console output (default: the terminal)
     kind: str = "auto"               # image kind (armvirt.loader.KINDS)
     load_addr: int | None = None     # raw image / Image base, as a guest-physical address
@@ -322,7 +323,8 @@ def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
         try:
             boots.append(load_image(target, vm.cfg.image, kind=vm.cfg.kind,
                                     load_addr=vm.cfg.load_addr, bootargs=vm.cfg.append,
-                                    dtb=vm.cfg.stage2, initrd=vm.cfg.initrd))
+                                    dtb=vm.cfg.stage2, initrd=vm.cfg.initrd,
+                                    dtb_file=vm.cfg.dtb))
         except LoadError as e:
             raise LaunchError(f"VM {vm.name}: {e}") from None
         loaded.append(target)
