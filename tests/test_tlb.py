@@ -261,3 +261,14 @@ def test_code_written_through_an_alias_runs_as_written():
     m.set_reg("pc", CODE + 0x1000)
     m.step(1)
     assert m.reg("x0") == 3
+
+
+def test_sttr_under_pan_on_an_smp_machine():
+    """STTR at EL1 with PSTATE.PAN = 1 to an EL0-writable page is allowed (it is checked with
+    EL0's permissions, which PAN does not restrict). On an SMP machine the store is then
+    snooped for the other PEs' exclusive monitors; that look-up used to be a privileged write,
+    which PAN denies, so the completed store took a Permission fault and Linux's clear_user()
+    looped on it forever."""
+    rig = Rig(smp=2)
+    rig.run("msr pan, #1\nsttr x3, [x1]\nmsr pan, #0", x1=VA, x3=0x5EED)
+    assert rig.m.read_u64(PAGE_A) == 0x5EED

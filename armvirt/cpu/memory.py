@@ -461,14 +461,15 @@ ERG_SHIFT = 2 + ((CTR >> 20) & 0xF)
 
 
 @njit(cache=True)
-def _snoop_monitors(c, M, va, size):
+def _snoop_monitors(c, M, va, size, acc):
     """Global exclusive monitors: a store by this PE to [va, va+size) clears the monitor of every
     other PE that marked the same Exclusives Reservation Granule, and generates an event for it
-    (waking it from WFE). Called only after the store succeeded, so translation cannot fault.
-    It is translated as a 1-byte access: the store's own size would re-apply the Device-memory
-    alignment rule to the whole of an STP (one 16-byte "access"), which the store itself, made
-    as two 8-byte accesses, rightly passed."""
-    pa = translate(c, M, va, ACC_WRITE, 1)
+    (waking it from WFE). Called only after the store succeeded, and translated with the
+    store's own permission check (``acc``: an STTR's is EL0's, which PSTATE.PAN does not
+    restrict), so translation cannot fault. It is translated as a 1-byte access: the store's
+    own size would re-apply the Device-memory alignment rule to the whole of an STP (one
+    16-byte "access"), which the store itself, made as two 8-byte accesses, rightly passed."""
+    pa = translate(c, M, va, ACC_WRITE | (acc & ACC_UNPRIV), 1)
     if pa < 0:
         return
     cpus = M[L.M_CPUS]
@@ -494,9 +495,17 @@ def _snoop_monitors(c, M, va, size):
 @njit(cache=True, inline="always")
 def store_snoop(c, M, va, size):
     """Bookkeeping after a completed store to [va, va+size): the global exclusive monitors of
-    the other PEs (SMP machines only). Every store instruction calls it once it has stored."""
+    the other PEs (SMP machines only). Every store instruction calls it once it has stored
+    (an unprivileged STTR calls ``store_snoop_acc`` with its access flags instead)."""
     if M[L.M_MACH][L.NUM_PES] > 1:
-        _snoop_monitors(c, M, va, size)
+        _snoop_monitors(c, M, va, size, 0)
+
+
+@njit(cache=True, inline="always")
+def store_snoop_acc(c, M, va, size, acc):
+    """``store_snoop`` for a store made with the access flags ``acc`` (ACC_UNPRIV matters)."""
+    if M[L.M_MACH][L.NUM_PES] > 1:
+        _snoop_monitors(c, M, va, size, acc)
 
 
 @njit(cache=True)

@@ -57,6 +57,7 @@ from armvirt.cpu.memory import (ACC_ATOMIC, ACC_ORDERED, ACC_UNPRIV, ACC_WRITE, 
                                 check_alignment, check_alignment_q, check_sp_alignment,
                                 mem_check_write, mem_read, mem_write, translate)
 from armvirt.cpu.memory import store_snoop as _stored
+from armvirt.cpu.memory import store_snoop_acc
 from armvirt.cpu.sysregs import fp_access_check
 from armvirt.exec.common import set_w, set_x, set_x_or_sp
 
@@ -118,7 +119,7 @@ def _ldst_gpr(c, M, address, size, opc, rt, acc):
     if opc == 0:
         if not mem_write(c, M, address, nbytes, c[rt], acc):
             return False
-        _stored(c, M, address, nbytes)
+        store_snoop_acc(c, M, address, nbytes, acc)
         return True
     ok, v = mem_read(c, M, address, nbytes, acc)
     if not ok:
