@@ -1,0 +1,204 @@
+"""Regression tests for the defects found by probing armvirt as a hostile user and a fuzzer would
+(issue 10): illegal exception returns, breakpoints on upper-half addresses, unbounded exception
+traces, large RAM, late checks of output paths, a damaged compile cache, and a GDB server that
+took one session only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from armvirt import layout as L
+from armvirt.asm import assemble
+from armvirt.build import build_guest
+from armvirt.cpu import _sysregs as SR
+from armvirt.debug.gdbstub import GdbServer, GdbSession, checksum, frame
+from armvirt.loader import load_image
+from armvirt.machine import Machine, MachineError
+from conftest import ROOT, require_tool
+
+BASE = 0x4000_0000
+ERET = 0xD69F03E0
+IMAGES = Path(__file__).parent / "images"
+KERNEL_VA = 0xFFFF_8000_0000_0000
+
+
+# =============================================================================================
+# 1. ERET legality: AArch64.ExceptionReturn / IllegalExceptionReturn / ELFromSPSR
+# =============================================================================================
+# The model below is the Arm ARM's pseudocode for this PE, written out independently of
+# armvirt/cpu/exceptions.py: no EL3, EL2 implemented (so EL2Enabled() is always true and the
+# PE is in Non-secure state), AArch64 only at every EL (HaveAArch32() false; HCR_EL2.RW is RAO so
+# ELUsingAArch32K never differs), no VHE (HCR_EL2.E2H is RES0 here), FEAT_PAN.
+
+def el_from_spsr(spsr: int) -> tuple[bool, int]:
+    """ELFromSPSR(spsr) -> (valid, el)."""
+    if spsr >> 4 & 1 == 0:                       # AArch64 state
+        el = spsr >> 2 & 3
+        if el == 3:                              # !HaveEL(EL3)
+            return False, 0
+        if spsr >> 1 & 1:                        # M[1] must be 0
+            return False, 0
+        if el == 0 and spsr & 1:                 # for EL0, M[0] must be 0
+            return False, 0
+        return True, el
+    return False, 0                              # AArch32 state, but !HaveAArch32()
+
+
+def illegal_exception_return(spsr: int, cur_el: int, hcr_tge: bool) -> bool:
+    """IllegalExceptionReturn(spsr)."""
+    valid, target = el_from_spsr(spsr)
+    if not valid:
+        return True
+    if target > cur_el:                          # return to a higher Exception level
+        return True
+    # ELUsingAArch32K(target) is always (known, FALSE) and spsr<4> is 0 here: no mismatch.
+    if target == 1 and hcr_tge:                  # EL2Enabled() && target == EL1 && TGE
+        return True
+    return False
+
+
+def expected_pstate(spsr: int, elr: int, cur_el: int, cur_spsel: int, tge: bool) -> dict:
+    """PSTATE and PC after the ERET (SetPSTATEFromPSR + BranchTo)."""
+    illegal = illegal_exception_return(spsr, cur_el, tge)
+    out = {"nzcv": spsr >> 28 & 0xF, "daif": spsr >> 6 & 0xF, "pan": spsr >> 22 & 1,
+           "pc": elr}
+    if illegal:
+        out.update(el=cur_el, spsel=cur_spsel, il=1)
+    else:
+        out.update(el=spsr >> 2 & 3, spsel=spsr & 1, il=spsr >> 20 & 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def eret_machine():
+    m = Machine(ram_size=1 << 20)
+    m.write_phys(BASE, ERET.to_bytes(4, "little"))
+    return m
+
+
+# The M field is where the rules live: draw it from all 32 values, and the rest of the SPSR
+# at random (NZCV, SS, IL, PAN, DAIF and RES0 bits).
+spsrs = st.builds(lambda m, rest: (rest & ~0x1F) | m, st.integers(0, 31),
+                  st.integers(0, (1 << 64) - 1))
+
+
+@settings(max_examples=400)
+@given(spsr=spsrs, cur_el=st.sampled_from([1, 2]), cur_spsel=st.integers(0, 1),
+       tge=st.booleans(), elr_word=st.integers(1, (1 << 18) - 1))
+def test_eret_follows_the_pseudocode(eret_machine, spsr, cur_el, cur_spsel, tge, elr_word):
+    m = eret_machine
+    m.reset_pe(0)
+    m.boot_pe(0, BASE, el=2)
+    elr = BASE + 4 * elr_word                    # any aligned pc in RAM: the ERET is the test
+    m.set_reg("HCR_EL2", (1 << 31) | ((1 << 27) if tge else 0))
+    m.set_reg(f"SPSR_EL{cur_el}", spsr)
+    m.set_reg(f"ELR_EL{cur_el}", elr)
+    m.set_reg("el", cur_el)
+    m.set_reg("spsel", cur_spsel)
+    sp_before = m.reg("sp")
+    m.step(1)
+    c = m.cpus[0]
+    got = {"nzcv": int(c[L.NZCV]), "daif": int(c[L.DAIF]), "pan": int(c[L.PSTATE_PAN]),
+           "pc": m.reg("pc"), "el": int(c[L.EL]), "spsel": int(c[L.SPSEL]),
+           "il": int(c[L.PSTATE_IL])}
+    want = expected_pstate(spsr, elr, cur_el, cur_spsel, tge)
+    assert got == want, (hex(spsr), cur_el, cur_spsel, tge)
+    if want["il"] and want["el"] == cur_el:
+        assert m.reg("sp") == sp_before          # the SP is kept on an illegal return
+
+
+def test_reported_case_eret_to_el0_with_sp_elx_is_illegal(eret_machine):
+    """The reproducer of the issue: ERET at EL1 with SPSR_EL1.M = 0b0001 entered EL0 with
+    SPSel = 1. The next instruction must take the Illegal Execution state exception to EL1
+    (EC 0x0E, current EL with SP_ELx, preferred return = that instruction)."""
+    m = eret_machine
+    m.reset_pe(0)
+    m.boot_pe(0, BASE, el=1)
+    m.set_reg("VBAR_EL1", BASE + 0x800)
+    m.set_reg("SPSR_EL1", 0x3C1)
+    m.set_reg("ELR_EL1", BASE + 0x100)
+    m.step(1)
+    assert (m.reg("el"), m.reg("spsel"), int(m.cpus[0][L.PSTATE_IL])) == (1, 1, 1)
+    m.step(1)
+    assert m.reg("pc") == BASE + 0x800 + 0x200
+    assert m.reg("ESR_EL1") == (0x0E << 26) | (1 << 25)
+    assert m.reg("ELR_EL1") == BASE + 0x100
+    assert m.reg("SPSR_EL1") & (1 << 20)         # PSTATE.IL was 1 when it was taken
+    assert int(m.cpus[0][L.PSTATE_IL]) == 0       # and taking an exception clears it
+
+
+# The image's cases (tests/images/illegal_eret.S: SPSR, HCR_EL2, ELR offset) and the report
+# the Arm ARM predicts for each: (vector offset, ESR_EL2, SPSR_EL2 when taken, ELR - landing).
+FLAGS = 0xA000_0140
+HCR_RW, HCR_TGE = 1 << 31, 1 << 27
+IL_BIT = 1 << 20
+ESR_IL = 1 << 25
+ILLEGAL = (0x200, 0x0E << 26 | ESR_IL, FLAGS | IL_BIT | 0x9, 0)
+IMAGE_CASES = [
+    (FLAGS | 0x01, HCR_RW, 0, ILLEGAL), (FLAGS | 0x02, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x03, HCR_RW, 0, ILLEGAL), (FLAGS | 0x06, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x07, HCR_RW, 0, ILLEGAL), (FLAGS | 0x0A, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x0B, HCR_RW, 0, ILLEGAL), (FLAGS | 0x0C, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x0D, HCR_RW, 0, ILLEGAL), (FLAGS | 0x0E, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x0F, HCR_RW, 0, ILLEGAL),
+    (FLAGS | 0x05, HCR_RW | HCR_TGE, 0, ILLEGAL), (FLAGS | 0x04, HCR_RW | HCR_TGE, 0, ILLEGAL),
+    # Illegal, to a misaligned pc: PC alignment has priority over Illegal Execution state
+    (FLAGS | 0x01, HCR_RW, 2, (0x200, 0x22 << 26 | ESR_IL, FLAGS | IL_BIT | 0x9, 2)),
+    # Legal to EL2h, with SPSR.IL = 1: IL is restored, the same exception follows
+    (FLAGS | IL_BIT | 0x09, HCR_RW, 0, ILLEGAL),
+    # Legal: the HVC at `landing` runs (EC 0x16; ELR = the next instruction)
+    (FLAGS | 0x05, HCR_RW, 0, (0x400, 0x16 << 26 | ESR_IL, FLAGS | 0x05, 4)),
+    (FLAGS | 0x04, HCR_RW, 0, (0x400, 0x16 << 26 | ESR_IL, FLAGS | 0x04, 4)),
+    (FLAGS | 0x08, HCR_RW, 0, (0x000, 0x16 << 26 | ESR_IL, FLAGS | 0x08, 4)),
+    # Legal: EL0 with TGE; HVC is UNDEFINED at EL0, routed to EL2 by TGE
+    (FLAGS | 0x00, HCR_RW | HCR_TGE, 0, (0x400, ESR_IL, FLAGS | 0x00, 0)),
+]
+
+
+def expected_image_output() -> str:
+    lines = ["illegal_eret: EL2"]
+    for spsr, hcr, _off, (vec, esr, spsr_taken, elr_off) in IMAGE_CASES:
+        lines += [f"eret SPSR {spsr:016x}", f"     HCR  {hcr:016x}", f"  vector {vec:016x}",
+                  f"  ESR    {esr:016x}", f"  SPSR   {spsr_taken:016x}",
+                  f"  ELR-landing {elr_off:016x}"]
+    return "\n".join(lines + ["done"]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def eret_image(tmp_path_factory) -> Path:
+    return build_guest(IMAGES / "illegal_eret.S", tmp_path_factory.mktemp("eret"))
+
+
+def run_bare_el2(elf: Path) -> str:
+    out = bytearray()
+    m = Machine(psci_conduit="smc", uart=out.extend)
+    load_image(m, str(elf), el=2)
+    info = m.run(max_insns=1_000_000)
+    assert info.reason == "system_off", info
+    return out.decode()
+
+
+def test_illegal_eret_image_prints_what_the_arm_arm_says(eret_image):
+    assert run_bare_el2(eret_image) == expected_image_output()
+
+
+def test_illegal_eret_image_matches_qemu(eret_image):
+    qemu = require_tool("qemu-system-aarch64")
+    q = subprocess.run([qemu, "-M", "virt,virtualization=on,gic-version=3", "-cpu", "cortex-a57",
+                        "-nographic", "-kernel", str(eret_image)], capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert q.stdout.decode().replace("\r\n", "\n") == run_bare_el2(eret_image)
