@@ -114,6 +114,14 @@ def _u64(v: int) -> int:
     return int(v) & ((1 << 64) - 1)
 
 
+def _va(v: int) -> int:
+    """A virtual address as a person gives it: a 64-bit unsigned number (stored in the core's
+    int64 arrays as its two's complement, ``_s64``)."""
+    if not 0 <= int(v) < 1 << 64:
+        raise MachineError(f"address {int(v):#x} is not a 64-bit address")
+    return int(v)
+
+
 def _s64(v: int) -> int:
     v = int(v) & ((1 << 64) - 1)
     return v - (1 << 64) if v >> 63 else v
@@ -466,6 +474,10 @@ class Machine:
         (``memory.bind_breakpoints``); it may be set before its page is mapped at all."""
         if len(self.breakpoints) >= L.BP_CAP:
             raise MachineError(f"at most {L.BP_CAP} breakpoints")
+        addr = _va(addr)
+        if addr & 3:
+            raise MachineError(f"0x{addr:x} is not an instruction address (A64 instructions "
+                               f"are 4-byte aligned)")
         mask = _el_mask(el)
         if vmid is not None and not 0 <= vmid <= 0xFF:
             raise MachineError(f"VMIDs are 8 bits: {vmid}")
@@ -479,7 +491,12 @@ class Machine:
                         -1 if vmid is None else vmid)
         self._next_bp += 1
         self.breakpoints.append(bp)
-        self._rearm_breakpoints()
+        try:
+            self._rearm_breakpoints()
+        except Exception:   # never leave a recorded breakpoint the core does not have
+            self.breakpoints.remove(bp)
+            self._rearm_breakpoints()
+            raise
         return bp
 
     def remove_breakpoint(self, bp: Breakpoint | int) -> None:
@@ -495,8 +512,8 @@ class Machine:
         has a breakpoint, so the loop marks (or unmarks) them when it decodes them again."""
         old = self.bp_table[:int(self.mach[L.BP_COUNT]), 0].copy()
         self.mach[L.BP_COUNT] = len(self.breakpoints)
-        for i, b in enumerate(self.breakpoints):
-            self.bp_table[i] = (b.pa, b.va, b.el_mask, b.vmid)
+        for i, b in enumerate(self.breakpoints):   # VAs as the core keeps them: int64
+            self.bp_table[i] = (b.pa, _s64(b.va), b.el_mask, b.vmid)
         for pa in list(old) + [b.pa for b in self.breakpoints]:
             off = int(pa) - memmap.RAM_BASE
             if 0 <= off < self.ram_size:
@@ -555,6 +572,10 @@ class Machine:
             raise MachineError(f"watchpoint kind must be r, w or rw, not {kind!r}")
         if size <= 0:
             raise MachineError("watchpoint size must be positive")
+        addr = _va(addr)
+        if addr + size > 1 << 64 or addr < 1 << 63 < addr + size:
+            raise MachineError(f"watchpoint 0x{addr:x}+{size} runs past the end of the "
+                               f"{'address space' if addr >> 63 else 'lower half'}")
         if len(self.watchpoints) >= L.WP_CAP:
             raise MachineError(f"at most {L.WP_CAP} watchpoints")
         wp = Watchpoint(addr, size, kind, _el_mask(el), self._next_bp)

@@ -202,3 +202,101 @@ def test_illegal_eret_image_matches_qemu(eret_image):
                         "-nographic", "-kernel", str(eret_image)], capture_output=True,
                        timeout=60, stdin=subprocess.DEVNULL)
     assert q.stdout.decode().replace("\r\n", "\n") == run_bare_el2(eret_image)
+
+
+# =============================================================================================
+# 2. Breakpoints at VA >= 2^63: unsigned for people, int64 in the core
+# =============================================================================================
+@pytest.fixture
+def plain_machine():
+    m = Machine(ram_size=1 << 20)
+    prog = assemble("nop\nnop\nb .\n", BASE)
+    m.write_phys(BASE, prog.code)
+    m.boot_pe(0, BASE, el=1)
+    return m
+
+
+def test_machine_breakpoint_on_an_upper_half_address(plain_machine):
+    m = plain_machine
+    bp = m.add_breakpoint(KERNEL_VA)
+    assert int(m.bp_table[0, 1]) == KERNEL_VA - (1 << 64)    # its int64 form in the core
+    top = m.add_breakpoint((1 << 64) - 4)                     # the last instruction address
+    low = m.add_breakpoint(BASE + 4)                          # later ones still work
+    m.write_phys(BASE + 0x100, b"\0" * 8)                     # and so do writes
+    m.remove_breakpoint(bp)
+    m.remove_breakpoint(top)
+    assert [b.addr for b in m.breakpoints] == [BASE + 4]
+    assert m.run(100).reason == "breakpoint" and m.reg("pc") == BASE + 4
+    m.remove_breakpoint(low)
+
+
+@pytest.mark.parametrize("addr", [1 << 64, -4, KERNEL_VA + 2])
+def test_machine_refuses_impossible_breakpoints_and_records_nothing(plain_machine, addr):
+    m = plain_machine
+    with pytest.raises(MachineError):
+        m.add_breakpoint(addr)
+    assert m.breakpoints == [] and int(m.mach[L.BP_COUNT]) == 0
+    m.add_breakpoint(BASE + 4)                               # the machine is still fine
+
+
+def test_watchpoint_on_an_upper_half_address(plain_machine):
+    m = plain_machine
+    wp = m.add_watchpoint(KERNEL_VA, 8)
+    assert int(m.wp_table[0, 0]) == KERNEL_VA - (1 << 64)
+    m.remove_watchpoint(wp)
+    m.add_watchpoint((1 << 64) - 8, 8)                       # up to the very end
+    with pytest.raises(MachineError):
+        m.add_watchpoint((1 << 64) - 4, 8)                   # past it
+
+
+def test_breakpoint_hit_at_an_upper_half_address():
+    """Code mapped at 0xffff_8000_0000_0000 through TTBR1_EL1: the breakpoint stops there."""
+    from mmu_util import RamWords
+    from pagetables import Allocator, Tables, tcr_el1, ttbr
+    m = Machine(ram_size=1 << 20)
+    code_pa = BASE + 0x1_0000
+    m.write_phys(code_pa, assemble("nop\nnop\nnop\nb .\n", KERNEL_VA).code)
+    t = Tables(RamWords(m), Allocator(BASE + 0x2_0000), granule=4096, inputsize=48, stage=1,
+               start_level=0)
+    t.map(KERNEL_VA, code_pa, 4096, level=3)
+    m.set_reg("MAIR_EL1", 0xFF)                              # Attr0: Normal write-back
+    m.set_reg("TCR_EL1", tcr_el1(t0sz=16, t1sz=16, epd0=1, ips=0b010))
+    m.set_reg("TTBR1_EL1", ttbr(t.root))
+    m.set_reg("SCTLR_EL1", m.reg("SCTLR_EL1") | 1)
+    m.boot_pe(0, KERNEL_VA, el=1)
+    m.add_breakpoint(KERNEL_VA + 8)
+    info = m.run(100)
+    assert (info.reason, info.pc, m.reg("pc")) == ("breakpoint", KERNEL_VA + 8, KERNEL_VA + 8)
+
+
+def test_repl_breakpoint_on_an_upper_half_address(plain_machine):
+    from armvirt.debug.repl import Debugger
+    d = Debugger(plain_machine)
+    out = d.command(f"break *0x{KERNEL_VA:x}")
+    assert out.startswith("Breakpoint 1 at 0xffff800000000000") and "pending" in out
+    out = d.command("stepi")                      # installs the breakpoint in the machine
+    assert "error" not in out.lower(), out
+    assert [b.addr for b in plain_machine.breakpoints] == [KERNEL_VA]
+    assert "error" not in d.command(f"tbreak *0x{BASE + 8:x}").lower()
+    assert "error" not in d.command("continue").lower()
+    assert plain_machine.reg("pc") == BASE + 8
+    d.command("delete 1")
+    assert "error" not in d.command("stepi").lower()
+    assert plain_machine.breakpoints == []
+
+
+def test_gdb_breakpoints_and_memory_at_upper_half_addresses(plain_machine):
+    m = plain_machine
+    s = GdbSession(m)
+    for addr in (KERNEL_VA, 0xFFFF_FFFF_FFFF_FFFC):
+        assert s.handle_packet(f"Z0,{addr:x},4") == "OK"
+    assert s.handle_packet(f"Z0,{BASE + 4:x},4") == "OK"        # later inserts still work
+    assert s.handle_packet(f"M{BASE + 0x200:x},4:01020304") == "OK"   # and memory writes
+    assert m.read_phys(BASE + 0x200, 4) == bytes([1, 2, 3, 4])
+    # Not mapped (the MMU is off and it is beyond the PA size): an error, not E16 for all
+    assert s.handle_packet(f"M{KERNEL_VA:x},4:01020304").startswith("E")
+    for addr in (KERNEL_VA, 0xFFFF_FFFF_FFFF_FFFC):
+        assert s.handle_packet(f"z0,{addr:x},4") == "OK"
+    assert [b.addr for b in m.breakpoints] == [BASE + 4]
+    assert s.handle_packet("c").startswith("T05")
+    assert m.reg("pc") == BASE + 4
