@@ -455,7 +455,7 @@ def cmd_debug(args) -> int:
             cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp,
                                      append=args.append, load_addr=args.load_addr)],
                            mode=args.hv, smp=args.smp)
-            m, hv_run = launch(cfg, trace=["exc"])
+            m, hv_run = launch(cfg)   # the debugger records exceptions when it needs them
             boot = hv_run.boots[0]
             # The firmware runs at PA = VA 0x4000_0000 and so does the guest's IPA space:
             # tag both so the debugger symbolizes by the selected PE's world.
@@ -465,7 +465,7 @@ def cmd_debug(args) -> int:
                 symbols.add_elf(args.image, space="guest")
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc", trace=["exc"])
+                        psci_conduit="hvc" if args.el == 1 else "smc")
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
                               el=args.el)
             symbols = SymbolTable.from_boot_info(boot)

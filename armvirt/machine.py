@@ -130,6 +130,8 @@ def _s64(v: int) -> int:
 class Machine:
     """A `virt` board with ``smp`` PEs and ``ram_size`` bytes of RAM at 0x4000_0000."""
 
+    TRACE_KEEP = 100_000    # exception events kept in trace_events (a ring: older ones drop)
+
     def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
                  psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
                  trace: Iterable[str] = ()):
@@ -173,7 +175,9 @@ class Machine:
         self.mach[L.STEP_BREAK] = -1
         self.mach[L.ONLY_PE] = -1
         self.set_trace(trace)
-        self.trace_events: list[tuple[int, ...]] = []  # drained events, unless trace_sink
+        from armvirt.trace import EventRing
+        # Drained events when there is no trace_sink: the last TRACE_KEEP only.
+        self.trace_events = EventRing(self.TRACE_KEEP)
         self.trace_sink: Callable[[tuple[int, ...]], None] | None = None
         self.console = bytearray()          # everything the UART transmitted
         self.uart_sink = uart
@@ -763,10 +767,17 @@ class Machine:
 
     def set_trace(self, kinds: Iterable[str]) -> None:
         """Which events the core records: "exc" (exception entries and returns, drained to
-        ``trace_sink`` or ``trace_events``). "unimp" needs no recording (UNDEFINED
+        ``trace_sink`` or the ring ``trace_events``). "unimp" needs no recording (UNDEFINED
         instructions are always counted); it only says the report was asked for."""
         self.trace = set(kinds)
-        self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if "exc" in self.trace else 0
+        self.trace_exceptions(False)
+
+    def trace_exceptions(self, extra: bool) -> None:
+        """Record exception events while ``extra`` (a debugger that needs them for a while),
+        or while ``set_trace`` asked for "exc"; otherwise the core records nothing, at no
+        cost."""
+        on = extra or "exc" in self.trace
+        self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if on else 0
 
     def uart_input(self, data: bytes) -> None:
         """Queue bytes for the guest to read from the PL011."""

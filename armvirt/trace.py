@@ -1,6 +1,12 @@
 """Human-readable traces: exception entries and returns (``--trace exc``, like QEMU's
-``-d int``) and the report of UNDEFINED instructions (``--trace unimp``, like ``-d unimp``)."""
+``-d int``) and the report of UNDEFINED instructions (``--trace unimp``, like ``-d unimp``);
+and ``EventRing``, the bounded buffer that holds drained events (no trace buffer in armvirt
+grows with the length of a run)."""
 from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import Iterable, Iterator
 
 from armvirt.cpu.exceptions import TR_EXC_ENTRY, TR_EXC_RETURN
 from armvirt.debug.explain import ec_short
@@ -38,6 +44,60 @@ def format_unimp(rows: list[tuple[str, int, int]]) -> str:
     for name, count, pc in sorted(rows, key=lambda r: -r[1]):
         lines.append(f"  {name:<24} {count:>8}  0x{pc:x}")
     return "\n".join(lines)
+
+
+class EventRing:
+    """The last ``cap`` trace events, numbered from the first one ever appended (so event
+    numbers stay valid while old events drop off the front): the one bounded buffer behind
+    ``Machine.trace_events`` and the debugger's history. ``ring[i]`` and ``ring[a:b]`` index
+    the events still held, oldest first, as a list would; event number ``n`` is
+    ``ring[n - ring.dropped]``. ``total`` counts every event appended, ``dropped`` those no
+    longer held."""
+
+    def __init__(self, cap: int):
+        if cap <= 0:
+            raise ValueError("an event ring holds at least one event")
+        self.cap = cap
+        self._ev: deque[tuple[int, ...]] = deque(maxlen=cap)
+        self.dropped = 0
+
+    def append(self, ev: tuple[int, ...]) -> None:
+        if len(self._ev) == self.cap:
+            self.dropped += 1
+        self._ev.append(ev)
+
+    def extend(self, events: Iterable[tuple[int, ...]]) -> None:
+        for ev in events:
+            self.append(ev)
+
+    @property
+    def total(self) -> int:
+        return self.dropped + len(self._ev)
+
+    def truncate(self, total: int) -> None:
+        """Forget the events numbered ``total`` and later (replay will record them again)."""
+        while self._ev and self.total > total:
+            self._ev.pop()
+        if self.total > total:   # even the held ones were past it
+            self.dropped = total
+
+    def clear(self) -> None:
+        self._ev.clear()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._ev)
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        return iter(self._ev)
+
+    def __reversed__(self) -> Iterator[tuple[int, ...]]:
+        return reversed(self._ev)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            return list(itertools.islice(self._ev, *i.indices(len(self._ev))))
+        return self._ev[i]
 
 
 def chrome_trace(events: list[tuple[int, ...]], *, smp: int, cpu_hz: int | None = None,

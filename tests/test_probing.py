@@ -300,3 +300,86 @@ def test_gdb_breakpoints_and_memory_at_upper_half_addresses(plain_machine):
     assert [b.addr for b in m.breakpoints] == [BASE + 4]
     assert s.handle_packet("c").startswith("T05")
     assert m.reg("pc") == BASE + 4
+
+
+# =============================================================================================
+# 3. Exception tracing stays bounded, and off when nobody needs it
+# =============================================================================================
+# EL1 drops to EL0, which loops on SVC; the EL1 handler returns to it: two events per loop.
+SVC_LOOP = """
+    adr  x0, vectors
+    msr  vbar_el1, x0
+    adr  x0, user
+    msr  elr_el1, x0
+    msr  spsr_el1, xzr
+    eret
+user:
+    svc  #0
+    add  x1, x1, #1
+    b    user
+    .balign 2048
+vectors:
+    .rept 0x400 / 4
+    nop
+    .endr
+    eret                        // 0x400: SVC from EL0
+"""
+
+
+@pytest.fixture
+def svc_machine():
+    prog = assemble(SVC_LOOP, BASE)
+    m = Machine(ram_size=1 << 20)
+    m.write_phys(BASE, prog.code)
+    m.boot_pe(0, prog.entry, el=1)
+    return m
+
+
+def test_machine_trace_events_are_a_ring(svc_machine, monkeypatch):
+    monkeypatch.setattr(Machine, "TRACE_KEEP", 1000)
+    prog = assemble(SVC_LOOP, BASE)
+    m = Machine(ram_size=1 << 20, trace={"exc"})
+    m.write_phys(BASE, prog.code)
+    m.boot_pe(0, prog.entry, el=1)
+    m.run(60_000)
+    assert len(m.trace_events) == 1000               # the bound
+    assert m.trace_events.total > 20 * 1000          # of many more events
+    last = m.trace_events[-1]
+    assert last[0] in (1, 2) and last[9] <= m.reg("instret")
+
+
+def test_gdb_monitor_does_not_leave_tracing_on(svc_machine):
+    """The reproducer: a monitor command that changes state starts the REPL's history; GDB's
+    continue then recorded every exception into a list without bound."""
+    m = svc_machine
+    s = GdbSession(m, chunk=20_000)
+    assert s.handle_packet("qRcmd," + "set $x2 = 7".encode().hex()) == "OK"   # no output
+    assert m.reg("x2") == 7
+    assert s._debugger.history.started
+    assert int(m.mach[L.TRACE_FLAGS]) == 0            # off again once the command is done
+    chunks = iter(range(15))
+    s.interrupt_check = lambda: next(chunks, None) is None
+    assert s.handle_packet("c").startswith("T02")     # ^C after 15 chunks of 20 000
+    assert m.reg("instret") > 250_000
+    assert len(m.trace_events) == 0 and int(m.mach[L.TRACE_FLAGS]) == 0
+    assert len(s._debugger.events) == 0
+
+
+def test_repl_history_events_are_bounded(svc_machine, monkeypatch):
+    from armvirt.debug import repl
+    monkeypatch.setattr(repl, "MAX_EVENTS", 1000)
+    m = svc_machine
+    d = repl.Debugger(m)
+    d.command("catch exception el2")                  # never matches: scans every event
+    out = d.command("stepi 60000")
+    assert "error" not in out.lower(), out
+    h = d.history
+    assert len(d.events) <= 1000                      # the bound
+    assert h.n_events() > 20 * 1000
+    assert int(m.mach[L.TRACE_FLAGS]) == 0            # not recording outside commands
+    # Reverse execution still works over the whole history, events dropped or not.
+    before = m.reg("instret")
+    assert "error" not in d.command("reverse-stepi").lower()
+    assert m.reg("instret") == before - 1
+    assert "error" not in d.command("reverse-stepi 5000").lower()
+    assert m.reg("instret") == before - 5001
