@@ -13,6 +13,7 @@ register of any PE and EL, physical memory, breakpoints, snapshots — is here t
 """
 from __future__ import annotations
 
+import mmap
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
@@ -114,6 +115,26 @@ def _u64(v: int) -> int:
     return int(v) & ((1 << 64) - 1)
 
 
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform == "linux" else 0)
+
+
+def _lazy_zeros(n: int, what: str) -> np.ndarray:
+    """``n`` int64 zeros in anonymous memory that the OS commits page by page as it is first
+    written, with no up-front commitment (MAP_NORESERVE): under Linux's default overcommit
+    heuristic, np.zeros refuses any single array larger than the host's RAM + swap even though
+    it would be committed lazily too. A refusal is a MachineError, not a numpy traceback."""
+    size = n * 8
+    try:
+        if hasattr(mmap, "MAP_ANONYMOUS"):
+            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS |
+                            _MAP_NORESERVE)
+            return np.frombuffer(buf, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64)
+    except (OSError, MemoryError, OverflowError) as e:
+        raise MachineError(f"cannot allocate {size >> 20} MiB of host memory for {what}: "
+                           f"{getattr(e, 'strerror', None) or e}") from None
+
+
 def _va(v: int) -> int:
     """A virtual address as a person gives it: a 64-bit unsigned number (stored in the core's
     int64 arrays as its two's complement, ``_s64``)."""
@@ -161,10 +182,11 @@ class Machine:
         self.uart_rx = self.state[L.S_UART_RX:L.S_UART_RX + L.UART_RX_CAP]
         self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
         # RAM as 64-bit words with a byte view of the same memory; the decode cache holds
-        # (op << 32) | word per 32-bit word. np.zeros pages in lazily, so unused RAM is free.
-        self.ram64 = np.zeros(ram_size // 8, dtype=np.int64)
+        # (op << 32) | word per 32-bit word (2 bytes per byte of RAM). Both are committed by
+        # the host only where touched, so a 16 GiB board costs what the guest uses.
+        self.ram64 = _lazy_zeros(ram_size // 8, "RAM")
         self.ram = self.ram64.view(np.uint8)
-        self.dcache = np.zeros(ram_size // 4, dtype=np.int64)
+        self.dcache = _lazy_zeros(ram_size // 4, "the decode cache")
         self.M = (self.state, self.cpus, self.ram, self.ram64, self.dcache)
         conduits = {"none": L.CONDUIT_NONE, "hvc": L.CONDUIT_HVC, "smc": L.CONDUIT_SMC}
         if psci_conduit not in conduits:

@@ -383,3 +383,42 @@ def test_repl_history_events_are_bounded(svc_machine, monkeypatch):
     assert m.reg("instret") == before - 1
     assert "error" not in d.command("reverse-stepi 5000").lower()
     assert m.reg("instret") == before - 5001
+
+
+# =============================================================================================
+# 4. Large RAM: lazily committed, and a clean refusal of what cannot be had
+# =============================================================================================
+def armvirt(*args: str, limit_as: int | None = None, timeout: int = 600):
+    def preexec():
+        if limit_as is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
+    return subprocess.run([sys.executable, "-m", "armvirt.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, preexec_fn=preexec)
+
+
+@pytest.fixture(scope="module")
+def hello(tmp_path_factory) -> Path:
+    return build_guest(ROOT / "guests" / "hello.S", tmp_path_factory.mktemp("hello"))
+
+
+def test_16g_of_ram_runs_and_costs_what_is_used(hello):
+    r = armvirt("run", "--bare", "--mem", "16G", str(hello))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout                                   # the guest's greeting
+    # RAM (16 GiB) and its decode cache (32 GiB) are address space, not memory.
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 4 << 20   # KiB
+
+
+def test_machine_with_16g_is_lazy():
+    m = Machine(ram_size=16 << 30)
+    assert m.dcache.size == (16 << 30) // 4 and m.ram.size == 16 << 30
+    m.write_phys(BASE + (16 << 30) - 8, b"\x01" * 8)        # the last bytes are there
+    assert m.read_u64(BASE + (16 << 30) - 8) == 0x0101010101010101
+
+
+@pytest.mark.parametrize("mem, limit", [("17G", None), ("16G", 6 << 30)])
+def test_ram_that_cannot_be_had_is_refused_in_one_line(hello, mem, limit):
+    r = armvirt("run", "--bare", "--mem", mem, str(hello), limit_as=limit)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stdout == ""
