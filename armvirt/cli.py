@@ -209,8 +209,10 @@ def regs_snapshot(m) -> dict:
     return out
 
 
-def _serve_gdb(m, args, symbols, *, wait: bool):
-    """Serve GDB on args.gdb until the session ends: its ServeResult, or None (reported)."""
+def _serve_gdb(m, args, symbols, *, wait: bool, until_end: bool = False):
+    """Serve GDB on args.gdb until the session ends (``until_end``: until the run ends, with
+    the guest running between sessions, ``GdbServer.serve_run``): the ServeResult, or None
+    (reported)."""
     from armvirt.debug.gdbstub import GdbServer
     server = GdbServer(m, symbols=symbols)
     try:
@@ -223,6 +225,8 @@ def _serve_gdb(m, args, symbols, *, wait: bool):
     print(f"armvirt: gdb server on {where}; in gdb-multiarch: {how}"
           + ("" if wait else " (the guest is running)"), file=sys.stderr)
     try:
+        if until_end:
+            return server.serve_run(wait=wait, max_insns=args.max_insns)
         return server.serve(wait=wait)
     finally:
         server.close()
@@ -341,17 +345,15 @@ def cmd_run(args) -> int:
             f.close()
         return EXIT_USAGE
     try:
-        info = None
-        if args.gdb:
-            served = _serve_gdb(m, args, symbols, wait=args.wait)
+        if args.gdb:   # sessions until the run ends; the guest runs on between them (QEMU)
+            served = _serve_gdb(m, args, symbols, wait=args.wait, until_end=True)
             if served is None:
                 return EXIT_USAGE
             if served.reason == "kill":
                 print("armvirt: killed from gdb", file=sys.stderr)
                 return EXIT_GUEST
-            if m.power_off_reason is not None:
-                info = m.last_exit            # the guest powered off under gdb
-        if info is None:                      # no gdb, or gdb detached: runs on, as QEMU does
+            info = served.exit
+        else:
             info = m.run(args.max_insns)
     except KeyboardInterrupt:
         print("\narmvirt: interrupted", file=sys.stderr)

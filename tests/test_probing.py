@@ -422,3 +422,134 @@ def test_ram_that_cannot_be_had_is_refused_in_one_line(hello, mem, limit):
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+# =============================================================================================
+# 7. The GDB server keeps listening until the run ends
+# =============================================================================================
+# Counts in `counter` until it equals `limit` (never while limit is 0), then powers off.
+COUNTER = """
+    ldr     x5, =counter
+    ldr     x9, =limit
+loop:
+    ldr     x6, [x5]
+    add     x6, x6, #1
+    str     x6, [x5]
+    ldr     x8, [x9]
+    cmp     x6, x8
+    b.ne    loop
+    ldr     x0, =0x84000008         // PSCI SYSTEM_OFF
+    hvc     #0
+    b       .
+    .balign 8
+counter:
+    .quad   0
+limit:
+    .quad   0
+"""
+
+
+class Client:
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.buf = b""
+
+    def _read(self) -> bytes:
+        while not self.buf:
+            chunk = self.sock.recv(65536)
+            assert chunk, "server closed the connection"
+            self.buf += chunk
+        b, self.buf = self.buf[:1], self.buf[1:]
+        return b
+
+    def cmd(self, payload: str) -> str:
+        self.sock.sendall(frame(payload))
+        assert self._read() == b"+"
+        while self._read() != b"$":
+            pass
+        body = b""
+        while (ch := self._read()) != b"#":
+            body += ch
+        assert int(self._read() + self._read(), 16) == checksum(body)
+        self.sock.sendall(b"+")
+        return body.decode()
+
+
+def test_gdb_server_accepts_a_new_client_after_a_detach():
+    prog = assemble(COUNTER, BASE)
+    m = Machine(ram_size=1 << 20)
+    m.write_phys(BASE, prog.code)
+    m.boot_pe(0, prog.entry)
+    srv = GdbServer(m, chunk=5000)
+    srv.listen("tcp::0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", srv.serve_run(wait=True)),
+                         daemon=True)
+    t.start()
+    try:
+        first = Client(srv.port)
+        assert first.cmd("?").startswith("T05")
+        assert first.cmd("D") == "OK"                     # the guest runs on, unwatched
+        first.sock.close()
+        time.sleep(1)                                      # (let it run a little)
+        second = Client(srv.port)                          # and a new debugger can attach
+        assert second.cmd("?").startswith("T05")
+        counter = prog.symbols["counter"]
+        got = second.cmd(f"m{counter:x},8")
+        assert int.from_bytes(bytes.fromhex(got), "little") > 0   # it ran between sessions
+        limit = int.from_bytes(bytes.fromhex(got), "little") + 1000
+        assert second.cmd(f"M{prog.symbols['limit']:x},8:{limit.to_bytes(8, 'little').hex()}") \
+            == "OK"
+        assert second.cmd("c") == "W00"
+        assert second.cmd("D") == "OK"
+        t.join(60)
+        assert result["r"].reason == "exited"
+    finally:
+        srv.close()
+
+
+def test_cli_gdb_server_keeps_listening(tmp_path):
+    """``armvirt run --gdb``: a client detaches, the guest runs on, a second client attaches,
+    lets the guest finish, and the run ends with the guest's status."""
+    prog = assemble(COUNTER, BASE)
+    image = tmp_path / "counter.bin"
+    image.write_bytes(prog.code)
+    gdb_port = _free_port()
+    p = subprocess.Popen([sys.executable, "-m", "armvirt.cli", "run", "--bare", "--wait",
+                          "--gdb", f"tcp::{gdb_port}", str(image)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = _connect(gdb_port, p)
+        assert first.cmd("?").startswith("T05")
+        assert first.cmd("D") == "OK"
+        first.sock.close()
+        second = _connect(gdb_port, p)
+        assert second.cmd("?").startswith("T05")
+        limit = int.from_bytes(bytes.fromhex(second.cmd(f"m{prog.symbols['counter']:x},8")),
+                               "little") + 1000
+        assert second.cmd(f"M{prog.symbols['limit']:x},8:{limit.to_bytes(8, 'little').hex()}") \
+            == "OK"
+        assert second.cmd("c") == "W00"
+        assert second.cmd("D") == "OK"
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _connect(port: int, proc) -> Client:
+    for _ in range(600):
+        try:
+            return Client(port)
+        except OSError:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+    raise AssertionError("the gdb server never listened")
