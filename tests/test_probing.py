@@ -425,6 +425,35 @@ def test_ram_that_cannot_be_had_is_refused_in_one_line(hello, mem, limit):
 
 
 # =============================================================================================
+# 5. Output paths are checked before anything runs
+# =============================================================================================
+@pytest.mark.parametrize("option", ["--trace-file", "--regs-json"])
+def test_unwritable_output_is_refused_before_the_run(hello, tmp_path, option):
+    r = armvirt("run", "--bare", option, str(tmp_path / "no" / "such" / "dir.json"), str(hello))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and option in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""                          # the guest never ran
+
+
+def test_an_output_is_not_left_behind_when_another_is_refused(hello, tmp_path):
+    regs = tmp_path / "regs.json"
+    r = armvirt("run", "--bare", "--regs-json", str(regs), "--trace-file", str(tmp_path),
+                str(hello))
+    assert r.returncode == 2 and not regs.exists()
+
+
+def test_outputs_are_written_after_the_run(hello, tmp_path):
+    regs, tr = tmp_path / "regs.json", tmp_path / "trace.json"
+    r = armvirt("run", "--bare", "--regs-json", str(regs), "--trace-file", str(tr), str(hello))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(regs.read_text())["pes"][0]["pc"]
+    doc = json.loads(tr.read_text())                  # streamed, still one JSON document
+    assert {e["args"]["name"] for e in doc["traceEvents"] if e.get("name") == "thread_name"} \
+        == {"PE0"}
+    assert doc["otherData"]["clock"].startswith("emulated cycles")
+
+
+# =============================================================================================
 # 7. The GDB server keeps listening until the run ends
 # =============================================================================================
 # Counts in `counter` until it equals `limit` (never while limit is 0), then powers off.
