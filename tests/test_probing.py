@@ -454,6 +454,44 @@ def test_outputs_are_written_after_the_run(hello, tmp_path):
 
 
 # =============================================================================================
+# 6. A damaged Numba cache entry is discarded and recompiled
+# =============================================================================================
+TINY = textwrap.dedent("""
+    import armvirt  # noqa: F401  (installs the guard on Numba's cache loads)
+    from numba import njit
+
+    @njit(cache=True)
+    def triple_plus_one(x):
+        return 3 * x + 1
+
+    print(triple_plus_one(5))
+""")
+
+
+@pytest.mark.parametrize("victim", [".nbc", ".nbi"])
+def test_damaged_cache_entry_is_recompiled(tmp_path, victim):
+    (tmp_path / "tiny.py").write_text(TINY)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"}
+
+    def run():
+        return subprocess.run([sys.executable, str(tmp_path / "tiny.py")], capture_output=True,
+                              text=True, env=env, timeout=300)
+    first = run()
+    assert first.returncode == 0 and first.stdout == "16\n", first.stderr
+    files = list((tmp_path / "cache").rglob(f"*{victim}"))
+    assert len(files) == 1
+    files[0].write_bytes(files[0].read_bytes()[:20])      # truncated, as by a full disk
+    second = run()
+    assert second.returncode == 0 and second.stdout == "16\n", second.stderr
+    lines = second.stderr.splitlines()
+    assert len(lines) == 1 and "discarded a damaged Numba cache entry" in lines[0]
+    assert "triple_plus_one" in lines[0]
+    third = run()                                          # rewritten: loads quietly
+    assert third.returncode == 0 and third.stdout == "16\n" and third.stderr == ""
+
+
+# =============================================================================================
 # 7. The GDB server keeps listening until the run ends
 # =============================================================================================
 # Counts in `counter` until it equals `limit` (never while limit is 0), then powers off.
