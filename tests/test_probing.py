@@ -620,3 +620,41 @@ def _connect(port: int, proc) -> Client:
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.2)
     raise AssertionError("the gdb server never listened")
+
+
+def test_gdb_multiarch_attaches_twice(tmp_path):
+    """The same with the real client: one gdb-multiarch detaches, a second one attaches to
+    the running guest, lets it finish, and sees it exit."""
+    gdb = require_tool("gdb-multiarch")
+    prog = assemble(COUNTER, BASE)
+    m = Machine(ram_size=1 << 20)
+    m.write_phys(BASE, prog.code)
+    m.boot_pe(0, prog.entry)
+    srv = GdbServer(m, chunk=5000)
+    srv.listen("tcp::0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", srv.serve_run(wait=True)),
+                         daemon=True)
+    t.start()
+    counter, limit = prog.symbols["counter"], prog.symbols["limit"]
+
+    def gdb_batch(*cmds: str) -> str:
+        pre = ["set confirm off", "set pagination off", "set architecture aarch64",
+               f"target remote 127.0.0.1:{srv.port}"]
+        args = [gdb, "--batch", "-nx"] + [a for c in pre + list(cmds) for a in ("-ex", c)]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=180,
+                           stdin=subprocess.DEVNULL)
+        return r.stdout + r.stderr
+    try:
+        out = gdb_batch("p/x $pc", "detach")
+        assert f"= {prog.entry:#x}" in out, out
+        time.sleep(1)
+        out = gdb_batch(f"p *(long *){counter:#x} > 0",
+                        f"set var *(long *){limit:#x} = *(long *){counter:#x} + 1000",
+                        "continue")
+        assert "$1 = 1" in out, out                      # it ran between the two sessions
+        assert "exited normally" in out, out
+        t.join(60)
+        assert result["r"].reason == "exited"
+    finally:
+        srv.close()
