@@ -335,7 +335,7 @@ def svc_machine():
     return m
 
 
-def test_machine_trace_events_are_a_ring(svc_machine, monkeypatch):
+def test_machine_trace_events_are_a_ring(monkeypatch):
     monkeypatch.setattr(Machine, "TRACE_KEEP", 1000)
     prog = assemble(SVC_LOOP, BASE)
     m = Machine(ram_size=1 << 20, trace={"exc"})
