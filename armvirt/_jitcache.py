@@ -4,12 +4,20 @@
 calls from other files (numba notes, ../shared/reference/numba.md). Keying the whole cache on every
 source file of the core (``CORE``) means an edit anywhere in it gives a fresh cache and nobody
 ever runs stale machine code. Must run before numba is imported; ``armvirt/__init__.py`` calls it first thing.
+
+It also makes a damaged cache entry (a truncated ``.nbi``/``.nbc``: a full disk, a killed
+process) cost one recompile instead of every later run: numba's ``Cache.load_overload`` is
+wrapped, as soon as numba's caching module is imported, so that an entry that cannot be loaded
+is deleted, reported in one line on stderr, and compiled again (``guard_cache_loads``).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
+import importlib.util
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +47,7 @@ def source_digest() -> str:
 
 
 def configure() -> str | None:
+    _guard_when_imported()
     if os.environ.get("NUMBA_CACHE_DIR"):
         return os.environ["NUMBA_CACHE_DIR"]  # the user chose one; respect it
     base = Path(os.environ.get("ARMVIRT_CACHE_DIR")
@@ -64,3 +73,69 @@ def configure() -> str | None:
     except Exception:
         pass
     return str(target)
+
+
+def guard_cache_loads(caching) -> None:
+    """Wrap ``numba.core.caching.Cache.load_overload``: numba lets any error of loading an
+    entry (UnpicklingError or EOFError from a truncated file, an error rebuilding the code)
+    escape into the caller, so one damaged file breaks every later run. Here it becomes a
+    cache miss: the function's index and data files are deleted (numba writes them afresh
+    after compiling) and one line says so."""
+    cache_cls = caching.Cache
+    if getattr(cache_cls, "_armvirt_guarded", False):
+        return
+    load = cache_cls.load_overload
+
+    def load_overload(self, sig, target_context):  # type: ignore[no-untyped-def]
+        try:
+            return load(self, sig, target_context)
+        except Exception as e:  # noqa: BLE001 - whatever it is, the entry is unusable
+            _discard_entry(self, e)
+            return None
+
+    cache_cls.load_overload = load_overload
+    cache_cls._armvirt_guarded = True
+
+
+def _discard_entry(cache, error: Exception) -> None:
+    files = cache._cache_file
+    index = Path(files._index_path)
+    stem = index.name[:-len(".nbi")]
+    for p in [index, *index.parent.glob(f"{stem}.*.nbc")]:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    why = (str(error).splitlines() or [""])[0]
+    func = cache._py_func
+    name = f"{func.__module__}.{func.__qualname__}"
+    print(f"armvirt: discarded a damaged Numba cache entry for {name} "
+          f"({type(error).__name__}{': ' + why if why else ''}); recompiling",
+          file=sys.stderr)
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Applies ``guard_cache_loads`` right after ``numba.core.caching`` is first imported,
+    so that importing armvirt does not import numba (the CLI's help, the assembler)."""
+
+    def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
+        if name != "numba.core.caching":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_guard(module):  # type: ignore[no-untyped-def]
+            exec_module(module)
+            guard_cache_loads(module)
+        spec.loader.exec_module = exec_and_guard  # type: ignore[method-assign]
+        return spec
+
+
+def _guard_when_imported() -> None:
+    if "numba.core.caching" in sys.modules:
+        guard_cache_loads(sys.modules["numba.core.caching"])
+    elif not any(isinstance(f, _GuardOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _GuardOnImport())

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -229,8 +230,10 @@ def regs_snapshot(m) -> dict:
     return out
 
 
-def _serve_gdb(m, args, symbols, *, wait: bool):
-    """Serve GDB on args.gdb until the session ends: its ServeResult, or None (reported)."""
+def _serve_gdb(m, args, symbols, *, wait: bool, until_end: bool = False):
+    """Serve GDB on args.gdb until the session ends (``until_end``: until the run ends, with
+    the guest running between sessions, ``GdbServer.serve_run``): the ServeResult, or None
+    (reported)."""
     from armvirt.debug.gdbstub import GdbServer
     server = GdbServer(m, symbols=symbols)
     try:
@@ -243,6 +246,8 @@ def _serve_gdb(m, args, symbols, *, wait: bool):
     print(f"armvirt: gdb server on {where}; in gdb-multiarch: {how}"
           + ("" if wait else " (the guest is running)"), file=sys.stderr)
     try:
+        if until_end:
+            return server.serve_run(wait=wait, max_insns=args.max_insns)
         return server.serve(wait=wait)
     finally:
         server.close()
@@ -312,14 +317,19 @@ def cmd_run(args) -> int:
         sys.stderr.buffer.write(data)
         sys.stderr.buffer.flush()
 
+    outputs = _open_outputs({"--regs-json": args.regs_json, "--trace-file": args.trace_file})
+    if outputs is None:
+        return EXIT_USAGE
     kinds = set(args.trace) | ({"exc"} if args.trace_file else set())
-    events: list[tuple[int, ...]] = []
+    chrome = None
+    if args.trace_file:   # streamed as the run goes: no run is too long to trace
+        chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=args.smp)
 
     def sink(ev: tuple[int, ...]) -> None:
         if "exc" in args.trace:
             print(tr.format_event(ev), file=sys.stderr)
-        if args.trace_file:
-            events.append(ev)
+        if chrome is not None:
+            chrome.event(ev)
 
     hv_run = demux = None
     files: list = []
@@ -362,22 +372,28 @@ def cmd_run(args) -> int:
         print(f"armvirt: {e}", file=sys.stderr)
         for f in files:
             f.close()
+        _discard_outputs(outputs)
         return EXIT_USAGE
+    if chrome is not None and m.smp != args.smp:   # the hypervisor's board: its own PE count
+        outputs["--trace-file"].seek(0)
+        outputs["--trace-file"].truncate()
+        chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp)
     try:
-        info = None
-        if args.gdb:
-            served = _serve_gdb(m, args, symbols, wait=args.wait)
+        if args.gdb:   # sessions until the run ends; the guest runs on between them (QEMU)
+            served = _serve_gdb(m, args, symbols, wait=args.wait, until_end=True)
             if served is None:
+                _discard_outputs(outputs)
                 return EXIT_USAGE
             if served.reason == "kill":
                 print("armvirt: killed from gdb", file=sys.stderr)
+                _discard_outputs(outputs)
                 return EXIT_GUEST
-            if m.power_off_reason is not None:
-                info = m.last_exit            # the guest powered off under gdb
-        if info is None:                      # no gdb, or gdb detached: runs on, as QEMU does
+            info = served.exit
+        else:
             info = m.run(args.max_insns)
     except KeyboardInterrupt:
         print("\narmvirt: interrupted", file=sys.stderr)
+        _discard_outputs(outputs)
         return 130
     finally:
         if demux is not None:
@@ -387,12 +403,11 @@ def cmd_run(args) -> int:
     if "unimp" in args.trace:
         print(tr.format_unimp(m.unimplemented_report()), file=sys.stderr)
     if args.regs_json:
-        with open(args.regs_json, "w") as f:
+        with outputs["--regs-json"] as f:
             json.dump(regs_snapshot(m), f, indent=1)
-    if args.trace_file:
-        with open(args.trace_file, "w") as f:
-            json.dump(tr.chrome_trace(events, smp=m.smp,
-                                      end_cycles={pe: m.reg("cycles", pe) for pe in range(m.smp)}), f)
+    if chrome is not None:
+        with outputs["--trace-file"] as f:
+            chrome.close_file(f, end_cycles={pe: m.reg("cycles", pe) for pe in range(m.smp)})
     if hv_run is not None:
         return _hv_outcome(m, hv_run, info, args)
     if info.reason == "system_off":
@@ -401,6 +416,37 @@ def cmd_run(args) -> int:
         print("armvirt: the guest asked for a system reset; stopping", file=sys.stderr)
         return EXIT_OK
     return _stopped(info)
+
+
+def _open_outputs(paths: dict[str, str | None]) -> dict | None:
+    """Open every output file an option names, before anything runs, so that a path that
+    cannot be written is refused at once (one line, exit 2) rather than after the run.
+    Returns {option: open text file}; None when one failed (reported, nothing left behind)."""
+    opened: dict = {}
+    for option, path in paths.items():
+        if not path:
+            continue
+        existed = os.path.lexists(path)
+        try:
+            f = open(path, "w", encoding="utf-8")
+        except OSError as e:
+            print(f"armvirt: {option}: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+            _discard_outputs(opened)
+            return None
+        f.armvirt_created = not existed   # type: ignore[attr-defined]
+        opened[option] = f
+    return opened
+
+
+def _discard_outputs(opened: dict) -> None:
+    """Close output files of a run that did not happen; remove the ones it created."""
+    for f in opened.values():
+        f.close()
+        if getattr(f, "armvirt_created", False):
+            try:
+                os.unlink(f.name)
+            except OSError:
+                pass
 
 
 def _stopped(info) -> int:
@@ -482,7 +528,7 @@ def cmd_debug(args) -> int:
                                      append=args.append, load_addr=args.load_addr,
                                      initrd=args.initrd, dtb=args.dtb)],
                            mode=args.hv, smp=args.smp)
-            m, hv_run = launch(cfg, trace=["exc"])
+            m, hv_run = launch(cfg)   # the debugger records exceptions when it needs them
             boot = hv_run.boots[0]
             # The firmware runs at PA = VA 0x4000_0000 and so does the guest's IPA space:
             # tag both so the debugger symbolizes by the selected PE's world.
@@ -492,8 +538,7 @@ def cmd_debug(args) -> int:
                 symbols.add_elf(args.image, space="guest")
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc,
-                        trace=["exc"])
+                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc)
             boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
                               el=args.el, initrd=args.initrd, dtb_file=args.dtb)
             symbols = SymbolTable.from_boot_info(boot)

@@ -59,16 +59,20 @@ def _bp_matches(c, M, pc, pa):
 
 @njit(cache=True)
 def fetch_slow(c, M, pc):
-    """Instruction fetch when pc is not on the cached code page: Illegal Execution state and
-    PC alignment checks (both only arise after a branch to a register or an ERET, which drop
-    the cached page), then translation. False when an exception was taken or an exit is due."""
-    if c[L.PSTATE_IL]:
-        raise_sync(c, M, default_target_el(c), EC_ILLEGAL_STATE, 0, pc, 0)
-        return False
+    """Instruction fetch when pc is not on the cached code page: the PC alignment check,
+    translation, then the Illegal Execution state check (both checks only arise after a branch
+    to a register or an ERET, which drop the cached page), in the Arm ARM's priority order of
+    synchronous exceptions: PC alignment, Instruction Abort, ..., Illegal Execution state.
+    False when an exception was taken or an exit is due."""
     if pc & 3:
         raise_sync(c, M, default_target_el(c), EC_PC_ALIGN, 0, pc, pc)
         return False
-    return fetch_translate(c, M, pc)
+    if not fetch_translate(c, M, pc):
+        return False
+    if c[L.PSTATE_IL]:
+        raise_sync(c, M, default_target_el(c), EC_ILLEGAL_STATE, 0, pc, 0)
+        return False
+    return True
 
 
 @njit(cache=True)

@@ -13,6 +13,7 @@ register of any PE and EL, physical memory, breakpoints, snapshots — is here t
 """
 from __future__ import annotations
 
+import mmap
 import sys
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,34 @@ def _u64(v: int) -> int:
     return int(v) & ((1 << 64) - 1)
 
 
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform == "linux" else 0)
+
+
+def _lazy_zeros(n: int, what: str) -> np.ndarray:
+    """``n`` int64 zeros in anonymous memory that the OS commits page by page as it is first
+    written, with no up-front commitment (MAP_NORESERVE): under Linux's default overcommit
+    heuristic, np.zeros refuses any single array larger than the host's RAM + swap even though
+    it would be committed lazily too. A refusal is a MachineError, not a numpy traceback."""
+    size = n * 8
+    try:
+        if hasattr(mmap, "MAP_ANONYMOUS"):
+            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS |
+                            _MAP_NORESERVE)
+            return np.frombuffer(buf, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64)
+    except (OSError, MemoryError, OverflowError) as e:
+        raise MachineError(f"cannot allocate {size >> 20} MiB of host memory for {what}: "
+                           f"{getattr(e, 'strerror', None) or e}") from None
+
+
+def _va(v: int) -> int:
+    """A virtual address as a person gives it: a 64-bit unsigned number (stored in the core's
+    int64 arrays as its two's complement, ``_s64``)."""
+    if not 0 <= int(v) < 1 << 64:
+        raise MachineError(f"address {int(v):#x} is not a 64-bit address")
+    return int(v)
+
+
 def _s64(v: int) -> int:
     v = int(v) & ((1 << 64) - 1)
     return v - (1 << 64) if v >> 63 else v
@@ -122,6 +151,8 @@ def _s64(v: int) -> int:
 
 class Machine:
     """A `virt` board with ``smp`` PEs and ``ram_size`` bytes of RAM at 0x4000_0000."""
+
+    TRACE_KEEP = 100_000    # exception events kept in trace_events (a ring: older ones drop)
 
     def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
                  psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
@@ -152,10 +183,11 @@ class Machine:
         self.uart_rx = self.state[L.S_UART_RX:L.S_UART_RX + L.UART_RX_CAP]
         self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
         # RAM as 64-bit words with a byte view of the same memory; the decode cache holds
-        # (op << 32) | word per 32-bit word. np.zeros pages in lazily, so unused RAM is free.
-        self.ram64 = np.zeros(ram_size // 8, dtype=np.int64)
+        # (op << 32) | word per 32-bit word (2 bytes per byte of RAM). Both are committed by
+        # the host only where touched, so a 16 GiB board costs what the guest uses.
+        self.ram64 = _lazy_zeros(ram_size // 8, "RAM")
         self.ram = self.ram64.view(np.uint8)
-        self.dcache = np.zeros(ram_size // 4, dtype=np.int64)
+        self.dcache = _lazy_zeros(ram_size // 4, "the decode cache")
         self.M = (self.state, self.cpus, self.ram, self.ram64, self.dcache)
         conduits = {"none": L.CONDUIT_NONE, "hvc": L.CONDUIT_HVC, "smc": L.CONDUIT_SMC}
         if psci_conduit not in conduits:
@@ -166,7 +198,9 @@ class Machine:
         self.mach[L.STEP_BREAK] = -1
         self.mach[L.ONLY_PE] = -1
         self.set_trace(trace)
-        self.trace_events: list[tuple[int, ...]] = []  # drained events, unless trace_sink
+        from armvirt.trace import EventRing
+        # Drained events when there is no trace_sink: the last TRACE_KEEP only.
+        self.trace_events = EventRing(self.TRACE_KEEP)
         self.trace_sink: Callable[[tuple[int, ...]], None] | None = None
         self.console = bytearray()          # everything the UART transmitted
         self._chunk = 1_000_000             # instructions per call of the loop (see run)
@@ -472,6 +506,10 @@ class Machine:
         (``memory.bind_breakpoints``); it may be set before its page is mapped at all."""
         if len(self.breakpoints) >= L.BP_CAP:
             raise MachineError(f"at most {L.BP_CAP} breakpoints")
+        addr = _va(addr)
+        if addr & 3:
+            raise MachineError(f"0x{addr:x} is not an instruction address (A64 instructions "
+                               f"are 4-byte aligned)")
         mask = _el_mask(el)
         if vmid is not None and not 0 <= vmid <= 0xFF:
             raise MachineError(f"VMIDs are 8 bits: {vmid}")
@@ -485,7 +523,12 @@ class Machine:
                         -1 if vmid is None else vmid)
         self._next_bp += 1
         self.breakpoints.append(bp)
-        self._rearm_breakpoints()
+        try:
+            self._rearm_breakpoints()
+        except Exception:   # never leave a recorded breakpoint the core does not have
+            self.breakpoints.remove(bp)
+            self._rearm_breakpoints()
+            raise
         return bp
 
     def remove_breakpoint(self, bp: Breakpoint | int) -> None:
@@ -501,8 +544,8 @@ class Machine:
         has a breakpoint, so the loop marks (or unmarks) them when it decodes them again."""
         old = self.bp_table[:int(self.mach[L.BP_COUNT]), 0].copy()
         self.mach[L.BP_COUNT] = len(self.breakpoints)
-        for i, b in enumerate(self.breakpoints):
-            self.bp_table[i] = (b.pa, b.va, b.el_mask, b.vmid)
+        for i, b in enumerate(self.breakpoints):   # VAs as the core keeps them: int64
+            self.bp_table[i] = (b.pa, _s64(b.va), b.el_mask, b.vmid)
         for pa in list(old) + [b.pa for b in self.breakpoints]:
             off = int(pa) - memmap.RAM_BASE
             if 0 <= off < self.ram_size:
@@ -561,6 +604,10 @@ class Machine:
             raise MachineError(f"watchpoint kind must be r, w or rw, not {kind!r}")
         if size <= 0:
             raise MachineError("watchpoint size must be positive")
+        addr = _va(addr)
+        if addr + size > 1 << 64 or addr < 1 << 63 < addr + size:
+            raise MachineError(f"watchpoint 0x{addr:x}+{size} runs past the end of the "
+                               f"{'address space' if addr >> 63 else 'lower half'}")
         if len(self.watchpoints) >= L.WP_CAP:
             raise MachineError(f"at most {L.WP_CAP} watchpoints")
         wp = Watchpoint(addr, size, kind, _el_mask(el), self._next_bp)
@@ -768,10 +815,17 @@ class Machine:
 
     def set_trace(self, kinds: Iterable[str]) -> None:
         """Which events the core records: "exc" (exception entries and returns, drained to
-        ``trace_sink`` or ``trace_events``). "unimp" needs no recording (UNDEFINED
+        ``trace_sink`` or the ring ``trace_events``). "unimp" needs no recording (UNDEFINED
         instructions are always counted); it only says the report was asked for."""
         self.trace = set(kinds)
-        self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if "exc" in self.trace else 0
+        self.trace_exceptions(False)
+
+    def trace_exceptions(self, extra: bool) -> None:
+        """Record exception events while ``extra`` (a debugger that needs them for a while),
+        or while ``set_trace`` asked for "exc"; otherwise the core records nothing, at no
+        cost."""
+        on = extra or "exc" in self.trace
+        self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if on else 0
 
     def uart_input(self, data: bytes) -> None:
         """Queue bytes for the guest to read from the PL011."""

@@ -21,7 +21,8 @@ VIRTIO_SIZE = 0x200
 VIRTIO_COUNT = 32
 RAM_BASE = 0x4000_0000
 RAM_SIZE_DEFAULT = 128 << 20
-RAM_SIZE_MAX = 16 << 30     # the decode cache costs ram/2 bytes of host memory: keep it sane
+RAM_SIZE_MAX = 16 << 30     # RAM plus its decode cache (8 bytes per 4-byte word) is 3x this
+#                             in host address space, committed only where touched (Machine)
 
 # Interrupt IDs (GIC INTIDs)
 GIC_NUM_INTIDS = 256         # INTIDs 0-255: SGIs 0-15, PPIs 16-31, SPIs 32-255 (ITLinesNumber 7)

@@ -228,13 +228,37 @@ def raise_sysreg_trap(c, M, target_el, op0, op1, crn, crm, op2, rt, is_read, pc)
     raise_sync(c, M, target_el, EC_SYSREG, iss, pc, 0)
 
 
+@njit(cache=True, inline="always")
+def el_from_spsr(spsr):
+    """ELFromSPSR on this PE (AArch64 at every EL, EL0-EL2, no EL3): (valid, target EL).
+
+    Invalid: M[4] = 1 (AArch32, not implemented), EL3 (not implemented), M[1] = 1, and EL0
+    with M[0] = 1 (EL0 has no SP_ELx). That leaves M = 0b0000, 0b0100, 0b0101, 0b1000, 0b1001.
+    """
+    el = (spsr >> 2) & 3
+    if (spsr >> 4) & 1 or el == 3 or (spsr >> 1) & 1 or (el == 0 and spsr & 1):
+        return False, 0
+    return True, el
+
+
+@njit(cache=True, inline="always")
+def illegal_exception_return(c, spsr):
+    """IllegalExceptionReturn: an invalid M (``el_from_spsr``), a return to a higher EL, or
+    to EL1 while HCR_EL2.TGE = 1 (EL2Enabled() always holds without EL3, and there is no
+    Secure EL1). The register-width checks (ELUsingAArch32K) never fire: HCR_EL2.RW is RAO."""
+    valid, target = el_from_spsr(spsr)
+    if not valid or target > c[L.EL]:
+        return True
+    return target == 1 and (c[SR.HCR_EL2] & HCR_TGE) != 0
+
+
 @njit(cache=True)
 def exception_return(c, M):
-    """ERET: AArch64.ExceptionReturn(ELR_ELx, SPSR_ELx), with IllegalExceptionReturn.
+    """ERET: AArch64.ExceptionReturn(ELR_ELx, SPSR_ELx).
 
-    An illegal return (AArch32 target, a higher or unimplemented EL, M[1] set, EL1 while
-    HCR_EL2.TGE = 1) keeps EL and SP, restores the other fields and sets PSTATE.IL, so the next
-    instruction takes an Illegal Execution state exception (EC 0x0E).
+    An illegal return (``illegal_exception_return``) keeps EL and SP (SetPSTATEFromPSR with
+    illegal_psr_state), still restores NZCV, DAIF, PAN and SS, sets PSTATE.IL and branches to
+    ELR_ELx, so the next instruction takes an Illegal Execution state exception (EC 0x0E).
     """
     el = c[L.EL]
     if el == 2:
@@ -244,9 +268,7 @@ def exception_return(c, M):
         spsr = c[SR.SPSR_EL1]
         elr = c[SR.ELR_EL1]
     target = (spsr >> 2) & 3
-    illegal = ((spsr >> 4) & 1) == 1 or ((spsr >> 1) & 1) == 1 or target > el or target == 3
-    if target == 1 and (c[SR.HCR_EL2] & HCR_TGE):
-        illegal = True
+    illegal = illegal_exception_return(c, spsr)
     set_psr_fields(c, spsr)
     if illegal:
         c[L.PSTATE_IL] = 1

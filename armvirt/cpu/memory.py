@@ -513,7 +513,7 @@ def fetch_translate(c, M, pc):
     """Translate pc for instruction fetch and cache the page translation in the PE row.
 
     Returns True when the page is now cached; False when an exception was taken or the run
-    loop must exit. The caller has already checked PSTATE.IL and PC alignment.
+    loop must exit. The caller has already checked PC alignment and checks PSTATE.IL after.
     """
     pa = translate(c, M, pc, ACC_FETCH, 4)
     if pa < 0:

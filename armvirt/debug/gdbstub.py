@@ -74,8 +74,10 @@ The model GDB sees
   back: GDB's cached registers are then stale until ``maintenance flush register-cache``.
 * **Session end**: ``D`` (detach), ``k``/``vKill`` (kill) or the connection closing. The
   breakpoints and watchpoints GDB inserted are removed. The stub never runs the guest after the
-  session: :meth:`GdbServer.serve` returns why it ended and the caller decides (``armvirt run
-  --gdb`` resumes the guest to completion after a detach, as QEMU keeps the VM running).
+  session: :meth:`GdbServer.serve` returns why it ended and the caller decides.
+  :meth:`GdbServer.serve_run` (``armvirt run --gdb``) is QEMU's behaviour: after a detach the
+  guest runs on and the server keeps listening, so a debugger can attach again, until the
+  guest powers off, stops for good, or a client kills it.
 """
 from __future__ import annotations
 
@@ -952,7 +954,8 @@ class ServeResult:
 
 
 class GdbServer:
-    """Serve one GDB session at a time on a QEMU-style address (see :func:`parse_address`).
+    """Serve GDB sessions, one at a time, on a QEMU-style address (see :func:`parse_address`):
+    :meth:`serve` serves one, :meth:`serve_run` serves one after another until the run ends.
 
     ``symbols`` is handed to the REPL behind ``monitor``. ``chunk`` is how many instructions
     run between two looks for GDB's Ctrl-C. ``log`` receives a packet trace (like GDB's
@@ -1029,6 +1032,45 @@ class GdbServer:
                 conn_sock.close()
             except OSError:
                 pass
+
+    def serve_run(self, wait: bool = True, max_insns: int | None = None) -> ServeResult:
+        """Serve sessions one after another until the run ends, as QEMU's ``-gdb`` does: when
+        a client detaches (or its connection drops) the guest runs on and the server keeps
+        listening; the next client stops it where it is. :meth:`listen` first.
+
+        The first session is as :meth:`serve` (``wait``). Returns ``"kill"`` (a client killed
+        the run), ``"exited"`` (the guest powered off or asked for a reset), ``"stopped"`` (with
+        no client attached, the guest stopped for good: every PE off or asleep for ever, an
+        emulator error) or ``"budget"`` (``max_insns`` instructions ran with no client
+        attached). ``exit`` is the machine's last exit, its ``instructions`` the total run
+        with no client attached."""
+        if self._listener is None:
+            raise ValueError("listen() first")
+        result = self.serve(wait=wait)
+        left, total = max_insns, 0
+        while result.reason in ("detach", "disconnect") and self.m.power_off_reason is None:
+            while not select.select([self._listener], [], [], 0)[0]:
+                if left is not None and left <= 0:
+                    return self._ended("budget", total)
+                info = self.m.run(max_insns=self.chunk if left is None else
+                                  min(self.chunk, left))
+                total += info.instructions
+                if left is not None:
+                    left -= info.instructions
+                if info.reason in ("system_off", "system_reset"):
+                    return self._ended("exited", total)
+                if info.reason != "budget":
+                    return self._ended("stopped", total)
+            result = self.serve(wait=True)   # the machine is stopped until the client resumes
+        if result.reason == "exited" or self.m.power_off_reason is not None:
+            return ServeResult("exited", self.m.last_exit)
+        return result
+
+    def _ended(self, reason: str, instructions: int) -> ServeResult:
+        info = self.m.last_exit
+        if info is not None:
+            info.instructions = instructions
+        return ServeResult(reason, info)
 
     def _run_until_connection(self) -> ServeResult | str | None:
         """Run the guest until a client connects (→ None: report a plain stop), it stops for

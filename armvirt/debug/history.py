@@ -20,10 +20,14 @@ to the previous checkpoint's are shared). The decode cache is derived data: on r
 entries of pages whose bytes change are dropped. (``Machine.save`` copies RAM and the decode
 cache whole, ~2 s for 128 MiB: too slow to take at every resume.)
 
+Exception events (which catchpoints, ``trace on`` and stepping back over an exception need)
+are recorded into a bounded :class:`~armvirt.trace.EventRing`, and only while the debugger
+runs the machine: replay never needs an event older than the chunk it replays.
+
 Not captured: the state of devices modelled in Python (``Machine.add_device``). Of the board's,
 the PL031 RTC keeps its load, match and interrupt registers across a reverse step (its time
-comes from the restored cycle count); the virtio-mmio slots have no state. A replay that does not reproduce its recording raises
-:class:`ReplayError`.
+comes from the restored cycle count); the virtio-mmio slots have no state. A replay that does
+not reproduce its recording raises :class:`ReplayError`.
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from armvirt import layout as L
+from armvirt.trace import EventRing
 
 PAGE_WORDS = 512          # 64-bit words per 4 KiB page of RAM
 DCACHE_PER_PAGE = 1024    # decode-cache entries (one per 32-bit word) per 4 KiB page
@@ -133,7 +140,9 @@ def restore_checkpoint(m: Any, cp: Checkpoint) -> None:
         changed.append(i)
     if changed:  # the decode cache of rewritten pages is stale
         m.dcache.reshape(-1, DCACHE_PER_PAGE)[changed] = 0
+    flags = int(m.mach[L.TRACE_FLAGS])   # who records events is the debugger's choice now
     m.state[...] = cp.state
+    m.mach[L.TRACE_FLAGS] = flags
     m.cpus[...] = cp.cpus
     m.console = bytearray(cp.console)
     m.last_exit = cp.last_exit
@@ -148,24 +157,21 @@ class History:
     """The record of one debugging session on one machine."""
 
     m: Any
-    events: list                    # trace events, appended by the debugger's trace sink
+    events: EventRing               # trace events, appended by the debugger's trace sink
     pos: int = 0
     log: list = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
     interval: int = CHECKPOINT_INTERVAL
     replaying: bool = False
-    events_dropped: int = 0         # events trimmed off the front of ``events``
+
+    @property
+    def events_dropped(self) -> int:
+        """Events no longer held (the ring keeps the last ``events.cap``)."""
+        return self.events.dropped
 
     def n_events(self) -> int:
-        """Events recorded so far, counting trimmed ones (checkpoints store this)."""
-        return self.events_dropped + len(self.events)
-
-    def trim_events(self, keep: int) -> None:
-        """Drop all but the last ``keep`` events (bounded memory on long runs)."""
-        extra = len(self.events) - keep
-        if extra > 0:
-            del self.events[:extra]
-            self.events_dropped += extra
+        """Events recorded so far, counting dropped ones (checkpoints store this)."""
+        return self.events.total
 
     # ---------------------------------------------------------------- bookkeeping
     @property
@@ -225,11 +231,7 @@ class History:
     # ---------------------------------------------------------------- travelling
     def _restore(self, cp: Checkpoint) -> None:
         restore_checkpoint(self.m, cp)
-        if cp.n_events >= self.events_dropped:
-            del self.events[cp.n_events - self.events_dropped:]
-        else:
-            self.events.clear()
-            self.events_dropped = cp.n_events
+        self.events.truncate(cp.n_events)
         self.pos = cp.pos
 
     def goto(self, target: int, *, commit: bool = True) -> None:

@@ -37,11 +37,12 @@ from armvirt.debug.expr import ExprError, M64, Val, evaluate, split_top, wrap
 from armvirt.debug.history import History, ReplayError, install_config, steps_of
 from armvirt.debug.symbols import SymbolError, SymbolTable
 from armvirt.machine import ExitInfo, MachineError
+from armvirt.trace import EventRing
 
 CHUNK = 1_000_000          # steps per run call while continuing (Ctrl-C and catch latency)
 STEP_LINE_LIMIT = 10_000   # instructions `step`/`next` try before giving up on a line change
 MAX_FRAMES = 64
-MAX_EVENTS = 100_000       # exception trace events kept (older ones are dropped while running)
+MAX_EVENTS = 100_000       # exception trace events kept (a ring: older ones drop off)
 PROMPT = "(armvirt) "
 HISTORY_FILE = "~/.armvirt_history"
 
@@ -131,7 +132,7 @@ class Debugger:
         self.pe = 0
         self.points: list[Point] = []
         self._next_num = 1
-        self.events: list[tuple] = []
+        self.events = EventRing(MAX_EVENTS)
         self.history = History(machine, self.events)
         self.trace_on = False
         self.values: list[Val] = []
@@ -159,6 +160,7 @@ class Debugger:
             self._check_outside_changes()
             if self.history.started:
                 self.m.trace_sink = self.events.append
+                self.m.trace_exceptions(True)
             self._dispatch(line)
         except (DebugError, ExprError, SymbolError, MachineError) as e:
             self._out.append(str(e).splitlines()[0] if str(e) else "error")
@@ -171,7 +173,10 @@ class Debugger:
             self._out.append(f"internal debugger error: {type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''}")
         finally:
-            self.m.trace_sink = outer_sink    # exceptions taken outside our commands: not ours
+            # Exceptions taken outside our commands (GDB's continue) are not ours: no sink,
+            # and no recording at all unless the machine's owner asked for it.
+            self.m.trace_sink = outer_sink
+            self.m.trace_exceptions(False)
             self._remember_machine()
         return "\n".join(self._out)
 
@@ -463,14 +468,12 @@ class Debugger:
 
     # ================================================================== history plumbing
     def _start_history(self) -> None:
-        """Turn on the exception trace and take the first checkpoint (first run/change). The
-        trace stays on (it is machine state, in every checkpoint); its events come to
-        ``self.events`` while a command of ours runs."""
+        """Take the first checkpoint (first run/change) and record exception events into
+        ``self.events`` (a bounded ring) — only while a command of ours runs the machine."""
         if self.history.started:
             return
         self.m.trace_sink = self.events.append
-        self.m.trace.add("exc")
-        self.m.mach[L.TRACE_FLAGS] |= L.TRACE_EXC   # Machine has no setter yet (see report)
+        self.m.trace_exceptions(True)
         self.history.reset()
 
     def _arch_state(self) -> tuple:
@@ -514,7 +517,8 @@ class Debugger:
         parts: list[str] = []
         if self.trace_on:
             d = self.history.events_dropped
-            for ev in self.events[max(0, ev_from - d):None if ev_to is None else ev_to - d]:
+            for ev in self.events[max(0, ev_from - d):None if ev_to is None else
+                                  max(0, ev_to - d)]:
                 line = format_event(ev)
                 if ev[0] == TR_EXC_ENTRY:
                     line += f"  [{self.describe_addr(ev[6] & M64)}]"
@@ -605,13 +609,17 @@ class Debugger:
                 ("b", i.addr, i.el_mask, False, -1) for i in internal
                 if ("b", i.addr, i.el_mask, False, -1) not in self._user_config())
             install_config(self.m, config)
-            h.trim_events(MAX_EVENTS)
-            chunk = CHUNK if remaining is None else min(CHUNK, remaining)
+            # Events are scanned after each chunk: while something looks at them, a chunk
+            # must not take more than the ring holds (a step takes at most a few).
+            watching = self.trace_on or any(p.kind == "catchpoint" and p.enabled
+                                            for p in self.points)
+            chunk = min(CHUNK, MAX_EVENTS // 4) if watching else CHUNK
+            chunk = chunk if remaining is None else min(chunk, remaining)
             ev0, pos0 = h.n_events(), h.pos
             instret0 = [int(self.m.reg("instret", p)) for p in range(self.m.smp)]
             info = h.run(chunk)
             steps = h.pos - pos0
-            for k in range(ev0, h.n_events()):
+            for k in range(max(ev0, h.events_dropped), h.n_events()):
                 ev = self.events[k - h.events_dropped]
                 point = self._catch_matches(ev)
                 if point is not None:
