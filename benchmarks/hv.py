@@ -75,7 +75,7 @@ def run_hv(image: str, mode: str, vms: int = 1) -> tuple[dict, float, object]:
 
 
 def micro_image(tmp: Path, op: str, n: int) -> str:
-    from armvirt.asm import assemble
+    from armvirt.build import assemble
     from armvirt.build import board_defines
     from armvirt.hv import abi
     src = (MICRO_SRC.replace("OP", op).replace("COUNT", str(n))

@@ -48,7 +48,7 @@ park_forever:                           // a PE the hypervisor has no room for
 cpu_init:
     mov     x0, #HCR_HOST
     msr     hcr_el2, x0
-    mov     x0, #VTCR_VALUE
+    ldr     x0, =VTCR_VALUE
     msr     vtcr_el2, x0
     msr     vttbr_el2, xzr
     mov     x0, #(CPTR_RES1 | CPTR_TFP) // no context owns the FP/SIMD registers yet
@@ -67,7 +67,7 @@ cpu_init:
     ldr     x0, =__host_vectors
     msr     vbar_el2, x0
     // The host part gets its own EL1 context: MMU off, its vectors, its stack, TPIDR = PCPU.
-    mov     x0, #SCTLR_EL1_RESET
+    ldr     x0, =SCTLR_EL1_RESET
     msr     sctlr_el1, x0
     ldr     x0, =__host_el1_vectors
     msr     vbar_el1, x0
@@ -352,7 +352,7 @@ vm_create:
     add     x5, x19, #VM_PIN
     ldrb    w5, [x5, x22]
     str     x5, [x0, #VCPU_PCPU]
-    mov     x5, #HCR_GUEST
+    ldr     x5, =HCR_GUEST
     ldr     x6, [x19, #VM_FLAGS]
     tst     x6, #VM_F_NO_STAGE2
     b.eq    4f
@@ -385,6 +385,6 @@ vcpu_reset:
     str     x1, [x0, #CTXT_PC]
     mov     x3, #SPSR_EL1H_MASKED
     str     x3, [x0, #CTXT_PSTATE]
-    mov     x3, #SCTLR_EL1_RESET
+    ldr     x3, =SCTLR_EL1_RESET
     str     x3, [x0, #CTXT_SYS_SCTLR_EL1]
     ret

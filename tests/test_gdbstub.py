@@ -18,7 +18,7 @@ import pytest
 
 from armvirt import costs
 from armvirt import layout as L
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.cpu import sysreg_table as T
 from armvirt.debug import gdb_xml as X
 from armvirt.debug.gdbstub import (GdbServer, GdbSession, checksum, escape_binary, frame,

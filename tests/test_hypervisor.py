@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.build import HV_MODES, board_defines, build_firmware
 from armvirt.hv import abi
 from armvirt.hv.console import ConsoleDemux

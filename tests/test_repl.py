@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from armvirt.asm import assemble_file
+from armvirt.build import assemble_file
 from armvirt.build import board_defines
 from armvirt.debug.repl import Debugger
 from armvirt.debug.symbols import SymbolTable

@@ -261,10 +261,10 @@ def ensure_firmware(mode: str, out_dir: Path | None = None) -> Path:
     stamp = out_dir / f"hv-{mode}.hash"
     if elf.exists() and stamp.exists() and stamp.read_text() == key:
         return elf
-    from armvirt.asm import AsmError
+    from armvirt.build import BuildError
     try:
         elf = build_firmware(mode, out_dir)
-    except AsmError as e:
+    except BuildError as e:
         raise LaunchError(f"the firmware does not assemble: {e}") from None
     stamp.write_text(key)
     return elf

@@ -20,7 +20,7 @@ handle_smccc:
     mov     x19, x0
     ldr     w20, [x19, #CTXT_REGS + 0 * 8]     // the function ID (W0)
     mov     x21, #SMCCC_NOT_SUPPORTED   // the default answer
-    mov     x1, #0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
+    ldr     x1, =0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
     and     x1, x20, x1
     mov     x2, #0x84000000
     cmp     x1, x2
@@ -28,9 +28,9 @@ handle_smccc:
     mov     x1, #SMCCC_VERSION
     cmp     x20, x1
     b.ne    1f
-    mov     x21, #SMCCC_VERSION_1_1
+    ldr     x21, =SMCCC_VERSION_1_1
     b       ret1
-1:  mov     x1, #SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
+1:  ldr     x1, =SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
     cmp     x20, x1
     b.eq    ret1
     mov     x1, #ARMVIRT_HC_NOP
@@ -38,7 +38,7 @@ handle_smccc:
     b.ne    2f
     mov     x21, #0
     b       ret1
-2:  mov     x1, #ARMVIRT_HC_INFO
+2:  ldr     x1, =ARMVIRT_HC_INFO
     cmp     x20, x1
     b.ne    ret1
     ldr     x2, [x19, #VCPU_VM]
@@ -67,14 +67,14 @@ psci_call:
 1:  mov     x1, #PSCI_VERSION
     cmp     x20, x1
     b.ne    1f
-    mov     x21, #PSCI_VERSION_1_1
+    ldr     x21, =PSCI_VERSION_1_1
     b       ret1
-1:  mov     x1, #PSCI_MIGRATE_INFO_TYPE
+1:  ldr     x1, =PSCI_MIGRATE_INFO_TYPE
     cmp     x20, x1
     b.ne    1f
     mov     x21, #PSCI_MIGRATE_NOT_REQUIRED
     b       ret1
-1:  mov     x1, #PSCI_FEATURES
+1:  ldr     x1, =PSCI_FEATURES
     cmp     x20, x1
     b.ne    1f
     mov     w0, w9
@@ -83,35 +83,35 @@ psci_call:
     cbz     x0, ret1
     mov     x21, #PSCI_SUCCESS          // (CPU_SUSPEND: original power_state format, no OSI)
     b       ret1
-1:  mov     x1, #PSCI_CPU_ON_64
+1:  ldr     x1, =PSCI_CPU_ON_64
     cmp     x20, x1
     b.eq    psci_cpu_on
-    mov     x1, #PSCI_CPU_ON_32
+    ldr     x1, =PSCI_CPU_ON_32
     cmp     x20, x1
     b.eq    psci_cpu_on
-    mov     x1, #PSCI_AFFINITY_INFO_64
+    ldr     x1, =PSCI_AFFINITY_INFO_64
     cmp     x20, x1
     b.eq    psci_affinity_info
-    mov     x1, #PSCI_AFFINITY_INFO_32
+    ldr     x1, =PSCI_AFFINITY_INFO_32
     cmp     x20, x1
     b.eq    psci_affinity_info
-    mov     x1, #PSCI_CPU_OFF
+    ldr     x1, =PSCI_CPU_OFF
     cmp     x20, x1
     b.eq    psci_cpu_off
-    mov     x1, #PSCI_CPU_SUSPEND_64
+    ldr     x1, =PSCI_CPU_SUSPEND_64
     cmp     x20, x1
     b.eq    psci_cpu_suspend
-    mov     x1, #PSCI_CPU_SUSPEND_32
+    ldr     x1, =PSCI_CPU_SUSPEND_32
     cmp     x20, x1
     b.eq    psci_cpu_suspend
-    mov     x1, #PSCI_SYSTEM_OFF
+    ldr     x1, =PSCI_SYSTEM_OFF
     cmp     x20, x1
     b.ne    1f
     mov     x0, x22
     mov     x1, #VM_STATE_OFF
     bl      vm_stop
     leave
-1:  mov     x1, #PSCI_SYSTEM_RESET
+1:  ldr     x1, =PSCI_SYSTEM_RESET
     cmp     x20, x1
     b.ne    ret1                        // anything else: NOT_SUPPORTED
     mov     x0, x22

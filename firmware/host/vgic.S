@@ -1034,7 +1034,7 @@ vgicr_access:
     mov     x3, #VCPU_SIZE
     madd    x25, x2, x3, x25            // x25 = that vCPU
     cbnz    x24, 1f
-    mov     x1, #(SGI_FRAME + GICD_ISPENDR)    // pending or active state: the list registers
+    ldr     x1, =(SGI_FRAME + GICD_ISPENDR)    // pending or active state: the list registers
     sub     x1, x20, x1                 // of this vCPU in memory first
     cmp     x1, #(GICD_IPRIORITYR - GICD_ISPENDR)
     b.hs    1f

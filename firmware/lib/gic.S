@@ -49,10 +49,10 @@ gic_cpu_init:
 1:  ldr     w2, [x1, #GICR_WAKER]
     tbnz    w2, #2, 1b                  // until ChildrenAsleep = 0
     mov     w2, #-1
-    mov     x3, #GICR_IGROUPR0
+    ldr     x3, =GICR_IGROUPR0
     str     w2, [x1, x3]                // every SGI and PPI in Group 1
     ldr     w2, =((1 << SGI_KICK) | (1 << PPI_GIC_MAINTENANCE) | (1 << PPI_VIRT_TIMER) | (1 << HOST_TIMER_PPI))
-    mov     x3, #GICR_ISENABLER0
+    ldr     x3, =GICR_ISENABLER0
     str     w2, [x1, x3]
     mov     x2, #0xFF
     msr     icc_pmr_el1, x2             // every priority passes
@@ -102,8 +102,8 @@ gic_set_vtimer_active:
     ldr     x2, =GICR_BASE
     mov     x3, #GICR_STRIDE
     madd    x1, x1, x3, x2
-    mov     x3, #GICR_ICACTIVER0
-    mov     x2, #GICR_ISACTIVER0
+    ldr     x3, =GICR_ICACTIVER0
+    ldr     x2, =GICR_ISACTIVER0
     cmp     x0, #0
     csel    x3, x3, x2, eq
     mov     w2, #(1 << PPI_VIRT_TIMER)
