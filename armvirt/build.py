@@ -128,15 +128,17 @@ def compile_object(src: Path, obj: Path, defines: Mapping[str, int | str] | None
 
 
 def linker_script(base: int) -> str:
-    """One output section at ``base`` holding every input section in input order: the image
-    is what the sources say, byte for byte, as a flat binary would be."""
+    """One output section at ``base`` holding every input section in input order, in one
+    PT_LOAD that does not carry the ELF headers (lld would otherwise load them below ``base``
+    when there is room): the image is what the sources say, byte for byte."""
     return f"""ENTRY(_start)
+PHDRS {{ image PT_LOAD; }}
 SECTIONS {{
   . = {base:#x};
   .text : {{
     *(.text.boot) *(.text .text.*) *(.rodata .rodata.*) *(.data .data.*)
     *(.bss .bss.* COMMON)
-  }}
+  }} :image
   /DISCARD/ : {{ *(.comment) *(.note .note.*) *(.eh_frame) }}
 }}
 """

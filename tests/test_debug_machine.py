@@ -89,13 +89,13 @@ def test_info_gic_lr_and_timer():
     m = Machine(ram_size=1 << 20)
     lr = 1 << 62 | 1 << 60 | 0xA0 << 48 | 27         # pending, group 1, priority 0xA0, vINTID 27
     prog = assemble(f"""
-        movl x0, {memmap.GICD_BASE}
+        ldr  x0, ={memmap.GICD_BASE}
         mov  w1, #2                                  // GICD_CTLR.EnableGrp1NS
         str  w1, [x0]
-        movl x0, {memmap.GICR_BASE + 0x10000 + 0x100}  // GICR_ISENABLER0 (SGI_base frame)
+        ldr  x0, ={memmap.GICR_BASE + 0x10000 + 0x100} // GICR_ISENABLER0 (SGI_base frame)
         mov  w1, #(1 << 27)
         str  w1, [x0]
-        movl x1, {lr}
+        ldr  x1, ={lr}
         msr  ich_lr0_el2, x1
         mov  x1, #1
         msr  ich_hcr_el2, x1
