@@ -7,6 +7,7 @@
 #define STACK_SHIFT 13                  // 8 KiB stacks: one at EL2 and one for the host, per PE
 
     .global _start
+    .type   _start, %function
 _start:
     mrs     x19, mpidr_el1
     and     x19, x19, #0xff             // Aff0: the PE number on this board
@@ -371,10 +372,12 @@ vm_create:
     mov     x1, #VM_STATE_RUNNING
     str     x1, [x19, #VM_STATE]
     leave
+    .size   _start, . - _start
 
 // vcpu_reset(x0 = vCPU, x1 = pc, x2 = x0 value): the architectural reset state a PE has when
 // PSCI starts it (Arm DEN 0022, CPU_ON): registers zero, EL1h with DAIF masked, MMU off.
     .global vcpu_reset
+    .type   vcpu_reset, %function
 vcpu_reset:
     mov     x9, x0
     mov     x10, #CTXT_SIZE
@@ -388,3 +391,4 @@ vcpu_reset:
     ldr     x3, =SCTLR_EL1_RESET
     str     x3, [x0, #CTXT_SYS_SCTLR_EL1]
     ret
+    .size   vcpu_reset, . - vcpu_reset

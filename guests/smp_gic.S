@@ -31,6 +31,7 @@
 #define GICR_IPRIORITYR (GICR_SGI + 0x0400)
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack0_top
     mov     sp, x0

@@ -15,6 +15,7 @@
 
 // handle_smccc(x0 = vCPU)
     .global handle_smccc
+    .type   handle_smccc, %function
 handle_smccc:
     enter
     mov     x19, x0
@@ -224,9 +225,11 @@ psci_functions:
     .word   PSCI_AFFINITY_INFO_64, PSCI_MIGRATE_INFO_TYPE, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET
     .word   SMCCC_VERSION               // SMCCC 1.1 discovery is through PSCI_FEATURES
     .word   0
+    .size   handle_smccc, . - handle_smccc
 
 // vm_find_vcpu(x0 = VM, x1 = MPIDR) -> x0 = its vCPU with that affinity (Aff3..Aff0), or 0
     .global vm_find_vcpu
+    .type   vm_find_vcpu, %function
 vm_find_vcpu:
     mov     x2, #0xFFFFFF
     orr     x2, x2, #0xFF00000000
@@ -245,10 +248,12 @@ vm_find_vcpu:
     ret
 3:  mov     x0, x3
     ret
+    .size   vm_find_vcpu, . - vm_find_vcpu
 
 // vm_ram_start(x0 = VM) -> x0 = the guest-physical address of its RAM (GUEST_RAM_BASE; the
 // physical address for a VM without stage 2)
     .global vm_ram_start
+    .type   vm_ram_start, %function
 vm_ram_start:
     ldr     x1, [x0, #VM_FLAGS]
     tst     x1, #VM_F_NO_STAGE2
@@ -256,3 +261,4 @@ vm_ram_start:
     b.ne    1f
     ldr     x0, =GUEST_RAM_BASE
 1:  ret
+    .size   vm_ram_start, . - vm_ram_start

@@ -30,6 +30,7 @@
 #define SR_SGI0         5
 
     .global handle_sysreg
+    .type   handle_sysreg, %function
 handle_sysreg:
     enter
     mov     x19, x0
@@ -119,3 +120,4 @@ sysreg_table:                           // {ISS key, kind}, ended by kind 0
     .word   (3 << 20) | (7 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_SGI0R_EL1
     .word   (3 << 20) | (6 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_ASGI1R_EL1
     .word   0, 0
+    .size   handle_sysreg, . - handle_sysreg

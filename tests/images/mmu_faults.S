@@ -48,6 +48,7 @@
 #define S2_DEV      (0x1 << 2)
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =STACK_EL2
     mov     sp, x0
