@@ -104,11 +104,19 @@ def _run(cmd: list[str], what: str) -> None:
 
 
 def _first_error(stderr: str) -> str:
-    """The first diagnostic of clang/lld as one line."""
+    """The first diagnostic of clang/lld as one line; an error inside a macro expansion is
+    located at the line that used the macro (clang's "note: while in macro instantiation")."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for ln in lines:
+    for i, ln in enumerate(lines):
         if "error:" in ln:
-            return ln.replace("ld.lld: ", "")
+            msg = ln.replace("ld.lld: ", "")
+            if msg.startswith("<instantiation>"):
+                where = next((n.split(": note:")[0] for n in lines[i + 1:]
+                              if "note: while in macro instantiation" in n), None)
+                text = msg.split("error:", 1)[1].strip()
+                if where:
+                    return f"{where}: error: {text} (in a macro: {lines[i + 1]})"
+            return msg
     return lines[0] if lines else ""
 
 
@@ -151,6 +159,13 @@ def link(objs: Iterable[Path], elf: Path, base: int) -> Path:
           "-z", "max-page-size=4096", "-z", "norelro", "--build-id=none",
           *map(str, objs), "-o", str(elf)], f"linking {elf.name}")
     script.unlink()
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as f:
+        start = min((s["p_paddr"] for s in ELFFile(f).iter_segments()
+                     if s["p_type"] == "PT_LOAD"), default=base)
+    if start != base:   # lld moved the section up to the sources' largest .balign
+        raise BuildError(f"{elf.stem}: the sources align to {start & -start:#x} bytes, more than "
+                         f"the load address {base:#x} is aligned to")
     return elf
 
 

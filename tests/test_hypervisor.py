@@ -254,7 +254,7 @@ fill:
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     add     x0, x29, #(100 + \\n)
     fmov    d\\n, x0
-    fmov    v\\n.d[1], x0
+    fmov    v\\n\\().d[1], x0
     .endr
     add     x29, x29, #29
     ret
@@ -273,7 +273,7 @@ check:                                  // (x30 is a scratch register below: kee
     fmov    x1, d\\n
     cmp     x1, x30
     b.ne    bad
-    fmov    x1, v\\n.d[1]
+    fmov    x1, v\\n\\().d[1]
     cmp     x1, x30
     b.ne    bad
     .endr

@@ -98,8 +98,8 @@ class ImageSymbols:
 
 def dwarf_lines(elf: Any) -> list[tuple[int, str, int]]:
     """(address, file, line) rows of the DWARF line programs of a pyelftools ``ELFFile``,
-    sorted by address; empty without ``.debug_line``. A row starts where the line changes
-    (``is_stmt`` rows; end-of-sequence rows only bound the one before them). File names are
+    sorted by address; empty without ``.debug_line``. A row starts where the line changes;
+    end-of-sequence rows and line-0 rows (code of no source line) start none. File names are
     joined with their include directory (DWARF 5 indexes files and directories from 0,
     DWARF 4 from 1 with 0 meaning the compilation directory)."""
     if not elf.has_dwarf_info():
@@ -142,6 +142,8 @@ def dwarf_lines(elf: Any) -> list[tuple[int, str, int]]:
             if st.end_sequence:
                 prev = None
                 continue
+            if st.line == 0:
+                continue   # compiler-made code of no source line (C): left to the row before
             key = (st.address, st.file, st.line)
             if prev is not None and (prev[1], prev[2]) == (st.file, st.line):
                 continue   # the same line continues
