@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 _installed = False
+_WHOLE_CORE = 100     # fewer compiled functions than this: a partial compile, not a cold core
 
 
 def _profile_path() -> Path:
@@ -57,6 +58,8 @@ def install(stream=None) -> None:
             try:
                 self.prev = json.loads(_profile_path().read_text())
                 self.expected = int(self.prev["units"])
+                if self.expected < _WHOLE_CORE:
+                    raise ValueError("not a compile of the whole core")
             except (OSError, ValueError, KeyError, TypeError):
                 self.prev, self.expected = None, _static_units()
             guess = f", about {self.prev['seconds']:.0f} s last time" if self.prev else ""
@@ -84,7 +87,7 @@ def install(stream=None) -> None:
                 left = elapsed / self.done * (total - self.done)
             print(f"armvirt: [{self.done}/~{total}] {name} ({took:.1f} s); {elapsed:.0f} s so "
                   f"far, about {left:.0f} s left", file=self.out, flush=True)
-            if not self.starts:      # the outermost compile finished: remember the pace
+            if not self.starts and self.done >= _WHOLE_CORE:   # remember the pace of a cold core
                 try:
                     _profile_path().write_text(json.dumps(
                         {"units": self.done, "seconds": round(elapsed, 1)}))

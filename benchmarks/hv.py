@@ -190,15 +190,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the KVM/ARM microbenchmarks (emulated cycles: no timing)")
     args = ap.parse_args(argv)
     from armvirt.build import build_guests
+    from benchmarks.run import say
     build_guests()
-    micro = {mode: kvm_micro(mode) for mode in MODES}
+    micro = {}
+    for mode in MODES:
+        say(f"hv: KVM/ARM microbenchmarks, {mode} build ...")
+        micro[mode] = kvm_micro(mode)
+        say(f"hv: microbenchmarks ({mode}): " + ", ".join(f"{k} {v}" for k, v in
+                                                          list(micro[mode].items())[:3]) + ", ...")
     if args.micro_only:
         print(report_micro(micro))
         over, costs = [], []
     else:
+        say("hv: exit costs in emulated cycles (both builds) ...")
         with tempfile.TemporaryDirectory() as d:
             costs = exit_costs(Path(d))
+        say(f"hv: exit costs: {len(costs)} figures")
+        say("hv: guest vs bare MIPS (alu, ldst; both builds) ...")
         over = overhead(args.repeat)
+        say("hv: guest vs bare done")
         print(report(over, costs))
         print()
         print(report_micro(micro))
