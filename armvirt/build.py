@@ -277,20 +277,6 @@ def build_all_firmware(out_dir: Path | None = None) -> list[Path]:
     return [build_firmware(mode, out_dir) for mode in HV_MODES]
 
 
-def guest_elf(name: str) -> Path:
-    """The ELF of the guest ``name`` (``hello``, ``vgic``...), built if it is missing or older
-    than its sources (the way an installed armvirt finds its demo guests)."""
-    srcs = [p for p in guest_sources() if p.stem == name]
-    if not srcs:
-        known = ", ".join(p.stem for p in guest_sources())
-        raise BuildError(f"no guest named {name!r} (known: {known})")
-    elf = BUILD / "guests" / f"{name}.elf"
-    newest = max(p.stat().st_mtime for p in GUESTS.rglob("*") if p.is_file())
-    if not elf.is_file() or elf.stat().st_mtime < newest:
-        build_guest(srcs[0], BUILD / "guests", defines=hv_guest_defines())
-    return elf
-
-
 # ------------------------------------------------------------------------------ in memory
 
 @dataclass
