@@ -39,7 +39,7 @@ FIRMWARE = ROOT / "firmware"
 HV_MODES = ("split", "direct")
 
 TARGET = "aarch64-freestanding-none"
-CPU = "cortex_a57"      # zig's spelling of -mcpu=cortex-a57 (Armv8.0-A, GICv3 system registers)
+CPU = "cortex_a57"      # zig's spelling of -mcpu=cortex-a57 (Armv8.0-A)
 # Armv8.1 LSE atomics and VHE names are used by the guests/firmware: the assembler needs to
 # accept them; the emulator decides what a PE implements (ID registers), not the toolchain.
 CPU_FEATURES = "+lse+v8_1a"
