@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,36 @@ def test_repl_list_and_disas_show_dwarf_source_lines(hello):
     size = syms.symbol("_start").size
     assert any(f"<_start+{size - 4}>" in o for o in out), out
     assert not any(f"<_start+{size}>" in o for o in out), out
+
+
+@pytest.mark.gdb
+def test_gdb_breaks_in_the_firmware_at_a_typed_symbol_with_its_source_line(hello):
+    """With the hypervisor's ELF loaded, `break __guest_exit` stops at the function's first
+    instruction, named with its source line (the issue: it used to stop `in ?? ()`)."""
+    gdb = require_tool("gdb-multiarch")
+    from armvirt.hv.launch import HvConfig, VMConfig, ensure_firmware, launch
+    fw = ensure_firmware("split")
+    m, _run = launch(HvConfig([VMConfig(str(hello))], mode="split"), uart=lambda b: None)
+    syms = SymbolTable.from_elf(fw)
+    exit_addr = syms.lookup("__guest_exit")
+    file, line = syms.line_for(exit_addr)
+    srv = GdbServer(m)
+    srv.listen("tcp::0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", srv.serve()), daemon=True)
+    t.start()
+    cmds = ["set confirm off", "set pagination off", "set width 0", f"file {fw}",
+            f"target remote 127.0.0.1:{srv.port}", "break __guest_exit", "continue",
+            "p/x $pc", "info symbol $pc", "detach"]
+    r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    t.join(30)
+    srv.close()
+    assert re.search(rf"Breakpoint 1 at 0x0*{exit_addr:x}: file .*switch\.S, line {line}\.",
+                     out), out
+    assert "Breakpoint 1, __guest_exit () at" in out, out
+    assert f"$1 = {exit_addr:#x}" in out, out
+    assert "__guest_exit in section .text" in out, out
+    src = Path(file).read_text().splitlines()[line - 1].strip()
+    assert re.search(rf"\n{line}\s+{re.escape(src)}", out), out
