@@ -23,9 +23,11 @@ _WHOLE_CORE = 100     # fewer compiled functions than this: a partial compile, n
 
 
 def _profile_path() -> Path:
-    from armvirt import _jitcache
+    """Beside the per-version cache directories (``~/.cache/armvirt``), so that a compile of
+    a new version is estimated from the last one; a directory that does not exist when numba
+    has no cache directory (nothing is read or written then)."""
     base = os.environ.get("NUMBA_CACHE_DIR")
-    return (Path(base).parent if base else _jitcache.PKG) / "compile-profile.json"
+    return (Path(base).parent if base else Path("/nonexistent")) / "compile-profile.json"
 
 
 def _static_units() -> int:
