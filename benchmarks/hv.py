@@ -38,7 +38,7 @@ OVERHEAD_WORKLOADS = ("alu", "ldst")
 
 # Exit microbenchmarks: OP is repeated N times in a loop; BASE is the same loop without it.
 MICRO = {
-    "hypercall": "movl x0, 0xC6000000\n    hvc #0",                 # ARMVIRT_HC_NOP
+    "hypercall": "mov x0, #0xC6000000\n    hvc #0",                 # ARMVIRT_HC_NOP
     "mmio write (doorbell)": "str x2, [x1]",                         # I/O latency out
     "sysreg trap (ACTLR_EL1)": "mrs x3, actlr_el1",                  # HCR_EL2.TACR
     "vm switch (WFE yield)": "wfe\n    wfe",                         # two VMs on one PE
@@ -46,9 +46,9 @@ MICRO = {
 MICRO_SRC = """
     .global _start
 _start:
-    movl    x1, DOORBELL
+    ldr     x1, =DOORBELL
     mov     x2, #1
-    movl    x19, COUNT
+    ldr     x19, =COUNT
 1:  OP
     subs    x19, x19, #1
     b.ne    1b
