@@ -6,20 +6,23 @@ loaded from the on-disk cache afterwards (armvirt/_jitcache.py), so these lines 
 listener on numba's ``numba:compile`` event (numba fires it only on a cache miss) prints a line
 per compiled function. The estimate comes from the previous cold compile on this machine
 (``compile-profile.json`` in the cache directory: how many functions, how many seconds), or, the
-very first time, from the number of jitted functions in the core's sources and the pace so far.
+very first time, from :data:`REFERENCE`. The pace is no guide: the last few functions (the run
+loop, into which LLVM inlines most of the core) take most of the time.
 ``ARMVIRT_COMPILE_PROGRESS=0`` silences it.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 _installed = False
 _WHOLE_CORE = 100     # fewer compiled functions than this: a partial compile, not a cold core
+# A whole cold compile measured on the 2-core development machine, idle: 532 functions
+# (2026-12-07, this listener's count) in about 193 s (2026-11-22, benchmarks/run.py cold start).
+REFERENCE = {"units": 532, "seconds": 193, "where": "on an idle 2-core machine"}
 
 
 def _profile_path() -> Path:
@@ -28,15 +31,6 @@ def _profile_path() -> Path:
     has no cache directory (nothing is read or written then)."""
     base = os.environ.get("NUMBA_CACHE_DIR")
     return (Path(base).parent if base else Path("/nonexistent")) / "compile-profile.json"
-
-
-def _static_units() -> int:
-    """How many jitted functions the core's sources define (an upper bound of what compiles)."""
-    from armvirt import _jitcache
-    n = 0
-    for p in _jitcache.core_files():
-        n += len(re.findall(r"^\s*@njit\b", p.read_text(encoding="utf-8"), re.M))
-    return max(n, 1)
 
 
 def install(stream=None) -> None:
@@ -59,14 +53,15 @@ def install(stream=None) -> None:
             self.t0 = time.monotonic()
             try:
                 self.prev = json.loads(_profile_path().read_text())
-                self.expected = int(self.prev["units"])
-                if self.expected < _WHOLE_CORE:
+                if int(self.prev["units"]) < _WHOLE_CORE or float(self.prev["seconds"]) <= 0:
                     raise ValueError("not a compile of the whole core")
+                self.prev["where"] = "last time"
             except (OSError, ValueError, KeyError, TypeError):
-                self.prev, self.expected = None, _static_units()
-            guess = f", about {self.prev['seconds']:.0f} s last time" if self.prev else ""
-            print(f"armvirt: compiling the emulator core with Numba (once after an install or "
-                  f"an edit; cached afterwards{guess})", file=self.out, flush=True)
+                self.prev = dict(REFERENCE)
+            self.expected = int(self.prev["units"])
+            print(f"armvirt: compiling the emulator core with Numba, once after an install or "
+                  f"an edit (about {float(self.prev['seconds']):.0f} s {self.prev['where']}; "
+                  f"cached afterwards)", file=self.out, flush=True)
 
         def on_start(self, ev) -> None:
             if self.t0 is None:
@@ -83,12 +78,11 @@ def install(stream=None) -> None:
             name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
             name = name.removeprefix("armvirt.")
             total = max(self.expected, self.done)
-            if self.prev and self.prev.get("seconds"):
-                left = max(float(self.prev["seconds"]) - elapsed, 0.0)
-            else:
-                left = elapsed / self.done * (total - self.done)
+            left = float(self.prev["seconds"]) - elapsed if self.prev else 0.0
+            eta = f"about {left:.0f} s left" if left >= 1 else \
+                f"longer than {self.prev['where']} (a busy machine?)"
             print(f"armvirt: [{self.done}/~{total}] {name} ({took:.1f} s); {elapsed:.0f} s so "
-                  f"far, about {left:.0f} s left", file=self.out, flush=True)
+                  f"far, {eta}", file=self.out, flush=True)
             if not self.starts and self.done >= _WHOLE_CORE:   # remember the pace of a cold core
                 try:
                     _profile_path().write_text(json.dumps(
