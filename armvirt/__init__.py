@@ -5,6 +5,9 @@ The public entry point is :class:`armvirt.Machine` (``from armvirt import Machin
 from armvirt import _jitcache
 
 _jitcache.configure()
+from armvirt import jitprogress  # noqa: E402  (after the cache is configured)
+
+jitprogress.install()
 
 __version__ = "0.1.0"
 

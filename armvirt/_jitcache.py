@@ -9,6 +9,12 @@ It also makes a damaged cache entry (a truncated ``.nbi``/``.nbc``: a full disk,
 process) cost one recompile instead of every later run: numba's ``Cache.load_overload`` is
 wrapped, as soon as numba's caching module is imported, so that an entry that cannot be loaded
 is deleted, reported in one line on stderr, and compiled again (``guard_cache_loads``).
+
+Numba's own locators file a function's cache under a hash of its source file's *directory*, so
+a second clone, a CI checkout or a wheel install (same sources, other path) would compile the
+core again. :class:`PackageCacheLocator`, put first in numba's list of locators, files armvirt's
+modules by their path inside the package and stamps them with their content's digest instead:
+the same sources find the same compiled code wherever they are.
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ def source_digest() -> str:
 def configure() -> str | None:
     _guard_when_imported()
     if os.environ.get("NUMBA_CACHE_DIR"):
+        register_locator()
         return os.environ["NUMBA_CACHE_DIR"]  # the user chose one; respect it
     base = Path(os.environ.get("ARMVIRT_CACHE_DIR")
                 or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "armvirt")
@@ -72,6 +79,7 @@ def configure() -> str | None:
             sys.modules["numba"].config.CACHE_DIR = str(target)
     except Exception:
         pass
+    register_locator()
     return str(target)
 
 
@@ -139,3 +147,60 @@ def _guard_when_imported() -> None:
         guard_cache_loads(sys.modules["numba.core.caching"])
     elif not any(isinstance(f, _GuardOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _GuardOnImport())
+
+def _file_digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+_registered = False
+
+
+def register_locator() -> None:
+    """Put :class:`PackageCacheLocator` first in numba's locators (once per process). Imports
+    numba: must run before any function of the core is decorated."""
+    global _registered
+    if _registered:
+        return
+    from numba.core import caching
+
+    class PackageCacheLocator(caching._CacheLocator):
+        """Caches a function of an ``armvirt`` module under ``<NUMBA_CACHE_DIR>/armvirt/<its
+        directory inside the package>``, stamped with the digest of its file's content (numba:
+        the file's directory path, and its mtime before numba 0.61), so that identical sources
+        at another path reuse the compiled code."""
+
+        def __init__(self, py_func, py_file: str, rel: Path) -> None:
+            from numba.core import config
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = os.path.join(config.CACHE_DIR, "armvirt", *rel.parent.parts)
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+        def get_source_stamp(self) -> str:
+            return _file_digest(self._py_file)
+
+        def get_disambiguator(self) -> str:
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            from numba.core import config
+            if not config.CACHE_DIR:
+                return None
+            try:
+                rel = Path(py_file).resolve().relative_to(PKG)
+            except (ValueError, OSError):
+                return None            # not armvirt's: numba's own locators decide
+            self = cls(py_func, py_file, rel)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                return None
+            return self
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl   # renamed in numba 0.6x
+    impl._locator_classes.insert(0, PackageCacheLocator)
+    _registered = True

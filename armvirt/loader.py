@@ -9,7 +9,7 @@ Three kinds of image are understood; :func:`detect_kind` tells them apart by the
     ``load_elf()`` (``include/hw/elf_ops.h``) does exactly this, including one refinement we
     copy: when an executable segment has ``p_vaddr != p_paddr`` and ``e_entry`` falls inside its
     virtual range, the entry is moved to the matching physical address (the MMU is off at
-    entry). The symbol table and armvirt's ``.armvirt.lines`` section are read for the debugger.
+    entry). The symbol table and the DWARF line table are read for the debugger.
 ``image``
     An arm64 Linux ``Image`` (also kvm-unit-tests ``.flat`` files and other kernels that copy
     its header). The 64-byte header of Linux ``Documentation/arm64/booting.rst`` gives
@@ -50,7 +50,6 @@ checked, so a :class:`LoadError` leaves the machine as it was.
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 from dataclasses import dataclass, field
@@ -71,7 +70,6 @@ ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 ELF64_EHDR_SIZE = 64
 PF_X, PF_W, PF_R = 1, 2, 4
-LINES_SECTION = ".armvirt.lines"
 
 # Linux Documentation/arm64/booting.rst, "Call the kernel image": the 64-byte Image header.
 #   u32 code0; u32 code1; u64 text_offset; u64 image_size; u64 flags;
@@ -114,7 +112,7 @@ class BootInfo:
     dtb_addr: int | None               # physical address of the DTB (= x0), None if dtb=False
     segments: list[tuple[int, int]]    # (physical start, size in memory) of everything loaded
     symbols: dict[str, int] = field(default_factory=dict)   # ELF .symtab: name -> value
-    lines: Any = None                  # parsed JSON of the ELF's .armvirt.lines section
+    lines: Any = None                  # DWARF (addr, file, line) rows, for the debugger
     path: str = ""
     initrd: tuple[int, int] | None = None   # physical [start, end) of the initrd, if any
 
@@ -275,15 +273,13 @@ def read_elf(data: bytes, name: str = "<elf>") -> ElfImage:
         symbols: dict[str, int] = {}
         global_names: set[str] = set()
         lines: Any = None
+        try:   # debug info only helps the debugger: a damaged one does not stop a boot
+            from armvirt.debug.symbols import dwarf_lines
+            lines = dwarf_lines(elf) or None
+        except Exception:  # pyelftools raises many kinds on garbled DWARF
+            lines = None
         for sec in elf.iter_sections():
-            if sec.name == LINES_SECTION:
-                raw = sec.data()
-                try:
-                    lines = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                    raise LoadError(f"{name}: section {LINES_SECTION} is not valid JSON "
-                                    f"({e})") from None
-            elif isinstance(sec, SymbolTableSection) and sec.name == ".symtab":
+            if isinstance(sec, SymbolTableSection) and sec.name == ".symtab":
                 for sym in sec.iter_symbols():
                     if not _wanted_symbol(sym):
                         continue

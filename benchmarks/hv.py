@@ -38,7 +38,7 @@ OVERHEAD_WORKLOADS = ("alu", "ldst")
 
 # Exit microbenchmarks: OP is repeated N times in a loop; BASE is the same loop without it.
 MICRO = {
-    "hypercall": "movl x0, 0xC6000000\n    hvc #0",                 # ARMVIRT_HC_NOP
+    "hypercall": "mov x0, #0xC6000000\n    hvc #0",                 # ARMVIRT_HC_NOP
     "mmio write (doorbell)": "str x2, [x1]",                         # I/O latency out
     "sysreg trap (ACTLR_EL1)": "mrs x3, actlr_el1",                  # HCR_EL2.TACR
     "vm switch (WFE yield)": "wfe\n    wfe",                         # two VMs on one PE
@@ -46,9 +46,9 @@ MICRO = {
 MICRO_SRC = """
     .global _start
 _start:
-    movl    x1, DOORBELL
+    ldr     x1, =DOORBELL
     mov     x2, #1
-    movl    x19, COUNT
+    ldr     x19, =COUNT
 1:  OP
     subs    x19, x19, #1
     b.ne    1b
@@ -75,7 +75,7 @@ def run_hv(image: str, mode: str, vms: int = 1) -> tuple[dict, float, object]:
 
 
 def micro_image(tmp: Path, op: str, n: int) -> str:
-    from armvirt.asm import assemble
+    from armvirt.build import assemble
     from armvirt.build import board_defines
     from armvirt.hv import abi
     src = (MICRO_SRC.replace("OP", op).replace("COUNT", str(n))
@@ -190,15 +190,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the KVM/ARM microbenchmarks (emulated cycles: no timing)")
     args = ap.parse_args(argv)
     from armvirt.build import build_guests
+    from benchmarks.run import say
     build_guests()
-    micro = {mode: kvm_micro(mode) for mode in MODES}
+    micro = {}
+    for mode in MODES:
+        say(f"hv: KVM/ARM microbenchmarks, {mode} build ...")
+        micro[mode] = kvm_micro(mode)
+        say(f"hv: microbenchmarks ({mode}): " + ", ".join(f"{k} {v}" for k, v in
+                                                          list(micro[mode].items())[:3]) + ", ...")
     if args.micro_only:
         print(report_micro(micro))
         over, costs = [], []
     else:
+        say("hv: exit costs in emulated cycles (both builds) ...")
         with tempfile.TemporaryDirectory() as d:
             costs = exit_costs(Path(d))
+        say(f"hv: exit costs: {len(costs)} figures")
+        say("hv: guest vs bare MIPS (alu, ldst; both builds) ...")
         over = overhead(args.repeat)
+        say("hv: guest vs bare done")
         print(report(over, costs))
         print()
         print(report_micro(micro))

@@ -131,7 +131,7 @@ def start_times() -> dict[str, float]:
             "assert m.run().reason == 'system_off'")
     out = {}
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "ARMVIRT_CACHE_DIR": cache}
+        env = {**os.environ, "ARMVIRT_CACHE_DIR": cache, "ARMVIRT_COMPILE_PROGRESS": "0"}
         env.pop("NUMBA_CACHE_DIR", None)
         for label in ("cold_start_s", "warm_start_s"):
             t = time.perf_counter()
@@ -318,6 +318,18 @@ def table(rows: list[dict], starts: dict) -> str:
     return "\n".join(lines)
 
 
+_T0 = time.monotonic()
+
+
+def say(msg: str) -> None:
+    """One progress line per measurement on stderr (the tables go to stdout at the end)."""
+    print(f"bench [{time.monotonic() - _T0:5.0f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def _fig(v, unit: str = "MIPS") -> str:
+    return "n/a" if v is None else f"{v:,} {unit}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(DEFAULT),
@@ -332,10 +344,25 @@ def main(argv: list[str] | None = None) -> int:
         if base not in ITERS or variant not in MMU_VARIANTS:
             ap.error(f"unknown workload {n!r} (known: {', '.join(ITERS)}, each optionally "
                      f"with /s1 or /s12)")
-    rows = [measure(n, args.repeat) for n in names]
+    rows = []
+    for i, n in enumerate(names, 1):
+        say(f"{i}/{len(names)} {n} ...")
+        rows.append(measure(n, args.repeat))
+        r = rows[-1]
+        say(f"{i}/{len(names)} {n}: armvirt {_fig(r['armvirt_mips'])}, QEMU TCG "
+            f"{_fig(r['qemu_tcg_mips'])}, unicorn {_fig(r['unicorn_mips'])}")
+    say("interrupts (irq workload, 2 PEs) ...")
     irq = interrupt_figures(args.repeat)
+    say(f"interrupts: {irq['interrupts_per_s']:,} per host second, {irq['mips']:,.1f} MIPS")
+    say("debugger costs ...")
     dbg = debugger_figures(args.repeat)
-    starts = {} if args.no_start else start_times()
+    say(f"debugger: armed-never-hit {100 * dbg['armed_ratio']:.0f}% of plain MIPS, "
+        f"GDB stub stepi {dbg['gdb_stepi_per_s']:,}/s")
+    starts = {}
+    if not args.no_start:
+        say("start-up: cold (an empty compile cache: the core compiles, minutes) and warm ...")
+        starts = start_times()
+        say(f"start-up: cold {starts['cold_start_s']} s, warm {starts['warm_start_s']} s")
     print(table(rows, starts))
     print(f"Interrupts (irq: 2 PEs, SGI ping-pong and 200-tick timers; {irq['interrupts']:,} "
           f"interrupts in {irq['instructions']:,} instructions): "

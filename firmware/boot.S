@@ -7,6 +7,7 @@
 #define STACK_SHIFT 13                  // 8 KiB stacks: one at EL2 and one for the host, per PE
 
     .global _start
+    .type   _start, %function
 _start:
     mrs     x19, mpidr_el1
     and     x19, x19, #0xff             // Aff0: the PE number on this board
@@ -48,7 +49,7 @@ park_forever:                           // a PE the hypervisor has no room for
 cpu_init:
     mov     x0, #HCR_HOST
     msr     hcr_el2, x0
-    mov     x0, #VTCR_VALUE
+    ldr     x0, =VTCR_VALUE
     msr     vtcr_el2, x0
     msr     vttbr_el2, xzr
     mov     x0, #(CPTR_RES1 | CPTR_TFP) // no context owns the FP/SIMD registers yet
@@ -67,7 +68,7 @@ cpu_init:
     ldr     x0, =__host_vectors
     msr     vbar_el2, x0
     // The host part gets its own EL1 context: MMU off, its vectors, its stack, TPIDR = PCPU.
-    mov     x0, #SCTLR_EL1_RESET
+    ldr     x0, =SCTLR_EL1_RESET
     msr     sctlr_el1, x0
     ldr     x0, =__host_el1_vectors
     msr     vbar_el1, x0
@@ -352,7 +353,7 @@ vm_create:
     add     x5, x19, #VM_PIN
     ldrb    w5, [x5, x22]
     str     x5, [x0, #VCPU_PCPU]
-    mov     x5, #HCR_GUEST
+    ldr     x5, =HCR_GUEST
     ldr     x6, [x19, #VM_FLAGS]
     tst     x6, #VM_F_NO_STAGE2
     b.eq    4f
@@ -371,10 +372,12 @@ vm_create:
     mov     x1, #VM_STATE_RUNNING
     str     x1, [x19, #VM_STATE]
     leave
+    .size   _start, . - _start
 
 // vcpu_reset(x0 = vCPU, x1 = pc, x2 = x0 value): the architectural reset state a PE has when
 // PSCI starts it (Arm DEN 0022, CPU_ON): registers zero, EL1h with DAIF masked, MMU off.
     .global vcpu_reset
+    .type   vcpu_reset, %function
 vcpu_reset:
     mov     x9, x0
     mov     x10, #CTXT_SIZE
@@ -385,6 +388,7 @@ vcpu_reset:
     str     x1, [x0, #CTXT_PC]
     mov     x3, #SPSR_EL1H_MASKED
     str     x3, [x0, #CTXT_PSTATE]
-    mov     x3, #SCTLR_EL1_RESET
+    ldr     x3, =SCTLR_EL1_RESET
     str     x3, [x0, #CTXT_SYS_SCTLR_EL1]
     ret
+    .size   vcpu_reset, . - vcpu_reset

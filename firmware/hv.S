@@ -35,4 +35,5 @@
 #include "host/vgic.S"
 #include "lib/console.S"
 #include "lib/gic.S"
+    .ltorg                              // the literal pool, before the (large) data
 #include "data.S"

@@ -6,6 +6,7 @@
 
     .text
     .global _start
+    .type   _start, %function
 _start:
     ldr     x1, =UART_BASE
     adr     x2, message
@@ -21,6 +22,7 @@ _start:
     b       .
 3:  smc     #0
     b       .
+    .size   _start, . - _start
 
 message:
     .asciz  "Hello from armvirt!\n"

@@ -21,6 +21,7 @@
 #define NKNOWN          13              // entries of known_fids
 
     .global _start
+    .type   _start, %function
 _start:
     adr     x0, vectors
     msr     vbar_el1, x0

@@ -22,6 +22,7 @@
 #define DEVICE_HOLE     0x0A000000      // virtio-mmio slot 0: nothing emulated there
 
     .global _start
+    .type   _start, %function
 _start:
     mov     x28, x0                     // the DTB
     adr     x0, stack_top

@@ -55,6 +55,7 @@
 .endm
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack0_top
     mov     sp, x0

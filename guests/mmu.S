@@ -23,6 +23,7 @@
 #define SYS_PUTDEC      3
 
     .global _start
+    .type   _start, %function
 _start:
     adr     x0, kstack_top
     mov     sp, x0

@@ -14,6 +14,7 @@
 #define MPIDR_NONE      0x7
 
     .global _start
+    .type   _start, %function
 _start:
     adr     x0, stack_top
     mov     sp, x0

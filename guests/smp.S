@@ -33,6 +33,7 @@
 #define GICR_IPRIORITYR (GICR_SGI + 0x0400)
 
     .global _start
+    .type   _start, %function
 _start:
     mov     x0, #0
     bl      cpu_setup

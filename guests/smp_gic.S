@@ -30,7 +30,10 @@
 #define GICR_ISACTIVER0 (GICR_SGI + 0x0300)
 #define GICR_IPRIORITYR (GICR_SGI + 0x0400)
 
+    .arch_extension lse                 // ldaddal, cas: Armv8.1 atomics (the PE has FEAT_LSE)
+
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack0_top
     mov     sp, x0

@@ -45,6 +45,7 @@
     .endm
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack_top
     mov     sp, x0

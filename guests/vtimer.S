@@ -32,6 +32,7 @@
 #define CTL_ISTATUS 4
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack_top
     mov     sp, x0
@@ -234,6 +235,7 @@ vtimer_acked:                           // list registers after the acknowledge,
     b.hs    9f
     msr     icc_eoir1_el1, x0
     .global vtimer_eoied
+    .type   vtimer_eoied, %function
 vtimer_eoied:
 9:  ldp     x4, x30, [sp, #32]
     ldp     x2, x3, [sp, #16]

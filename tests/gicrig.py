@@ -8,7 +8,7 @@ shows up as a failing test.
 from __future__ import annotations
 
 from armvirt import memmap
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.build import board_defines
 from test_exceptions import CODE, DATA, STACK, VBAR1, VBAR2, Rig
 

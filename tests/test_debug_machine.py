@@ -58,7 +58,7 @@ def test_info_tlb_lists_the_cached_translations(rig):
 def test_breakpoints_by_va_follow_the_mapping_and_the_vmid(rig):
     """A breakpoint is on a VA: the same VA runs different code in two VMs (VMID 1 maps IPA
     PAGE_A to PAGE_A, VMID 2 to PAGE_C); scoped to VMID 2 it stops only there."""
-    from armvirt.asm import assemble
+    from armvirt.build import assemble
     from test_tlb import PAGE_C
     m = rig.m
     rig.s1[1].map(0x9000_0000, PAGE_A, 0x1000, level=3)       # VA 0x9000_0000 -> IPA PAGE_A
@@ -84,18 +84,18 @@ def test_info_gic_lr_and_timer():
     """What the debugger shows of the interrupt controller, the list registers and the
     timers, after EL2 code programs them (values from the program, decoded by field)."""
     from armvirt import memmap
-    from armvirt.asm import assemble
+    from armvirt.build import assemble
     from armvirt.machine import Machine
     m = Machine(ram_size=1 << 20)
     lr = 1 << 62 | 1 << 60 | 0xA0 << 48 | 27         # pending, group 1, priority 0xA0, vINTID 27
     prog = assemble(f"""
-        movl x0, {memmap.GICD_BASE}
+        ldr  x0, ={memmap.GICD_BASE}
         mov  w1, #2                                  // GICD_CTLR.EnableGrp1NS
         str  w1, [x0]
-        movl x0, {memmap.GICR_BASE + 0x10000 + 0x100}  // GICR_ISENABLER0 (SGI_base frame)
+        ldr  x0, ={memmap.GICR_BASE + 0x10000 + 0x100} // GICR_ISENABLER0 (SGI_base frame)
         mov  w1, #(1 << 27)
         str  w1, [x0]
-        movl x1, {lr}
+        ldr  x1, ={lr}
         msr  ich_lr0_el2, x1
         mov  x1, #1
         msr  ich_hcr_el2, x1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.debug.expr import ExprError, Val, evaluate
 from armvirt.debug.symbols import SymbolError, SymbolTable
 

@@ -65,14 +65,8 @@ def sysreg_iss(op0, op1, crn, crm, op2, rt, read):
 
 
 def asm(src: str, base: int) -> bytes:
-    """Assemble with the project's assembler (``armvirt.asm``), or keystone directly."""
-    try:
-        from armvirt.asm import assemble
-    except ImportError:  # pragma: no cover - the assembler is part of the package
-        import keystone
-        ks = keystone.Ks(keystone.KS_ARCH_ARM64, keystone.KS_MODE_LITTLE_ENDIAN)
-        enc, _ = ks.asm(src, base)
-        return bytes(enc)
+    """Assemble with the project's toolchain (``armvirt.build.assemble``)."""
+    from armvirt.build import assemble
     return assemble(src, base).code
 
 

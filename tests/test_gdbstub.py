@@ -18,7 +18,7 @@ import pytest
 
 from armvirt import costs
 from armvirt import layout as L
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.cpu import sysreg_table as T
 from armvirt.debug import gdb_xml as X
 from armvirt.debug.gdbstub import (GdbServer, GdbSession, checksum, escape_binary, frame,
@@ -816,7 +816,10 @@ def test_gdb_multiarch_end_to_end(prog, tmp_path):
     assert "Thread 1 (PE0 MPIDR 0x80000000 EL1h running)" in out, out
     assert "Thread 2 (PE1 MPIDR 0x80000001 off)" in out, out
     assert "Thread 2 (PE1 MPIDR 0x80000001 EL1h running)" in out, out   # after CPU_ON
-    assert re.search(rf"hit Breakpoint 1, 0x0*{loop:x} in loop", out), out
+    # DWARF lines (clang -g): gdb names the source line, and `break loop` is at loop's first
+    # instruction (no prologue to skip in assembly)
+    assert re.search(rf"Breakpoint 1 at 0x0*{loop:x}: file .*snippet\.S, line \d+", out), out
+    assert "hit Breakpoint 1, loop () at" in out, out
     assert f"$1 = {loop + 4:#x}" in out, out                             # stepi
     assert re.search(rf"x5\s+{prog.symbols['counter']:#x}", out), out
     assert re.search(r"cpsr\s+0x3c5\s+\[ SP EL=1 F I A D \]", out), out

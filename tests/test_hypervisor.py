@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.build import HV_MODES, board_defines, build_firmware
 from armvirt.hv import abi
 from armvirt.hv.console import ConsoleDemux
@@ -208,7 +208,7 @@ WORLD_SWITCH = """
 _start:
     adr     x0, vectors
     msr     vbar_el1, x0
-    movl    x0, SEED
+    ldr     x0, =SEED
     msr     tpidr_el1, x0
     msr     tpidr_el0, x0
     msr     tpidrro_el0, x0
@@ -223,7 +223,7 @@ _start:
     mov     x28, #ROUNDS
 round:
     bl      fill
-    movl    x0, 0xC6000000               // ARMVIRT_HC_NOP
+    ldr     x0, =0xC6000000              // ARMVIRT_HC_NOP
     hvc     #0
     cbnz    x0, bad                      // SUCCESS expected
     bl      check
@@ -247,14 +247,14 @@ bad:
 
 // x1..x27 = SEED + n, Q0..Q31 = SEED + 100 + n (both halves), x29 = SEED + 29
 fill:
-    movl    x29, SEED
+    ldr     x29, =SEED
     .irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27
     add     x\\n, x29, #\\n
     .endr
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     add     x0, x29, #(100 + \\n)
     fmov    d\\n, x0
-    fmov    v\\n.d[1], x0
+    fmov    v\\n\\().d[1], x0
     .endr
     add     x29, x29, #29
     ret
@@ -262,7 +262,7 @@ fill:
 check:                                  // (x30 is a scratch register below: keep the LR)
     adr     x0, saved_lr
     str     x30, [x0]
-    movl    x0, SEED
+    ldr     x0, =SEED
     .irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27
     add     x30, x0, #\\n
     cmp     x\\n, x30
@@ -273,7 +273,7 @@ check:                                  // (x30 is a scratch register below: kee
     fmov    x1, d\\n
     cmp     x1, x30
     b.ne    bad
-    fmov    x1, v\\n.d[1]
+    fmov    x1, v\\n\\().d[1]
     cmp     x1, x30
     b.ne    bad
     .endr
@@ -730,8 +730,8 @@ def test_an_exit_costs_the_split_build_more_than_the_direct_one(firmware, tmp_pa
     src = """
     .global _start
 _start:
-    movl    x19, COUNT
-1:  movl    x0, 0xC6000000              // ARMVIRT_HC_NOP
+    ldr     x19, =COUNT
+1:  ldr     x0, =0xC6000000             // ARMVIRT_HC_NOP
     hvc     #0
     subs    x19, x19, #1
     b.ne    1b
@@ -985,7 +985,7 @@ def test_the_virtual_timer_is_a_hardware_mapped_list_register(firmware, guests_d
 SPINNER = """
     .global _start
 _start:
-    movl    x19, ITERS                  // about 2 * ITERS cycles without an exit
+    ldr     x19, =ITERS                 // about 2 * ITERS cycles without an exit
 1:  subs    x19, x19, #1
     b.ne    1b
     ldr     x1, =UART_BASE

@@ -8,7 +8,6 @@ do; one test repeats the basics on the real Machine when it constructs.
 """
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,19 +254,15 @@ def test_elf_global_symbol_beats_a_local_of_the_same_name(tmp_path):
     assert info.symbols == {"f": RAM + MiB + 16, "w": RAM + MiB + 24}
 
 
-def test_elf_lines_section_is_exposed_as_parsed_json(tmp_path):
-    lines = {"files": ["hello.S"], "lines": [[0x4010_0000, 0, 12], [0x4010_0004, 0, 13]]}
-    elf = make_elf([Seg(RAM + MiB, TEXT)], RAM + MiB,
-                   sections={".armvirt.lines": json.dumps(lines).encode()})
-    info = load_image(FakeMachine(), write(tmp_path, "k.elf", elf))
-    assert info.lines == lines
+def test_elf_without_debug_info_has_no_lines(tmp_path):
     assert load_image(FakeMachine(), write(tmp_path, "s.elf", sample_elf())).lines is None
 
 
-def test_elf_lines_section_that_is_not_json(tmp_path):
-    elf = make_elf([Seg(RAM + MiB, TEXT)], RAM + MiB, sections={".armvirt.lines": b"{oops"})
-    with pytest.raises(LoadError, match=r"\.armvirt\.lines is not valid JSON"):
-        load_image(FakeMachine(), write(tmp_path, "k.elf", elf))
+def test_elf_with_garbled_dwarf_still_loads(tmp_path):
+    elf = make_elf([Seg(RAM + MiB, TEXT)], RAM + MiB,
+                   sections={".debug_line": b"\xff" * 7, ".debug_info": b"\x01\x02"})
+    info = load_image(FakeMachine(), write(tmp_path, "k.elf", elf))
+    assert info.entry == RAM + MiB and info.lines is None
 
 
 def test_elf_at_the_base_of_ram_pushes_the_dtb_above_it(tmp_path):
@@ -324,23 +319,24 @@ def test_exception_level_is_passed_to_boot_pe(tmp_path, el):
     assert m.boots[0]["el"] == el
 
 
-def test_a_real_aarch64_elf_from_armvirt_elfwrite_if_present(tmp_path):
-    """Cross-check against the project's own ELF writer, written independently of this one."""
-    try:
-        from armvirt.elfwrite import ElfSection, ElfSymbol, build_executable
-    except ImportError as e:
-        pytest.skip(f"armvirt.elfwrite not importable: {e}")
-    lines = {"x": [1, 2, 3]}
-    elf = build_executable(base=RAM + 0x8_0000, image=TEXT, entry=RAM + 0x8_0010,
-                           symbols=[ElfSymbol("main", RAM + 0x8_0010, kind=2, bind=1)],
-                           extra_sections=[ElfSection(".armvirt.lines",
-                                                      json.dumps(lines).encode())])
+def test_a_real_aarch64_elf_from_the_toolchain(tmp_path):
+    """Cross-check against an ELF linked by lld (armvirt.build), written independently of this
+    loader: entry, segment, symbols and the DWARF line of each instruction."""
+    from armvirt.build import assemble
+    prog = assemble("""
+    .global _start
+    .type _start, %function
+_start:
+    nop
+    b       _start
+    .size _start, . - _start
+""", RAM + 0x8_0000, filename="w.S")
     m = FakeMachine()
-    info = load_image(m, write(tmp_path, "w.elf", elf))
-    assert (info.entry, info.segments) == (RAM + 0x8_0010, [(RAM + 0x8_0000, len(TEXT))])
-    assert info.symbols["main"] == RAM + 0x8_0010
-    assert info.lines == lines
-    assert m.read_phys(RAM + 0x8_0000, len(TEXT)) == TEXT
+    info = load_image(m, write(tmp_path, "w.elf", prog.elf))
+    assert (info.entry, info.segments) == (RAM + 0x8_0000, [(RAM + 0x8_0000, 8)])
+    assert info.symbols["_start"] == RAM + 0x8_0000
+    assert info.lines == [(RAM + 0x8_0000, "w.S", 5), (RAM + 0x8_0004, "w.S", 6)]
+    assert m.read_phys(RAM + 0x8_0000, 8) == prog.code
 
 
 # ------------------------------------------------------------------------------- bad ELFs

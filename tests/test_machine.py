@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.machine import Machine, MachineError
 from mmu_util import identity_stage2
 

@@ -218,7 +218,7 @@ def test_at_instructions_write_par_el1():
     m = r.m
     m.set_reg("MAIR_EL1", 0xFF)                           # AttrIndx 0: Normal Write-Back
     par_ok = 1 << 11 | 1 << 9 | 3 << 7 | 0xFF << 56     # NS, Inner Shareable, Normal WB
-    # sys #0, c7, c9, #0 is AT S1E1RP (keystone does not know the name)
+    # sys #0, c7, c9, #0 is AT S1E1RP (FEAT_PAN2, Armv8.2: not a name for the v8.1 assembler)
     r.run("msr pan, #1\nat s1e1r, x1\nmrs x2, par_el1\nsys #0, c7, c9, #0, x1\n"
           "mrs x3, par_el1\n"
           "msr pan, #0", el=1, x1=VA + 0x10)

@@ -316,7 +316,7 @@ def test_msr_pan_immediate():
     assert r["pc"] == VBAR1 + LOWER
     assert r["ESR_EL1"] == UNDEF
 
-    r = el1_rig("msr uao, #1\n")
+    r = el1_rig(".arch armv8.2-a\nmsr uao, #1\n")      # the assembler must be told it is v8.2
     r.run()
     assert r["pc"] == VBAR1 + CUR_SPX
     assert r["ESR_EL1"] == UNDEF

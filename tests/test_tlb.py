@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.machine import Machine
 from mmu_util import RamWords
 from pagetables import (SCTLR_M, Allocator, Tables, s1_leaf, s2_leaf, tcr_el1, tcr_el2, ttbr,

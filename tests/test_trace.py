@@ -2,7 +2,7 @@
 import json
 
 from armvirt import trace
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.machine import Machine
 
 BASE = 0x4000_0000

@@ -131,7 +131,7 @@ MAINT_HANDLER = """
     mrs x25, icc_iar1_el1
     mrs x26, ich_misr_el2
     mrs x27, ich_eisr_el2
-    mrs x28, s3_4_c12_c11_5     // ICH_ELRSR_EL2 (keystone lacks the name)
+    mrs x28, s3_4_c12_c11_5     // ICH_ELRSR_EL2
     msr ich_hcr_el2, xzr           // stop the maintenance interrupt
     msr icc_eoir1_el1, x25
     b .

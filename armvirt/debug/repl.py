@@ -2059,7 +2059,7 @@ def _as_symbol_table(symbols: Any) -> SymbolTable:
         t = SymbolTable()
         t.add_symbols("<symbols>", symbols)
         return t
-    if hasattr(symbols, "source_lines") and hasattr(symbols, "code"):   # asm.Program
+    if hasattr(symbols, "source_lines") and hasattr(symbols, "code"):   # build.Program
         t = SymbolTable()
         t.add_program(symbols)
         return t

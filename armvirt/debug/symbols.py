@@ -3,25 +3,19 @@
 
 Several images can be loaded at once (firmware, then the guests it starts); each keeps its own
 symbols, line table and address ranges, so an address is symbolized only by the image it lies
-in. Symbols come from the ELF ``.symtab`` (pyelftools), source lines from armvirt's own
-``.armvirt.lines`` section, which :mod:`armvirt.asm` writes as JSON::
-
-    {"version": 1, "files": ["guests/hello.S", ...], "lines": [[addr, file_index, line], ...]}
-
-one row per source statement that emits bytes, in address order; a row covers the bytes up to
-the next row (or the end of its image). Programs assembled in memory (tests) are added with
-:meth:`SymbolTable.add_program`.
+in. Symbols come from the ELF ``.symtab``, source lines from the DWARF line table
+(``.debug_line``, DWARF 4 or 5, as clang writes it for ``-g``), both read with pyelftools: one
+row per instruction that starts a new line, in address order; a row covers the bytes up to the
+next row (or the end of its sequence). Programs built from strings (tests,
+:func:`armvirt.build.assemble`) are added with :meth:`SymbolTable.add_program`.
 """
 from __future__ import annotations
 
 import bisect
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
-
-LINES_SECTION = ".armvirt.lines"
 
 
 class SymbolError(Exception):
@@ -102,13 +96,77 @@ class ImageSymbols:
         return min(nxt, end) if nxt is not None else end
 
 
-def parse_lines(doc: Any, where: str = "") -> list[tuple[int, str, int]]:
-    """The rows of an ``.armvirt.lines`` document (already JSON-decoded)."""
-    try:
-        files = doc["files"]
-        return [(int(a), str(files[fi]), int(ln)) for a, fi, ln in doc["lines"]]
-    except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise SymbolError(f"{where}: malformed {LINES_SECTION} section ({e})") from None
+def dwarf_lines(elf: Any) -> list[tuple[int, str, int]]:
+    """(address, file, line) rows of the DWARF line programs of a pyelftools ``ELFFile``,
+    sorted by address; empty without ``.debug_line``. A row starts where the line changes;
+    end-of-sequence rows and line-0 rows (code of no source line) start none. File names are
+    joined with their include directory (DWARF 5 indexes files and directories from 0,
+    DWARF 4 from 1 with 0 meaning the compilation directory)."""
+    if not elf.has_dwarf_info():
+        return []
+    dwarf = elf.get_dwarf_info()
+    rows: list[tuple[int, str, int]] = []
+    for cu in dwarf.iter_CUs():
+        lp = dwarf.line_program_for_CU(cu)
+        if lp is None:
+            continue
+        top = cu.get_top_DIE()
+        comp_dir = _text(top.attributes["DW_AT_comp_dir"].value) \
+            if "DW_AT_comp_dir" in top.attributes else ""
+        v5 = lp.header["version"] >= 5
+        dirs = [_text(d) for d in lp.header["include_directory"]]
+        files = lp.header["file_entry"]
+
+        cache: dict[int, str] = {}
+
+        def name_of(i: int) -> str:
+            if i in cache:
+                return cache[i]
+            fe = files[i if v5 else i - 1]
+            n = _text(fe.name)
+            di = fe.dir_index
+            d = (dirs[di] if di < len(dirs) else "") if v5 else \
+                (comp_dir if di == 0 else dirs[di - 1])
+            if d and not os.path.isabs(n):
+                n = os.path.join(d, n)
+            if not os.path.isabs(n) and comp_dir:
+                n = os.path.join(comp_dir, n)
+            cache[i] = os.path.normpath(n)
+            return cache[i]
+
+        prev: tuple[int, int, int] | None = None
+        for e in lp.get_entries():
+            st = e.state
+            if st is None:
+                continue
+            if st.end_sequence:
+                prev = None
+                continue
+            if st.line == 0:
+                continue   # compiler-made code of no source line (C): left to the row before
+            key = (st.address, st.file, st.line)
+            if prev is not None and (prev[1], prev[2]) == (st.file, st.line):
+                continue   # the same line continues
+            prev = key
+            rows.append((st.address, name_of(st.file),
+                         st.line))
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def elf_symbols(elf: Any) -> dict[str, "Symbol"]:
+    """The named symbols of a pyelftools ``ELFFile``'s ``.symtab`` (see _add_elf_symbol)."""
+    from elftools.elf.sections import SymbolTableSection
+    img = ImageSymbols("")
+    for sec in elf.iter_sections():
+        if isinstance(sec, SymbolTableSection) and sec.name == ".symtab":
+            for s in sec.iter_symbols():
+                SymbolTable._add_elf_symbol(img, s)
+    return img.symbols
 
 
 class SymbolTable:
@@ -138,13 +196,12 @@ class SymbolTable:
         return t
 
     def add_elf(self, path: str | os.PathLike[str], space: str | None = None) -> ImageSymbols:
-        """Add the ``.symtab`` symbols and ``.armvirt.lines`` of an AArch64 ELF file. ``space``
+        """Add the ``.symtab`` symbols and DWARF line table of an AArch64 ELF file. ``space``
         names the address space the image runs in (e.g. "hyp" for the firmware, "guest"): when
         images overlap, as a guest at IPA 0x4000_0000 and the hypervisor at PA 0x4000_0000 do,
         the one of the current space (``space_of()``) is asked first."""
-        from elftools.common.exceptions import ELFError
+        from elftools.common.exceptions import DWARFError, ELFError
         from elftools.elf.elffile import ELFFile
-        from elftools.elf.sections import SymbolTableSection
 
         name = str(path)
         img = ImageSymbols(name, space=space)
@@ -155,20 +212,11 @@ class SymbolTable:
                     if seg["p_type"] == "PT_LOAD" and seg["p_memsz"]:
                         # Symbols are link-time (virtual) addresses: range by p_vaddr.
                         img.ranges.append((seg["p_vaddr"], seg["p_vaddr"] + seg["p_memsz"]))
-                for sec in elf.iter_sections():
-                    if isinstance(sec, SymbolTableSection) and sec.name == ".symtab":
-                        for s in sec.iter_symbols():
-                            self._add_elf_symbol(img, s)
-                    elif sec.name == LINES_SECTION:
-                        try:
-                            doc = json.loads(sec.data().decode("utf-8"))
-                        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                            raise SymbolError(f"{name}: {LINES_SECTION} is not valid JSON "
-                                              f"({e})") from None
-                        img.lines = parse_lines(doc, name)
+                img.symbols = elf_symbols(elf)
+                img.lines = dwarf_lines(elf)
         except FileNotFoundError:
             raise SymbolError(f"{name}: no such file") from None
-        except (OSError, ELFError) as e:
+        except (OSError, ELFError, DWARFError) as e:
             raise SymbolError(f"{name}: cannot read symbols ({e})") from None
         img.finish()
         self.images.append(img)
@@ -192,7 +240,7 @@ class SymbolTable:
                                      s["st_shndx"] == "SHN_ABS")
 
     def add_program(self, prog: Any, name: str = "<program>") -> ImageSymbols:
-        """Add an :class:`armvirt.asm.Program` assembled in memory."""
+        """Add an :class:`armvirt.build.Program` built from a string."""
         kinds = {"function": "func", "object": "object"}
         syms = {}
         for n, v in prog.symbols.items():
@@ -206,13 +254,11 @@ class SymbolTable:
                     lines: Iterable[tuple[int, str, int]] | Any = None,
                     ranges: Iterable[tuple[int, int]] = ()) -> ImageSymbols:
         """Add an image from plain data: ``symbols`` name → address (or :class:`Symbol`),
-        ``lines`` as (addr, file, line) rows or a decoded ``.armvirt.lines`` document."""
+        ``lines`` as (addr, file, line) rows."""
         img = ImageSymbols(name, ranges=list(ranges))
         for n, v in symbols.items():
             img.symbols[n] = v if isinstance(v, Symbol) else Symbol(n, int(v))
-        if isinstance(lines, dict):
-            img.lines = parse_lines(lines, name)
-        elif lines:
+        if lines:
             img.lines = [(int(a), str(f), int(ln)) for a, f, ln in lines]
         img.finish()
         self.images.append(img)

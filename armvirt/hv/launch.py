@@ -258,15 +258,16 @@ def ensure_firmware(mode: str, out_dir: Path | None = None) -> Path:
     for p in firmware_sources():
         h.update(str(p.name).encode() + b"\0" + p.read_bytes())
     h.update(repr(sorted(board_defines().items())).encode())
+    h.update(Path(build_firmware.__code__.co_filename).read_bytes())   # the builder itself
     key = h.hexdigest()[:16]
     elf = out_dir / f"hv-{mode}.elf"
     stamp = out_dir / f"hv-{mode}.hash"
     if elf.exists() and stamp.exists() and stamp.read_text() == key:
         return elf
-    from armvirt.asm import AsmError
+    from armvirt.build import BuildError
     try:
         elf = build_firmware(mode, out_dir)
-    except AsmError as e:
+    except BuildError as e:
         raise LaunchError(f"the firmware does not assemble: {e}") from None
     stamp.write_text(key)
     return elf

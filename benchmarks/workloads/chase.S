@@ -8,7 +8,7 @@
 #define BUF     (RAM_BASE + 0x01000000)
 
 main:
-    movl    x9, BUF
+    ldr     x9, =BUF
     mov     x2, #0
 1:  lsl     x3, x2, #12                   // node i: BUF + 4096 * i + 64 * (i % 64)
     and     x4, x2, #63

@@ -9,6 +9,7 @@
 
 // handle_exit(x0 = vCPU, x1 = exit code)
     .global handle_exit
+    .type   handle_exit, %function
 handle_exit:
     enter
     mov     x19, x0
@@ -66,19 +67,23 @@ exit_handlers:                          // indexed by ESR_EL2.EC (6 bits); 0 = u
     .rept   64 - 0x25
     .quad   0
     .endr
+    .size   handle_exit, . - handle_exit
     // EC 0x07 (FP/SIMD access) never gets here: EL2 handles it (fixup_guest_exit).
 
 // count_exit(x0 = vCPU, x1 = STAT_*)
     .global count_exit
+    .type   count_exit, %function
 count_exit:
     add     x2, x0, #VCPU_STAT
     ldr     x3, [x2, x1, lsl #3]
     add     x3, x3, #1
     str     x3, [x2, x1, lsl #3]
     ret
+    .size   count_exit, . - count_exit
 
 // skip_instruction(x0 = vCPU): the trapped instruction is done; the guest resumes after it.
     .global skip_instruction
+    .type   skip_instruction, %function
 skip_instruction:
     ldr     x1, [x0, #CTXT_PC]
     add     x1, x1, #4
@@ -151,9 +156,11 @@ handle_iabt:
     mov     x0, x19
     bl      inject_iabt
     leave
+    .size   skip_instruction, . - skip_instruction
 
 // unhandled_exit(x0 = vCPU): report the exit and stop its VM (never the hypervisor).
     .global unhandled_exit
+    .type   unhandled_exit, %function
 unhandled_exit:
     enter
     mov     x19, x0
@@ -182,3 +189,4 @@ unhandled_exit:
     mov     x1, #VM_STATE_CRASHED
     bl      vm_stop
     leave
+    .size   unhandled_exit, . - unhandled_exit

@@ -7,18 +7,23 @@
 
 // inject_undef(x0 = vCPU): an Unknown-reason exception (EC 0x00), as an UNDEFINED instruction.
     .global inject_undef
+    .type   inject_undef, %function
 inject_undef:
     mov     x1, #ESR_IL
     mov     x2, #-1                     // no FAR
     b       enter_exception64
+    .size   inject_undef, . - inject_undef
 
 // inject_dabt(x0 = vCPU): a synchronous external abort on the data access; FAR = FAR_EL2.
     .global inject_dabt
+    .type   inject_dabt, %function
 inject_dabt:
     mov     x1, #EC_DABT_CUR
     b       1f
+    .size   inject_dabt, . - inject_dabt
 // inject_iabt(x0 = vCPU): the same for an instruction fetch.
     .global inject_iabt
+    .type   inject_iabt, %function
 inject_iabt:
     mov     x1, #EC_IABT_CUR
 1:  ldr     x2, [x0, #CTXT_PSTATE]      // from EL0: the "lower EL" class (EC - 1)
@@ -65,3 +70,4 @@ enter_exception64:
     orr     x4, x4, #(1 << 22)
 4:  str     x4, [x19, #CTXT_PSTATE]
     leave
+    .size   inject_iabt, . - inject_iabt

@@ -17,6 +17,7 @@
 
 // mmio_or_abort(x0 = vCPU)
     .global mmio_or_abort
+    .type   mmio_or_abort, %function
 mmio_or_abort:
     enter
     mov     x19, x0
@@ -112,9 +113,11 @@ mmio_devices:                           // {IPA base, size, handler(x0 = VM, x1 
     .quad   GICD_BASE, GICD_SIZE, vgicd_access      // host/vgic.S
     .quad   GICR_BASE, MAX_VCPUS_PER_VM * GICR_STRIDE, vgicr_access
     .quad   0
+    .size   mmio_or_abort, . - mmio_or_abort
 
 // report_fault(x0 = vCPU, x1 = 0 fetch | 1 data access | 2 device access without syndrome)
     .global report_fault
+    .type   report_fault, %function
 report_fault:
     enter
     mov     x19, x0
@@ -261,9 +264,11 @@ vm_console_putc:
     mov     x1, #0
     bl      vm_console_emit
     leave
+    .size   report_fault, . - report_fault
 
 // vm_console_flush(x0 = VM): a last partial line, if any (when the VM stops).
     .global vm_console_flush
+    .type   vm_console_flush, %function
 vm_console_flush:
     ldr     x1, [x0, #VM_CON_LEN]
     cbz     x1, 1f
@@ -364,3 +369,4 @@ doorbell_access:
     bl      vgic_raise_spi              // host/vgic.S
     mov     x0, x21
 10: leave
+    .size   vm_console_flush, . - vm_console_flush

@@ -15,12 +15,13 @@
 
 // handle_smccc(x0 = vCPU)
     .global handle_smccc
+    .type   handle_smccc, %function
 handle_smccc:
     enter
     mov     x19, x0
     ldr     w20, [x19, #CTXT_REGS + 0 * 8]     // the function ID (W0)
     mov     x21, #SMCCC_NOT_SUPPORTED   // the default answer
-    mov     x1, #0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
+    ldr     x1, =0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
     and     x1, x20, x1
     mov     x2, #0x84000000
     cmp     x1, x2
@@ -28,9 +29,9 @@ handle_smccc:
     mov     x1, #SMCCC_VERSION
     cmp     x20, x1
     b.ne    1f
-    mov     x21, #SMCCC_VERSION_1_1
+    ldr     x21, =SMCCC_VERSION_1_1
     b       ret1
-1:  mov     x1, #SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
+1:  ldr     x1, =SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
     cmp     x20, x1
     b.eq    ret1
     mov     x1, #ARMVIRT_HC_NOP
@@ -38,7 +39,7 @@ handle_smccc:
     b.ne    2f
     mov     x21, #0
     b       ret1
-2:  mov     x1, #ARMVIRT_HC_INFO
+2:  ldr     x1, =ARMVIRT_HC_INFO
     cmp     x20, x1
     b.ne    ret1
     ldr     x2, [x19, #VCPU_VM]
@@ -67,14 +68,14 @@ psci_call:
 1:  mov     x1, #PSCI_VERSION
     cmp     x20, x1
     b.ne    1f
-    mov     x21, #PSCI_VERSION_1_1
+    ldr     x21, =PSCI_VERSION_1_1
     b       ret1
-1:  mov     x1, #PSCI_MIGRATE_INFO_TYPE
+1:  ldr     x1, =PSCI_MIGRATE_INFO_TYPE
     cmp     x20, x1
     b.ne    1f
     mov     x21, #PSCI_MIGRATE_NOT_REQUIRED
     b       ret1
-1:  mov     x1, #PSCI_FEATURES
+1:  ldr     x1, =PSCI_FEATURES
     cmp     x20, x1
     b.ne    1f
     mov     w0, w9
@@ -83,35 +84,35 @@ psci_call:
     cbz     x0, ret1
     mov     x21, #PSCI_SUCCESS          // (CPU_SUSPEND: original power_state format, no OSI)
     b       ret1
-1:  mov     x1, #PSCI_CPU_ON_64
+1:  ldr     x1, =PSCI_CPU_ON_64
     cmp     x20, x1
     b.eq    psci_cpu_on
-    mov     x1, #PSCI_CPU_ON_32
+    ldr     x1, =PSCI_CPU_ON_32
     cmp     x20, x1
     b.eq    psci_cpu_on
-    mov     x1, #PSCI_AFFINITY_INFO_64
+    ldr     x1, =PSCI_AFFINITY_INFO_64
     cmp     x20, x1
     b.eq    psci_affinity_info
-    mov     x1, #PSCI_AFFINITY_INFO_32
+    ldr     x1, =PSCI_AFFINITY_INFO_32
     cmp     x20, x1
     b.eq    psci_affinity_info
-    mov     x1, #PSCI_CPU_OFF
+    ldr     x1, =PSCI_CPU_OFF
     cmp     x20, x1
     b.eq    psci_cpu_off
-    mov     x1, #PSCI_CPU_SUSPEND_64
+    ldr     x1, =PSCI_CPU_SUSPEND_64
     cmp     x20, x1
     b.eq    psci_cpu_suspend
-    mov     x1, #PSCI_CPU_SUSPEND_32
+    ldr     x1, =PSCI_CPU_SUSPEND_32
     cmp     x20, x1
     b.eq    psci_cpu_suspend
-    mov     x1, #PSCI_SYSTEM_OFF
+    ldr     x1, =PSCI_SYSTEM_OFF
     cmp     x20, x1
     b.ne    1f
     mov     x0, x22
     mov     x1, #VM_STATE_OFF
     bl      vm_stop
     leave
-1:  mov     x1, #PSCI_SYSTEM_RESET
+1:  ldr     x1, =PSCI_SYSTEM_RESET
     cmp     x20, x1
     b.ne    ret1                        // anything else: NOT_SUPPORTED
     mov     x0, x22
@@ -224,9 +225,11 @@ psci_functions:
     .word   PSCI_AFFINITY_INFO_64, PSCI_MIGRATE_INFO_TYPE, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET
     .word   SMCCC_VERSION               // SMCCC 1.1 discovery is through PSCI_FEATURES
     .word   0
+    .size   handle_smccc, . - handle_smccc
 
 // vm_find_vcpu(x0 = VM, x1 = MPIDR) -> x0 = its vCPU with that affinity (Aff3..Aff0), or 0
     .global vm_find_vcpu
+    .type   vm_find_vcpu, %function
 vm_find_vcpu:
     mov     x2, #0xFFFFFF
     orr     x2, x2, #0xFF00000000
@@ -245,10 +248,12 @@ vm_find_vcpu:
     ret
 3:  mov     x0, x3
     ret
+    .size   vm_find_vcpu, . - vm_find_vcpu
 
 // vm_ram_start(x0 = VM) -> x0 = the guest-physical address of its RAM (GUEST_RAM_BASE; the
 // physical address for a VM without stage 2)
     .global vm_ram_start
+    .type   vm_ram_start, %function
 vm_ram_start:
     ldr     x1, [x0, #VM_FLAGS]
     tst     x1, #VM_F_NO_STAGE2
@@ -256,3 +261,4 @@ vm_ram_start:
     b.ne    1f
     ldr     x0, =GUEST_RAM_BASE
 1:  ret
+    .size   vm_ram_start, . - vm_ram_start

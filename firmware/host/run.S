@@ -18,6 +18,7 @@
 
 // host_main(x0 = PCPU): never returns.
     .global host_main
+    .type   host_main, %function
 host_main:
     mov     x19, x0
 1:  mov     x0, x19
@@ -170,11 +171,13 @@ vcpu_wake:
     str     x2, [x0, #VCPU_POWER]
 1:  spin_unlock x1
     ret
+    .size   host_main, . - host_main
 
 // vcpu_block(x0 = vCPU, on its PE, after an exit): WFI, or CPU_SUSPEND. Its state goes to
 // memory (vcpu_put); it blocks unless an interrupt is pending for it already. It becomes
 // runnable again in pick_vcpu.
     .global vcpu_block
+    .type   vcpu_block, %function
 vcpu_block:
     enter
     mov     x19, x0
@@ -192,9 +195,11 @@ vcpu_block:
     str     x2, [x19, #VCPU_POWER]
 2:  spin_unlock x1
 9:  leave
+    .size   vcpu_block, . - vcpu_block
 
 // all_vms_stopped() -> x0 = 1 when no VM runs any more.
     .global all_vms_stopped
+    .type   all_vms_stopped, %function
 all_vms_stopped:
     ldr     x1, =HV_MANIFEST
     ldr     x2, [x1, #MAN_NR_VMS]
@@ -220,10 +225,12 @@ hv_finish:
     mov     x1, #HV_STATE_DONE
     str     x1, [x0, #MAN_HV_STATE]
     b       machine_off
+    .size   all_vms_stopped, . - all_vms_stopped
 
 // vm_stop(x0 = VM, x1 = VM_STATE_OFF | RESET | CRASHED): every vCPU of the VM stops for good
 // (a vCPU running on another PE is kicked out of the guest: the kick sees its VM stopped).
     .global vm_stop
+    .type   vm_stop, %function
 vm_stop:
     enter
     mov     x19, x0
@@ -261,3 +268,4 @@ vm_stop:
     leave
 3:  spin_unlock x21
     leave
+    .size   vm_stop, . - vm_stop

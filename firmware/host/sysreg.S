@@ -30,19 +30,20 @@
 #define SR_SGI0         5
 
     .global handle_sysreg
+    .type   handle_sysreg, %function
 handle_sysreg:
     enter
     mov     x19, x0
     mov     x1, #STAT_SYSREG
     bl      count_exit
     ldr     x20, [x19, #VCPU_FAULT_ESR]
-    mov     x1, #ISS_KEY_MASK
+    ldr     x1, =ISS_KEY_MASK
     and     x1, x20, x1
     ubfx    x2, x20, #20, #2            // Op0
     mov     x3, #SR_RAZ_WI              // every debug register (Op0 = 2) but OSLSR_EL1
     cmp     x2, #2
     b.ne    1f
-    mov     x4, #((2 << 20) | (4 << 17) | (0 << 14) | (1 << 10) | (1 << 1))  // OSLSR_EL1
+    ldr     x4, =((2 << 20) | (4 << 17) | (0 << 14) | (1 << 10) | (1 << 1))  // OSLSR_EL1
     cmp     x1, x4
     b.ne    4f
     mov     x3, #SR_OSLSR
@@ -119,3 +120,4 @@ sysreg_table:                           // {ISS key, kind}, ended by kind 0
     .word   (3 << 20) | (7 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_SGI0R_EL1
     .word   (3 << 20) | (6 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_ASGI1R_EL1
     .word   0, 0
+    .size   handle_sysreg, . - handle_sysreg

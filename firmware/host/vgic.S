@@ -79,16 +79,19 @@
 
 // vm_vgicd(x0 = VM) -> x0 = its VGICD record. Clobbers x1, x9.
     .global vm_vgicd
+    .type   vm_vgicd, %function
 vm_vgicd:
     ldr     x1, [x0, #VM_INDEX]
     mov     x9, #VGICD_SIZE
     ldr     x0, =vgic_dists
     madd    x0, x1, x9, x0
     ret
+    .size   vm_vgicd, . - vm_vgicd
 
 // vgic_vcpu_init(x0 = vCPU): its redistributor at reset (IHI 0069: Group 0, disabled, priority
 // 0, PPIs level-sensitive, asleep), then its CPU interface and timer (vgic_reset_cpuif).
     .global vgic_vcpu_init
+    .type   vgic_vcpu_init, %function
 vgic_vcpu_init:
     mov     x1, #VGICR_WAKER_RESET
     str     x1, [x0, #VCPU_VGICR_WAKER]
@@ -100,6 +103,7 @@ vgic_vcpu_init:
     add     x1, x0, #VCPU_VGICR_PRIO
     stp     xzr, xzr, [x1]
     stp     xzr, xzr, [x1, #16]
+    .size   vgic_vcpu_init, . - vgic_vcpu_init
     // fall through
 
 // vgic_reset_cpuif(x0 = vCPU): a PE's reset as PSCI CPU_ON gives it: the virtual CPU interface
@@ -107,6 +111,7 @@ vgic_vcpu_init:
 // off. The redistributor keeps its configuration and pending interrupts, as a GIC's does while
 // its PE is off. Keeps x0; clobbers x1, x2.
     .global vgic_reset_cpuif
+    .type   vgic_reset_cpuif, %function
 vgic_reset_cpuif:
     mov     x1, #ICH_HCR_EN
     str     x1, [x0, #VCPU_VGIC_HCR]
@@ -170,11 +175,13 @@ vtimer_level:
     cset    x0, eq
     ret
 #endif
+    .size   vgic_reset_cpuif, . - vgic_reset_cpuif
     // fall through (split: the vCPU's saved timer)
 
 // vtimer_level_mem(x0 = vCPU not in the PE) -> x0 = the same from its VCPU record: the VM's
 // virtual count is CNTPCT_EL0 - its CNTVOFF. Clobbers x1..x3.
     .global vtimer_level_mem
+    .type   vtimer_level_mem, %function
 vtimer_level_mem:
     ldr     x1, [x0, #VCPU_CNTV_CTL]
     and     x1, x1, #3
@@ -190,11 +197,13 @@ vtimer_level_mem:
     ret
 1:  mov     x0, #0
     ret
+    .size   vtimer_level_mem, . - vtimer_level_mem
 
 // vtimer_deadline(x0 = vCPU not in the PE) -> x0 = the physical count at which its virtual
 // timer will wake it (CVAL + CNTVOFF), or -1 if it will not (off, masked, or PPI 27 disabled
 // in its redistributor). Clobbers x1, x2.
     .global vtimer_deadline
+    .type   vtimer_deadline, %function
 vtimer_deadline:
     ldr     x1, [x0, #VCPU_CNTV_CTL]
     and     x1, x1, #3
@@ -294,6 +303,7 @@ vgic_queue:
     leave_big
 9:  mov     x0, #0
     leave_big
+    .size   vtimer_deadline, . - vtimer_deadline
 
 // vgic_flush(x0 = vCPU): before it runs, on its PE (KVM: kvm_vgic_flush_hwstate). In INTID
 // order: its SGIs and PPIs (the timer's line included), then the SPIs routed to it. A first
@@ -301,6 +311,7 @@ vgic_queue:
 // case of an exit without interrupts); a PE that makes something pending for this vCPU after
 // that look kicks this PE, so the vCPU comes straight out again and the next flush sees it.
     .global vgic_flush
+    .type   vgic_flush, %function
 vgic_flush:
     enter_big
     mov     x19, x0
@@ -420,11 +431,13 @@ private_candidates:
     grp_mask x2, x24, x1, x3
     and     x25, x25, x2
     ret
+    .size   vgic_flush, . - vgic_flush
 
 // vgic_sync(x0 = vCPU): after it ran, on its PE (KVM: kvm_vgic_sync_hwstate): the list
 // registers whose interrupt the guest has deactivated (State = Invalid) are free again. A
 // free HW one means the guest's EOI deactivated the physical PPI 27 as well.
     .global vgic_sync
+    .type   vgic_sync, %function
 vgic_sync:
     enter
     mov     x19, x0
@@ -446,11 +459,13 @@ vgic_sync:
     b       1b
 3:  str     x20, [x19, #VCPU_VGIC_USED]
     leave
+    .size   vgic_sync, . - vgic_sync
 
 // vgic_vcpu_pending(x0 = vCPU, its state in memory) -> x0 = 1 if an interrupt waits for it
 // (pending, enabled, its group enabled; or pending in a list register): what ends a WFI
 // (KVM: kvm_vgic_vcpu_pending_irq). The priority mask is not considered: WFI may end early.
     .global vgic_vcpu_pending
+    .type   vgic_vcpu_pending, %function
 vgic_vcpu_pending:
     enter
     mov     x19, x0
@@ -504,10 +519,12 @@ vgic_vcpu_pending:
     leave
 9:  mov     x0, #0
     leave
+    .size   vgic_vcpu_pending, . - vgic_vcpu_pending
 
 // vgic_kick_vcpu(x0 = vCPU): make its PE look at it again (SGI_KICK), unless that is this PE.
 // Clobbers x0..x2.
     .global vgic_kick_vcpu
+    .type   vgic_kick_vcpu, %function
 vgic_kick_vcpu:
     ldr     x0, [x0, #VCPU_PCPU]
     this_pcpu x1
@@ -528,6 +545,7 @@ vgic_kick_vm:
     sub     x20, x20, #1
     b       1b
 2:  leave
+    .size   vgic_kick_vcpu, . - vgic_kick_vcpu
 
 // vgic_send_sgi(x0 = vCPU, x1 = the value written to ICC_SGI1R_EL1 (or SGI0R/ASGI1R), x2 = the
 // group it generates): virtual SGIs to the vCPUs of the same VM it names (IHI 0069 12.2.21):
@@ -536,6 +554,7 @@ vgic_kick_vm:
 // for each bit n of TargetList [15:0]. A target whose redistributor puts that SGI in the other
 // group does not take it, as on the board. Targets on other PEs are kicked.
     .global vgic_send_sgi
+    .type   vgic_send_sgi, %function
 vgic_send_sgi:
     enter_big
     mov     x19, x0
@@ -596,10 +615,12 @@ vgic_send_sgi:
     add     x1, x1, #1
     str     x1, [x19, #VCPU_STAT + STAT_VSGI * 8]
     leave_big
+    .size   vgic_send_sgi, . - vgic_send_sgi
 
 // vgic_raise_spi(x0 = VM, x1 = INTID of an SPI): an edge on that SPI of the VM's GIC (an
 // emulated device's interrupt): pending until its target vCPU takes it; that vCPU's PE kicked.
     .global vgic_raise_spi
+    .type   vgic_raise_spi, %function
 vgic_raise_spi:
     enter
     mov     x19, x0
@@ -759,9 +780,11 @@ mmio_sized:
     blr     x25
 19: mov     x0, #0
     leave_big
+    .size   vgic_raise_spi, . - vgic_raise_spi
 
 // vgicd_access: the distributor (GICD_BASE). Handler contract: host/mmio.S.
     .global vgicd_access
+    .type   vgicd_access, %function
 vgicd_access:
     enter_big
     mov     x19, x0
@@ -1011,10 +1034,12 @@ vgicd_write8:
     add     x0, x0, #VGICD_PRIO
     strb    w2, [x0, x1]
 1:  ret
+    .size   vgicd_access, . - vgicd_access
 
 // vgicr_access: the redistributors (GICR_BASE; vCPU n's RD_base and SGI_base frames at
 // n * GICR_STRIDE). Frames of vCPUs the VM does not have read as zero, writes are ignored.
     .global vgicr_access
+    .type   vgicr_access, %function
 vgicr_access:
     enter_big
     mov     x19, x0
@@ -1034,7 +1059,7 @@ vgicr_access:
     mov     x3, #VCPU_SIZE
     madd    x25, x2, x3, x25            // x25 = that vCPU
     cbnz    x24, 1f
-    mov     x1, #(SGI_FRAME + GICD_ISPENDR)    // pending or active state: the list registers
+    ldr     x1, =(SGI_FRAME + GICD_ISPENDR)    // pending or active state: the list registers
     sub     x1, x20, x1                 // of this vCPU in memory first
     cmp     x1, #(GICD_IPRIORITYR - GICD_ISPENDR)
     b.hs    1f
@@ -1222,3 +1247,4 @@ gicd_ids:                               // PIDR4-7, PIDR0-3 (PIDR2.ArchRev = 3),
 gicr_ids:
     .byte   0x44, 0, 0, 0, 0x93, 0xB4, 0x3B, 0, 0x0D, 0xF0, 0x05, 0xB1
     .balign 4
+    .size   vgicr_access, . - vgicr_access

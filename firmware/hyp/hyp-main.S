@@ -179,6 +179,7 @@ __kvm_vcpu_run:
 // Direct build: __direct_vcpu_run(x0 = vCPU) -> x0 = exit code, called at EL2 by the run loop
 // once vcpu_load has put the vCPU's state in the PE.
     .global __direct_vcpu_run
+    .type   __direct_vcpu_run, %function
 __direct_vcpu_run:
     enter
     mov     x19, x0
@@ -195,12 +196,14 @@ __direct_vcpu_run:
     mov     x0, x21
     leave
 #endif
+    .size   __direct_vcpu_run, . - __direct_vcpu_run
 
 // vcpu_load(x0 = vCPU): before the run loop flushes interrupts into it and runs it. Direct
 // build: its EL1 registers, virtual timer, virtual GIC interface and EL2 configuration go into
 // the PE unless they are there already (PCPU_LOADED), after putting away those of the vCPU
 // loaded before. Split build: nothing (the world switch moves everything on each run).
     .global vcpu_load
+    .type   vcpu_load, %function
 vcpu_load:
 #ifdef HV_DIRECT
     enter
@@ -223,12 +226,14 @@ vcpu_load:
 #else
     ret
 #endif
+    .size   vcpu_load, . - vcpu_load
 
 // vcpu_put(x0 = vCPU): its EL1 system registers, virtual timer and virtual GIC interface must
 // be in memory from now on, because an exit handler is about to read or change them, or the
 // vCPU blocks or stops; the timer and the virtual interface are left off. A no-op in the
 // split build: everything is saved on every exit there.
     .global vcpu_put
+    .type   vcpu_put, %function
 vcpu_put:
 #ifdef HV_DIRECT
     mrs     x1, tpidr_el2
@@ -244,10 +249,12 @@ vcpu_put:
 1:
 #endif
     ret
+    .size   vcpu_put, . - vcpu_put
 
 // vcpu_forget_fp(x0 = vCPU) — on its own PE, when its state is discarded (CPU_OFF, reset):
 // the registers no longer hold anything of value, so nobody owns them.
     .global vcpu_forget_fp
+    .type   vcpu_forget_fp, %function
 vcpu_forget_fp:
     this_pcpu x1
     ldr     x2, [x1, #PCPU_FP_OWNER]
@@ -308,11 +315,13 @@ panic_report:                           // x19..x22 = ESR, ELR, FAR, PE; a line 
     mov     x1, x20
     mov     x2, x21
     mov     x3, x22
+    .size   vcpu_forget_fp, . - vcpu_forget_fp
     // fall through
 
 // hv_stop_machine_panic(x0 = ESR, x1 = ELR, x2 = FAR, x3 = PE): record the panic in the manifest for
 // the Python side and switch the machine off.
     .global hv_stop_machine_panic
+    .type   hv_stop_machine_panic, %function
 hv_stop_machine_panic:
     ldr     x9, =HV_MANIFEST
     str     x0, [x9, #MAN_PANIC_ESR]
@@ -322,13 +331,16 @@ hv_stop_machine_panic:
     mov     x0, #HV_STATE_PANIC
     str     x0, [x9, #MAN_HV_STATE]
     b       machine_off
+    .size   hv_stop_machine_panic, . - hv_stop_machine_panic
 
 // machine_off: PSCI SYSTEM_OFF to the board's firmware (EL3's part, played by the emulator).
 // SMC from EL2, or from the host part at EL1, whose HCR_EL2.TSC is 0.
     .global machine_off
+    .type   machine_off, %function
 machine_off:
     dsb     sy
     ldr     x0, =PSCI_SYSTEM_OFF
     smc     #0
 1:  wfe
     b       1b
+    .size   machine_off, . - machine_off

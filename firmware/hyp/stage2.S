@@ -10,6 +10,7 @@
 
 // s2_build(x0 = VM): build its tables and set VM_VTTBR.
     .global s2_build
+    .type   s2_build, %function
 s2_build:
     enter
     mov     x19, x0
@@ -46,3 +47,4 @@ s2_build:
     orr     x1, x1, x20
     str     x1, [x19, #VM_VTTBR]
     leave
+    .size   s2_build, . - s2_build

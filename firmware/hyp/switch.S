@@ -14,6 +14,7 @@
 // exit in the split build, only what changed in the direct one.
 
     .global __guest_enter
+    .type   __guest_enter, %function
 __guest_enter:
     add     x2, x1, #PCPU_HYP_REGS
     stp     x18, x19, [x2, #0]
@@ -47,9 +48,11 @@ __guest_enter:
     ldr     x28, [x29, #CTXT_REGS + 28 * 8]
     ldp     x29, x30, [x29, #CTXT_REGS + 29 * 8]
     eret
+    .size   __guest_enter, . - __guest_enter
 
 // x0 = exit code; the guest's x0, x1 on the stack; every other register still the guest's.
     .global __guest_exit
+    .type   __guest_exit, %function
 __guest_exit:
     mrs     x1, tpidr_el2
     ldr     x1, [x1, #PCPU_VCPU]
@@ -91,9 +94,11 @@ __guest_exit:
     ldp     x30, x3, [x2, #96]
     mov     sp, x3
     ret                                 // from __guest_enter, x0 = exit code
+    .size   __guest_exit, . - __guest_exit
 
 // FP/SIMD state of a context: Q0..Q31, FPSR, FPCR. The caller has CPTR_EL2.TFP clear.
     .global __fpsimd_save
+    .type   __fpsimd_save, %function
 __fpsimd_save:                          // x0 = CTXT
     add     x1, x0, #CTXT_VREGS
     stp     q0, q1, [x1, #0]
@@ -117,8 +122,10 @@ __fpsimd_save:                          // x0 = CTXT
     mrs     x2, fpcr
     str     x2, [x0, #CTXT_FPCR]
     ret
+    .size   __fpsimd_save, . - __fpsimd_save
 
     .global __fpsimd_restore
+    .type   __fpsimd_restore, %function
 __fpsimd_restore:                       // x0 = CTXT
     add     x1, x0, #CTXT_VREGS
     ldp     q0, q1, [x1, #0]
@@ -142,3 +149,4 @@ __fpsimd_restore:                       // x0 = CTXT
     ldr     x2, [x0, #CTXT_FPCR]
     msr     fpcr, x2
     ret
+    .size   __fpsimd_restore, . - __fpsimd_restore

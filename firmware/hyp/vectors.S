@@ -22,6 +22,7 @@
 
     .balign 0x800
     .global __guest_vectors
+    .type   __guest_vectors, %function
 __guest_vectors:
     ventry  hyp_panic_vector            // current EL, SP_EL0: sync
     ventry  hyp_panic_vector            //   IRQ
@@ -42,7 +43,9 @@ __guest_vectors:
 
 #ifdef HV_SPLIT
     .balign 0x800
+    .size   __guest_vectors, . - __guest_vectors
     .global __host_vectors
+    .type   __host_vectors, %function
 __host_vectors:
     ventry  hyp_panic_vector
     ventry  hyp_panic_vector
@@ -63,7 +66,9 @@ __host_vectors:
 
 // The host part's own EL1 vectors: it takes no exceptions on purpose, so any is a bug.
     .balign 0x800
+    .size   __host_vectors, . - __host_vectors
     .global __host_el1_vectors
+    .type   __host_el1_vectors, %function
 __host_el1_vectors:
     .rept   16
     ventry  host_panic_vector
@@ -84,3 +89,4 @@ host_panic_vector:
     mrs     x2, far_el1
     b       host_panic
 #endif
+    .size   __host_el1_vectors, . - __host_el1_vectors

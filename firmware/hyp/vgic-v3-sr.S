@@ -17,6 +17,7 @@
 // interface off: no virtual interrupt, no maintenance interrupt while the host or EL2 runs).
 // Clobbers x1..x3.
     .global __vgic_v3_save_state
+    .type   __vgic_v3_save_state, %function
 __vgic_v3_save_state:
     mrs     x1, ich_hcr_el2
     str     x1, [x0, #VCPU_VGIC_HCR]
@@ -67,9 +68,11 @@ __vgic_v3_save_state:
     mrs     x2, ich_lr0_el2
     str     x2, [x3, #0]
 1:  ret
+    .size   __vgic_v3_save_state, . - __vgic_v3_save_state
 
 // __vgic_v3_restore_state(x0 = vCPU): the reverse, ICH_HCR_EL2 last. Clobbers x1..x3.
     .global __vgic_v3_restore_state
+    .type   __vgic_v3_restore_state, %function
 __vgic_v3_restore_state:
     ldr     x1, [x0, #VCPU_VGIC_VMCR]
     msr     ich_vmcr_el2, x1
@@ -121,10 +124,12 @@ __vgic_v3_restore_state:
     ret
 
 #ifdef HV_DIRECT
+    .size   __vgic_v3_restore_state, . - __vgic_v3_restore_state
 // __vgic_read_lr(x0 = n) -> x0 = ICH_LR<n>_EL2; __vgic_write_lr(x0 = n, x1 = value). For the
 // exit handlers of the direct build, which run at EL2 with the vCPU's interface in the PE.
 // Clobber x2 only.
     .global __vgic_read_lr
+    .type   __vgic_read_lr, %function
 __vgic_read_lr:
     adr     x2, 1f
     add     x2, x2, x0, lsl #3
@@ -162,8 +167,10 @@ __vgic_read_lr:
     ret
     mrs     x0, ich_lr15_el2
     ret
+    .size   __vgic_read_lr, . - __vgic_read_lr
 
     .global __vgic_write_lr
+    .type   __vgic_write_lr, %function
 __vgic_write_lr:
     adr     x2, 1f
     add     x2, x2, x0, lsl #3
@@ -202,12 +209,14 @@ __vgic_write_lr:
     msr     ich_lr15_el2, x1
     ret
 #endif
+    .size   __vgic_write_lr, . - __vgic_write_lr
 
 // __timer_save_state(x0 = vCPU): CNTV_CTL_EL0 (ENABLE, IMASK) and CNTV_CVAL_EL0 into the vCPU,
 // then the timer off, so that its output (PPI 27) cannot fire for the host or the next vCPU.
 // The timer counts CNTPCT_EL0 - CNTVOFF_EL2 (the VM's, set by __activate_traps), so a vCPU's
 // deadline stays where the guest put it whoever runs in between. Clobbers x1.
     .global __timer_save_state
+    .type   __timer_save_state, %function
 __timer_save_state:
     mrs     x1, cntv_ctl_el0
     and     x1, x1, #3
@@ -216,13 +225,16 @@ __timer_save_state:
     str     x1, [x0, #VCPU_CNTV_CVAL]
     msr     cntv_ctl_el0, xzr
     ret
+    .size   __timer_save_state, . - __timer_save_state
 
 // __timer_restore_state(x0 = vCPU), after CNTVOFF_EL2: the compare value first, then the
 // control (which may assert the output at once: the guest's timer expired while it was out).
     .global __timer_restore_state
+    .type   __timer_restore_state, %function
 __timer_restore_state:
     ldr     x1, [x0, #VCPU_CNTV_CVAL]
     msr     cntv_cval_el0, x1
     ldr     x1, [x0, #VCPU_CNTV_CTL]
     msr     cntv_ctl_el0, x1
     ret
+    .size   __timer_restore_state, . - __timer_restore_state

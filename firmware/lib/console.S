@@ -7,15 +7,18 @@
 
 // uart_putc(w0 = byte); clobbers x9, x10 only
     .global uart_putc
+    .type   uart_putc, %function
 uart_putc:
     ldr     x9, =UART_BASE
 1:  ldr     w10, [x9, #0x18]            // UARTFR: wait while the transmit FIFO is full
     tbnz    w10, #5, 1b
     strb    w0, [x9]                    // UARTDR
     ret
+    .size   uart_putc, . - uart_putc
 
 // uart_puts(x0 = NUL-terminated string); clobbers x0, x9..x11
     .global uart_puts
+    .type   uart_puts, %function
 uart_puts:
     push2   x29, x30
     mov     x11, x0
@@ -25,23 +28,29 @@ uart_puts:
     b       1b
 2:  pop2    x29, x30
     ret
+    .size   uart_puts, . - uart_puts
 
     .global console_lock_take
+    .type   console_lock_take, %function
 console_lock_take:
     ldr     x9, =console_lock
     spin_lock x9, x10, w11
     ret
+    .size   console_lock_take, . - console_lock_take
 
     .global console_lock_release
+    .type   console_lock_release, %function
 console_lock_release:
     ldr     x9, =console_lock
     spin_unlock x9
     ret
+    .size   console_lock_release, . - console_lock_release
 
 // log_begin: take the console and start a "[hv] " line. log_end: finish it, release.
 // In between: log_str, log_hex, log_dec, log_vm_name, log_vcpu and the log_s macro.
 // All of them clobber x0..x17 at most and keep x19..x29.
     .global log_begin
+    .type   log_begin, %function
 log_begin:
     push2   x29, x30
     bl      console_lock_take
@@ -52,8 +61,10 @@ log_begin:
 hv_tag:
     .asciz  "[hv] "
     .balign 4
+    .size   log_begin, . - log_begin
 
     .global log_end
+    .type   log_end, %function
 log_end:
     push2   x29, x30
     mov     w0, #10
@@ -61,13 +72,17 @@ log_end:
     bl      console_lock_release
     pop2    x29, x30
     ret
+    .size   log_end, . - log_end
 
     .global log_str
+    .type   log_str, %function
 log_str:
     b       uart_puts
+    .size   log_str, . - log_str
 
 // log_hex(x0): hexadecimal, no leading zeros
     .global log_hex
+    .type   log_hex, %function
 log_hex:
     push2   x29, x30
     mov     x12, x0
@@ -89,9 +104,11 @@ log_hex:
     b.ge    1b
     pop2    x29, x30
     ret
+    .size   log_hex, . - log_hex
 
 // log_dec(x0): unsigned decimal
     .global log_dec
+    .type   log_dec, %function
 log_dec:
     push2   x29, x30
     sub     sp, sp, #32
@@ -111,15 +128,19 @@ log_dec:
     add     sp, sp, #32
     pop2    x29, x30
     ret
+    .size   log_dec, . - log_dec
 
 // log_vm_name(x0 = VM)
     .global log_vm_name
+    .type   log_vm_name, %function
 log_vm_name:
     add     x0, x0, #VM_NAME
     b       uart_puts
+    .size   log_vm_name, . - log_vm_name
 
 // log_vcpu(x0 = vCPU): "VM <name> vCPU <n>"
     .global log_vcpu
+    .type   log_vcpu, %function
 log_vcpu:
     push2   x29, x30
     push2   x19, x20
@@ -133,3 +154,4 @@ log_vcpu:
     pop2    x19, x20
     pop2    x29, x30
     ret
+    .size   log_vcpu, . - log_vcpu

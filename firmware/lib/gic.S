@@ -32,15 +32,18 @@
 // gic_dist_init: the distributor, once (PE 0, before the others start): Group 1 enabled
 // (GICD_CTLR.DS = ARE = 1 on this board: one Security state, affinity routing).
     .global gic_dist_init
+    .type   gic_dist_init, %function
 gic_dist_init:
     ldr     x1, =GICD_BASE
     mov     w2, #2                      // EnableGrp1
     str     w2, [x1, #GICD_CTLR]
     ret
+    .size   gic_dist_init, . - gic_dist_init
 
 // gic_cpu_init(x0 = PE index): this PE's redistributor and CPU interface, on that PE, at EL2.
 // Clobbers x0..x3.
     .global gic_cpu_init
+    .type   gic_cpu_init, %function
 gic_cpu_init:
     ldr     x1, =GICR_BASE
     mov     x2, #GICR_STRIDE
@@ -49,10 +52,10 @@ gic_cpu_init:
 1:  ldr     w2, [x1, #GICR_WAKER]
     tbnz    w2, #2, 1b                  // until ChildrenAsleep = 0
     mov     w2, #-1
-    mov     x3, #GICR_IGROUPR0
+    ldr     x3, =GICR_IGROUPR0
     str     w2, [x1, x3]                // every SGI and PPI in Group 1
     ldr     w2, =((1 << SGI_KICK) | (1 << PPI_GIC_MAINTENANCE) | (1 << PPI_VIRT_TIMER) | (1 << HOST_TIMER_PPI))
-    mov     x3, #GICR_ISENABLER0
+    ldr     x3, =GICR_ISENABLER0
     str     w2, [x1, x3]
     mov     x2, #0xFF
     msr     icc_pmr_el1, x2             // every priority passes
@@ -62,11 +65,13 @@ gic_cpu_init:
     msr     icc_igrpen1_el1, x2
     isb
     ret
+    .size   gic_cpu_init, . - gic_cpu_init
 
 // gic_kick(x0 = PE index): SGI_KICK to that PE (ICC_SGI1R_EL1: Aff3.Aff2.Aff1 = 0, RS = Aff0
 // / 16, TargetList bit Aff0 % 16; the board's PE n has MPIDR Aff0 = n). The DSB makes the
 // state the kick announces visible first. Clobbers x1, x2.
     .global gic_kick
+    .type   gic_kick, %function
 gic_kick:
     and     x2, x0, #15
     mov     x1, #1
@@ -80,9 +85,11 @@ gic_kick:
     msr     icc_sgi1r_el1, x1
     isb
     ret
+    .size   gic_kick, . - gic_kick
 
 // gic_kick_others: SGI_KICK to every PE but this one (IRM = 1). Clobbers x1, x2.
     .global gic_kick_others
+    .type   gic_kick_others, %function
 gic_kick_others:
     mov     x1, #(1 << 40)
     mov     x2, #(SGI_KICK << 24)
@@ -91,10 +98,12 @@ gic_kick_others:
     msr     icc_sgi1r_el1, x1
     isb
     ret
+    .size   gic_kick_others, . - gic_kick_others
 
 // gic_set_vtimer_active(x0 = 0 or 1): this PE's PPI 27 inactive or active (GICR_ICACTIVER0 /
 // GICR_ISACTIVER0), recorded in PCPU_VTIMER_ACTIVE. Clobbers x0..x3.
     .global gic_set_vtimer_active
+    .type   gic_set_vtimer_active, %function
 gic_set_vtimer_active:
     this_pcpu x1
     str     x0, [x1, #PCPU_VTIMER_ACTIVE]
@@ -102,17 +111,19 @@ gic_set_vtimer_active:
     ldr     x2, =GICR_BASE
     mov     x3, #GICR_STRIDE
     madd    x1, x1, x3, x2
-    mov     x3, #GICR_ICACTIVER0
-    mov     x2, #GICR_ISACTIVER0
+    ldr     x3, =GICR_ICACTIVER0
+    ldr     x2, =GICR_ISACTIVER0
     cmp     x0, #0
     csel    x3, x3, x2, eq
     mov     w2, #(1 << PPI_VIRT_TIMER)
     str     w2, [x1, x3]
     ret
+    .size   gic_set_vtimer_active, . - gic_set_vtimer_active
 
 // irq_drain() -> x0 = 1 if the host timer fired: acknowledge every pending physical interrupt
 // (see the top of this file for what each one means). Clobbers x0..x3.
     .global irq_drain
+    .type   irq_drain, %function
 irq_drain:
     mov     x3, #0
 1:  mrs     x0, icc_iar1_el1
@@ -146,3 +157,4 @@ irq_drain:
     b       1b
 9:  mov     x0, x3
     ret
+    .size   irq_drain, . - irq_drain

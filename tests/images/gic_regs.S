@@ -47,6 +47,7 @@
 .endm
 
     .global _start
+    .type   _start, %function
 _start:
     ldr     x0, =stack_top
     mov     sp, x0

@@ -48,8 +48,9 @@
 #define S2_DEV      (0x1 << 2)
 
     .global _start
+    .type   _start, %function
 _start:
-    movl    x0, STACK_EL2
+    ldr     x0, =STACK_EL2
     mov     sp, x0
     adr     x0, el2_vectors
     msr     vbar_el2, x0
@@ -57,44 +58,44 @@ _start:
     bl      puts
 
     // ---- EL2 stage 1 -------------------------------------------------------------------
-    movl    x0, EL2_TT
+    ldr     x0, =EL2_TT
     mov     x1, #0x3000
     bl      zero
-    movl    x0, EL2_TT
-    movl    x1, DEVICE_BLK                      // L1[0]: GiB 0, Device (the UART)
+    ldr     x0, =EL2_TT
+    ldr     x1, =DEVICE_BLK                     // L1[0]: GiB 0, Device (the UART)
     str     x1, [x0]
-    movl    x1, (EL2_TT + 0x1000) | 3           // L1[1]: table for 0x4000_0000
+    ldr     x1, =(EL2_TT + 0x1000) | 3          // L1[1]: table for 0x4000_0000
     str     x1, [x0, #8]
-    movl    x0, EL2_TT + 0x1000
-    movl    x1, 0x40000000 | NORMAL_BLK
+    ldr     x0, =EL2_TT + 0x1000
+    ldr     x1, =0x40000000 | NORMAL_BLK
     mov     x2, #3
 1:  str     x1, [x0], #8                        // 0x4000_0000..0x405F_FFFF read-write
     add     x1, x1, #0x200000
     subs    x2, x2, #1
     b.ne    1b
-    movl    x1, 0x40600000 | NORMAL_BLK | AP_RO // 0x4060_0000: read-only at EL2
+    ldr     x1, =0x40600000 | NORMAL_BLK | AP_RO // 0x4060_0000: read-only at EL2
     str     x1, [x0]
-    movl    x0, 0xFF00                          // MAIR: Attr0 Device-nGnRnE, Attr1 Normal WB
+    ldr     x0, =0xFF00                         // MAIR: Attr0 Device-nGnRnE, Attr1 Normal WB
     msr     mair_el2, x0
-    movl    x0, (1 << 31) | (1 << 23) | (2 << 16) | (3 << 12) | (1 << 10) | (1 << 8) | 25
+    ldr     x0, =(1 << 31) | (1 << 23) | (2 << 16) | (3 << 12) | (1 << 10) | (1 << 8) | 25
     msr     tcr_el2, x0                         // 39-bit VA, 4K, 40-bit PA, WB walks
-    movl    x0, EL2_TT
+    ldr     x0, =EL2_TT
     msr     ttbr0_el2, x0
     dsb     sy
     tlbi    alle2
     dsb     sy
     isb
-    movl    x0, 0x30C50838 | 1 | (1 << 2) | (1 << 12)   // M, C, I + RES1
+    ldr     x0, =0x30C50838 | 1 | (1 << 2) | (1 << 12)  // M, C, I + RES1
     msr     sctlr_el2, x0
     isb
     adr     x0, s_el2_on
     bl      puts
 
-    movl    x1, 0x41000000                      // not mapped: translation fault, level 2
+    ldr     x1, =0x41000000                     // not mapped: translation fault, level 2
     ldr     x2, [x1]
-    movl    x1, 0x40600008                      // read-only: permission fault, level 2
+    ldr     x1, =0x40600008                     // read-only: permission fault, level 2
     str     x2, [x1]
-    movl    x1, 0x40600010
+    ldr     x1, =0x40600010
     ldr     x2, [x1]                            // but readable
     at      s1e2w, x1
     mrs     x0, par_el1
@@ -102,73 +103,73 @@ _start:
     bl      print_kv
 
     // ---- stage 2 -----------------------------------------------------------------------
-    movl    x0, S2_TT
+    ldr     x0, =S2_TT
     mov     x1, #0x2000
     bl      zero
-    movl    x0, S2_TT
-    movl    x1, 1 | AF | S2_DEV | S2_RW         // L1[0]: GiB 0, Device
+    ldr     x0, =S2_TT
+    ldr     x1, =1 | AF | S2_DEV | S2_RW        // L1[0]: GiB 0, Device
     str     x1, [x0]
-    movl    x1, (S2_TT + 0x1000) | 3
+    ldr     x1, =(S2_TT + 0x1000) | 3
     str     x1, [x0, #8]
-    movl    x0, S2_TT + 0x1000
-    movl    x1, 0x40000000 | 1 | AF | SH_INNER | S2_MEM | S2_RW
+    ldr     x0, =S2_TT + 0x1000
+    ldr     x1, =0x40000000 | 1 | AF | SH_INNER | S2_MEM | S2_RW
     mov     x2, #3
 1:  str     x1, [x0], #8
     add     x1, x1, #0x200000
     subs    x2, x2, #1
     b.ne    1b
-    movl    x1, 0x40600000 | 1 | AF | SH_INNER | S2_MEM | S2_RO
+    ldr     x1, =0x40600000 | 1 | AF | SH_INNER | S2_MEM | S2_RO
     str     x1, [x0]
-    movl    x0, (1 << 31) | (2 << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (1 << 6) | 25
+    ldr     x0, =(1 << 31) | (2 << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (1 << 6) | 25
     msr     vtcr_el2, x0                        // 39-bit IPA from level 1, 4K, 40-bit PA
-    movl    x0, S2_TT | (5 << 48)               // VMID 5
+    ldr     x0, =S2_TT | (5 << 48)              // VMID 5
     msr     vttbr_el2, x0
 
     // ---- EL1 stage 1 (built by EL2, before EL1 runs) ------------------------------------
-    movl    x0, EL1_TT
+    ldr     x0, =EL1_TT
     mov     x1, #0x4000
     bl      zero
-    movl    x0, EL1_TT
-    movl    x1, DEVICE_BLK | UXN | (1 << 53)
+    ldr     x0, =EL1_TT
+    ldr     x1, =DEVICE_BLK | UXN | (1 << 53)
     str     x1, [x0]
-    movl    x1, (EL1_TT + 0x1000) | 3
+    ldr     x1, =(EL1_TT + 0x1000) | 3
     str     x1, [x0, #8]
-    movl    x0, EL1_TT + 0x1000                 // L2 for 0x4000_0000
-    movl    x1, 0x40000000 | NORMAL_BLK         // EL1 only
+    ldr     x0, =EL1_TT + 0x1000                // L2 for 0x4000_0000
+    ldr     x1, =0x40000000 | NORMAL_BLK        // EL1 only
     str     x1, [x0]
-    movl    x1, (EL1_TT + 0x2000) | 3           // 0x4020_0000 in pages
+    ldr     x1, =(EL1_TT + 0x2000) | 3          // 0x4020_0000 in pages
     str     x1, [x0, #8]
-    movl    x1, 0x40C00000 | 3                  // 0x4040_0000: table at an unmapped IPA
+    ldr     x1, =0x40C00000 | 3                 // 0x4040_0000: table at an unmapped IPA
     str     x1, [x0, #16]
-    movl    x0, EL1_TT + 0x2000                 // L3 for 0x4020_0000
+    ldr     x0, =EL1_TT + 0x2000                // L3 for 0x4020_0000
     adr     x1, el0_page
-    movl    x2, NORMAL_PAGE | AP_RO_EL0
+    ldr     x2, =NORMAL_PAGE | AP_RO_EL0
     orr     x1, x1, x2
     str     x1, [x0]                            // +0x0000: EL0 code
-    movl    x1, EL0_DATA_PA | NORMAL_PAGE | AP_RW_EL0 | UXN
+    ldr     x1, =EL0_DATA_PA | NORMAL_PAGE | AP_RW_EL0 | UXN
     str     x1, [x0, #8]                        // +0x1000: EL0 data
-    movl    x1, EL1_DATA_PA | NORMAL_PAGE
+    ldr     x1, =EL1_DATA_PA | NORMAL_PAGE
     str     x1, [x0, #16]                       // +0x2000: EL1 only
-    movl    x1, (EL1_DATA_PA | NORMAL_PAGE) & ~AF
+    ldr     x1, =(EL1_DATA_PA | NORMAL_PAGE) & ~AF
     str     x1, [x0, #24]                       // +0x3000: AF = 0
-    movl    x1, 0x40800000 | NORMAL_PAGE        // +0x5000: IPA outside stage 2
+    ldr     x1, =0x40800000 | NORMAL_PAGE       // +0x5000: IPA outside stage 2
     str     x1, [x0, #40]
-    movl    x1, 0x40600000 | NORMAL_PAGE        // +0x6000: IPA read-only at stage 2
+    ldr     x1, =0x40600000 | NORMAL_PAGE       // +0x6000: IPA read-only at stage 2
     str     x1, [x0, #48]
-    movl    x0, EL0_DATA_PA
-    movl    x1, 0x1111
+    ldr     x0, =EL0_DATA_PA
+    ldr     x1, =0x1111
     str     x1, [x0]
-    movl    x0, NEW_DATA_PA
-    movl    x1, 0x2222
+    ldr     x0, =NEW_DATA_PA
+    ldr     x1, =0x2222
     str     x1, [x0]
     dsb     sy
 
     // ---- enter EL1 with stage 2 on -------------------------------------------------------
-    movl    x0, (1 << 31) | 1                   // HCR_EL2: RW (EL1 is AArch64), VM
+    ldr     x0, =(1 << 31) | 1                  // HCR_EL2: RW (EL1 is AArch64), VM
     msr     hcr_el2, x0
     tlbi    vmalls12e1
     dsb     sy
-    movl    x0, 0x3C5                           // EL1h, DAIF masked
+    ldr     x0, =0x3C5                          // EL1h, DAIF masked
     msr     spsr_el2, x0
     adr     x0, el1_main
     msr     elr_el2, x0
@@ -179,40 +180,40 @@ _start:
 // EL1
 // ------------------------------------------------------------------------------------------
 el1_main:
-    movl    x0, STACK_EL1
+    ldr     x0, =STACK_EL1
     mov     sp, x0
     adr     x0, el1_vectors
     msr     vbar_el1, x0
-    movl    x0, 0xFF00
+    ldr     x0, =0xFF00
     msr     mair_el1, x0
-    movl    x0, (1 << 23) | (2 << 32) | (3 << 12) | (1 << 10) | (1 << 8) | 25  // EPD1, ASID 8
+    ldr     x0, =(1 << 23) | (2 << 32) | (3 << 12) | (1 << 10) | (1 << 8) | 25 // EPD1, ASID 8
     msr     tcr_el1, x0
-    movl    x0, EL1_TT | (9 << 48)              // ASID 9
+    ldr     x0, =EL1_TT | (9 << 48)             // ASID 9
     msr     ttbr0_el1, x0
     isb
-    movl    x0, 0x30D00800 | 1 | (1 << 2) | (1 << 12)
+    ldr     x0, =0x30D00800 | 1 | (1 << 2) | (1 << 12)
     msr     sctlr_el1, x0
     isb
     adr     x0, s_el1_on
     bl      puts
 
-    movl    x1, PAGES_VA + 0x5000               // IPA not mapped at stage 2
+    ldr     x1, =PAGES_VA + 0x5000              // IPA not mapped at stage 2
     ldr     x2, [x1]
-    movl    x1, PAGES_VA + 0x6000               // stage 2 read-only
+    ldr     x1, =PAGES_VA + 0x6000              // stage 2 read-only
     str     w3, [x1, #4]
-    movl    x1, 0x40400000                      // S1 table at an IPA stage 2 lacks: S1PTW
+    ldr     x1, =0x40400000                     // S1 table at an IPA stage 2 lacks: S1PTW
     ldrb    w2, [x1]
-    movl    x1, PAGES_VA + 0x4000
+    ldr     x1, =PAGES_VA + 0x4000
     at      s1e1r, x1                           // invalid: PAR fault, level 3
     mrs     x0, par_el1
     adr     x1, s_par
     bl      print_kv
-    movl    x1, PAGES_VA + 0x1000
+    ldr     x1, =PAGES_VA + 0x1000
     at      s1e0w, x1                           // EL0 data page: PAR = its IPA
     mrs     x0, par_el1
     adr     x1, s_par
     bl      print_kv
-    movl    x1, PAGES_VA + 0x2000
+    ldr     x1, =PAGES_VA + 0x2000
     at      s1e0r, x1                           // EL1-only: permission fault, level 3
     mrs     x0, par_el1
     adr     x1, s_par
@@ -220,22 +221,22 @@ el1_main:
 
     // EL0
     msr     spsr_el1, xzr
-    movl    x0, PAGES_VA
+    ldr     x0, =PAGES_VA
     msr     elr_el1, x0
     isb
     eret
 
 el1_after_el0:
     // Remap the EL0 data page and invalidate it by VA and ASID: the new page is seen.
-    movl    x0, EL1_TT + 0x2000 + 8
-    movl    x1, NEW_DATA_PA | NORMAL_PAGE | AP_RW_EL0 | UXN
+    ldr     x0, =EL1_TT + 0x2000 + 8
+    ldr     x1, =NEW_DATA_PA | NORMAL_PAGE | AP_RW_EL0 | UXN
     str     x1, [x0]
     dsb     ishst
-    movl    x0, ((PAGES_VA + 0x1000) >> 12) | (9 << 48)
+    ldr     x0, =((PAGES_VA + 0x1000) >> 12) | (9 << 48)
     tlbi    vae1is, x0
     dsb     ish
     isb
-    movl    x1, PAGES_VA + 0x1000
+    ldr     x1, =PAGES_VA + 0x1000
     ldr     x0, [x1]
     adr     x1, s_remap
     bl      print_kv
@@ -370,7 +371,7 @@ el1_sync_lower:
     b       4f
 3:  adr     x0, el1_after_el0                   // svc #0: continue at EL1
     msr     elr_el1, x0
-    movl    x0, 0x3C5
+    ldr     x0, =0x3C5
     msr     spsr_el1, x0
     b       4f
 1:  adr     x0, s_el0_fault
@@ -391,7 +392,7 @@ el1_sync_lower:
 done:
     adr     x0, s_done
     bl      puts
-    movl    x0, PSCI_SYSTEM_OFF
+    ldr     x0, =PSCI_SYSTEM_OFF
     smc     #0
     b       .
 
@@ -405,7 +406,7 @@ zero:                                           // x0 = address, x1 = bytes (mul
     ret
 
 puts:                                           // x0 = NUL-terminated string
-    movl    x3, UART_BASE
+    ldr     x3, =UART_BASE
 1:  ldrb    w4, [x0], #1
     cbz     w4, 2f
     strb    w4, [x3]
@@ -417,7 +418,7 @@ print_kv:                                       // prints "<x1 string><x0 as 16 
     mov     x6, x0
     mov     x0, x1
     bl      puts
-    movl    x3, UART_BASE
+    ldr     x3, =UART_BASE
     mov     x7, #60
 1:  lsr     x4, x6, x7
     and     x4, x4, #0xF
