@@ -126,7 +126,7 @@ def compile_object(src: Path, obj: Path, defines: Mapping[str, int | str] | None
     cmd = [zig(), "cc", "-target", TARGET, f"-mcpu={CPU}{CPU_FEATURES}", "-g", "-c",
            str(src), "-o", str(obj)]
     if src.suffix == ".c":
-        cmd += ["-O2", "-ffreestanding", "-fno-stack-protector", "-fno-builtin",
+        cmd += ["-O2", "-ffreestanding", "-fno-stack-protector", "-fno-builtin", "-fno-math-errno",
                 "-fno-sanitize=all", "-fno-omit-frame-pointer", "-std=c11"]
     cmd += [f"-I{d}" for d in include_dirs]
     cmd += [f"-D{k}={v}" for k, v in (defines or {}).items()]
@@ -222,7 +222,7 @@ def build_image(sources: list[Path], out_dir: Path, name: str, base: int,
 
 # The start-up code a C guest is linked with: a stack, then main(), then PSCI SYSTEM_OFF.
 C_RUNTIME = GUESTS / "include" / "crt0.S"
-C_GUEST_FLAGS = ("-mgeneral-regs-only",)   # no FP/SIMD: the start-up code does not enable it
+C_GUEST_FLAGS: tuple[str, ...] = ()   # the start-up code enables FP/SIMD: any C is fine
 
 
 def build_guest(src: Path, out_dir: Path, base: int | None = None,
@@ -231,8 +231,8 @@ def build_guest(src: Path, out_dir: Path, base: int | None = None,
                 ) -> Path:
     """Build one guest source into ``out_dir/<name>.elf`` and ``.bin``; returns the ELF path.
     A ``.c`` guest is linked after :data:`C_RUNTIME` (its ``_start``) and compiled with
-    ``cflags`` (default :data:`C_GUEST_FLAGS`; pass ``()`` to allow FP/SIMD code, and enable
-    FP in CPACR_EL1 before using it)."""
+    ``cflags`` (default :data:`C_GUEST_FLAGS`; ``-mgeneral-regs-only`` keeps the compiler off
+    the SIMD&FP registers)."""
     from armvirt import memmap
     src = Path(src).resolve()
     sources = [C_RUNTIME, src] if src.suffix == ".c" else [src]

@@ -63,19 +63,29 @@ def install(stream=None) -> None:
                   f"an edit (about {float(self.prev['seconds']):.0f} s {self.prev['where']}; "
                   f"cached afterwards)", file=self.out, flush=True)
 
+        @staticmethod
+        def _function(ev):
+            """The compiled function, when it is armvirt's (a user's own jitted code in the
+            same process is none of this listener's business)."""
+            fn = getattr((ev.data or {}).get("dispatcher"), "py_func", None)
+            return fn if getattr(fn, "__module__", "").startswith("armvirt.") else None
+
         def on_start(self, ev) -> None:
+            if self._function(ev) is None:
+                return
             if self.t0 is None:
                 self._header()
             self.starts.append(time.monotonic())
 
         def on_end(self, ev) -> None:
+            fn = self._function(ev)
+            if fn is None:
+                return
             now = time.monotonic()
             took = now - self.starts.pop() if self.starts else 0.0
             self.done += 1
             elapsed = now - (self.t0 or now)
-            disp = (ev.data or {}).get("dispatcher")
-            fn = getattr(disp, "py_func", None)
-            name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+            name = f"{fn.__module__}.{fn.__qualname__}"
             name = name.removeprefix("armvirt.")
             total = max(self.expected, self.done)
             left = float(self.prev["seconds"]) - elapsed if self.prev else 0.0

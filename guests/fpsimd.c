@@ -5,13 +5,14 @@
  * floating-point formatting done with double arithmetic (multiplications, divisions,
  * conversions to and from integers, rounding), a vectorised integer loop and a float loop.
  * It prints the same on armvirt as on qemu-system-aarch64 -M virt (tests/test_fpsimd_c.py).
- * Runs at EL1 (or EL2) with the MMU off, on the PL011 of the virt board; no libc.
+ * Runs at EL1 (or EL2) with the MMU off, on the PL011 of the virt board; no libc: the start-up
+ * code is guests/include/crt0.S, which enables FP/SIMD.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#define UART_DR ((volatile uint32_t *)0x09000000)
-#define UART_FR ((volatile uint32_t *)0x09000018)
+#define UART_DR ((volatile uint32_t *)(uintptr_t)UART_BASE)           /* PL011 UARTDR */
+#define UART_FR ((volatile uint32_t *)(uintptr_t)(UART_BASE + 0x18))  /* UARTFR */
 
 /* The compiler may turn loops into calls to these: they must exist, and they are written
  * so that -O2 vectorises them. */

@@ -32,3 +32,13 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (optional; CI installs it from Debian)")
     return path
+
+
+def fpsimd_unimplemented(stderr: str) -> list[str]:
+    """Pattern names of SIMD&FP instructions in a ``--trace unimp`` report (the ops of the
+    decode table's fpsimd unit)."""
+    from armvirt.isa import _decoder as D
+    from armvirt.isa import _dispatch as X
+    names = {D.OP_NAMES[op] for op in range(X.FIRST_FPSIMD_OP, D.NUM_OPS)}
+    return [line.split()[0] for line in stderr.splitlines()
+            if line.startswith("  ") and line.split()[0] in names]

@@ -128,17 +128,22 @@ def test_firmware_symbols_are_typed_and_sized(built):
     assert (pcpus.kind, pcpus.size) == ("object", abi.PCPU.size * abi.MAX_PES)
 
 
-def test_c_guest_has_main_lines_in_the_c_file_and_no_fp_simd(built):
+def test_c_guest_has_main_lines_in_the_c_file_and_fp_enabled_first(built):
     elf, base = built["guest:hello_c.c"]
     *_, loads, syms, lines = _read(elf)
     assert syms["main"].kind == "func" and syms["main"].size > 0
     assert any(f.endswith("guests/hello_c.c") for _, f, _ in lines)
     assert any(f.endswith("guests/include/crt0.S") for _, f, _ in lines)
-    # -mgeneral-regs-only: no instruction names an FP/SIMD register (FPEN traps them at EL1)
+    # compiled C may use the SIMD&FP registers anywhere: crt0 enables them before main
+    # (CPACR_EL1.FPEN at EL1, CPTR_EL2.TFP at EL2) and touches none itself
     code = loads[0][2]
-    start, end = syms["_start"].addr, syms["main"].addr + syms["main"].size
-    for insn in _cs.disasm(code[:end - base], base):
-        assert not re.search(r"\b[qdsvbh]\d+\b", insn.op_str), (insn.mnemonic, insn.op_str)
+    start = syms["_start"].addr
+    crt0 = list(_cs.disasm(code[start - base:syms["main"].addr - base], start))
+    msrs = [i.op_str.split(",")[0] for i in crt0 if i.mnemonic == "msr"]
+    assert msrs[:2] == ["cpacr_el1", "cptr_el2"]
+    first_fp = next(k for k, i in enumerate(crt0) if re.search(r"\b[qdsvbh]\d+\b", i.op_str)) \
+        if any(re.search(r"\b[qdsvbh]\d+\b", i.op_str) for i in crt0) else None
+    assert first_fp is None
 
 
 def test_c_guest_prints_and_powers_off(built, capsys):

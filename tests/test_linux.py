@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import linux
-from conftest import ROOT
+from conftest import ROOT, fpsimd_unimplemented
 
 MARKER = "ARMVIRT-INIT-MARKER"
 INIT = f"""#!/bin/busybox sh
@@ -47,15 +47,6 @@ def boot(kernel, rd, *args: str, timeout: float = 900) -> subprocess.CompletedPr
                            "--initrd", str(rd), "--append", BOOTARGS, "--trace", "unimp",
                            str(kernel)], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
-
-
-def fpsimd_unimplemented(stderr: str) -> list[str]:
-    """Pattern names of SIMD&FP ops in the --trace unimp report."""
-    from armvirt.isa import _decoder as D
-    from armvirt.isa import _dispatch as X
-    names = {D.OP_NAMES[op] for op in range(X.FIRST_FPSIMD_OP, D.NUM_OPS)}
-    return [line.split()[0] for line in stderr.splitlines()
-            if line.startswith("  ") and line.split()[0] in names]
 
 
 def check_userspace(r: subprocess.CompletedProcess, smp: int) -> None:

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from armvirt import layout as L
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.build import build_guest
 from armvirt.cpu import _sysregs as SR
 from armvirt.debug.gdbstub import GdbServer, GdbSession, checksum, frame

@@ -24,6 +24,7 @@
 #define SPSR_IL     (1 << 20)
 
     .global _start
+    .type   _start, %function
 _start:
     adr     x0, vectors
     msr     vbar_el2, x0
@@ -102,12 +103,12 @@ report:
 done:
     adr     x0, s_done
     bl      puts
-    movl    x0, PSCI_SYSTEM_OFF
+    ldr    x0, =PSCI_SYSTEM_OFF
     smc     #0
     b       .
 
 puts:                                       // x0 = NUL-terminated string
-    movl    x3, UART_BASE
+    ldr    x3, =UART_BASE
 1:  ldrb    w4, [x0], #1
     cbz     w4, 2f
     strb    w4, [x3]
@@ -119,7 +120,7 @@ print_kv:                                   // prints "<x1 string><x0 as 16 hex 
     mov     x6, x0
     mov     x0, x1
     bl      puts
-    movl    x3, UART_BASE
+    ldr    x3, =UART_BASE
     mov     x7, #60
 1:  lsr     x4, x6, x7
     and     x4, x4, #0xF
