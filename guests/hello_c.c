@@ -1,8 +1,8 @@
 /* hello_c: a guest written in C. Prints on the PL011 and returns to the start-up code
  * (guests/include/crt0.S), which powers the machine off with PSCI SYSTEM_OFF.
  *
- * Built like every guest by `python -m armvirt.build guests` (zig cc -O2 -ffreestanding
- * -mgeneral-regs-only); UART_BASE and the other board facts come as -D defines. */
+ * Built like every guest by `python -m armvirt.build guests` (zig cc -O2 -ffreestanding);
+ * UART_BASE and the other board facts come as -D defines. */
 #include <stdint.h>
 
 #define UARTDR ((volatile uint32_t *)(uintptr_t)UART_BASE)   /* PL011 data register */
