@@ -7,8 +7,8 @@ registers whose lanes are weighted towards special values (+-0, +-inf, quiet and
 NaNs, denormals, the smallest and largest normals, the values around the integer conversion
 limits, small halves for ties), general registers with integer limits, and an FPCR with every
 RMode/FZ/DN/AHP combination; armvirt and unicorn (QEMU's softfloat) must agree on V, X, NZCV
-and FPSR. ``ARMVIRT_FP_EXAMPLES`` sets the examples per family (default 20); the ``slow``
-sweep runs 400.
+and FPSR. ``ARMVIRT_FP_EXAMPLES`` sets the examples per family (default 40); the ``slow``
+sweep (``ARMVIRT_FP_SWEEP=1``) runs 1000 per family.
 
 Unit part: values computed by hand from the Arm ARM pseudocode for the corners an oracle built
 on QEMU may not show (see each test's docstring).
@@ -31,7 +31,7 @@ from oracle import compare
 TABLE = G.load_table()
 FP_PATTERNS = [p.name for p in TABLE.patterns
                if p.file in ("fp.decode", "simd_fp.decode") or p.name == "FP_int"]
-EXAMPLES = int(os.environ.get("ARMVIRT_FP_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("ARMVIRT_FP_EXAMPLES", "40"))
 
 S_SPECIAL = [0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001,
              0x7F800001, 0xFFA00000, 0x00000001, 0x807FFFFF, 0x00800000, 0x80800000,
@@ -117,8 +117,9 @@ def test_family_against_unicorn(name, seed, fpcr):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("ARMVIRT_FP_SWEEP"), reason="ARMVIRT_FP_SWEEP=1 runs it")
 @pytest.mark.parametrize("name", FP_PATTERNS)
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**64 - 1), fpcr=st.sampled_from(FPCRS))
 def test_family_sweep(name, seed, fpcr):
     _run_family(name, seed, fpcr)
@@ -160,7 +161,7 @@ def test_flush_to_zero_input_and_output():
     tiny = f32(2.0 ** -100)
     assert F.fp_mul(tiny, 0x80000000 | tiny, 32, FZ) == (0x80000000, F.FPSR_UFC)
     # Without FZ: underflow (tiny and inexact) and inexact.
-    r, fl = F.fp_mul(f32(1.5 * 2.0 ** -70), f32(2.0 ** -70), 32, 0)
+    r, fl = F.fp_mul(f32(1.3 * 2.0 ** -70), f32(2.0 ** -70), 32, 0)
     assert fl == F.FPSR_UFC | F.FPSR_IXC
 
 

@@ -1021,7 +1021,7 @@ def fp_convert(op, M, N, fpcr, rounding):
     """FPConvert from M-bit to N-bit format (16/32/64; FCVT, FCVTL/FCVTN, FCVTXN with
     RND_ODD). A half source or result uses FPCR.AHP (FPUnpackCV/FPRoundCV); half is never
     flushed."""
-    t, s, e, m, flags = fp_unpack(op, M, fpcr, True)
+    t, s, e, m, flags = fp_unpack(op, M, fpcr, (fpcr & FPCR_AHP) != 0)
     alt_hp = N == 16 and (fpcr & FPCR_AHP) != 0
     if t == T_QNAN or t == T_SNAN:
         if alt_hp:

@@ -31,7 +31,7 @@ def trans_FP_3same(c, M, pc, Q, U, a, sz, Rm, op, Rn, Rd, scalar):
     esize = 32 << sz
     elements = 1 if scalar else (64 << Q) // esize
     code = THREE_SAME[U * 16 + a * 8 + op]
-    pair = U == 1 and (op == 0 or op == 2 or op == 6)
+    pair = U == 1 and (op == 0 or op == 6 or (op == 2 and a == 0))  # not FABD
     fpcr = read_fpcr(c)
     nlo, nhi = v_lo(c, Rn), v_hi(c, Rn)
     mlo, mhi = v_lo(c, Rm), v_hi(c, Rm)
