@@ -466,23 +466,22 @@ def _muladdv(sA, eA, mA, sP, e1, m1, e2, m2):
 
 @njit(cache=True)
 def _divv(e1, m1, e2, m2):
-    """(exp, mant) of m1*2^e1 / m2*2^e2: 62 quotient bits by restoring division, sticky in
-    bit 0."""
+    """(exp, mant) of m1*2^e1 / m2*2^e2: 61 quotient bits by long division in 10-bit digits
+    (the divisor has 53 bits, so a shifted remainder stays below 2^63), sticky in bit 0."""
     d1 = 52 - _msb(m1)
     m1 <<= d1
     e1 -= d1
     d2 = 52 - _msb(m2)
     m2 <<= d2
     e2 -= d2
-    q = 0
-    r = m1
-    for _ in range(62):
-        q <<= 1
-        if r >= m2:
-            r -= m2
-            q |= 1
-        r <<= 1
-    return e1 - e2 - 61, q | (1 if r != 0 else 0)
+    q = m1 // m2
+    r = m1 - q * m2
+    for _ in range(6):
+        r <<= 10
+        d = r // m2
+        q = (q << 10) | d
+        r -= d * m2
+    return e1 - e2 - 60, q | (1 if r != 0 else 0)
 
 
 @njit(cache=True)
