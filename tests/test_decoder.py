@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -92,6 +93,21 @@ def _lse(op: str) -> set:
     return _variants("ld" + op, ["", "a", "al", "l"]) | _variants("st" + op, ["", "l"])
 
 
+_FP_3SAME = {"fmaxnm", "fmla", "fadd", "fmulx", "fcmeq", "fmax", "frecps", "fminnm", "fmls",
+             "fsub", "fmin", "frsqrts", "fmaxnmp", "faddp", "fmul", "fcmge", "facge", "fmaxp",
+             "fdiv", "fminnmp", "fabd", "fcmgt", "facgt", "fminp"}
+_FP_2MISC = {
+    "FCMGT_zero": {"fcmgt", "fcmge"}, "FCMEQ_zero": {"fcmeq", "fcmle"}, "FCMLT_zero": {"fcmlt"},
+    "FABS_FNEG": {"fabs", "fneg"}, "FCVTN": {"fcvtn", "fcvtn2", "fcvtxn", "fcvtxn2"},
+    "FCVTL": {"fcvtl", "fcvtl2"}, "FRINTN_A": {"frintn", "frinta"}, "FRINTP": {"frintp"},
+    "FRINTM_X": {"frintm", "frintx"}, "FRINTZ_I": {"frintz", "frinti"},
+    "FCVTN_int": {"fcvtns", "fcvtnu"}, "FCVTP_int": {"fcvtps", "fcvtpu"},
+    "FCVTM_int": {"fcvtms", "fcvtmu"}, "FCVTZ_int": {"fcvtzs", "fcvtzu"},
+    "FCVTA_int": {"fcvtas", "fcvtau"}, "CVTF_int": {"scvtf", "ucvtf"},
+    "FRECPE_FRSQRTE": {"frecpe", "frsqrte"}, "FSQRT_FRECPX": {"fsqrt", "frecpx"},
+}
+
+
 ALLOWED = {
     # branch_sys.decode
     "UDF": {"udf"},
@@ -139,6 +155,28 @@ ALLOWED = {
     "MULH": {"smulh", "umulh"},
     # fpmove.decode
     "FMOV_gen": {"fmov"},
+    "FP_int": {"fcvtns", "fcvtnu", "fcvtps", "fcvtpu", "fcvtms", "fcvtmu", "fcvtzs", "fcvtzu",
+               "fcvtas", "fcvtau", "scvtf", "ucvtf"},
+    # fp.decode
+    "FP_1src": {"fmov", "fabs", "fneg", "fsqrt", "fcvt", "frintn", "frintp", "frintm",
+                "frintz", "frinta", "frintx", "frinti"},
+    "FP_cmp": {"fcmp", "fcmpe"}, "FP_imm": {"fmov"}, "FP_ccmp": {"fccmp", "fccmpe"},
+    "FP_2src": {"fmul", "fdiv", "fadd", "fsub", "fmax", "fmin", "fmaxnm", "fminnm", "fnmul"},
+    "FCSEL": {"fcsel"}, "FP_3src": {"fmadd", "fmsub", "fnmadd", "fnmsub"},
+    "FP_fixed": {"scvtf", "ucvtf", "fcvtzs", "fcvtzu"},
+    # simd_fp.decode
+    **{name: _FP_3SAME for name in ("FP_3same", "FP_3same_s")},
+    **_FP_2MISC,
+    **{name + "_s": mn for name, mn in _FP_2MISC.items()
+       if name not in ("FABS_FNEG", "FCVTL", "FRINTN_A", "FRINTP", "FRINTM_X", "FRINTZ_I")},
+    "FP_pairwise_s": {"faddp", "fmaxp", "fminp", "fmaxnmp", "fminnmp"},
+    "FP_across": {"fmaxv", "fminv", "fmaxnmv", "fminnmv"},
+    **{"FP_elem_fmla" + sfx: {"fmla"} for sfx in ("", "_s")},
+    **{"FP_elem_fmls" + sfx: {"fmls"} for sfx in ("", "_s")},
+    **{"FP_elem_fmul" + sfx: {"fmul", "fmulx"} for sfx in ("", "_s")},
+    "FMOV_vimm": {"fmov"},
+    **{f"FP_cvtf_fixed_{e}{sfx}": {"scvtf", "ucvtf"} for e in "ds" for sfx in ("", "_s")},
+    **{f"FP_fcvtz_fixed_{e}{sfx}": {"fcvtzs", "fcvtzu"} for e in "ds" for sfx in ("", "_s")},
     # ldst.decode
     "STXR": _variants("stxr", [""]) | _variants("stlxr", [""]),
     "LDXR": _variants("ldxr", [""]) | _variants("ldaxr", [""]),
@@ -168,11 +206,31 @@ ALLOWED = {
 
 OUT_OF_SCOPE = [
     ("SVE (op0 = 0010)", region("... 0010 .........................")),
-    ("SIMD&FP data processing (op0 = x111); FMOV (general) is the exception and in the table",
-     region("... .111 .........................")),
+    ("Advanced SIMD integer, logical, permute, table, copy, MOVI/MVNI and crypto data "
+     "processing (op0 = x111, everything capstone does not name as an FP instruction: f*, "
+     "scvtf, ucvtf); the FP part of SIMD&FP is in the table",
+     lambda w: region("... .111 .........................")(w) and not _fp_mnemonic(w)),
     ("Advanced SIMD load/store multiple and single structures (op0 = 0x00, op1 = 1)",
      region("0 . 0011 0 .........................")),
 ]
+
+
+def _fp_mnemonic(w: int) -> bool:
+    m = cs_mnemonic(w)
+    return m is not None and (m.startswith("f") or m in ("scvtf", "ucvtf"))
+
+
+def _fp16_or_later(w: int) -> bool:
+    """capstone's FP instructions of later extensions: half-precision operands other than the
+    Armv8.0 conversions (FEAT_FP16), FMLAL/FMLSL (FEAT_FHM), FCMLA/FCADD (FEAT_FCMA), FJCVTZS
+    (FEAT_JSCVT), FRINT32/64 (FEAT_FRINTTS)."""
+    m = cs_mnemonic(w)
+    if m is None or not _fp_mnemonic(w):
+        return False
+    if m.startswith(("fmlal", "fmlsl", "fcmla", "fcadd", "fjcvtzs", "frint32", "frint64")):
+        return True
+    text = cs_text(w)
+    return bool(re.search(r"\bh\d|\.\d*h\b|\.h\[", text))
 
 
 def out_of_scope(w: int) -> str | None:
@@ -210,6 +268,12 @@ def _v80_op0_00_allocated(w: int) -> bool:
 
 # capstone decodes these; our table has them UNALLOCATED.
 CAPSTONE_ONLY = [
+    Disagreement(
+        "FP16_and_later_FP", "Floating point of later extensions: FEAT_FP16 (Armv8.2) "
+        "half-precision arithmetic, compares, conversions to integers and FMOV with H "
+        "registers (Armv8.0 has half precision only in FCVT/FCVTL/FCVTN), FEAT_FHM "
+        "FMLAL/FMLSL, FEAT_FCMA FCMLA/FCADD, FEAT_JSCVT FJCVTZS, FEAT_FRINTTS FRINT32/64.",
+        0x1EE22820, _fp16_or_later),
     Disagreement(
         "SME", "FEAT_SME (Armv9.2) uses the reserved op0 = 0000 space with bit 31 = 1 "
         "(C4.1: op0 = 0000 is 'Reserved' in Armv8.0).", 0x809F2923,
@@ -490,7 +554,11 @@ def test_dispatch_extracts_fields(tmp_path):
     (tmp_path / "fake_dispatch.py").write_text(out[G.DISPATCH_FILE])
     sys.path.insert(0, str(tmp_path))
     try:
-        execute = importlib.import_module("fake_dispatch").execute.py_func
+        mod = importlib.import_module("fake_dispatch")
+        execute = mod.execute.py_func
+        # The SIMD&FP unit: its dispatcher as plain Python too, its access check passing.
+        mod.execute_fpsimd = mod.execute_fpsimd.py_func
+        mod.fp_access_check = lambda c, M, pc: True
         for p in TABLE.patterns:
             for w in _draw(p, random.Random(p.name), 20):
                 c: list = []

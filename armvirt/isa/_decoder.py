@@ -18,6 +18,11 @@ from armvirt.isa.predicates import (
     dcps_ok,
     extr_ok,
     fmov_gen_ok,
+    fp_1src_ok,
+    fp_2src_ok,
+    fp_fixed_ok,
+    fp_int_ok,
+    fp_ptype_ok,
     ldr_lit_fp_ok,
     ldst_fp_ok,
     ldst_fp_reg_ok,
@@ -32,6 +37,13 @@ from armvirt.isa.predicates import (
     prfm_reg_ok,
     rev_ok,
     shift_imm_ok,
+    simd_fmov_imm_ok,
+    simd_fp_2misc_ok,
+    simd_fp_3same_ok,
+    simd_fp_across_ok,
+    simd_fp_cvt_fixed_ok,
+    simd_fp_elem_ok,
+    simd_fp_pairwise_ok,
 )
 
 NOT_DECODED = 0  # reserved for the decode cache: never returned by decode()
@@ -100,52 +112,110 @@ OP_CLS = 61  # dp_reg.decode:39
 OP_MADDSUB = 62  # dp_reg.decode:42
 OP_MADDSUBL = 63  # dp_reg.decode:43
 OP_MULH = 64  # dp_reg.decode:47
-OP_FMOV_gen = 65  # fpmove.decode:7
-OP_STXR = 66  # ldst.decode:18
-OP_LDXR = 67  # ldst.decode:19
-OP_STXP = 68  # ldst.decode:20
-OP_LDXP = 69  # ldst.decode:21
-OP_STLR = 70  # ldst.decode:22
-OP_LDAR = 71  # ldst.decode:23
-OP_CAS = 72  # ldst.decode:25
-OP_CASP = 73  # ldst.decode:26
-OP_LDR_lit = 74  # ldst.decode:29
-OP_LDRSW_lit = 75  # ldst.decode:30
-OP_PRFM_lit = 76  # ldst.decode:31
-OP_LDR_lit_fp = 77  # ldst.decode:32
-OP_LDSTNP = 78  # ldst.decode:37
-OP_LDSTP_post = 79  # ldst.decode:38
-OP_LDSTP_off = 80  # ldst.decode:39
-OP_LDSTP_pre = 81  # ldst.decode:40
-OP_LDSTNP_fp = 82  # ldst.decode:41
-OP_LDSTP_fp_post = 83  # ldst.decode:42
-OP_LDSTP_fp_off = 84  # ldst.decode:43
-OP_LDSTP_fp_pre = 85  # ldst.decode:44
-OP_PRFM_imm = 86  # ldst.decode:49
-OP_LDST_uimm = 87  # ldst.decode:50
-OP_LDST_fp_uimm = 88  # ldst.decode:52
-OP_PRFUM = 89  # ldst.decode:57
-OP_LDST_unscaled = 90  # ldst.decode:58
-OP_LDST_post = 91  # ldst.decode:60
-OP_LDST_unpriv = 92  # ldst.decode:61
-OP_LDST_pre = 93  # ldst.decode:62
-OP_LDST_fp_unscaled = 94  # ldst.decode:63
-OP_LDST_fp_post = 95  # ldst.decode:64
-OP_LDST_fp_pre = 96  # ldst.decode:65
-OP_PRFM_reg = 97  # ldst.decode:69
-OP_LDST_reg = 98  # ldst.decode:70
-OP_LDST_fp_reg = 99  # ldst.decode:72
-OP_LDADD = 100  # ldst.decode:77
-OP_LDCLR = 101  # ldst.decode:78
-OP_LDEOR = 102  # ldst.decode:79
-OP_LDSET = 103  # ldst.decode:80
-OP_LDSMAX = 104  # ldst.decode:81
-OP_LDSMIN = 105  # ldst.decode:82
-OP_LDUMAX = 106  # ldst.decode:83
-OP_LDUMIN = 107  # ldst.decode:84
-OP_SWP = 108  # ldst.decode:85
+OP_FMOV_gen = 65  # fpmove.decode:10
+OP_FP_int = 66  # fpmove.decode:11
+OP_STXR = 67  # ldst.decode:18
+OP_LDXR = 68  # ldst.decode:19
+OP_STXP = 69  # ldst.decode:20
+OP_LDXP = 70  # ldst.decode:21
+OP_STLR = 71  # ldst.decode:22
+OP_LDAR = 72  # ldst.decode:23
+OP_CAS = 73  # ldst.decode:25
+OP_CASP = 74  # ldst.decode:26
+OP_LDR_lit = 75  # ldst.decode:29
+OP_LDRSW_lit = 76  # ldst.decode:30
+OP_PRFM_lit = 77  # ldst.decode:31
+OP_LDR_lit_fp = 78  # ldst.decode:32
+OP_LDSTNP = 79  # ldst.decode:37
+OP_LDSTP_post = 80  # ldst.decode:38
+OP_LDSTP_off = 81  # ldst.decode:39
+OP_LDSTP_pre = 82  # ldst.decode:40
+OP_LDSTNP_fp = 83  # ldst.decode:41
+OP_LDSTP_fp_post = 84  # ldst.decode:42
+OP_LDSTP_fp_off = 85  # ldst.decode:43
+OP_LDSTP_fp_pre = 86  # ldst.decode:44
+OP_PRFM_imm = 87  # ldst.decode:49
+OP_LDST_uimm = 88  # ldst.decode:50
+OP_LDST_fp_uimm = 89  # ldst.decode:52
+OP_PRFUM = 90  # ldst.decode:57
+OP_LDST_unscaled = 91  # ldst.decode:58
+OP_LDST_post = 92  # ldst.decode:60
+OP_LDST_unpriv = 93  # ldst.decode:61
+OP_LDST_pre = 94  # ldst.decode:62
+OP_LDST_fp_unscaled = 95  # ldst.decode:63
+OP_LDST_fp_post = 96  # ldst.decode:64
+OP_LDST_fp_pre = 97  # ldst.decode:65
+OP_PRFM_reg = 98  # ldst.decode:69
+OP_LDST_reg = 99  # ldst.decode:70
+OP_LDST_fp_reg = 100  # ldst.decode:72
+OP_LDADD = 101  # ldst.decode:77
+OP_LDCLR = 102  # ldst.decode:78
+OP_LDEOR = 103  # ldst.decode:79
+OP_LDSET = 104  # ldst.decode:80
+OP_LDSMAX = 105  # ldst.decode:81
+OP_LDSMIN = 106  # ldst.decode:82
+OP_LDUMAX = 107  # ldst.decode:83
+OP_LDUMIN = 108  # ldst.decode:84
+OP_SWP = 109  # ldst.decode:85
+OP_FP_1src = 110  # fp.decode:7
+OP_FP_cmp = 111  # fp.decode:9
+OP_FP_imm = 112  # fp.decode:11
+OP_FP_ccmp = 113  # fp.decode:13
+OP_FP_2src = 114  # fp.decode:15
+OP_FCSEL = 115  # fp.decode:16
+OP_FP_3src = 116  # fp.decode:18
+OP_FP_fixed = 117  # fp.decode:21
+OP_FP_3same = 118  # simd_fp.decode:11
+OP_FP_3same_s = 119  # simd_fp.decode:12
+OP_FCMGT_zero = 120  # simd_fp.decode:17
+OP_FCMGT_zero_s = 121  # simd_fp.decode:18
+OP_FCMEQ_zero = 122  # simd_fp.decode:20
+OP_FCMEQ_zero_s = 123  # simd_fp.decode:21
+OP_FCMLT_zero = 124  # simd_fp.decode:23
+OP_FCMLT_zero_s = 125  # simd_fp.decode:24
+OP_FABS_FNEG = 126  # simd_fp.decode:26
+OP_FCVTN = 127  # simd_fp.decode:28
+OP_FCVTN_s = 128  # simd_fp.decode:29
+OP_FCVTL = 129  # simd_fp.decode:31
+OP_FRINTN_A = 130  # simd_fp.decode:33
+OP_FRINTP = 131  # simd_fp.decode:35
+OP_FRINTM_X = 132  # simd_fp.decode:37
+OP_FRINTZ_I = 133  # simd_fp.decode:39
+OP_FCVTN_int = 134  # simd_fp.decode:41
+OP_FCVTN_int_s = 135  # simd_fp.decode:42
+OP_FCVTP_int = 136  # simd_fp.decode:44
+OP_FCVTP_int_s = 137  # simd_fp.decode:45
+OP_FCVTM_int = 138  # simd_fp.decode:47
+OP_FCVTM_int_s = 139  # simd_fp.decode:48
+OP_FCVTZ_int = 140  # simd_fp.decode:50
+OP_FCVTZ_int_s = 141  # simd_fp.decode:51
+OP_FCVTA_int = 142  # simd_fp.decode:53
+OP_FCVTA_int_s = 143  # simd_fp.decode:54
+OP_CVTF_int = 144  # simd_fp.decode:56
+OP_CVTF_int_s = 145  # simd_fp.decode:57
+OP_FRECPE_FRSQRTE = 146  # simd_fp.decode:59
+OP_FRECPE_FRSQRTE_s = 147  # simd_fp.decode:60
+OP_FSQRT_FRECPX = 148  # simd_fp.decode:62
+OP_FSQRT_FRECPX_s = 149  # simd_fp.decode:63
+OP_FP_pairwise_s = 150  # simd_fp.decode:66
+OP_FP_across = 151  # simd_fp.decode:68
+OP_FP_elem_fmla = 152  # simd_fp.decode:72
+OP_FP_elem_fmls = 153  # simd_fp.decode:73
+OP_FP_elem_fmul = 154  # simd_fp.decode:74
+OP_FP_elem_fmla_s = 155  # simd_fp.decode:75
+OP_FP_elem_fmls_s = 156  # simd_fp.decode:76
+OP_FP_elem_fmul_s = 157  # simd_fp.decode:77
+OP_FMOV_vimm = 158  # simd_fp.decode:80
+OP_FP_cvtf_fixed_d = 159  # simd_fp.decode:85
+OP_FP_cvtf_fixed_s = 160  # simd_fp.decode:86
+OP_FP_fcvtz_fixed_d = 161  # simd_fp.decode:87
+OP_FP_fcvtz_fixed_s = 162  # simd_fp.decode:88
+OP_FP_cvtf_fixed_d_s = 163  # simd_fp.decode:89
+OP_FP_cvtf_fixed_s_s = 164  # simd_fp.decode:90
+OP_FP_fcvtz_fixed_d_s = 165  # simd_fp.decode:91
+OP_FP_fcvtz_fixed_s_s = 166  # simd_fp.decode:92
 
-NUM_OPS = 109
+NUM_OPS = 167
 
 OP_NAMES = (
     'NOT_DECODED',
@@ -214,6 +284,7 @@ OP_NAMES = (
     'MADDSUBL',
     'MULH',
     'FMOV_gen',
+    'FP_int',
     'STXR',
     'LDXR',
     'STXP',
@@ -257,6 +328,63 @@ OP_NAMES = (
     'LDUMAX',
     'LDUMIN',
     'SWP',
+    'FP_1src',
+    'FP_cmp',
+    'FP_imm',
+    'FP_ccmp',
+    'FP_2src',
+    'FCSEL',
+    'FP_3src',
+    'FP_fixed',
+    'FP_3same',
+    'FP_3same_s',
+    'FCMGT_zero',
+    'FCMGT_zero_s',
+    'FCMEQ_zero',
+    'FCMEQ_zero_s',
+    'FCMLT_zero',
+    'FCMLT_zero_s',
+    'FABS_FNEG',
+    'FCVTN',
+    'FCVTN_s',
+    'FCVTL',
+    'FRINTN_A',
+    'FRINTP',
+    'FRINTM_X',
+    'FRINTZ_I',
+    'FCVTN_int',
+    'FCVTN_int_s',
+    'FCVTP_int',
+    'FCVTP_int_s',
+    'FCVTM_int',
+    'FCVTM_int_s',
+    'FCVTZ_int',
+    'FCVTZ_int_s',
+    'FCVTA_int',
+    'FCVTA_int_s',
+    'CVTF_int',
+    'CVTF_int_s',
+    'FRECPE_FRSQRTE',
+    'FRECPE_FRSQRTE_s',
+    'FSQRT_FRECPX',
+    'FSQRT_FRECPX_s',
+    'FP_pairwise_s',
+    'FP_across',
+    'FP_elem_fmla',
+    'FP_elem_fmls',
+    'FP_elem_fmul',
+    'FP_elem_fmla_s',
+    'FP_elem_fmls_s',
+    'FP_elem_fmul_s',
+    'FMOV_vimm',
+    'FP_cvtf_fixed_d',
+    'FP_cvtf_fixed_s',
+    'FP_fcvtz_fixed_d',
+    'FP_fcvtz_fixed_s',
+    'FP_cvtf_fixed_d_s',
+    'FP_cvtf_fixed_s_s',
+    'FP_fcvtz_fixed_d_s',
+    'FP_fcvtz_fixed_s_s',
 )
 
 OP_FILES = (
@@ -326,6 +454,7 @@ OP_FILES = (
     'dp_reg.decode',
     'dp_reg.decode',
     'fpmove.decode',
+    'fpmove.decode',
     'ldst.decode',
     'ldst.decode',
     'ldst.decode',
@@ -369,6 +498,63 @@ OP_FILES = (
     'ldst.decode',
     'ldst.decode',
     'ldst.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
+    'simd_fp.decode',
 )
 
 OP_HANDLERS = (
@@ -438,6 +624,7 @@ OP_HANDLERS = (
     'trans_MADDSUBL',
     'trans_MULH',
     'trans_FMOV_gen',
+    'trans_FP_int',
     'trans_STXR',
     'trans_LDXR',
     'trans_STXP',
@@ -481,6 +668,63 @@ OP_HANDLERS = (
     'trans_LDOP',
     'trans_LDOP',
     'trans_SWP',
+    'trans_FP_1src',
+    'trans_FP_cmp',
+    'trans_FP_imm',
+    'trans_FP_ccmp',
+    'trans_FP_2src',
+    'trans_FCSEL',
+    'trans_FP_3src',
+    'trans_FP_fixed',
+    'trans_FP_3same',
+    'trans_FP_3same',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_2misc',
+    'trans_FP_pairwise_s',
+    'trans_FP_across',
+    'trans_FP_elem',
+    'trans_FP_elem',
+    'trans_FP_elem',
+    'trans_FP_elem',
+    'trans_FP_elem',
+    'trans_FP_elem',
+    'trans_FMOV_vimm',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
+    'trans_FP_cvt_fixed',
 )
 
 IMPLEMENTED = (
@@ -550,6 +794,7 @@ IMPLEMENTED = (
     True,  # MADDSUBL
     True,  # MULH
     True,  # FMOV_gen
+    True,  # FP_int
     True,  # STXR
     True,  # LDXR
     True,  # STXP
@@ -593,6 +838,63 @@ IMPLEMENTED = (
     True,  # LDUMAX
     True,  # LDUMIN
     True,  # SWP
+    True,  # FP_1src
+    True,  # FP_cmp
+    True,  # FP_imm
+    True,  # FP_ccmp
+    True,  # FP_2src
+    True,  # FCSEL
+    True,  # FP_3src
+    True,  # FP_fixed
+    True,  # FP_3same
+    True,  # FP_3same_s
+    True,  # FCMGT_zero
+    True,  # FCMGT_zero_s
+    True,  # FCMEQ_zero
+    True,  # FCMEQ_zero_s
+    True,  # FCMLT_zero
+    True,  # FCMLT_zero_s
+    True,  # FABS_FNEG
+    True,  # FCVTN
+    True,  # FCVTN_s
+    True,  # FCVTL
+    True,  # FRINTN_A
+    True,  # FRINTP
+    True,  # FRINTM_X
+    True,  # FRINTZ_I
+    True,  # FCVTN_int
+    True,  # FCVTN_int_s
+    True,  # FCVTP_int
+    True,  # FCVTP_int_s
+    True,  # FCVTM_int
+    True,  # FCVTM_int_s
+    True,  # FCVTZ_int
+    True,  # FCVTZ_int_s
+    True,  # FCVTA_int
+    True,  # FCVTA_int_s
+    True,  # CVTF_int
+    True,  # CVTF_int_s
+    True,  # FRECPE_FRSQRTE
+    True,  # FRECPE_FRSQRTE_s
+    True,  # FSQRT_FRECPX
+    True,  # FSQRT_FRECPX_s
+    True,  # FP_pairwise_s
+    True,  # FP_across
+    True,  # FP_elem_fmla
+    True,  # FP_elem_fmls
+    True,  # FP_elem_fmul
+    True,  # FP_elem_fmla_s
+    True,  # FP_elem_fmls_s
+    True,  # FP_elem_fmul_s
+    True,  # FMOV_vimm
+    True,  # FP_cvtf_fixed_d
+    True,  # FP_cvtf_fixed_s
+    True,  # FP_fcvtz_fixed_d
+    True,  # FP_fcvtz_fixed_s
+    True,  # FP_cvtf_fixed_d_s
+    True,  # FP_cvtf_fixed_s_s
+    True,  # FP_fcvtz_fixed_d_s
+    True,  # FP_fcvtz_fixed_s_s
 )
 
 
@@ -696,6 +998,133 @@ def decode_int64(x):
         elif t1 == 0x3:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_pre
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t0 == 0x7:
+        t1 = (x >> 12) & 0xF
+        if t1 == 0x1:
+            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                return OP_FP_elem_fmla
+            return UNALLOCATED
+        elif t1 == 0x5:
+            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                return OP_FP_elem_fmls
+            return UNALLOCATED
+        elif t1 == 0x6:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 0):
+                return OP_FCVTN
+            return UNALLOCATED
+        elif t1 == 0x7:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 23, 0):
+                return OP_FCVTL
+            return UNALLOCATED
+        elif t1 == 0x8:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 24, 0):
+                return OP_FRINTN_A
+            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 24, 0):
+                return OP_FRINTP
+            return UNALLOCATED
+        elif t1 == 0x9:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 25, 0):
+                return OP_FRINTM_X
+            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 25, 0):
+                return OP_FRINTZ_I
+            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 0):
+                return OP_FP_elem_fmul
+            return UNALLOCATED
+        elif t1 == 0xA:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 0):
+                return OP_FCVTN_int
+            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 0):
+                return OP_FCVTP_int
+            return UNALLOCATED
+        elif t1 == 0xB:
+            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 0):
+                return OP_FCVTM_int
+            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 0):
+                return OP_FCVTZ_int
+            return UNALLOCATED
+        elif t1 == 0xC:
+            t2 = (x >> 20) & 0xF
+            if t2 == 0x2 or t2 == 0x6:
+                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x810F0C00) == 0x00010800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 0):
+                    return OP_FCVTA_int
+                return UNALLOCATED
+            elif t2 == 0x3 or t2 == 0x7 or t2 == 0xB or t2 == 0xF:
+                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0xA10F0C00) == 0x20000800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
+                return UNALLOCATED
+            elif t2 == 0xA or t2 == 0xE:
+                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x810F0C00) == 0x00000800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 0):
+                    return OP_FCMGT_zero
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xD:
+            t2 = (x >> 16) & 0x1
+            if t2 == 0x0:
+                if (x & 0x81200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x81BE0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 0):
+                    return OP_FCMEQ_zero
+                if (x & 0xA13E0C00) == 0x20300800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x81BE0C00) == 0x00200800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 0):
+                    return OP_CVTF_int
+                if (x & 0x81BE0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 0):
+                    return OP_FRECPE_FRSQRTE
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xE:
+            t2 = (x >> 24) & 0x1
+            if t2 == 0x0:
+                if (x & 0x80200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x80BF0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 0):
+                    return OP_FCMLT_zero
+                if (x & 0xA03F0C00) == 0x20300800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x80C00C00) == 0x00400400 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                    return OP_FP_cvtf_fixed_d
+                if (x & 0x80E00C00) == 0x00200400 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                    return OP_FP_cvtf_fixed_s
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xF:
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x81F80000) == 0x01000000 and simd_fmov_imm_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1)):
+                    return OP_FMOV_vimm
+                return UNALLOCATED
+            elif t2 == 0x2:
+                if (x & 0x81BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 15, 0):
+                    return OP_FABS_FNEG
+                if (x & 0x81BF0000) == 0x00A10000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 0):
+                    return OP_FSQRT_FRECPX
+                if (x & 0xA13F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
+                if (x & 0x81C00000) == 0x01400000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                    return OP_FP_fcvtz_fixed_d
+                if (x & 0x81E00000) == 0x01200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                    return OP_FP_fcvtz_fixed_s
+                return UNALLOCATED
             return UNALLOCATED
         return UNALLOCATED
     elif t0 == 0x8:
@@ -1462,7 +1891,307 @@ def decode_int64(x):
             return UNALLOCATED
         return UNALLOCATED
     elif t0 == 0xF:
-        if (x & 0x6120FC00) == 0x00200000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
-            return OP_FMOV_gen
+        t1 = (x >> 10) & 0xF
+        if t1 == 0x0:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x6000C000) == 0x00000000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
+                    return OP_FMOV_gen
+                if (x & 0x6000C000) == 0x00000000 and fp_int_ok(((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
+                    return OP_FP_int
+                if (x & 0xE0004000) == 0x00004000 and fp_1src_ok(((x >> 22) & 0x3), ((x >> 15) & 0x3F)):
+                    return OP_FP_1src
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x1 or t1 == 0x5 or t1 == 0xD:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_ccmp
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                    return OP_FP_3same_s
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x2:
+            t2 = (x >> 30) & 0x1
+            if t2 == 0x0:
+                if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                    return OP_FP_2src
+                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81BFC000) == 0x00A0C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 1):
+                    return OP_FCMGT_zero_s
+                if (x & 0x81BFC000) == 0x0021C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 1):
+                    return OP_FCVTA_int_s
+                if (x & 0xA13FC000) == 0x2030C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_pairwise_s
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FCSEL
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                    return OP_FP_3same_s
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x4:
+            t2 = (x >> 30) & 0x1
+            if t2 == 0x0:
+                if (x & 0xA12003E0) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_imm
+                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x8180C000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                    return OP_FP_elem_fmla_s
+                if (x & 0x8180C000) == 0x01804000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                    return OP_FP_elem_fmls_s
+                if (x & 0x8180C000) == 0x01808000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                    return OP_FP_elem_fmul_s
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x6:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3:
+                if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                    return OP_FP_2src
+                if (x & 0xC01FC000) == 0x4001C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 1):
+                    return OP_CVTF_int_s
+                if (x & 0xE01FC000) == 0x6010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_pairwise_s
+                return UNALLOCATED
+            elif t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 30) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x801FC000) == 0x0000C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 1):
+                        return OP_FCMEQ_zero_s
+                    if (x & 0x801FC000) == 0x0001C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 1):
+                        return OP_FRECPE_FRSQRTE_s
+                    if (x & 0xA01FC000) == 0x2010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                        return OP_FP_elem_fmla_s
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                        return OP_FP_elem_fmls_s
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                        return OP_FP_elem_fmul_s
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    return UNALLOCATED
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x8:
+            if (x & 0xE120C007) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_cmp
+            if (x & 0xE1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x61200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t1 == 0x9:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_ccmp
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                    return OP_FP_3same_s
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            elif t2 == 0x9:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                    return OP_FP_cvtf_fixed_s_s
+                return UNALLOCATED
+            elif t2 == 0xA or t2 == 0xB:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                    return OP_FP_cvtf_fixed_d_s
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xA:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3:
+                t3 = (x >> 15) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xE01E4000) == 0x60104000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E4000) == 0x40004000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 1):
+                        return OP_FCVTN_s
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E4000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 1):
+                        return OP_FCVTN_int_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 30) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x801FC000) == 0x0000C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 1):
+                        return OP_FCMLT_zero_s
+                    if (x & 0x801FC000) == 0x00018000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 1):
+                        return OP_FCVTP_int_s
+                    if (x & 0xA01FC000) == 0x2010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xC:
+            if (x & 0xE12003E0) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_imm
+            if (x & 0xE1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x61200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t1 == 0xE:
+            t2 = (x >> 30) & 0x1
+            if t2 == 0x0:
+                if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                    return OP_FP_2src
+                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1:
+                t3 = (x >> 14) & 0x1
+                if t3 == 0x0:
+                    if (x & 0x81BF8000) == 0x00218000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 1):
+                        return OP_FCVTM_int_s
+                    if (x & 0x81BF8000) == 0x00A18000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
+                        return OP_FCVTZ_int_s
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81BF8000) == 0x00A18000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 1):
+                        return OP_FSQRT_FRECPX_s
+                    if (x & 0xA13F8000) == 0x20308000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xF:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FCSEL
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                    return OP_FP_3same_s
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            elif t2 == 0x9:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                    return OP_FP_fcvtz_fixed_s_s
+                return UNALLOCATED
+            elif t2 == 0xA or t2 == 0xB:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                    return OP_FP_fcvtz_fixed_d_s
+                return UNALLOCATED
+            return UNALLOCATED
         return UNALLOCATED
     return UNALLOCATED

@@ -56,6 +56,17 @@ from armvirt.exec.dp import (
     trans_SHIFTV,
     trans_UBFM,
 )
+from armvirt.exec.fp import (
+    trans_FCSEL,
+    trans_FP_1src,
+    trans_FP_2src,
+    trans_FP_3src,
+    trans_FP_ccmp,
+    trans_FP_cmp,
+    trans_FP_fixed,
+    trans_FP_imm,
+    trans_FP_int,
+)
 from armvirt.exec.ldst import (
     trans_CAS,
     trans_CASP,
@@ -85,6 +96,15 @@ from armvirt.exec.ldst import (
     trans_STXR,
     trans_SWP,
 )
+from armvirt.exec.simd_fp import (
+    trans_FMOV_vimm,
+    trans_FP_2misc,
+    trans_FP_3same,
+    trans_FP_across,
+    trans_FP_cvt_fixed,
+    trans_FP_elem,
+    trans_FP_pairwise_s,
+)
 from armvirt.exec.system import (
     trans_BRK,
     trans_CLREX,
@@ -113,9 +133,9 @@ from armvirt.exec.system import (
     trans_YIELD,
 )
 
-FIRST_FPSIMD_OP = 109
+FIRST_FPSIMD_OP = 110
 # Per fpsimd op (from FIRST_FPSIMD_OP): does it have a handler?
-FPSIMD_HANDLED = np.array([], dtype=np.bool_)
+FPSIMD_HANDLED = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=np.bool_)
 
 
 # inline='always': Numba gives every call site a zero-filled return slot in the entry
@@ -255,92 +275,96 @@ def execute(op, w, c, M, pc):
         trans_MULH(c, M, pc, ((w >> 23) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
     elif op == 65:  # FMOV_gen
         trans_FMOV_gen(c, M, pc, ((w >> 31) & 0x1), ((w >> 22) & 0x3), ((w >> 19) & 0x3), ((w >> 16) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 66:  # STXR
+    elif op == 66:  # FP_int
+        trans_FP_int(c, M, pc, ((w >> 31) & 0x1), ((w >> 22) & 0x3), ((w >> 19) & 0x3), ((w >> 16) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 67:  # STXR
         trans_STXR(c, M, pc, ((w >> 30) & 0x3), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 67:  # LDXR
+    elif op == 68:  # LDXR
         trans_LDXR(c, M, pc, ((w >> 30) & 0x3), ((w >> 15) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 68:  # STXP
+    elif op == 69:  # STXP
         trans_STXP(c, M, pc, ((w >> 30) & 0x1), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 69:  # LDXP
+    elif op == 70:  # LDXP
         trans_LDXP(c, M, pc, ((w >> 30) & 0x1), ((w >> 15) & 0x1), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 70:  # STLR
+    elif op == 71:  # STLR
         trans_STLR(c, M, pc, ((w >> 30) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 71:  # LDAR
+    elif op == 72:  # LDAR
         trans_LDAR(c, M, pc, ((w >> 30) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 72:  # CAS
+    elif op == 73:  # CAS
         trans_CAS(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 73:  # CASP
+    elif op == 74:  # CASP
         trans_CASP(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 74:  # LDR_lit
+    elif op == 75:  # LDR_lit
         trans_LDR_lit(c, M, pc, ((w >> 30) & 0x1), ((((w >> 5) & 0x7FFFF) ^ 0x40000) - 0x40000), (w & 0x1F))
-    elif op == 75:  # LDRSW_lit
+    elif op == 76:  # LDRSW_lit
         trans_LDRSW_lit(c, M, pc, ((((w >> 5) & 0x7FFFF) ^ 0x40000) - 0x40000), (w & 0x1F))
-    elif op == 76:  # PRFM_lit
+    elif op == 77:  # PRFM_lit
         trans_PRFM_lit(c, M, pc, ((((w >> 5) & 0x7FFFF) ^ 0x40000) - 0x40000), (w & 0x1F))
-    elif op == 77:  # LDR_lit_fp
+    elif op == 78:  # LDR_lit_fp
         trans_LDR_lit_fp(c, M, pc, ((w >> 30) & 0x3), ((((w >> 5) & 0x7FFFF) ^ 0x40000) - 0x40000), (w & 0x1F))
-    elif op == 78:  # LDSTNP
+    elif op == 79:  # LDSTNP
         trans_LDSTP(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 79:  # LDSTP_post
+    elif op == 80:  # LDSTP_post
         trans_LDSTP(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
-    elif op == 80:  # LDSTP_off
+    elif op == 81:  # LDSTP_off
         trans_LDSTP(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 81:  # LDSTP_pre
+    elif op == 82:  # LDSTP_pre
         trans_LDSTP(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
-    elif op == 82:  # LDSTNP_fp
+    elif op == 83:  # LDSTNP_fp
         trans_LDSTP_fp(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 83:  # LDSTP_fp_post
+    elif op == 84:  # LDSTP_fp_post
         trans_LDSTP_fp(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
-    elif op == 84:  # LDSTP_fp_off
+    elif op == 85:  # LDSTP_fp_off
         trans_LDSTP_fp(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 85:  # LDSTP_fp_pre
+    elif op == 86:  # LDSTP_fp_pre
         trans_LDSTP_fp(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x1), ((((w >> 15) & 0x7F) ^ 0x40) - 0x40), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
-    elif op == 86:  # PRFM_imm
+    elif op == 87:  # PRFM_imm
         trans_PRFM_imm(c, M, pc, ((w >> 10) & 0xFFF), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 87:  # LDST_uimm
+    elif op == 88:  # LDST_uimm
         trans_LDST_uimm(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((w >> 10) & 0xFFF), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 88:  # LDST_fp_uimm
+    elif op == 89:  # LDST_fp_uimm
         trans_LDST_fp_uimm(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((w >> 10) & 0xFFF), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 89:  # PRFUM
+    elif op == 90:  # PRFUM
         trans_PRFUM(c, M, pc, ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 90:  # LDST_unscaled
+    elif op == 91:  # LDST_unscaled
         trans_LDST_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 91:  # LDST_post
+    elif op == 92:  # LDST_post
         trans_LDST_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
-    elif op == 92:  # LDST_unpriv
+    elif op == 93:  # LDST_unpriv
         trans_LDST_unpriv(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 93:  # LDST_pre
+    elif op == 94:  # LDST_pre
         trans_LDST_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
-    elif op == 94:  # LDST_fp_unscaled
+    elif op == 95:  # LDST_fp_unscaled
         trans_LDST_fp_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 95:  # LDST_fp_post
+    elif op == 96:  # LDST_fp_post
         trans_LDST_fp_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
-    elif op == 96:  # LDST_fp_pre
+    elif op == 97:  # LDST_fp_pre
         trans_LDST_fp_imm9(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((((w >> 12) & 0x1FF) ^ 0x100) - 0x100), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
-    elif op == 97:  # PRFM_reg
+    elif op == 98:  # PRFM_reg
         trans_PRFM_reg(c, M, pc, ((w >> 16) & 0x1F), ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 98:  # LDST_reg
+    elif op == 99:  # LDST_reg
         trans_LDST_reg(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 99:  # LDST_fp_reg
+    elif op == 100:  # LDST_fp_reg
         trans_LDST_fp_reg(c, M, pc, ((w >> 30) & 0x3), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 100:  # LDADD
+    elif op == 101:  # LDADD
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 0)
-    elif op == 101:  # LDCLR
+    elif op == 102:  # LDCLR
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 1)
-    elif op == 102:  # LDEOR
+    elif op == 103:  # LDEOR
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 2)
-    elif op == 103:  # LDSET
+    elif op == 104:  # LDSET
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 3)
-    elif op == 104:  # LDSMAX
+    elif op == 105:  # LDSMAX
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 4)
-    elif op == 105:  # LDSMIN
+    elif op == 106:  # LDSMIN
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 5)
-    elif op == 106:  # LDUMAX
+    elif op == 107:  # LDUMAX
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 6)
-    elif op == 107:  # LDUMIN
+    elif op == 108:  # LDUMIN
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 7)
-    elif op == 108:  # SWP
+    elif op == 109:  # SWP
         trans_SWP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op >= FIRST_FPSIMD_OP:
+        execute_fpsimd(op, w, c, M, pc)
     else:
         unimplemented(c, M, pc, op)
 
@@ -355,3 +379,117 @@ def execute_fpsimd(op, w, c, M, pc):
         return
     if not fp_access_check(c, M, pc):
         return
+    if op == 110:  # FP_1src
+        trans_FP_1src(c, M, pc, ((w >> 22) & 0x3), ((w >> 15) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 111:  # FP_cmp
+        trans_FP_cmp(c, M, pc, ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), ((w >> 3) & 0x3))
+    elif op == 112:  # FP_imm
+        trans_FP_imm(c, M, pc, ((w >> 22) & 0x3), ((w >> 13) & 0xFF), (w & 0x1F))
+    elif op == 113:  # FP_ccmp
+        trans_FP_ccmp(c, M, pc, ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), ((w >> 4) & 0x1), (w & 0xF))
+    elif op == 114:  # FP_2src
+        trans_FP_2src(c, M, pc, ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 115:  # FCSEL
+        trans_FCSEL(c, M, pc, ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 116:  # FP_3src
+        trans_FP_3src(c, M, pc, ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 117:  # FP_fixed
+        trans_FP_fixed(c, M, pc, ((w >> 31) & 0x1), ((w >> 22) & 0x3), ((w >> 19) & 0x3), ((w >> 16) & 0x7), ((w >> 10) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 118:  # FP_3same
+        trans_FP_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 119:  # FP_3same_s
+        trans_FP_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 120:  # FCMGT_zero
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 12, 0)
+    elif op == 121:  # FCMGT_zero_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 12, 1)
+    elif op == 122:  # FCMEQ_zero
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 13, 0)
+    elif op == 123:  # FCMEQ_zero_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 13, 1)
+    elif op == 124:  # FCMLT_zero
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 14, 0)
+    elif op == 125:  # FCMLT_zero_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 14, 1)
+    elif op == 126:  # FABS_FNEG
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 15, 0)
+    elif op == 127:  # FCVTN
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 22, 0)
+    elif op == 128:  # FCVTN_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 22, 1)
+    elif op == 129:  # FCVTL
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 23, 0)
+    elif op == 130:  # FRINTN_A
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 24, 0)
+    elif op == 131:  # FRINTP
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 24, 0)
+    elif op == 132:  # FRINTM_X
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 25, 0)
+    elif op == 133:  # FRINTZ_I
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 25, 0)
+    elif op == 134:  # FCVTN_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 26, 0)
+    elif op == 135:  # FCVTN_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 26, 1)
+    elif op == 136:  # FCVTP_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 26, 0)
+    elif op == 137:  # FCVTP_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 26, 1)
+    elif op == 138:  # FCVTM_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 27, 0)
+    elif op == 139:  # FCVTM_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 27, 1)
+    elif op == 140:  # FCVTZ_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 27, 0)
+    elif op == 141:  # FCVTZ_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 27, 1)
+    elif op == 142:  # FCVTA_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 28, 0)
+    elif op == 143:  # FCVTA_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 28, 1)
+    elif op == 144:  # CVTF_int
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 29, 0)
+    elif op == 145:  # CVTF_int_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 29, 1)
+    elif op == 146:  # FRECPE_FRSQRTE
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 29, 0)
+    elif op == 147:  # FRECPE_FRSQRTE_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 29, 1)
+    elif op == 148:  # FSQRT_FRECPX
+        trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 31, 0)
+    elif op == 149:  # FSQRT_FRECPX_s
+        trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 31, 1)
+    elif op == 150:  # FP_pairwise_s
+        trans_FP_pairwise_s(c, M, pc, ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 151:  # FP_across
+        trans_FP_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 152:  # FP_elem_fmla
+        trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 153:  # FP_elem_fmls
+        trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
+    elif op == 154:  # FP_elem_fmul
+        trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 0)
+    elif op == 155:  # FP_elem_fmla_s
+        trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 156:  # FP_elem_fmls_s
+        trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
+    elif op == 157:  # FP_elem_fmul_s
+        trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 1)
+    elif op == 158:  # FMOV_vimm
+        trans_FMOV_vimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 159:  # FP_cvtf_fixed_d
+        trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 0, 0)
+    elif op == 160:  # FP_cvtf_fixed_s
+        trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 0, 0)
+    elif op == 161:  # FP_fcvtz_fixed_d
+        trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 1, 0)
+    elif op == 162:  # FP_fcvtz_fixed_s
+        trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 1, 0)
+    elif op == 163:  # FP_cvtf_fixed_d_s
+        trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 0, 1)
+    elif op == 164:  # FP_cvtf_fixed_s_s
+        trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 0, 1)
+    elif op == 165:  # FP_fcvtz_fixed_d_s
+        trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 1, 1)
+    elif op == 166:  # FP_fcvtz_fixed_s_s
+        trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 1, 1)

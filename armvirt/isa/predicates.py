@@ -173,9 +173,131 @@ def fmov_gen_ok(sf, ftype, rmode, opcode):
     """FMOV (general) of Armv8.0: opcode 110 (FP -> general) / 111 (general -> FP) with
     sf:ftype:rmode = 0:00:00 (Wd <-> Sn), 1:01:00 (Xd <-> Dn) or 1:10:01 (Xd <-> Vn.D[1]).
     The Hd forms (ftype == '11', FEAT_FP16) and the conversions sharing this encoding class
-    (SCVTF, FCVT*, FJCVTZS) are FP data processing, outside this table."""
+    (SCVTF, FCVT*: ``FP_int``; FJCVTZS, a later extension) are not FMOV."""
     if opcode != 6 and opcode != 7:
         return False
     if sf == 0:
         return ftype == 0 and rmode == 0
     return (ftype == 1 and rmode == 0) or (ftype == 2 and rmode == 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIMD&FP data processing (fp.decode, simd_fp.decode). Armv8.0: no FEAT_FP16 arithmetic, so a
+# half-precision ptype/size is unallocated except in the FCVT conversions.
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def fp_ptype_ok(ptype):
+    """Scalar FP with ``ptype`` 00 (S) or 01 (D); 10 is reserved, 11 (H) is FEAT_FP16."""
+    return ptype < 2
+
+
+@njit(cache=True)
+def fp_1src_ok(ptype, opcode):
+    """FP data-processing (1 source): FMOV/FABS/FNEG/FSQRT (0-3), FCVT (0001 opc, opc != 10 and
+    != ptype: H/S/D in any direction), FRINTN/P/M/Z/A (8-12), FRINTX/I (14, 15). Half only as
+    an FCVT source (FRINT32/64 and BFCVT are later extensions)."""
+    if ptype == 2:
+        return False
+    if 4 <= opcode <= 7:
+        opc = opcode & 3
+        return opc != 2 and opc != ptype
+    if ptype == 3:
+        return False
+    return opcode <= 3 or (8 <= opcode <= 15 and opcode != 13)
+
+
+@njit(cache=True)
+def fp_2src_ok(ptype, opcode):
+    """FP data-processing (2 source): FMUL..FMINNM (0-7) and FNMUL (8)."""
+    return ptype < 2 and opcode <= 8
+
+
+@njit(cache=True)
+def fp_fixed_ok(sf, ptype, rmode, opcode, scale):
+    """Conversion between FP and fixed point: SCVTF/UCVTF (rmode 00, opcode 010/011) and
+    FCVTZS/FCVTZU (rmode 11, opcode 000/001); ``sf == 0 && scale<5> == 0`` is UNDEFINED."""
+    if ptype >= 2 or (sf == 0 and scale < 32):
+        return False
+    if rmode == 0:
+        return opcode == 2 or opcode == 3
+    return rmode == 3 and opcode < 2
+
+
+@njit(cache=True)
+def fp_int_ok(ptype, rmode, opcode):
+    """Conversion between FP and integer (without FMOV): FCVT[NPMZ][SU] (opcode 000/001, any
+    rmode), SCVTF/UCVTF (010/011) and FCVTA[SU] (100/101) with rmode 00."""
+    if ptype >= 2:
+        return False
+    return opcode < 2 or (opcode < 6 and rmode == 0)
+
+
+@njit(cache=True)
+def simd_fp_3same_ok(Q, U, a, sz, op, scalar):
+    """AdvSIMD (scalar) three same, FP part (opcode 11xxx): the allocated U:a:opcode combinations
+    of the Arm ARM table; a vector with ``sz:Q == '10'`` (1D) is reserved."""
+    if scalar:
+        m = (0x98, 0x80, 0x30, 0x34)[U * 2 + a]
+    else:
+        if sz == 1 and Q == 0:
+            return False
+        m = (0xDF, 0xC7, 0xFD, 0x75)[U * 2 + a]
+    return (m >> op) & 1 == 1
+
+
+@njit(cache=True)
+def simd_fp_2misc_ok(Q, U, a, sz, opcode, scalar):
+    """AdvSIMD (scalar) two-register miscellaneous, FP part (the decode patterns fix ``a`` and
+    ``opcode``): the U-dependent holes of the table, FCVTXN only from double, and ``sz:Q ==
+    '10'`` reserved for same-size vector operations."""
+    if opcode == 0b10110:  # FCVTN / FCVTXN (scalar: FCVTXN only)
+        return (U == 0 and not scalar) or sz == 1 and (U == 1 or not scalar)
+    if opcode == 0b10111:  # FCVTL
+        return U == 0 and not scalar
+    if scalar:
+        if opcode == 0b01110 or opcode == 0b11111:  # FCMLT #0; FRECPX
+            return U == 0
+        return opcode != 0b01111 and (opcode & 0b11110) != 0b11000
+    if sz == 1 and Q == 0:
+        return False
+    if opcode == 0b01110 or (opcode == 0b11000 and a == 1):  # FCMLT #0; FRINTP
+        return U == 0
+    if opcode == 0b11111:  # FSQRT
+        return U == 1
+    return True
+
+
+@njit(cache=True)
+def simd_fp_elem_ok(Q, U, sz, L, op, scalar):
+    """AdvSIMD (scalar) x indexed element, FP: FMLA/FMLS only with U = 0 (U = 1 is FCMLA, a later
+    extension); a double element has ``L == 0`` and, as a vector, ``Q == 1``."""
+    if op < 2 and U == 1:
+        return False
+    if sz == 1 and (L == 1 or (Q == 0 and not scalar)):
+        return False
+    return True
+
+
+@njit(cache=True)
+def simd_fp_pairwise_ok(a, op):
+    """AdvSIMD scalar pairwise, FP (U = 1): FMAXNMP/FMINNMP (00), FADDP (01, a = 0), FMAXP/FMINP
+    (11)."""
+    return op == 0 or op == 3 or (op == 1 and a == 0)
+
+
+@njit(cache=True)
+def simd_fp_across_ok(Q, sz, op):
+    """AdvSIMD across lanes, FP (U = 1): FMAXNMV/FMINNMV (00) and FMAXV/FMINV (11), 4S only."""
+    return Q == 1 and sz == 0 and (op == 0 or op == 3)
+
+
+@njit(cache=True)
+def simd_fmov_imm_ok(Q, op):
+    """FMOV (vector, immediate): the double form (op = 1) needs Q = 1."""
+    return op == 0 or Q == 1
+
+
+@njit(cache=True)
+def simd_fp_cvt_fixed_ok(Q, esz, scalar):
+    """AdvSIMD shift by immediate, fixed-point conversions: 2D needs Q = 1."""
+    return scalar == 1 or esz == 32 or Q == 1
