@@ -12,6 +12,15 @@ from armvirt.jit import njit
 from armvirt.isa.predicates import (
     addsub_ext_ok,
     addsub_shift_ok,
+    adv2misc_ok,
+    adv3diff_ok,
+    adv3same_ok,
+    advacross_ok,
+    advcopy_ok,
+    advelem_ok,
+    advext_ok,
+    advshift_ok,
+    advzip_ok,
     bitfield_ok,
     casp_ok,
     crc32_ok,
@@ -21,8 +30,10 @@ from armvirt.isa.predicates import (
     ldr_lit_fp_ok,
     ldst_fp_ok,
     ldst_fp_reg_ok,
+    ldst_multi_ok,
     ldst_ok,
     ldst_reg_ok,
+    ldst_single_ok,
     ldstnp_ok,
     ldstp_fp_ok,
     ldstp_ok,
@@ -144,8 +155,50 @@ OP_LDSMIN = 105  # ldst.decode:82
 OP_LDUMAX = 106  # ldst.decode:83
 OP_LDUMIN = 107  # ldst.decode:84
 OP_SWP = 108  # ldst.decode:85
+OP_SIMD_3same_lo = 109  # simd.decode:16
+OP_SIMD_3same_hi = 110  # simd.decode:17
+OP_SISD_3same_lo = 111  # simd.decode:18
+OP_SISD_3same_hi = 112  # simd.decode:19
+OP_SIMD_3diff = 113  # simd.decode:22
+OP_SISD_3diff = 114  # simd.decode:23
+OP_SIMD_2misc_a = 115  # simd.decode:28
+OP_SIMD_2misc_b = 116  # simd.decode:29
+OP_SIMD_2misc_c = 117  # simd.decode:30
+OP_SIMD_2misc_d = 118  # simd.decode:31
+OP_SIMD_2misc_e = 119  # simd.decode:32
+OP_SISD_2misc_a = 120  # simd.decode:33
+OP_SISD_2misc_b = 121  # simd.decode:34
+OP_SISD_2misc_c = 122  # simd.decode:35
+OP_SISD_2misc_d = 123  # simd.decode:36
+OP_SIMD_across_a = 124  # simd.decode:40
+OP_SIMD_across_b = 125  # simd.decode:41
+OP_SIMD_across_c = 126  # simd.decode:42
+OP_SISD_ADDP = 127  # simd.decode:45
+OP_SIMD_copy = 128  # simd.decode:48
+OP_SISD_DUP_elem = 129  # simd.decode:49
+OP_SIMD_TBL = 130  # simd.decode:52
+OP_SIMD_ZIP = 131  # simd.decode:53
+OP_SIMD_EXT = 132  # simd.decode:54
+OP_SIMD_modimm_a = 133  # simd.decode:61
+OP_SIMD_modimm_b = 134  # simd.decode:62
+OP_SIMD_modimm_c = 135  # simd.decode:63
+OP_SIMD_modimm_d = 136  # simd.decode:64
+OP_SIMD_shift_lo = 137  # simd.decode:65
+OP_SIMD_shift_hi = 138  # simd.decode:66
+OP_SISD_shift_lo = 139  # simd.decode:68
+OP_SISD_shift_hi = 140  # simd.decode:69
+OP_SIMD_elem_a = 141  # simd.decode:74
+OP_SIMD_elem_b = 142  # simd.decode:75
+OP_SIMD_elem_c = 143  # simd.decode:76
+OP_SISD_elem_a = 144  # simd.decode:77
+OP_SISD_elem_b = 145  # simd.decode:78
+OP_SISD_elem_c = 146  # simd.decode:79
+OP_SIMD_ldst_multi = 147  # simd_ldst.decode:6
+OP_SIMD_ldst_multi_post = 148  # simd_ldst.decode:7
+OP_SIMD_ldst_single = 149  # simd_ldst.decode:8
+OP_SIMD_ldst_single_post = 150  # simd_ldst.decode:9
 
-NUM_OPS = 109
+NUM_OPS = 151
 
 OP_NAMES = (
     'NOT_DECODED',
@@ -257,6 +310,48 @@ OP_NAMES = (
     'LDUMAX',
     'LDUMIN',
     'SWP',
+    'SIMD_3same_lo',
+    'SIMD_3same_hi',
+    'SISD_3same_lo',
+    'SISD_3same_hi',
+    'SIMD_3diff',
+    'SISD_3diff',
+    'SIMD_2misc_a',
+    'SIMD_2misc_b',
+    'SIMD_2misc_c',
+    'SIMD_2misc_d',
+    'SIMD_2misc_e',
+    'SISD_2misc_a',
+    'SISD_2misc_b',
+    'SISD_2misc_c',
+    'SISD_2misc_d',
+    'SIMD_across_a',
+    'SIMD_across_b',
+    'SIMD_across_c',
+    'SISD_ADDP',
+    'SIMD_copy',
+    'SISD_DUP_elem',
+    'SIMD_TBL',
+    'SIMD_ZIP',
+    'SIMD_EXT',
+    'SIMD_modimm_a',
+    'SIMD_modimm_b',
+    'SIMD_modimm_c',
+    'SIMD_modimm_d',
+    'SIMD_shift_lo',
+    'SIMD_shift_hi',
+    'SISD_shift_lo',
+    'SISD_shift_hi',
+    'SIMD_elem_a',
+    'SIMD_elem_b',
+    'SIMD_elem_c',
+    'SISD_elem_a',
+    'SISD_elem_b',
+    'SISD_elem_c',
+    'SIMD_ldst_multi',
+    'SIMD_ldst_multi_post',
+    'SIMD_ldst_single',
+    'SIMD_ldst_single_post',
 )
 
 OP_FILES = (
@@ -369,6 +464,48 @@ OP_FILES = (
     'ldst.decode',
     'ldst.decode',
     'ldst.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
 )
 
 OP_HANDLERS = (
@@ -481,6 +618,48 @@ OP_HANDLERS = (
     'trans_LDOP',
     'trans_LDOP',
     'trans_SWP',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3diff',
+    'trans_SIMD_3diff',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_across',
+    'trans_SIMD_across',
+    'trans_SIMD_across',
+    'trans_SISD_ADDP',
+    'trans_SIMD_copy',
+    'trans_SIMD_copy',
+    'trans_SIMD_TBL',
+    'trans_SIMD_ZIP',
+    'trans_SIMD_EXT',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_ldst_multi',
+    'trans_SIMD_ldst_multi',
+    'trans_SIMD_ldst_single',
+    'trans_SIMD_ldst_single',
 )
 
 IMPLEMENTED = (
@@ -593,6 +772,48 @@ IMPLEMENTED = (
     True,  # LDUMAX
     True,  # LDUMIN
     True,  # SWP
+    True,  # SIMD_3same_lo
+    True,  # SIMD_3same_hi
+    True,  # SISD_3same_lo
+    True,  # SISD_3same_hi
+    True,  # SIMD_3diff
+    True,  # SISD_3diff
+    True,  # SIMD_2misc_a
+    True,  # SIMD_2misc_b
+    True,  # SIMD_2misc_c
+    True,  # SIMD_2misc_d
+    True,  # SIMD_2misc_e
+    True,  # SISD_2misc_a
+    True,  # SISD_2misc_b
+    True,  # SISD_2misc_c
+    True,  # SISD_2misc_d
+    True,  # SIMD_across_a
+    True,  # SIMD_across_b
+    True,  # SIMD_across_c
+    True,  # SISD_ADDP
+    True,  # SIMD_copy
+    True,  # SISD_DUP_elem
+    True,  # SIMD_TBL
+    True,  # SIMD_ZIP
+    True,  # SIMD_EXT
+    True,  # SIMD_modimm_a
+    True,  # SIMD_modimm_b
+    True,  # SIMD_modimm_c
+    True,  # SIMD_modimm_d
+    True,  # SIMD_shift_lo
+    True,  # SIMD_shift_hi
+    True,  # SISD_shift_lo
+    True,  # SISD_shift_hi
+    True,  # SIMD_elem_a
+    True,  # SIMD_elem_b
+    True,  # SIMD_elem_c
+    True,  # SISD_elem_a
+    True,  # SISD_elem_b
+    True,  # SISD_elem_c
+    True,  # SIMD_ldst_multi
+    True,  # SIMD_ldst_multi_post
+    True,  # SIMD_ldst_single
+    True,  # SIMD_ldst_single_post
 )
 
 
@@ -684,18 +905,358 @@ def decode_int64(x):
         if t1 == 0x0:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTNP_fp
+            if (x & 0xA03F0000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_multi
             return UNALLOCATED
         elif t1 == 0x1:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_post
+            if (x & 0xA0200000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_multi_post
             return UNALLOCATED
         elif t1 == 0x2:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_off
+            if (x & 0xA01F0000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_single
             return UNALLOCATED
         elif t1 == 0x3:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_pre
+            if (x & 0xA0000000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_single_post
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t0 == 0x7:
+        t1 = (x >> 10) & 0xF
+        if t1 == 0x0 or t1 == 0x8:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0xA0008000) == 0x00000000:
+                    return OP_SIMD_TBL
+                if (x & 0xA0008000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x1 or t1 == 0x5:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0x80008000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80008000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x8000C000) == 0x00008000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80188000) == 0x00000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x8018C000) == 0x00008000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x8018C000) == 0x0000C000:
+                    return OP_SIMD_modimm_c
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x2:
+            t2 = (x >> 15) & 0x3
+            if t2 == 0x0:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x801E0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x813E4000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                    return OP_SIMD_2misc_b
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x801E4000) == 0x00004000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 0):
+                        return OP_SIMD_2misc_d
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81BE4000) == 0x00A04000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), 0, 28, 0):
+                    return OP_SIMD_2misc_e
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB or t1 == 0xF:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0x80008000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80008000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x8000C000) == 0x00008000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x4:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0xA0008000) == 0x00000000:
+                    return OP_SIMD_TBL
+                if (x & 0xA0008000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x8000C000) == 0x0000C000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                    return OP_SIMD_elem_c
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x6:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0xA0008000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                if (x & 0xA0008000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x801F8000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                    return OP_SIMD_2misc_a
+                if (x & 0x801FC000) == 0x00008000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                    return OP_SIMD_2misc_b
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0008000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x8000C000) == 0x0000C000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                    return OP_SIMD_elem_c
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x9:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0x80008000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80008000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x8000C000) == 0x00008000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80188000) == 0x00000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x8018C000) == 0x00008000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x8018C000) == 0x0000C000:
+                    return OP_SIMD_modimm_d
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xA:
+            t2 = (x >> 20) & 0x3
+            if t2 == 0x0 or t2 == 0x1:
+                if (x & 0xA1008000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                if (x & 0xA1C08000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 15) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x810E0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x810E4000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x810E4000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                        return OP_SIMD_2misc_c
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x810FC000) == 0x00008000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 10, 0):
+                    return OP_SIMD_across_b
+                if (x & 0x810FC000) == 0x00018000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                    return OP_SIMD_across_c
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xC:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0xA0008000) == 0x00000000:
+                    return OP_SIMD_TBL
+                if (x & 0xA0008000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xD:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0x80008000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80008000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x8000C000) == 0x00008000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80188000) == 0x00000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x8018C000) == 0x00008000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80008000) == 0x00000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x8000C000) == 0x00008000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xE:
+            t2 = (x >> 20) & 0x3
+            if t2 == 0x0 or t2 == 0x1:
+                if (x & 0xA1008000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                if (x & 0xA1C08000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                    return OP_SIMD_EXT
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 15) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x810E0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x810E4000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x810E4000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                        return OP_SIMD_2misc_c
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x810FC000) == 0x00000000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 3, 0):
+                    return OP_SIMD_across_a
+                if (x & 0x810FC000) == 0x00018000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                    return OP_SIMD_across_c
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
             return UNALLOCATED
         return UNALLOCATED
     elif t0 == 0x8:
@@ -1462,7 +2023,151 @@ def decode_int64(x):
             return UNALLOCATED
         return UNALLOCATED
     elif t0 == 0xF:
-        if (x & 0x6120FC00) == 0x00200000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
-            return OP_FMOV_gen
+        t1 = (x >> 10) & 0xF
+        if t1 == 0x0:
+            if (x & 0x6120C000) == 0x00200000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
+                return OP_FMOV_gen
+            if (x & 0xC1200000) == 0x40200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        elif t1 == 0x1:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                if (x & 0xE000C000) == 0x40000000 and advcopy_ok(0, 0, ((x >> 16) & 0x1F), 0, 1):
+                    return OP_SISD_DUP_elem
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xC0008000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_3same_lo
+                if (x & 0xC000C000) == 0x40008000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x2:
+            t2 = (x >> 15) & 0x3
+            if t2 == 0x0:
+                if (x & 0xC13E0000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                    return OP_SISD_2misc_a
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0xC13E4000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                    return OP_SISD_2misc_b
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x2:
+                if (x & 0xC13E4000) == 0x40204000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 1):
+                    return OP_SISD_2misc_d
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x3 or t1 == 0x5 or t1 == 0x7 or t1 == 0x9 or t1 == 0xB or t1 == 0xD or t1 == 0xF:
+            t2 = (x >> 24) & 0x1
+            if t2 == 0x0:
+                if (x & 0xC0208000) == 0x40200000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_3same_lo
+                if (x & 0xC020C000) == 0x40208000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_3same_hi
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0xC0808000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC080C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x4:
+            if (x & 0xC1200000) == 0x40200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            if (x & 0xC100C000) == 0x4100C000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                return OP_SISD_elem_c
+            return UNALLOCATED
+        elif t1 == 0x6:
+            if (x & 0xC13F8000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                return OP_SISD_2misc_a
+            if (x & 0xC13FC000) == 0x40208000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                return OP_SISD_2misc_b
+            if (x & 0xC100C000) == 0x4100C000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                return OP_SISD_elem_c
+            return UNALLOCATED
+        elif t1 == 0x8:
+            if (x & 0xC1200000) == 0x40200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        elif t1 == 0xA:
+            t2 = (x >> 15) & 0x3
+            if t2 == 0x0:
+                if (x & 0xC13E0000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                    return OP_SISD_2misc_a
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0xC13E4000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                    return OP_SISD_2misc_b
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x2:
+                if (x & 0xC13E4000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                    return OP_SISD_2misc_c
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xC:
+            if (x & 0xC1200000) == 0x40200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        elif t1 == 0xE:
+            t2 = (x >> 15) & 0x3
+            if t2 == 0x0:
+                if (x & 0xC13E0000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                    return OP_SISD_2misc_a
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                    return OP_SISD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0xC13E4000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                    return OP_SISD_2misc_b
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                    return OP_SISD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x2:
+                if (x & 0xC13E4000) == 0x40200000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                    return OP_SISD_2misc_c
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                    return OP_SISD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0xE1FE4000) == 0x40F00000:
+                    return OP_SISD_ADDP
+                if (x & 0xC1000000) == 0x41000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                    return OP_SISD_elem_b
+                return UNALLOCATED
+            return UNALLOCATED
         return UNALLOCATED
     return UNALLOCATED

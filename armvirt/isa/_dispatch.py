@@ -85,6 +85,24 @@ from armvirt.exec.ldst import (
     trans_STXR,
     trans_SWP,
 )
+from armvirt.exec.simd import (
+    trans_SIMD_2misc,
+    trans_SIMD_3diff,
+    trans_SIMD_3same,
+    trans_SIMD_EXT,
+    trans_SIMD_TBL,
+    trans_SIMD_ZIP,
+    trans_SIMD_across,
+    trans_SIMD_copy,
+    trans_SIMD_elem,
+    trans_SIMD_modimm,
+    trans_SIMD_shift,
+    trans_SISD_ADDP,
+)
+from armvirt.exec.simd_ldst import (
+    trans_SIMD_ldst_multi,
+    trans_SIMD_ldst_single,
+)
 from armvirt.exec.system import (
     trans_BRK,
     trans_CLREX,
@@ -115,7 +133,7 @@ from armvirt.exec.system import (
 
 FIRST_FPSIMD_OP = 109
 # Per fpsimd op (from FIRST_FPSIMD_OP): does it have a handler?
-FPSIMD_HANDLED = np.array([], dtype=np.bool_)
+FPSIMD_HANDLED = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=np.bool_)
 
 
 # inline='always': Numba gives every call site a zero-filled return slot in the entry
@@ -341,6 +359,8 @@ def execute(op, w, c, M, pc):
         trans_LDOP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 7)
     elif op == 108:  # SWP
         trans_SWP(c, M, pc, ((w >> 30) & 0x3), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op >= FIRST_FPSIMD_OP:
+        execute_fpsimd(op, w, c, M, pc)
     else:
         unimplemented(c, M, pc, op)
 
@@ -355,3 +375,87 @@ def execute_fpsimd(op, w, c, M, pc):
         return
     if not fp_access_check(c, M, pc):
         return
+    if op == 109:  # SIMD_3same_lo
+        trans_SIMD_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 110:  # SIMD_3same_hi
+        trans_SIMD_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 0)
+    elif op == 111:  # SISD_3same_lo
+        trans_SIMD_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 112:  # SISD_3same_hi
+        trans_SIMD_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 1)
+    elif op == 113:  # SIMD_3diff
+        trans_SIMD_3diff(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 114:  # SISD_3diff
+        trans_SIMD_3diff(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 115:  # SIMD_2misc_a
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 116:  # SIMD_2misc_b
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8, 0)
+    elif op == 117:  # SIMD_2misc_c
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 18, 0)
+    elif op == 118:  # SIMD_2misc_d
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 20, 0)
+    elif op == 119:  # SIMD_2misc_e
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), 0, ((w >> 5) & 0x1F), (w & 0x1F), 28, 0)
+    elif op == 120:  # SISD_2misc_a
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 121:  # SISD_2misc_b
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8, 1)
+    elif op == 122:  # SISD_2misc_c
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 18, 1)
+    elif op == 123:  # SISD_2misc_d
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 20, 1)
+    elif op == 124:  # SIMD_across_a
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 3)
+    elif op == 125:  # SIMD_across_b
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 10)
+    elif op == 126:  # SIMD_across_c
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 26)
+    elif op == 127:  # SISD_ADDP
+        trans_SISD_ADDP(c, M, pc, ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 128:  # SIMD_copy
+        trans_SIMD_copy(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 129:  # SISD_DUP_elem
+        trans_SIMD_copy(c, M, pc, 0, 0, ((w >> 16) & 0x1F), 0, ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 130:  # SIMD_TBL
+        trans_SIMD_TBL(c, M, pc, ((w >> 30) & 0x1), ((w >> 16) & 0x1F), ((w >> 13) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 131:  # SIMD_ZIP
+        trans_SIMD_ZIP(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 132:  # SIMD_EXT
+        trans_SIMD_EXT(c, M, pc, ((w >> 30) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 133:  # SIMD_modimm_a
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 134:  # SIMD_modimm_b
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8)
+    elif op == 135:  # SIMD_modimm_c
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 12)
+    elif op == 136:  # SIMD_modimm_d
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), 0, ((w >> 5) & 0x1F), (w & 0x1F), 14)
+    elif op == 137:  # SIMD_shift_lo
+        trans_SIMD_shift(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 138:  # SIMD_shift_hi
+        trans_SIMD_shift(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 0)
+    elif op == 139:  # SISD_shift_lo
+        trans_SIMD_shift(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 140:  # SISD_shift_hi
+        trans_SIMD_shift(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 1)
+    elif op == 141:  # SIMD_elem_a
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 13) & 0x7), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 142:  # SIMD_elem_b
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 14) & 0x3), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
+    elif op == 143:  # SIMD_elem_c
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), 0, ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 0)
+    elif op == 144:  # SISD_elem_a
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 13) & 0x7), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 145:  # SISD_elem_b
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 14) & 0x3), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
+    elif op == 146:  # SISD_elem_c
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), 0, ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 1)
+    elif op == 147:  # SIMD_ldst_multi
+        trans_SIMD_ldst_multi(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), 0, ((w >> 12) & 0xF), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 148:  # SIMD_ldst_multi_post
+        trans_SIMD_ldst_multi(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 149:  # SIMD_ldst_single
+        trans_SIMD_ldst_single(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), 0, ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 150:  # SIMD_ldst_single_post
+        trans_SIMD_ldst_single(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 1)
