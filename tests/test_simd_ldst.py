@@ -14,11 +14,12 @@ armvirt/exec/simd_ldst.py).
 """
 from __future__ import annotations
 
+import random
 import struct
 
 import capstone
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import oracle
@@ -33,9 +34,10 @@ PATTERNS = [p for p in TABLE.patterns if p.file == "simd_ldst.decode"]
 CS = capstone.Cs(getattr(capstone, "CS_ARCH_AARCH64", None) or capstone.CS_ARCH_ARM64,
                  capstone.CS_MODE_ARM)
 
-FEW = settings(max_examples=60, deadline=None,
+NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]   # the failure message says enough
+FEW = settings(max_examples=60, deadline=None, phases=NO_SHRINK,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-MANY = settings(max_examples=800, deadline=None,
+MANY = settings(max_examples=800, deadline=None, phases=NO_SHRINK,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 BASE = oracle.DATA + 0x300
@@ -43,13 +45,20 @@ BASE = oracle.DATA + 0x300
 
 def _check(p, data):
     from hypothesis import assume
-    free = data.draw(st.integers(0, 0xFFFF_FFFF), label="free bits")
+    # Bytes, not an integer: hypothesis favours small integers, which would leave Q/L/size
+    # (the high bits) mostly zero.
+    free = int.from_bytes(data.draw(st.binary(min_size=4, max_size=4), label="free bits"),
+                          "little")
     w = p.value | (free & ~p.mask & 0xFFFF_FFFF)
     assume(D.decode(w) == p.op)
     # Every X register is a usable base (and a post-index register offset of any value).
-    x = [BASE + data.draw(st.integers(0, 0x400), label=f"x{i}") for i in range(31)]
-    v = [data.draw(st.integers(0, (1 << 128) - 1), label=f"q{i}") for i in range(32)]
-    mem = data.draw(st.binary(min_size=oracle.DATA_SIZE, max_size=oracle.DATA_SIZE), label="mem")
+    # Aligned: the oracle runs with the MMU off, where data accesses are Device-nGnRnE and an
+    # unaligned element takes an Alignment fault (armvirt, as the Arm ARM says), which unicorn
+    # does not model.  Unaligned elements are covered by the fault tests below (Normal memory).
+    x = [BASE + 16 * data.draw(st.integers(0, 0x40), label=f"x{i}") for i in range(31)]
+    rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    v = [rng.getrandbits(128) for _ in range(32)]
+    mem = rng.randbytes(oracle.DATA_SIZE)
     oracle.compare([w], x, sp=oracle.DATA + 0x800, data=mem, v=v, fpcr=0)
 
 
@@ -109,6 +118,7 @@ def _rig(stage2: bool) -> Machine:
         m.set_reg("HCR_EL2", HCR_RW | HCR_VM)
     else:
         m.set_reg("HCR_EL2", HCR_RW)
+    m.set_reg("MAIR_EL1", 0xFF)            # attribute 0: Normal Write-Back (unaligned is fine)
     m.set_reg("TCR_EL1", tcr_el1(t0sz=25, epd1=1))
     m.set_reg("TTBR0_EL1", ttbr(s1.root, 0))
     m.set_reg("SCTLR_EL1", SCTLR_EL1)
