@@ -55,7 +55,7 @@ def _sat_limit(negative, esize, unsigned):
     return INT64_MAX if esize == 64 else (1 << (esize - 1)) - 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ext(v, esize, unsigned):
     """SInt()/UInt() of an element value as int64 (a 64-bit unsigned value stays its pattern)."""
     return v if unsigned else elem_sext(v, esize)
@@ -91,7 +91,7 @@ def _qsub(a, b, esize, unsigned):
     return r, False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gt(a, b, esize, unsigned):
     """a > b on extended elements (unsigned 64-bit lanes compare as unsigned)."""
     if unsigned and esize == 64:
@@ -271,6 +271,20 @@ def trans_SIMD_3same(c, M, pc, Q, U, size, Rm, opcode, Rn, Rd, hi, scalar):
         set_vq(c, Rd, rlo, rhi, Q)
         return
     esize = 8 << size
+    if o == 16 and not scalar:
+        # ADD / SUB on whole words: add the lanes without their top bits, then put the top
+        # bits' sum (XOR) back, so no carry crosses a lane boundary.
+        h = 0
+        for e in range(64 // esize):
+            h |= 1 << (e * esize + esize - 1)
+        if U:
+            rlo = ((nlo | h) - (mlo & ~h)) ^ ((nlo ^ ~mlo) & h)
+            rhi = ((nhi | h) - (mhi & ~h)) ^ ((nhi ^ ~mhi) & h)
+        else:
+            rlo = ((nlo & ~h) + (mlo & ~h)) ^ ((nlo ^ mlo) & h)
+            rhi = ((nhi & ~h) + (mhi & ~h)) ^ ((nhi ^ mhi) & h)
+        set_vq(c, Rd, rlo, rhi, Q)
+        return
     elements = 1 if scalar else (64 << Q) // esize
     unsigned = U == 1
     mask = emask(esize)

@@ -55,6 +55,33 @@ def _transfer(c, M, address, t, e, esize, q, is_load):
 
 
 @njit(cache=True)
+def _transfer_word(c, M, address, t, half, esize, q, is_load):
+    """The 64-bit half ``half`` of V[t], i.e. 64 // esize consecutive elements of an LD1/ST1
+    (multiple structures).  When the address is 8-byte aligned and on the RAM page of the last
+    access of the same kind (the memory layer's one-page cache, which only ever holds
+    translated, unwatched RAM pages), one 8-byte access is the same as the element accesses:
+    same bytes, every element aligned, no fault possible.  Otherwise element by element."""
+    vb = L.V_BASE + 2 * t
+    if address & 7 == 0:
+        if is_load and (address >> 12) == c[L.DATA_RPAGE]:
+            ok, v = mem_read(c, M, address, 8, 0)
+            c[vb + half] = v
+            if not q:
+                c[vb + 1] = 0
+            return ok
+        if not is_load and (address >> 12) == c[L.DATA_WPAGE]:
+            if not mem_write(c, M, address, 8, c[vb + half], 0):
+                return False
+            _stored(c, M, address, 8)
+            return True
+    n = 64 // esize
+    for e in range(n):
+        if not _transfer(c, M, address + e * (esize >> 3), t, half * n + e, esize, q, is_load):
+            return False
+    return True
+
+
+@njit(cache=True)
 def trans_SIMD_ldst_multi(c, M, pc, Q, L_, Rm, opcode, size, Rn, Rt, wback):
     """C7.2 LD1/LD2/LD3/LD4, ST1/ST2/ST3/ST4 (multiple structures): ``rpt`` registers of
     ``selem``-element structures (LD1 x1..x4: rpt = 1..4, selem = 1; LDn: rpt = 1, selem = n),
@@ -80,6 +107,16 @@ def trans_SIMD_ldst_multi(c, M, pc, Q, L_, Rm, opcode, size, Rn, Rt, wback):
     if not ok:
         return
     offs = 0
+    if selem == 1:                           # LD1/ST1: each register is contiguous in memory
+        for r in range(rpt):
+            for half in range(1 + Q):
+                if not _transfer_word(c, M, address + offs, (Rt + r) % 32, half, esize, Q,
+                                      L_ == 1):
+                    return
+                offs += 8
+        if wback:
+            set_x_or_sp(c, Rn, address + (offs if Rm == 31 else c[Rm]))
+        return
     for r in range(rpt):
         for e in range(elements):
             tt = (Rt + r) % 32
