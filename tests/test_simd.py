@@ -32,7 +32,7 @@ U64 = (1 << 64) - 1
 NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
 FEW = settings(max_examples=40, deadline=None, phases=NO_SHRINK,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-MANY = settings(max_examples=200, deadline=None, phases=NO_SHRINK,
+MANY = settings(max_examples=120, deadline=None, phases=NO_SHRINK,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

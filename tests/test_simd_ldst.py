@@ -37,7 +37,7 @@ CS = capstone.Cs(getattr(capstone, "CS_ARCH_AARCH64", None) or capstone.CS_ARCH_
 NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]   # the failure message says enough
 FEW = settings(max_examples=60, deadline=None, phases=NO_SHRINK,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-MANY = settings(max_examples=300, deadline=None, phases=NO_SHRINK,
+MANY = settings(max_examples=200, deadline=None, phases=NO_SHRINK,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 BASE = oracle.DATA + 0x300
