@@ -37,12 +37,13 @@ OUT = ROOT / "build" / "bench"
 
 # iterations (small, large) per workload: the large run is ~20-40 M instructions
 ITERS = {"alu": (50_000, 3_000_000), "ldst": (100, 4_000), "branchy": (50_000, 2_500_000),
-         "calls": (50_000, 1_500_000), "chase": (10_000, 400_000), "fp": (20_000, 600_000)}
+         "calls": (50_000, 1_500_000), "chase": (10_000, 400_000), "fp": (20_000, 600_000),
+         "simd": (100, 10_000)}
 # Translation variants: "name/s1" runs with EL1 stage 1 on (4 KiB pages), "name/s12" with
 # stage 1 and stage 2 (2 MiB blocks); both entered at EL2 (workloads/prologue.inc).
 MMU_VARIANTS = {"": None, "s1": 1, "s12": 2}
 DEFAULT = ["alu", "ldst", "branchy", "calls", "chase", "fp", "alu/s1", "alu/s12", "ldst/s1",
-           "ldst/s12", "chase/s1", "chase/s12"]
+           "ldst/s12", "chase/s1", "chase/s12", "simd"]
 
 
 def split(name: str) -> tuple[str, int | None]:

@@ -12,6 +12,15 @@ from armvirt.jit import njit
 from armvirt.isa.predicates import (
     addsub_ext_ok,
     addsub_shift_ok,
+    adv2misc_ok,
+    adv3diff_ok,
+    adv3same_ok,
+    advacross_ok,
+    advcopy_ok,
+    advelem_ok,
+    advext_ok,
+    advshift_ok,
+    advzip_ok,
     bitfield_ok,
     casp_ok,
     crc32_ok,
@@ -26,8 +35,10 @@ from armvirt.isa.predicates import (
     ldr_lit_fp_ok,
     ldst_fp_ok,
     ldst_fp_reg_ok,
+    ldst_multi_ok,
     ldst_ok,
     ldst_reg_ok,
+    ldst_single_ok,
     ldstnp_ok,
     ldstp_fp_ok,
     ldstp_ok,
@@ -165,57 +176,99 @@ OP_FP_2src = 114  # fp.decode:15
 OP_FCSEL = 115  # fp.decode:16
 OP_FP_3src = 116  # fp.decode:18
 OP_FP_fixed = 117  # fp.decode:21
-OP_FP_3same = 118  # simd_fp.decode:11
-OP_FP_3same_s = 119  # simd_fp.decode:12
-OP_FCMGT_zero = 120  # simd_fp.decode:17
-OP_FCMGT_zero_s = 121  # simd_fp.decode:18
-OP_FCMEQ_zero = 122  # simd_fp.decode:20
-OP_FCMEQ_zero_s = 123  # simd_fp.decode:21
-OP_FCMLT_zero = 124  # simd_fp.decode:23
-OP_FCMLT_zero_s = 125  # simd_fp.decode:24
-OP_FABS_FNEG = 126  # simd_fp.decode:26
-OP_FCVTN = 127  # simd_fp.decode:28
-OP_FCVTN_s = 128  # simd_fp.decode:29
-OP_FCVTL = 129  # simd_fp.decode:31
-OP_FRINTN_A = 130  # simd_fp.decode:33
-OP_FRINTP = 131  # simd_fp.decode:35
-OP_FRINTM_X = 132  # simd_fp.decode:37
-OP_FRINTZ_I = 133  # simd_fp.decode:39
-OP_FCVTN_int = 134  # simd_fp.decode:41
-OP_FCVTN_int_s = 135  # simd_fp.decode:42
-OP_FCVTP_int = 136  # simd_fp.decode:44
-OP_FCVTP_int_s = 137  # simd_fp.decode:45
-OP_FCVTM_int = 138  # simd_fp.decode:47
-OP_FCVTM_int_s = 139  # simd_fp.decode:48
-OP_FCVTZ_int = 140  # simd_fp.decode:50
-OP_FCVTZ_int_s = 141  # simd_fp.decode:51
-OP_FCVTA_int = 142  # simd_fp.decode:53
-OP_FCVTA_int_s = 143  # simd_fp.decode:54
-OP_CVTF_int = 144  # simd_fp.decode:56
-OP_CVTF_int_s = 145  # simd_fp.decode:57
-OP_FRECPE_FRSQRTE = 146  # simd_fp.decode:59
-OP_FRECPE_FRSQRTE_s = 147  # simd_fp.decode:60
-OP_FSQRT_FRECPX = 148  # simd_fp.decode:62
-OP_FSQRT_FRECPX_s = 149  # simd_fp.decode:63
-OP_FP_pairwise_s = 150  # simd_fp.decode:66
-OP_FP_across = 151  # simd_fp.decode:68
-OP_FP_elem_fmla = 152  # simd_fp.decode:72
-OP_FP_elem_fmls = 153  # simd_fp.decode:73
-OP_FP_elem_fmul = 154  # simd_fp.decode:74
-OP_FP_elem_fmla_s = 155  # simd_fp.decode:75
-OP_FP_elem_fmls_s = 156  # simd_fp.decode:76
-OP_FP_elem_fmul_s = 157  # simd_fp.decode:77
-OP_FMOV_vimm = 158  # simd_fp.decode:80
-OP_FP_cvtf_fixed_d = 159  # simd_fp.decode:85
-OP_FP_cvtf_fixed_s = 160  # simd_fp.decode:86
-OP_FP_fcvtz_fixed_d = 161  # simd_fp.decode:87
-OP_FP_fcvtz_fixed_s = 162  # simd_fp.decode:88
-OP_FP_cvtf_fixed_d_s = 163  # simd_fp.decode:89
-OP_FP_cvtf_fixed_s_s = 164  # simd_fp.decode:90
-OP_FP_fcvtz_fixed_d_s = 165  # simd_fp.decode:91
-OP_FP_fcvtz_fixed_s_s = 166  # simd_fp.decode:92
+OP_SIMD_3same_lo = 118  # simd.decode:16
+OP_SIMD_3same_hi = 119  # simd.decode:17
+OP_SISD_3same_lo = 120  # simd.decode:18
+OP_SISD_3same_hi = 121  # simd.decode:19
+OP_SIMD_3diff = 122  # simd.decode:22
+OP_SISD_3diff = 123  # simd.decode:23
+OP_SIMD_2misc_a = 124  # simd.decode:28
+OP_SIMD_2misc_b = 125  # simd.decode:29
+OP_SIMD_2misc_c = 126  # simd.decode:30
+OP_SIMD_2misc_d = 127  # simd.decode:31
+OP_SIMD_2misc_e = 128  # simd.decode:32
+OP_SISD_2misc_a = 129  # simd.decode:33
+OP_SISD_2misc_b = 130  # simd.decode:34
+OP_SISD_2misc_c = 131  # simd.decode:35
+OP_SISD_2misc_d = 132  # simd.decode:36
+OP_SIMD_across_a = 133  # simd.decode:40
+OP_SIMD_across_b = 134  # simd.decode:41
+OP_SIMD_across_c = 135  # simd.decode:42
+OP_SISD_ADDP = 136  # simd.decode:45
+OP_SIMD_copy = 137  # simd.decode:48
+OP_SISD_DUP_elem = 138  # simd.decode:49
+OP_SIMD_TBL = 139  # simd.decode:52
+OP_SIMD_ZIP = 140  # simd.decode:53
+OP_SIMD_EXT = 141  # simd.decode:54
+OP_SIMD_modimm_a = 142  # simd.decode:61
+OP_SIMD_modimm_b = 143  # simd.decode:62
+OP_SIMD_modimm_c = 144  # simd.decode:63
+OP_SIMD_modimm_d = 145  # simd.decode:64
+OP_SIMD_shift_lo = 146  # simd.decode:65
+OP_SIMD_shift_hi = 147  # simd.decode:66
+OP_SISD_shift_lo = 148  # simd.decode:68
+OP_SISD_shift_hi = 149  # simd.decode:69
+OP_SIMD_elem_a = 150  # simd.decode:74
+OP_SIMD_elem_b = 151  # simd.decode:75
+OP_SIMD_elem_c = 152  # simd.decode:76
+OP_SISD_elem_a = 153  # simd.decode:77
+OP_SISD_elem_b = 154  # simd.decode:78
+OP_SISD_elem_c = 155  # simd.decode:79
+OP_FP_3same = 156  # simd_fp.decode:11
+OP_FP_3same_s = 157  # simd_fp.decode:12
+OP_FCMGT_zero = 158  # simd_fp.decode:17
+OP_FCMGT_zero_s = 159  # simd_fp.decode:18
+OP_FCMEQ_zero = 160  # simd_fp.decode:20
+OP_FCMEQ_zero_s = 161  # simd_fp.decode:21
+OP_FCMLT_zero = 162  # simd_fp.decode:23
+OP_FCMLT_zero_s = 163  # simd_fp.decode:24
+OP_FABS_FNEG = 164  # simd_fp.decode:26
+OP_FCVTN = 165  # simd_fp.decode:28
+OP_FCVTN_s = 166  # simd_fp.decode:29
+OP_FCVTL = 167  # simd_fp.decode:31
+OP_FRINTN_A = 168  # simd_fp.decode:33
+OP_FRINTP = 169  # simd_fp.decode:35
+OP_FRINTM_X = 170  # simd_fp.decode:37
+OP_FRINTZ_I = 171  # simd_fp.decode:39
+OP_FCVTN_int = 172  # simd_fp.decode:41
+OP_FCVTN_int_s = 173  # simd_fp.decode:42
+OP_FCVTP_int = 174  # simd_fp.decode:44
+OP_FCVTP_int_s = 175  # simd_fp.decode:45
+OP_FCVTM_int = 176  # simd_fp.decode:47
+OP_FCVTM_int_s = 177  # simd_fp.decode:48
+OP_FCVTZ_int = 178  # simd_fp.decode:50
+OP_FCVTZ_int_s = 179  # simd_fp.decode:51
+OP_FCVTA_int = 180  # simd_fp.decode:53
+OP_FCVTA_int_s = 181  # simd_fp.decode:54
+OP_CVTF_int = 182  # simd_fp.decode:56
+OP_CVTF_int_s = 183  # simd_fp.decode:57
+OP_FRECPE_FRSQRTE = 184  # simd_fp.decode:59
+OP_FRECPE_FRSQRTE_s = 185  # simd_fp.decode:60
+OP_FSQRT_FRECPX = 186  # simd_fp.decode:62
+OP_FSQRT_FRECPX_s = 187  # simd_fp.decode:63
+OP_FP_pairwise_s = 188  # simd_fp.decode:66
+OP_FP_across = 189  # simd_fp.decode:68
+OP_FP_elem_fmla = 190  # simd_fp.decode:72
+OP_FP_elem_fmls = 191  # simd_fp.decode:73
+OP_FP_elem_fmul = 192  # simd_fp.decode:74
+OP_FP_elem_fmla_s = 193  # simd_fp.decode:75
+OP_FP_elem_fmls_s = 194  # simd_fp.decode:76
+OP_FP_elem_fmul_s = 195  # simd_fp.decode:77
+OP_FMOV_vimm = 196  # simd_fp.decode:80
+OP_FP_cvtf_fixed_d = 197  # simd_fp.decode:85
+OP_FP_cvtf_fixed_s = 198  # simd_fp.decode:86
+OP_FP_fcvtz_fixed_d = 199  # simd_fp.decode:87
+OP_FP_fcvtz_fixed_s = 200  # simd_fp.decode:88
+OP_FP_cvtf_fixed_d_s = 201  # simd_fp.decode:89
+OP_FP_cvtf_fixed_s_s = 202  # simd_fp.decode:90
+OP_FP_fcvtz_fixed_d_s = 203  # simd_fp.decode:91
+OP_FP_fcvtz_fixed_s_s = 204  # simd_fp.decode:92
+OP_SIMD_ldst_multi = 205  # simd_ldst.decode:6
+OP_SIMD_ldst_multi_post = 206  # simd_ldst.decode:7
+OP_SIMD_ldst_single = 207  # simd_ldst.decode:8
+OP_SIMD_ldst_single_post = 208  # simd_ldst.decode:9
 
-NUM_OPS = 167
+NUM_OPS = 209
 
 OP_NAMES = (
     'NOT_DECODED',
@@ -336,6 +389,44 @@ OP_NAMES = (
     'FCSEL',
     'FP_3src',
     'FP_fixed',
+    'SIMD_3same_lo',
+    'SIMD_3same_hi',
+    'SISD_3same_lo',
+    'SISD_3same_hi',
+    'SIMD_3diff',
+    'SISD_3diff',
+    'SIMD_2misc_a',
+    'SIMD_2misc_b',
+    'SIMD_2misc_c',
+    'SIMD_2misc_d',
+    'SIMD_2misc_e',
+    'SISD_2misc_a',
+    'SISD_2misc_b',
+    'SISD_2misc_c',
+    'SISD_2misc_d',
+    'SIMD_across_a',
+    'SIMD_across_b',
+    'SIMD_across_c',
+    'SISD_ADDP',
+    'SIMD_copy',
+    'SISD_DUP_elem',
+    'SIMD_TBL',
+    'SIMD_ZIP',
+    'SIMD_EXT',
+    'SIMD_modimm_a',
+    'SIMD_modimm_b',
+    'SIMD_modimm_c',
+    'SIMD_modimm_d',
+    'SIMD_shift_lo',
+    'SIMD_shift_hi',
+    'SISD_shift_lo',
+    'SISD_shift_hi',
+    'SIMD_elem_a',
+    'SIMD_elem_b',
+    'SIMD_elem_c',
+    'SISD_elem_a',
+    'SISD_elem_b',
+    'SISD_elem_c',
     'FP_3same',
     'FP_3same_s',
     'FCMGT_zero',
@@ -385,6 +476,10 @@ OP_NAMES = (
     'FP_cvtf_fixed_s_s',
     'FP_fcvtz_fixed_d_s',
     'FP_fcvtz_fixed_s_s',
+    'SIMD_ldst_multi',
+    'SIMD_ldst_multi_post',
+    'SIMD_ldst_single',
+    'SIMD_ldst_single_post',
 )
 
 OP_FILES = (
@@ -506,6 +601,44 @@ OP_FILES = (
     'fp.decode',
     'fp.decode',
     'fp.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
+    'simd.decode',
     'simd_fp.decode',
     'simd_fp.decode',
     'simd_fp.decode',
@@ -555,6 +688,10 @@ OP_FILES = (
     'simd_fp.decode',
     'simd_fp.decode',
     'simd_fp.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
+    'simd_ldst.decode',
 )
 
 OP_HANDLERS = (
@@ -676,6 +813,44 @@ OP_HANDLERS = (
     'trans_FCSEL',
     'trans_FP_3src',
     'trans_FP_fixed',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3same',
+    'trans_SIMD_3diff',
+    'trans_SIMD_3diff',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_2misc',
+    'trans_SIMD_across',
+    'trans_SIMD_across',
+    'trans_SIMD_across',
+    'trans_SISD_ADDP',
+    'trans_SIMD_copy',
+    'trans_SIMD_copy',
+    'trans_SIMD_TBL',
+    'trans_SIMD_ZIP',
+    'trans_SIMD_EXT',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_modimm',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_shift',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
+    'trans_SIMD_elem',
     'trans_FP_3same',
     'trans_FP_3same',
     'trans_FP_2misc',
@@ -725,6 +900,10 @@ OP_HANDLERS = (
     'trans_FP_cvt_fixed',
     'trans_FP_cvt_fixed',
     'trans_FP_cvt_fixed',
+    'trans_SIMD_ldst_multi',
+    'trans_SIMD_ldst_multi',
+    'trans_SIMD_ldst_single',
+    'trans_SIMD_ldst_single',
 )
 
 IMPLEMENTED = (
@@ -846,6 +1025,44 @@ IMPLEMENTED = (
     True,  # FCSEL
     True,  # FP_3src
     True,  # FP_fixed
+    True,  # SIMD_3same_lo
+    True,  # SIMD_3same_hi
+    True,  # SISD_3same_lo
+    True,  # SISD_3same_hi
+    True,  # SIMD_3diff
+    True,  # SISD_3diff
+    True,  # SIMD_2misc_a
+    True,  # SIMD_2misc_b
+    True,  # SIMD_2misc_c
+    True,  # SIMD_2misc_d
+    True,  # SIMD_2misc_e
+    True,  # SISD_2misc_a
+    True,  # SISD_2misc_b
+    True,  # SISD_2misc_c
+    True,  # SISD_2misc_d
+    True,  # SIMD_across_a
+    True,  # SIMD_across_b
+    True,  # SIMD_across_c
+    True,  # SISD_ADDP
+    True,  # SIMD_copy
+    True,  # SISD_DUP_elem
+    True,  # SIMD_TBL
+    True,  # SIMD_ZIP
+    True,  # SIMD_EXT
+    True,  # SIMD_modimm_a
+    True,  # SIMD_modimm_b
+    True,  # SIMD_modimm_c
+    True,  # SIMD_modimm_d
+    True,  # SIMD_shift_lo
+    True,  # SIMD_shift_hi
+    True,  # SISD_shift_lo
+    True,  # SISD_shift_hi
+    True,  # SIMD_elem_a
+    True,  # SIMD_elem_b
+    True,  # SIMD_elem_c
+    True,  # SISD_elem_a
+    True,  # SISD_elem_b
+    True,  # SISD_elem_c
     True,  # FP_3same
     True,  # FP_3same_s
     True,  # FCMGT_zero
@@ -895,6 +1112,10 @@ IMPLEMENTED = (
     True,  # FP_cvtf_fixed_s_s
     True,  # FP_fcvtz_fixed_d_s
     True,  # FP_fcvtz_fixed_s_s
+    True,  # SIMD_ldst_multi
+    True,  # SIMD_ldst_multi_post
+    True,  # SIMD_ldst_single
+    True,  # SIMD_ldst_single_post
 )
 
 
@@ -986,144 +1207,901 @@ def decode_int64(x):
         if t1 == 0x0:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTNP_fp
+            if (x & 0xA03F0000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_multi
             return UNALLOCATED
         elif t1 == 0x1:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_post
+            if (x & 0xA0200000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_multi_post
             return UNALLOCATED
         elif t1 == 0x2:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_off
+            if (x & 0xA01F0000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_single
             return UNALLOCATED
         elif t1 == 0x3:
             if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
                 return OP_LDSTP_fp_pre
+            if (x & 0xA0000000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+                return OP_SIMD_ldst_single_post
             return UNALLOCATED
         return UNALLOCATED
     elif t0 == 0x7:
         t1 = (x >> 12) & 0xF
-        if t1 == 0x1:
-            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
-                return OP_FP_elem_fmla
+        if t1 == 0x0:
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x1:
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                t3 = (x >> 21) & 0x7
+                if t3 == 0x0:
+                    if (x & 0xA1000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                        return OP_FP_elem_fmla
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                        return OP_FP_elem_fmla
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0x7
+                if t3 == 0x0:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    return UNALLOCATED
+                elif t3 == 0x4 or t3 == 0x6:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                        return OP_FP_elem_fmla
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                        return OP_FP_elem_fmla
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x2:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                        return OP_SIMD_copy
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                        return OP_SIMD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                        return OP_SIMD_2misc_c
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80180C00) == 0x00000400:
+                    return OP_SIMD_modimm_a
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x3:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                        return OP_SIMD_copy
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                        return OP_SIMD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                        return OP_SIMD_2misc_c
+                    if (x & 0x801F0000) == 0x00100000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 3, 0):
+                        return OP_SIMD_across_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80180C00) == 0x00000400:
+                    return OP_SIMD_modimm_a
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x4:
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                        return OP_SIMD_copy
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                        return OP_SIMD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 0):
+                        return OP_SIMD_2misc_d
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80180C00) == 0x00000400:
+                    return OP_SIMD_modimm_a
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x5:
-            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
-                return OP_FP_elem_fmls
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                t3 = (x >> 21) & 0x7
+                if t3 == 0x0:
+                    if (x & 0xA1000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                        return OP_FP_elem_fmls
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                        return OP_FP_elem_fmls
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_a
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0x7
+                if t3 == 0x0:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    return UNALLOCATED
+                elif t3 == 0x4 or t3 == 0x6:
+                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                        return OP_FP_elem_fmls
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                        return OP_FP_elem_fmls
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                    return OP_SIMD_copy
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x6:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 0):
-                return OP_FCVTN
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                        return OP_SIMD_copy
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                        return OP_SIMD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 0):
+                        return OP_FCVTN
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                    return OP_SIMD_2misc_a
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80180C00) == 0x00000400:
+                    return OP_SIMD_modimm_a
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x7:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 23, 0):
-                return OP_FCVTL
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0xA0000000) == 0x00000000:
+                        return OP_SIMD_TBL
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                        return OP_SIMD_copy
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                        return OP_SIMD_ZIP
+                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                        return OP_SIMD_EXT
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                        return OP_SIMD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                        return OP_SIMD_2misc_a
+                    if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 23, 0):
+                        return OP_FCVTL
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                    return OP_SIMD_ZIP
+                return UNALLOCATED
+            elif t2 == 0x5 or t2 == 0x7:
+                if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_3same_lo
+                if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                    return OP_SIMD_2misc_a
+                return UNALLOCATED
+            elif t2 == 0x8:
+                if (x & 0x80180C00) == 0x00000400:
+                    return OP_SIMD_modimm_a
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+                    return OP_SIMD_shift_lo
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x8:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 24, 0):
-                return OP_FRINTN_A
-            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 24, 0):
-                return OP_FRINTP
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 23) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 24, 0):
+                        return OP_FRINTN_A
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 24, 0):
+                        return OP_FRINTP
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x9:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 25, 0):
-                return OP_FRINTM_X
-            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 25, 0):
-                return OP_FRINTZ_I
-            if (x & 0x81800400) == 0x01800000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 0):
-                return OP_FP_elem_fmul
+            t2 = (x >> 23) & 0x3
+            if t2 == 0x0:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                        return OP_SIMD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 25, 0):
+                        return OP_FRINTM_X
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x1:
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                        return OP_SIMD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 25, 0):
+                        return OP_FRINTZ_I
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2:
+                if (x & 0x80780C00) == 0x00000400:
+                    return OP_SIMD_modimm_b
+                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x80000400) == 0x00000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 0):
+                    return OP_FP_elem_fmul
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xA:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 0):
-                return OP_FCVTN_int
-            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 0):
-                return OP_FCVTP_int
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 20) & 0xF
+                if t3 == 0x0 or t3 == 0x1 or t3 == 0x4 or t3 == 0x5 or t3 == 0x8 or t3 == 0x9 or t3 == 0xC or t3 == 0xD:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x6:
+                    if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 0):
+                        return OP_FCVTN_int
+                    return UNALLOCATED
+                elif t3 == 0x3 or t3 == 0x7 or t3 == 0xB or t3 == 0xF:
+                    if (x & 0x810F0000) == 0x00000000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 10, 0):
+                        return OP_SIMD_across_b
+                    if (x & 0x810F0000) == 0x00010000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                        return OP_SIMD_across_c
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0xA or t3 == 0xE:
+                    if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 0):
+                        return OP_FCVTP_int
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xB:
-            if (x & 0x81BF0C00) == 0x00210800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 0):
-                return OP_FCVTM_int
-            if (x & 0x81BF0C00) == 0x00A10800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 0):
-                return OP_FCVTZ_int
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_b
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 23) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                        return OP_SIMD_across_c
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 0):
+                        return OP_FCVTM_int
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                        return OP_SIMD_2misc_b
+                    if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                        return OP_SIMD_across_c
+                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 0):
+                        return OP_FCVTZ_int
+                    return UNALLOCATED
+                elif t3 == 0x2 or t3 == 0x3:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_3same_hi
+                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+                    return OP_SIMD_shift_hi
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xC:
-            t2 = (x >> 20) & 0xF
-            if t2 == 0x2 or t2 == 0x6:
-                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                if (x & 0x810F0C00) == 0x00010800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 0):
-                    return OP_FCVTA_int
+            t2 = (x >> 10) & 0x3
+            if t2 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
                 return UNALLOCATED
-            elif t2 == 0x3 or t2 == 0x7 or t2 == 0xB or t2 == 0xF:
-                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            elif t2 == 0x1:
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_c
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
                     return OP_FP_3same
-                if (x & 0xA10F0C00) == 0x20000800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_across
                 return UNALLOCATED
-            elif t2 == 0xA or t2 == 0xE:
-                if (x & 0x81000400) == 0x00000400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            elif t2 == 0x2:
+                t3 = (x >> 16) & 0x1
+                if t3 == 0x0:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 0):
+                        return OP_FCMGT_zero
+                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_across
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81BE0000) == 0x00A00000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), 0, 28, 0):
+                        return OP_SIMD_2misc_e
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 0):
+                        return OP_FCVTA_int
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
                     return OP_FP_3same
-                if (x & 0x810F0C00) == 0x00000800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 0):
-                    return OP_FCMGT_zero
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xD:
-            t2 = (x >> 16) & 0x1
+            t2 = (x >> 10) & 0x3
             if t2 == 0x0:
-                if (x & 0x81200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                if (x & 0x81BE0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 0):
-                    return OP_FCMEQ_zero
-                if (x & 0xA13E0C00) == 0x20300800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_across
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                    return OP_SIMD_elem_c
                 return UNALLOCATED
             elif t2 == 0x1:
-                if (x & 0x81200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                if (x & 0x81F80000) == 0x01000000:
+                    return OP_SIMD_modimm_c
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
                     return OP_FP_3same
-                if (x & 0x81BE0C00) == 0x00200800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 0):
-                    return OP_CVTF_int
-                if (x & 0x81BE0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 0):
-                    return OP_FRECPE_FRSQRTE
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 16) & 0x1
+                if t3 == 0x0:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                        return OP_SIMD_elem_c
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 0):
+                        return OP_FCMEQ_zero
+                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_across
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                        return OP_SIMD_elem_c
+                    if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 0):
+                        return OP_CVTF_int
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 0):
+                        return OP_FRECPE_FRSQRTE
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                    return OP_FP_3same
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xE:
             t2 = (x >> 24) & 0x1
             if t2 == 0x0:
-                if (x & 0x80200400) == 0x00200400 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                if (x & 0x80BF0C00) == 0x00A00800 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 0):
-                    return OP_FCMLT_zero
-                if (x & 0xA03F0C00) == 0x20300800 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_across
+                t3 = (x >> 10) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                        return OP_SIMD_3diff
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                        return OP_FP_3same
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 0):
+                        return OP_FCMLT_zero
+                    if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_across
+                    return UNALLOCATED
                 return UNALLOCATED
             elif t2 == 0x1:
-                if (x & 0x80C00C00) == 0x00400400 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
-                    return OP_FP_cvtf_fixed_d
-                if (x & 0x80E00C00) == 0x00200400 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
-                    return OP_FP_cvtf_fixed_s
+                t3 = (x >> 10) & 0x1
+                if t3 == 0x0:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                        return OP_SIMD_elem_a
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x80F80800) == 0x00000000:
+                        return OP_SIMD_modimm_d
+                    if (x & 0x80C00800) == 0x00400000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                        return OP_FP_cvtf_fixed_d
+                    if (x & 0x80E00800) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                        return OP_FP_cvtf_fixed_s
+                    return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xF:
             t2 = (x >> 10) & 0x3
-            if t2 == 0x1:
+            if t2 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                    return OP_SIMD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                    return OP_SIMD_elem_b
+                return UNALLOCATED
+            elif t2 == 0x1:
                 if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
                     return OP_FP_3same
                 if (x & 0x81F80000) == 0x01000000 and simd_fmov_imm_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1)):
                     return OP_FMOV_vimm
                 return UNALLOCATED
             elif t2 == 0x2:
-                if (x & 0x81BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 15, 0):
-                    return OP_FABS_FNEG
-                if (x & 0x81BF0000) == 0x00A10000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 0):
-                    return OP_FSQRT_FRECPX
-                if (x & 0xA13F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_across
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 15, 0):
+                        return OP_FABS_FNEG
+                    if (x & 0x80BF0000) == 0x00A10000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 0):
+                        return OP_FSQRT_FRECPX
+                    if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_across
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                        return OP_SIMD_elem_b
+                    return UNALLOCATED
                 return UNALLOCATED
             elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                if (x & 0x81C00000) == 0x01400000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
-                    return OP_FP_fcvtz_fixed_d
-                if (x & 0x81E00000) == 0x01200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
-                    return OP_FP_fcvtz_fixed_s
+                t3 = (x >> 22) & 0x7
+                if t3 == 0x0 or t3 == 0x1 or t3 == 0x2 or t3 == 0x3:
+                    if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                        return OP_FP_3same
+                    return UNALLOCATED
+                elif t3 == 0x4:
+                    if (x & 0x80200000) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                        return OP_FP_fcvtz_fixed_s
+                    return UNALLOCATED
+                elif t3 == 0x5:
+                    if (x & 0x80000000) == 0x00000000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                        return OP_FP_fcvtz_fixed_d
+                    return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
         return UNALLOCATED
@@ -1905,46 +2883,177 @@ def decode_int64(x):
                     return OP_FP_int
                 if (x & 0xE0004000) == 0x00004000 and fp_1src_ok(((x >> 22) & 0x3), ((x >> 15) & 0x3F)):
                     return OP_FP_1src
+                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
                 return UNALLOCATED
             elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
+                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
                 return UNALLOCATED
             return UNALLOCATED
-        elif t1 == 0x1 or t1 == 0x5 or t1 == 0xD:
+        elif t1 == 0x1:
             t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+            if t2 == 0x0:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                if (x & 0xE000C000) == 0x40000000 and advcopy_ok(0, 0, ((x >> 16) & 0x1F), 0, 1):
+                    return OP_SISD_DUP_elem
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                        return OP_FP_3same_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
                 if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
                     return OP_FP_fixed
                 return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_ccmp
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                    return OP_FP_3same_s
+                    return OP_FP_3src
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
                 return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x2:
-            t2 = (x >> 30) & 0x1
-            if t2 == 0x0:
-                if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                    return OP_FP_2src
-                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
+            t2 = (x >> 14) & 0x7
+            if t2 == 0x0 or t2 == 0x1:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                        return OP_SISD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
                 return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81BFC000) == 0x00A0C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 1):
-                    return OP_FCMGT_zero_s
-                if (x & 0x81BFC000) == 0x0021C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 1):
-                    return OP_FCVTA_int_s
-                if (x & 0xA13FC000) == 0x2030C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_pairwise_s
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                        return OP_SISD_2misc_b
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                t3 = (x >> 30) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 1):
+                        return OP_FCMGT_zero_s
+                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x4 or t2 == 0x6:
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x5:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 1):
+                        return OP_SISD_2misc_d
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x7:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 1):
+                        return OP_FCVTA_int_s
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB:
@@ -1954,12 +3063,35 @@ def decode_int64(x):
                     return OP_FP_fixed
                 return UNALLOCATED
             elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FCSEL
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                    return OP_FP_3same_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                        return OP_FP_3same_s
+                    return UNALLOCATED
                 return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
                 return UNALLOCATED
@@ -1975,80 +3107,252 @@ def decode_int64(x):
                     return OP_FP_fixed
                 return UNALLOCATED
             elif t2 == 0x1:
-                if (x & 0x8180C000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
-                    return OP_FP_elem_fmla_s
-                if (x & 0x8180C000) == 0x01804000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
-                    return OP_FP_elem_fmls_s
-                if (x & 0x8180C000) == 0x01808000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
-                    return OP_FP_elem_fmul_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0:
+                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                        return OP_SISD_3diff
+                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                        return OP_FP_elem_fmla_s
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                        return OP_SISD_3diff
+                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                        return OP_FP_elem_fmls_s
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                        return OP_SISD_3diff
+                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                        return OP_FP_elem_fmul_s
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                        return OP_SISD_3diff
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                        return OP_SISD_elem_c
+                    return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
-        elif t1 == 0x6:
+        elif t1 == 0x5 or t1 == 0xD:
             t2 = (x >> 21) & 0xF
             if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
                 if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
                     return OP_FP_fixed
                 return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3:
-                if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                    return OP_FP_2src
-                if (x & 0xC01FC000) == 0x4001C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 1):
-                    return OP_CVTF_int_s
-                if (x & 0xE01FC000) == 0x6010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                    return OP_FP_pairwise_s
-                return UNALLOCATED
-            elif t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 30) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_3same_lo
                     return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x801FC000) == 0x0000C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 1):
-                        return OP_FCMEQ_zero_s
-                    if (x & 0x801FC000) == 0x0001C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 1):
-                        return OP_FRECPE_FRSQRTE_s
-                    if (x & 0xA01FC000) == 0x2010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                        return OP_FP_3same_s
                     return UNALLOCATED
                 return UNALLOCATED
             elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
                 return UNALLOCATED
             elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0x6:
+            t2 = (x >> 14) & 0x7
+            if t2 == 0x0:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                        return OP_SISD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    return UNALLOCATED
+                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
                     if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                         return OP_FP_3src
                     if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
                         return OP_FP_elem_fmla_s
                     return UNALLOCATED
-                elif t3 == 0x1:
+                return UNALLOCATED
+            elif t2 == 0x1:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                        return OP_SISD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    return UNALLOCATED
+                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
                     if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                         return OP_FP_3src
                     if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
                         return OP_FP_elem_fmls_s
                     return UNALLOCATED
-                elif t3 == 0x2:
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                        return OP_SISD_2misc_b
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    return UNALLOCATED
+                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
                     if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                         return OP_FP_3src
                     if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
                         return OP_FP_elem_fmul_s
                     return UNALLOCATED
-                elif t3 == 0x3:
+                return UNALLOCATED
+            elif t2 == 0x3:
+                t3 = (x >> 30) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                        return OP_SISD_elem_c
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 1):
+                        return OP_FCMEQ_zero_s
+                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x4:
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
                     if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                         return OP_FP_3src
+                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                        return OP_FP_elem_fmla_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x5:
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                        return OP_FP_elem_fmls_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x6:
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                        return OP_FP_elem_fmul_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x7:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 1):
+                        return OP_CVTF_int_s
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 1):
+                        return OP_FRECPE_FRSQRTE_s
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                        return OP_SISD_elem_c
                     return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x8:
-            if (x & 0xE120C007) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                return OP_FP_cmp
-            if (x & 0xE1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                return OP_FP_3src
-            if (x & 0x61200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                return OP_FP_fixed
+            t2 = (x >> 21) & 0xF
+            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                    return OP_FP_fixed
+                return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE000C007) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_cmp
+                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
+                return UNALLOCATED
+            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_3src
+                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                    return OP_SISD_elem_a
+                return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0x9:
             t2 = (x >> 21) & 0xF
@@ -2057,110 +3361,389 @@ def decode_int64(x):
                     return OP_FP_fixed
                 return UNALLOCATED
             elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_ccmp
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                    return OP_FP_3same_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_ccmp
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                        return OP_FP_3same_s
+                    return UNALLOCATED
                 return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            elif t2 == 0x8:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
                 return UNALLOCATED
             elif t2 == 0x9:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 32, 1):
-                    return OP_FP_cvtf_fixed_s_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_shift_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_shift_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                        return OP_FP_cvtf_fixed_s_s
+                    return UNALLOCATED
                 return UNALLOCATED
             elif t2 == 0xA or t2 == 0xB:
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_shift_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_shift_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                        return OP_FP_cvtf_fixed_d_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 64, 1):
-                    return OP_FP_cvtf_fixed_d_s
                 return UNALLOCATED
             return UNALLOCATED
         elif t1 == 0xA:
+            t2 = (x >> 14) & 0x7
+            if t2 == 0x0 or t2 == 0x1:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                        return OP_SISD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                        return OP_SISD_2misc_b
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                t3 = (x >> 30) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 1):
+                        return OP_FCMLT_zero_s
+                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x4:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                        return OP_SISD_2misc_c
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x5:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 1):
+                        return OP_FCVTN_s
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x6:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 1):
+                        return OP_FCVTN_int_s
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 1):
+                        return OP_FCVTP_int_s
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x7:
+                t3 = (x >> 24) & 0x1
+                if t3 == 0x0:
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                        return OP_SISD_elem_a
+                    return UNALLOCATED
+                return UNALLOCATED
+            return UNALLOCATED
+        elif t1 == 0xC:
             t2 = (x >> 21) & 0xF
             if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
                 if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
                     return OP_FP_fixed
                 return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3:
-                t3 = (x >> 15) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xE01E4000) == 0x60104000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E4000) == 0x40004000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 1):
-                        return OP_FCVTN_s
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E4000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 1):
-                        return OP_FCVTN_int_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 30) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x801FC000) == 0x0000C000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 1):
-                        return OP_FCMLT_zero_s
-                    if (x & 0x801FC000) == 0x00018000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 1):
-                        return OP_FCVTP_int_s
-                    if (x & 0xA01FC000) == 0x2010C000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
+            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+                if (x & 0xE00003E0) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                    return OP_FP_imm
+                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
                 return UNALLOCATED
             elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
+                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                    return OP_SISD_elem_b
                 return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xC:
-            if (x & 0xE12003E0) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                return OP_FP_imm
-            if (x & 0xE1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                return OP_FP_3src
-            if (x & 0x61200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                return OP_FP_fixed
             return UNALLOCATED
         elif t1 == 0xE:
-            t2 = (x >> 30) & 0x1
-            if t2 == 0x0:
-                if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                    return OP_FP_2src
-                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
+            t2 = (x >> 14) & 0x7
+            if t2 == 0x0 or t2 == 0x1:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                        return OP_SISD_2misc_a
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
                 return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 14) & 0x1
+            elif t2 == 0x2:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                        return OP_SISD_2misc_b
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x3:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xE01E0000) == 0x60100000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x4:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                        return OP_SISD_2misc_c
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x5:
+                t3 = (x >> 24) & 0x1
                 if t3 == 0x0:
-                    if (x & 0x81BF8000) == 0x00218000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 1):
-                        return OP_FCVTM_int_s
-                    if (x & 0x81BF8000) == 0x00A18000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
-                        return OP_FCVTZ_int_s
+                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
                     return UNALLOCATED
                 elif t3 == 0x1:
-                    if (x & 0x81BF8000) == 0x00A18000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 1):
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x6:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 1):
+                        return OP_FCVTM_int_s
+                    return UNALLOCATED
+                elif t3 == 0x5:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
+                        return OP_FCVTZ_int_s
+                    return UNALLOCATED
+                elif t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xE01E0000) == 0x40100000:
+                        return OP_SISD_ADDP
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
+                        return OP_FCVTZ_int_s
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0x7:
+                t3 = (x >> 21) & 0xF
+                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                        return OP_FP_fixed
+                    return UNALLOCATED
+                elif t3 == 0x1 or t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    return UNALLOCATED
+                elif t3 == 0x5 or t3 == 0x7:
+                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                        return OP_FP_2src
+                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 1):
                         return OP_FSQRT_FRECPX_s
-                    if (x & 0xA13F8000) == 0x20308000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
+                    return UNALLOCATED
+                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                        return OP_SISD_elem_b
                     return UNALLOCATED
                 return UNALLOCATED
             return UNALLOCATED
@@ -2171,26 +3754,79 @@ def decode_int64(x):
                     return OP_FP_fixed
                 return UNALLOCATED
             elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FCSEL
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                    return OP_FP_3same_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_3same_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_3same_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FCSEL
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                        return OP_FP_3same_s
+                    return UNALLOCATED
                 return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            elif t2 == 0x8:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
+                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                    return OP_SISD_shift_lo
+                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                    return OP_SISD_shift_hi
                 return UNALLOCATED
             elif t2 == 0x9:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 32, 1):
-                    return OP_FP_fcvtz_fixed_s_s
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_shift_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_shift_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                        return OP_FP_fcvtz_fixed_s_s
+                    return UNALLOCATED
                 return UNALLOCATED
             elif t2 == 0xA or t2 == 0xB:
+                t3 = (x >> 14) & 0x3
+                if t3 == 0x0 or t3 == 0x1:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                        return OP_SISD_shift_lo
+                    return UNALLOCATED
+                elif t3 == 0x2:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                        return OP_SISD_shift_hi
+                    return UNALLOCATED
+                elif t3 == 0x3:
+                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                        return OP_FP_3src
+                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                        return OP_FP_fcvtz_fixed_d_s
+                    return UNALLOCATED
+                return UNALLOCATED
+            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
                 if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
                     return OP_FP_3src
-                if (x & 0xC000C000) == 0x4000C000 and simd_fp_cvt_fixed_ok(0, 64, 1):
-                    return OP_FP_fcvtz_fixed_d_s
                 return UNALLOCATED
             return UNALLOCATED
         return UNALLOCATED

@@ -96,6 +96,20 @@ from armvirt.exec.ldst import (
     trans_STXR,
     trans_SWP,
 )
+from armvirt.exec.simd import (
+    trans_SIMD_2misc,
+    trans_SIMD_3diff,
+    trans_SIMD_3same,
+    trans_SIMD_EXT,
+    trans_SIMD_TBL,
+    trans_SIMD_ZIP,
+    trans_SIMD_across,
+    trans_SIMD_copy,
+    trans_SIMD_elem,
+    trans_SIMD_modimm,
+    trans_SIMD_shift,
+    trans_SISD_ADDP,
+)
 from armvirt.exec.simd_fp import (
     trans_FMOV_vimm,
     trans_FP_2misc,
@@ -104,6 +118,10 @@ from armvirt.exec.simd_fp import (
     trans_FP_cvt_fixed,
     trans_FP_elem,
     trans_FP_pairwise_s,
+)
+from armvirt.exec.simd_ldst import (
+    trans_SIMD_ldst_multi,
+    trans_SIMD_ldst_single,
 )
 from armvirt.exec.system import (
     trans_BRK,
@@ -135,7 +153,7 @@ from armvirt.exec.system import (
 
 FIRST_FPSIMD_OP = 110
 # Per fpsimd op (from FIRST_FPSIMD_OP): does it have a handler?
-FPSIMD_HANDLED = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=np.bool_)
+FPSIMD_HANDLED = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=np.bool_)
 
 
 # inline='always': Numba gives every call site a zero-filled return slot in the entry
@@ -395,101 +413,185 @@ def execute_fpsimd(op, w, c, M, pc):
         trans_FP_3src(c, M, pc, ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 15) & 0x1), ((w >> 10) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F))
     elif op == 117:  # FP_fixed
         trans_FP_fixed(c, M, pc, ((w >> 31) & 0x1), ((w >> 22) & 0x3), ((w >> 19) & 0x3), ((w >> 16) & 0x7), ((w >> 10) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 118:  # FP_3same
+    elif op == 118:  # SIMD_3same_lo
+        trans_SIMD_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 119:  # SIMD_3same_hi
+        trans_SIMD_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 0)
+    elif op == 120:  # SISD_3same_lo
+        trans_SIMD_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 121:  # SISD_3same_hi
+        trans_SIMD_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 1)
+    elif op == 122:  # SIMD_3diff
+        trans_SIMD_3diff(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 123:  # SISD_3diff
+        trans_SIMD_3diff(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 124:  # SIMD_2misc_a
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 125:  # SIMD_2misc_b
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8, 0)
+    elif op == 126:  # SIMD_2misc_c
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 18, 0)
+    elif op == 127:  # SIMD_2misc_d
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 20, 0)
+    elif op == 128:  # SIMD_2misc_e
+        trans_SIMD_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), 0, ((w >> 5) & 0x1F), (w & 0x1F), 28, 0)
+    elif op == 129:  # SISD_2misc_a
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 130:  # SISD_2misc_b
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8, 1)
+    elif op == 131:  # SISD_2misc_c
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 18, 1)
+    elif op == 132:  # SISD_2misc_d
+        trans_SIMD_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 20, 1)
+    elif op == 133:  # SIMD_across_a
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 3)
+    elif op == 134:  # SIMD_across_b
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), 0, ((w >> 5) & 0x1F), (w & 0x1F), 10)
+    elif op == 135:  # SIMD_across_c
+        trans_SIMD_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 26)
+    elif op == 136:  # SISD_ADDP
+        trans_SISD_ADDP(c, M, pc, ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 137:  # SIMD_copy
+        trans_SIMD_copy(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 138:  # SISD_DUP_elem
+        trans_SIMD_copy(c, M, pc, 0, 0, ((w >> 16) & 0x1F), 0, ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 139:  # SIMD_TBL
+        trans_SIMD_TBL(c, M, pc, ((w >> 30) & 0x1), ((w >> 16) & 0x1F), ((w >> 13) & 0x3), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 140:  # SIMD_ZIP
+        trans_SIMD_ZIP(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x3), ((w >> 16) & 0x1F), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 141:  # SIMD_EXT
+        trans_SIMD_EXT(c, M, pc, ((w >> 30) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F))
+    elif op == 142:  # SIMD_modimm_a
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 143:  # SIMD_modimm_b
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 8)
+    elif op == 144:  # SIMD_modimm_c
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 12) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 12)
+    elif op == 145:  # SIMD_modimm_d
+        trans_SIMD_modimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), 0, ((w >> 5) & 0x1F), (w & 0x1F), 14)
+    elif op == 146:  # SIMD_shift_lo
+        trans_SIMD_shift(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 147:  # SIMD_shift_hi
+        trans_SIMD_shift(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 0)
+    elif op == 148:  # SISD_shift_lo
+        trans_SIMD_shift(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0xF), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 149:  # SISD_shift_hi
+        trans_SIMD_shift(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 19) & 0xF), ((w >> 16) & 0x7), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 16, 1)
+    elif op == 150:  # SIMD_elem_a
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 13) & 0x7), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
+    elif op == 151:  # SIMD_elem_b
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 14) & 0x3), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
+    elif op == 152:  # SIMD_elem_c
+        trans_SIMD_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), 0, ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 0)
+    elif op == 153:  # SISD_elem_a
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 13) & 0x7), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
+    elif op == 154:  # SISD_elem_b
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), ((w >> 14) & 0x3), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
+    elif op == 155:  # SISD_elem_c
+        trans_SIMD_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x3), ((w >> 21) & 0x1), ((w >> 20) & 0x1), ((w >> 16) & 0xF), 0, ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 1)
+    elif op == 156:  # FP_3same
         trans_FP_3same(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 0)
-    elif op == 119:  # FP_3same_s
+    elif op == 157:  # FP_3same_s
         trans_FP_3same(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F), 1)
-    elif op == 120:  # FCMGT_zero
+    elif op == 158:  # FCMGT_zero
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 12, 0)
-    elif op == 121:  # FCMGT_zero_s
+    elif op == 159:  # FCMGT_zero_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 12, 1)
-    elif op == 122:  # FCMEQ_zero
+    elif op == 160:  # FCMEQ_zero
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 13, 0)
-    elif op == 123:  # FCMEQ_zero_s
+    elif op == 161:  # FCMEQ_zero_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 13, 1)
-    elif op == 124:  # FCMLT_zero
+    elif op == 162:  # FCMLT_zero
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 14, 0)
-    elif op == 125:  # FCMLT_zero_s
+    elif op == 163:  # FCMLT_zero_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 14, 1)
-    elif op == 126:  # FABS_FNEG
+    elif op == 164:  # FABS_FNEG
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 15, 0)
-    elif op == 127:  # FCVTN
+    elif op == 165:  # FCVTN
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 22, 0)
-    elif op == 128:  # FCVTN_s
+    elif op == 166:  # FCVTN_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 22, 1)
-    elif op == 129:  # FCVTL
+    elif op == 167:  # FCVTL
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 23, 0)
-    elif op == 130:  # FRINTN_A
+    elif op == 168:  # FRINTN_A
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 24, 0)
-    elif op == 131:  # FRINTP
+    elif op == 169:  # FRINTP
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 24, 0)
-    elif op == 132:  # FRINTM_X
+    elif op == 170:  # FRINTM_X
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 25, 0)
-    elif op == 133:  # FRINTZ_I
+    elif op == 171:  # FRINTZ_I
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 25, 0)
-    elif op == 134:  # FCVTN_int
+    elif op == 172:  # FCVTN_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 26, 0)
-    elif op == 135:  # FCVTN_int_s
+    elif op == 173:  # FCVTN_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 26, 1)
-    elif op == 136:  # FCVTP_int
+    elif op == 174:  # FCVTP_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 26, 0)
-    elif op == 137:  # FCVTP_int_s
+    elif op == 175:  # FCVTP_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 26, 1)
-    elif op == 138:  # FCVTM_int
+    elif op == 176:  # FCVTM_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 27, 0)
-    elif op == 139:  # FCVTM_int_s
+    elif op == 177:  # FCVTM_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 27, 1)
-    elif op == 140:  # FCVTZ_int
+    elif op == 178:  # FCVTZ_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 27, 0)
-    elif op == 141:  # FCVTZ_int_s
+    elif op == 179:  # FCVTZ_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 27, 1)
-    elif op == 142:  # FCVTA_int
+    elif op == 180:  # FCVTA_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 28, 0)
-    elif op == 143:  # FCVTA_int_s
+    elif op == 181:  # FCVTA_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 28, 1)
-    elif op == 144:  # CVTF_int
+    elif op == 182:  # CVTF_int
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 29, 0)
-    elif op == 145:  # CVTF_int_s
+    elif op == 183:  # CVTF_int_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 29, 1)
-    elif op == 146:  # FRECPE_FRSQRTE
+    elif op == 184:  # FRECPE_FRSQRTE
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 29, 0)
-    elif op == 147:  # FRECPE_FRSQRTE_s
+    elif op == 185:  # FRECPE_FRSQRTE_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 29, 1)
-    elif op == 148:  # FSQRT_FRECPX
+    elif op == 186:  # FSQRT_FRECPX
         trans_FP_2misc(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 31, 0)
-    elif op == 149:  # FSQRT_FRECPX_s
+    elif op == 187:  # FSQRT_FRECPX_s
         trans_FP_2misc(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 31, 1)
-    elif op == 150:  # FP_pairwise_s
+    elif op == 188:  # FP_pairwise_s
         trans_FP_pairwise_s(c, M, pc, ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 151:  # FP_across
+    elif op == 189:  # FP_across
         trans_FP_across(c, M, pc, ((w >> 30) & 0x1), ((w >> 23) & 0x1), ((w >> 22) & 0x1), ((w >> 12) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 152:  # FP_elem_fmla
+    elif op == 190:  # FP_elem_fmla
         trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 0)
-    elif op == 153:  # FP_elem_fmls
+    elif op == 191:  # FP_elem_fmls
         trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 0)
-    elif op == 154:  # FP_elem_fmul
+    elif op == 192:  # FP_elem_fmul
         trans_FP_elem(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 0)
-    elif op == 155:  # FP_elem_fmla_s
+    elif op == 193:  # FP_elem_fmla_s
         trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 0, 1)
-    elif op == 156:  # FP_elem_fmls_s
+    elif op == 194:  # FP_elem_fmls_s
         trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 1, 1)
-    elif op == 157:  # FP_elem_fmul_s
+    elif op == 195:  # FP_elem_fmul_s
         trans_FP_elem(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 11) & 0x1), ((w >> 5) & 0x1F), (w & 0x1F), 2, 1)
-    elif op == 158:  # FMOV_vimm
+    elif op == 196:  # FMOV_vimm
         trans_FMOV_vimm(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x7), ((w >> 5) & 0x1F), (w & 0x1F))
-    elif op == 159:  # FP_cvtf_fixed_d
+    elif op == 197:  # FP_cvtf_fixed_d
         trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 0, 0)
-    elif op == 160:  # FP_cvtf_fixed_s
+    elif op == 198:  # FP_cvtf_fixed_s
         trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 0, 0)
-    elif op == 161:  # FP_fcvtz_fixed_d
+    elif op == 199:  # FP_fcvtz_fixed_d
         trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 1, 0)
-    elif op == 162:  # FP_fcvtz_fixed_s
+    elif op == 200:  # FP_fcvtz_fixed_s
         trans_FP_cvt_fixed(c, M, pc, ((w >> 30) & 0x1), ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 1, 0)
-    elif op == 163:  # FP_cvtf_fixed_d_s
+    elif op == 201:  # FP_cvtf_fixed_d_s
         trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 0, 1)
-    elif op == 164:  # FP_cvtf_fixed_s_s
+    elif op == 202:  # FP_cvtf_fixed_s_s
         trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 0, 1)
-    elif op == 165:  # FP_fcvtz_fixed_d_s
+    elif op == 203:  # FP_fcvtz_fixed_d_s
         trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x3F), ((w >> 5) & 0x1F), (w & 0x1F), 64, 1, 1)
-    elif op == 166:  # FP_fcvtz_fixed_s_s
+    elif op == 204:  # FP_fcvtz_fixed_s_s
         trans_FP_cvt_fixed(c, M, pc, 0, ((w >> 29) & 0x1), ((w >> 16) & 0x1F), ((w >> 5) & 0x1F), (w & 0x1F), 32, 1, 1)
+    elif op == 205:  # SIMD_ldst_multi
+        trans_SIMD_ldst_multi(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), 0, ((w >> 12) & 0xF), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 206:  # SIMD_ldst_multi_post
+        trans_SIMD_ldst_multi(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 16) & 0x1F), ((w >> 12) & 0xF), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 1)
+    elif op == 207:  # SIMD_ldst_single
+        trans_SIMD_ldst_single(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), 0, ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 0)
+    elif op == 208:  # SIMD_ldst_single_post
+        trans_SIMD_ldst_single(c, M, pc, ((w >> 30) & 0x1), ((w >> 22) & 0x1), ((w >> 21) & 0x1), ((w >> 16) & 0x1F), ((w >> 13) & 0x7), ((w >> 12) & 0x1), ((w >> 10) & 0x3), ((w >> 5) & 0x1F), (w & 0x1F), 1)

@@ -301,3 +301,190 @@ def simd_fmov_imm_ok(Q, op):
 def simd_fp_cvt_fixed_ok(Q, esz, scalar):
     """AdvSIMD shift by immediate, fixed-point conversions: 2D needs Q = 1."""
     return scalar == 1 or esz == 32 or Q == 1
+
+
+# ---- Advanced SIMD, integer (simd.decode, simd_ldst.decode) ----------------------------------
+# The Arm ARM's decode pseudocode of each instruction, reduced to "which size/Q/U combinations
+# are UNDEFINED".  ``scalar`` marks the AdvSIMD scalar forms of a class.
+
+@njit(cache=True)
+def adv3same_ok(Q, U, size, opcode, hi, scalar):
+    """Three same (integer opcodes 00000..10111) and AdvSIMD scalar three same."""
+    o = hi + opcode
+    if scalar:
+        if o == 1 or o == 5 or o == 9 or o == 11:       # SQADD SQSUB SQSHL SQRSHL (and U)
+            return True
+        if o == 6 or o == 7 or o == 8 or o == 10 or o == 16 or o == 17:
+            return size == 3                            # CMGT CMGE SSHL SRSHL ADD CMTST (and U)
+        if o == 22:
+            return size == 1 or size == 2               # SQDMULH / SQRDMULH
+        return False
+    if o == 3:
+        return True                                     # logical: size selects the operation
+    if o == 19 and U == 1:
+        return size == 0                                # PMUL
+    if o == 22:
+        return size == 1 or size == 2
+    if o == 23 and U == 1:
+        return False
+    if o in (1, 5, 6, 7, 8, 9, 10, 11, 16, 17, 23):
+        return size != 3 or Q == 1                      # 64-bit lanes only in a 128-bit vector
+    return size != 3
+
+
+@njit(cache=True)
+def adv3diff_ok(U, size, opcode, scalar):
+    """Three different and AdvSIMD scalar three different (SQDMLAL, SQDMLSL, SQDMULL).  PMULL
+    with size = 11 (64-bit polynomial) is FEAT_PMULL, part of the crypto extension: not here."""
+    if opcode == 9 or opcode == 11 or opcode == 13:
+        return U == 0 and (size == 1 or size == 2)
+    if scalar:
+        return False
+    if opcode == 14:
+        return U == 0 and size == 0
+    if opcode == 15:
+        return False
+    return size != 3
+
+
+@njit(cache=True)
+def adv2misc_ok(Q, U, size, opcode, hi, scalar):
+    """Two-register miscellaneous (integer opcodes) and AdvSIMD scalar two-register misc."""
+    o = hi + opcode
+    if scalar:
+        if o == 3 or o == 7:                            # SUQADD/USQADD, SQABS/SQNEG
+            return True
+        if o == 8 or o == 9 or o == 11 or (o == 10 and U == 0):
+            return size == 3                            # CMxx #0, ABS/NEG
+        if o == 18:
+            return U == 1 and size != 3                 # SQXTUN
+        if o == 20:
+            return size != 3                            # SQXTN/UQXTN
+        return False
+    if o == 0:
+        return size != 3 if U == 0 else size < 2        # REV64 / REV32
+    if o == 1:
+        return U == 0 and size == 0                     # REV16
+    if o == 5:
+        return size == 0 if U == 0 else size < 2        # CNT / NOT, RBIT
+    if o == 2 or o == 4 or o == 6 or o == 18 or o == 20:
+        return size != 3
+    if o == 19:
+        return U == 1 and size != 3                     # SHLL
+    if o == 10 and U == 1:
+        return False
+    if o == 28:
+        return size == 0                                # URECPE/URSQRTE: size<0> (sz) = 0
+    return size != 3 or Q == 1                          # SUQADD SQABS CMxx #0 ABS (and U)
+
+
+@njit(cache=True)
+def advacross_ok(Q, U, size, opcode, o):
+    """Across lanes: SADDLV/UADDLV, SMAXV/UMAXV, SMINV/UMINV, ADDV (U = 0)."""
+    if opcode == 26 and o == 1 and U == 1:
+        return False
+    return size != 3 and not (size == 2 and Q == 0)
+
+
+@njit(cache=True)
+def advcopy_ok(Q, op, imm5, imm4, scalar):
+    """Copy (DUP, INS, SMOV, UMOV) and scalar DUP (element): imm5 = x0000 is reserved."""
+    if imm5 & 15 == 0:
+        return False
+    size = 0
+    while (imm5 >> size) & 1 == 0:
+        size += 1
+    if scalar:
+        return True
+    if op == 1:
+        return Q == 1                                   # INS (element)
+    if imm4 == 0 or imm4 == 1:                          # DUP (element), DUP (general)
+        return not (size == 3 and Q == 0)
+    if imm4 == 3:
+        return Q == 1                                   # INS (general)
+    if imm4 == 5:
+        return size < 2 + Q and size < 3                # SMOV: W from B/H, X from B/H/S
+    if imm4 == 7:
+        return size == 3 if Q else size < 3             # UMOV: W from B/H/S, X from D
+    return False
+
+
+@njit(cache=True)
+def advzip_ok(Q, size, opcode):
+    """UZP1/TRN1/ZIP1/UZP2/TRN2/ZIP2 (opcode 000 and 100 are unallocated)."""
+    return (opcode & 3) != 0 and not (size == 3 and Q == 0)
+
+
+@njit(cache=True)
+def advext_ok(Q, imm4):
+    """EXT: ``if Q == '0' && imm4<3> == '1' then UNDEFINED``."""
+    return Q == 1 or imm4 < 8
+
+
+@njit(cache=True)
+def advshift_ok(Q, U, immh, opcode, hi, scalar):
+    """Shift by immediate (integer opcodes 0xxxx, 10xxx) and AdvSIMD scalar shift by immediate.
+    immh = 0000 (vector) is the modified-immediate class, matched first in its group."""
+    o = hi + opcode
+    if immh == 0:
+        return False
+    if o == 8 or o == 12:                               # SRI, SQSHLU: U = 1 only
+        if U == 0:
+            return False
+    elif o > 20 or (o & 1 and o < 16):
+        return False
+    if scalar:
+        if o <= 10:
+            return immh >= 8                            # 64-bit only
+        if o == 12 or o == 14:
+            return True
+        if o == 20 or ((o == 16 or o == 17) and U == 0):
+            return False
+        return immh < 8                                 # narrowing: SQSHRN ... SQRSHRUN
+    if o >= 16:
+        return immh < 8                                 # narrowing and SSHLL: source < 64 bits
+    return immh < 8 or Q == 1
+
+
+@njit(cache=True)
+def advelem_ok(U, size, opcode, k, scalar):
+    """Vector and scalar x indexed element, integer opcodes (see simd.decode for k)."""
+    if k == 0:
+        o = opcode << 1
+    elif k == 1:
+        o = (opcode << 2) | 3
+    else:
+        o = 13
+    if size != 1 and size != 2:
+        return False
+    if o == 3 or o == 7 or o == 11 or o == 12 or o == 13:
+        return U == 0                                   # SQDMLAL SQDMLSL SQDMULL SQDMULH SQRDMULH
+    if scalar:
+        return False
+    if o == 0 or o == 4:
+        return U == 1                                   # MLA, MLS
+    if o == 8:
+        return U == 0                                   # MUL
+    return o == 2 or o == 6 or o == 10                  # [SU]MLAL, [SU]MLSL, [SU]MULL
+
+
+@njit(cache=True)
+def ldst_multi_ok(Q, opcode, size):
+    """LD1-4/ST1-4 (multiple structures): opcodes 0000 LD4, 0010 LD1x4, 0100 LD3, 0110 LD1x3,
+    0111 LD1x1, 1000 LD2, 1010 LD1x2; ``size:Q == '110'`` is reserved for LD2/LD3/LD4."""
+    if opcode == 0 or opcode == 4 or opcode == 8:
+        return not (size == 3 and Q == 0)
+    return opcode == 2 or opcode == 6 or opcode == 7 or opcode == 10
+
+
+@njit(cache=True)
+def ldst_single_ok(L, opcode, S, size):
+    """LD1-4/ST1-4 (single structure) and LD1R-LD4R: the size/S constraints of each scale."""
+    scale = opcode >> 1
+    if scale == 3:
+        return L == 1 and S == 0                        # replicate: loads only
+    if scale == 1:
+        return size & 1 == 0                            # H
+    if scale == 2:
+        return size == 0 or (size == 1 and S == 0)      # S, or D
+    return True
