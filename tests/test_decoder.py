@@ -106,6 +106,9 @@ _FP_2MISC = {
     "FCVTM_int": {"fcvtms", "fcvtmu"}, "FCVTZ_int": {"fcvtzs", "fcvtzu"},
     "FCVTA_int": {"fcvtas", "fcvtau"}, "CVTF_int": {"scvtf", "ucvtf"},
     "FRECPE_FRSQRTE": {"frecpe", "frsqrte"}, "FSQRT_FRECPX": {"fsqrt", "frecpx"},
+}
+
+
 def _x2(*names: str) -> set:
     """A mnemonic and its "2" (upper-half) form."""
     return {n + s for n in names for s in ("", "2")}
@@ -270,17 +273,6 @@ ALLOWED = {
 OUT_OF_SCOPE = [
     ("SVE (op0 = 0010)", region("... 0010 .........................")),
 ]
-
-# Armv8.0 SIMD&FP data processing that is floating point: another branch's table (simd_fp).
-_FP_MNEMONICS = {"scvtf", "ucvtf"}
-
-
-def _simd_fp_word(w: int) -> bool:
-    if (w >> 25) & 7 != 7:
-        return False
-    m = cs_mnemonic(w)
-    return m is not None and (m.startswith("f") or m in _FP_MNEMONICS)
-
 
 def _fp_mnemonic(w: int) -> bool:
     m = cs_mnemonic(w)
