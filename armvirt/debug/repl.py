@@ -23,21 +23,25 @@ from __future__ import annotations
 import os
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
 from armvirt.cpu.exceptions import TR_EXC_ENTRY, TR_EXC_RETURN
+from armvirt.cpu.syndrome import CALL_ECS, EC_KEYWORDS
 from armvirt.debug import explain as X
 from armvirt.debug.disasm import Insn, annotate, disassemble_one
 from armvirt.debug.expr import ExprError, M64, Val, evaluate, split_top, wrap
-from armvirt.debug.history import History, ReplayError, install_config, steps_of
+from armvirt.debug.history import (History, ReplayError, install_config, machine_config,
+                                   run_call, steps_of)
 from armvirt.debug.symbols import SymbolError, SymbolTable
 from armvirt.machine import ExitInfo, MachineError
 from armvirt.trace import EventRing
+from armvirt.worlds import EventNamer, World, Worlds, describe_in
 
 CHUNK = 1_000_000          # steps per run call while continuing (Ctrl-C and catch latency)
 STEP_LINE_LIMIT = 10_000   # instructions `step`/`next` try before giving up on a line change
@@ -52,12 +56,11 @@ VECTOR_GROUPS = {0x000: "current EL with SP_EL0", 0x200: "current EL with SP_ELx
                  0x400: "lower EL using AArch64", 0x600: "lower EL using AArch32"}
 VECTOR_KINDS = {0x000: "synchronous", 0x080: "IRQ", 0x100: "FIQ", 0x180: "SError"}
 _SYSREG_UPPER = {r.name.upper(): r for r in T.SYSREGS}
-# Names accepted by `catch exception ec=NAME` (ESR_ELx.EC values).
+# Names accepted by `catch exception ec=NAME` (ESR_ELx.EC values): the syndrome table's
+# keywords, and a few synonyms.
 _EC_BY_NAME: dict[str, tuple[int, ...]] = {
-    "undef": (0x00,), "undefined": (0x00,), "wfx": (0x01,), "fp": (0x07,), "illegal": (0x0E,),
-    "svc": (0x15,), "hvc": (0x16,), "smc": (0x17,), "sysreg": (0x18,), "msr": (0x18,),
-    "mrs": (0x18,), "iabt": (0x20, 0x21), "dabt": (0x24, 0x25), "pc_align": (0x22,),
-    "sp_align": (0x26,), "serror": (0x2F,), "brk": (0x3C,)}
+    **EC_KEYWORDS, "undefined": EC_KEYWORDS["undef"], "msr": EC_KEYWORDS["sysreg"],
+    "mrs": EC_KEYWORDS["sysreg"]}
 
 
 class DebugError(Exception):
@@ -81,6 +84,7 @@ class Point:
     catch_el: int | None = None
     catch_ec: tuple[int, ...] | None = None
     vmid: int = -1                  # breakpoints: only in this VM (stage 2 VMID)
+    world: World | None = None      # breakpoints: the world its address belongs to
     enabled: bool = True
     hits: int = 0
 
@@ -145,6 +149,12 @@ class Debugger:
         self._fingerprint: Any = None
         self._console_seen = len(machine.console)
         self.quit_requested = False
+        self.displays: list[tuple[int, str, str]] = []    # (number, format, expression)
+        self._next_display = 1
+        self._frame = 0                     # the frame `frame`/`up`/`down` selected
+        self._view: World | None = None     # `world NAME`: the world addresses belong to
+        self._ctx: World | None = None      # a command's own world (explain fault, ...)
+        self._worlds: Worlds | None = None
         self._commands = self._command_table()
 
     # ================================================================== public API
@@ -211,7 +221,11 @@ class Debugger:
             "disassemble": self.cmd_disas, "backtrace": self.cmd_bt, "list": self.cmd_list,
             "pe": self.cmd_pe, "explain": self.cmd_explain, "trace": self.cmd_trace,
             "reverse-stepi": self.cmd_rsi, "reverse-continue": self.cmd_rc,
-            "pt": self.cmd_pt, "vcpu": self.cmd_vcpu, "quit": self.cmd_quit,
+            "pt": self.cmd_pt, "vcpu": self.cmd_vcpu, "world": self.cmd_world,
+            "display": self.cmd_display, "undisplay": self.cmd_undisplay,
+            "until": self.cmd_until, "frame": self.cmd_frame, "up": self.cmd_up,
+            "down": self.cmd_down,
+            "quit": self.cmd_quit,
         }
 
     @staticmethod
@@ -221,7 +235,8 @@ class Debugger:
                 "tb": "tbreak", "d": "delete", "p": "print", "inspect": "print",
                 "i": "info", "disas": "disassemble", "bt": "backtrace", "where": "backtrace",
                 "l": "list", "rsi": "reverse-stepi", "rc": "reverse-continue",
-                "q": "quit", "exit": "quit", "h": "help", "thread": "pe"}
+                "q": "quit", "exit": "quit", "h": "help", "thread": "pe", "u": "until",
+                "f": "frame", "disp": "display"}
 
     def _resolve_command(self, word: str) -> str:
         w = word.lower()
@@ -243,7 +258,7 @@ class Debugger:
             raise DebugError(f'Undefined command: "{line.split()[0]}".  Try "help".')
         name = self._resolve_command(m.group(1))
         fmt, rest = m.group(2), m.group(3)
-        if fmt and name not in ("x", "print", "disassemble"):
+        if fmt and name not in ("x", "print", "disassemble", "display"):
             raise DebugError(f'"{name}" takes no /FMT modifier.')
         self._fmt = (fmt or "/")[1:]
         self._commands[name](rest.strip())
@@ -255,9 +270,42 @@ class Debugger:
     def _cpu(self, pe: int | None = None) -> Any:
         return self.m.cpus[self.pe if pe is None else pe]
 
+    @property
+    def worlds(self) -> Worlds:
+        """The machine's worlds; under armvirt's hypervisor (its ``pcpus`` symbol known) the
+        firmware's records name them."""
+        pcpus = self._firmware_symbol("pcpus")
+        if self._worlds is None or self._worlds.pcpus != pcpus:
+            self._worlds = Worlds(self.m, pcpus)
+        return self._worlds
+
+    def _firmware_symbol(self, name: str) -> int | None:
+        for img in self.symbols.images:
+            if img.space in (None, "hyp") and name in img.symbols:
+                return img.symbols[name].addr
+        return None
+
+    def world(self, pe: int | None = None) -> World:
+        """The world addresses are looked at in: a command's own (``explain fault``), the one
+        chosen with ``world``, else the one the PE executes in."""
+        if pe is None or pe == self.pe:
+            if self._ctx is not None:
+                return self._ctx
+            if self._view is not None:
+                return self._view
+        return self.worlds.current(self.pe if pe is None else pe)
+
+    def _tag(self, w: World | None = None) -> str:
+        """``[vm0 vcpu0] `` before a message about world ``w`` (nothing on a bare board)."""
+        w = self.world() if w is None else w
+        return f"{w.tag} " if w.tag else ""
+
     def _space(self) -> str:
-        """The address space the selected PE executes in, for overlapping symbol tables: a
-        guest under stage 2 (EL0/EL1 with HCR_EL2.VM set), else the hypervisor's."""
+        """The address space looked at, for overlapping symbol tables: a guest's (EL0/EL1
+        under stage 2, or a guest world chosen or being explained), else the hypervisor's."""
+        w = self.world()
+        if w.space is not None:
+            return w.space
         pe = self.pe
         if self._el(pe) < 2 and self.m.reg("HCR_EL2", pe) & 1:
             return "guest"
@@ -283,13 +331,23 @@ class Debugger:
         return bool(s1 or s2), f"SCTLR_EL1.M = {s1}, HCR_EL2.VM = {s2}"
 
     def _va_to_pa(self, va: int, pe: int | None = None) -> int:
-        """The PA of ``va`` in the PE's current regime, as ``Machine.virt_to_phys`` (privileged
-        read, PAN ignored): the debugger's view of memory."""
+        """The PA of ``va`` in the regime of the world looked at (privileged read, PAN
+        ignored: the debugger's view of memory): a guest VA through the guest's stage 1 and its
+        VM's stage 2, even while the hypervisor runs; on a bare board the PE's current regime
+        (``Machine.virt_to_phys``)."""
         pe = self.pe if pe is None else pe
+        w = self.world(pe)
         try:
-            return self.m.virt_to_phys(va & M64, pe=pe)
+            if w.kind == "bare":
+                return self.m.virt_to_phys(va & M64, pe=pe)
+            walk = self.worlds.translate(w, va)
         except MachineError as e:
             raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: {e}") from None
+        if walk.fault is not None:
+            raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: cannot "
+                             f"translate 0x{va & M64:x} in {w.name or 'this world'}: "
+                             f"{walk.fault}")
+        return walk.pa
 
     def _in_ram(self, pa: int, size: int = 1) -> bool:
         return memmap.RAM_BASE <= pa and pa + size <= memmap.RAM_BASE + self.m.ram_size
@@ -452,18 +510,34 @@ class Debugger:
         text = self.symbols.source_line(*loc)
         return f"{self._short_file(loc[0])}:{loc[1]}\t{text.strip() if text else ''}".rstrip()
 
+    @contextmanager
+    def _in(self, w: World | None) -> Iterator[None]:
+        """Look at addresses in world ``w`` for the duration (symbols, memory)."""
+        saved, self._ctx = self._ctx, w
+        try:
+            yield
+        finally:
+            self._ctx = saved
+
     def _location_lines(self, pe: int) -> list[str]:
         c = self._cpu(pe)
         if c[L.POWER] == L.POWER_OFF and self.m.smp > 1:
             return [f"[PE{pe} is powered off]"]
-        pc = self._pc(pe)
-        out = []
-        src = self._source_line_text(pc)
-        prefix = f"[PE{pe} EL{self._el(pe)}] " if self.m.smp > 1 else ""
-        if src:
-            out.append(prefix + src)
-            prefix = ""
-        out.append(prefix + self.format_insn_line(pc, marker=True))
+        w = self.worlds.current(pe)
+        pe_saved, self.pe = self.pe, pe
+        try:
+            with self._in(w):
+                pc = self._pc(pe)
+                out = []
+                src = self._source_line_text(pc)
+                prefix = f"[PE{pe} EL{self._el(pe)}] " if self.m.smp > 1 else ""
+                prefix += self._tag(w)
+                if src:
+                    out.append(prefix + src)
+                    prefix = ""
+                out.append(prefix + self.format_insn_line(pc, marker=True))
+        finally:
+            self.pe = pe_saved
         return out
 
     # ================================================================== history plumbing
@@ -519,10 +593,7 @@ class Debugger:
             d = self.history.events_dropped
             for ev in self.events[max(0, ev_from - d):None if ev_to is None else
                                   max(0, ev_to - d)]:
-                line = format_event(ev)
-                if ev[0] == TR_EXC_ENTRY:
-                    line += f"  [{self.describe_addr(ev[6] & M64)}]"
-                parts.append(line)
+                parts.append(format_event(ev, EventNamer(self.worlds, self.symbols)))
         con = bytes(self.m.console[self._console_seen:])
         self._console_seen = len(self.m.console)
         text = con.decode("utf-8", errors="replace")
@@ -637,7 +708,7 @@ class Debugger:
                     first = False
                     continue        # a breakpoint where we resumed: step over it
                 users = [p for p in self.points if p.kind == "breakpoint" and p.enabled and
-                         p.addr == pc and p.el_mask >> el & 1]
+                         p.addr == pc and p.el_mask >> el & 1 and self._point_world_ok(p, pe)]
                 if users:
                     for p in users:
                         p.hits += 1
@@ -645,7 +716,9 @@ class Debugger:
                 mine = [i for i in internal if i.addr == pc and i.el_mask >> el & 1]
                 if mine and any(i.pe == pe and self._sp(pe) >= i.sp for i in mine):
                     return Stop("done", info=info)
-                if not mine:
+                theirs = [p for p in self.points if p.kind == "breakpoint" and p.enabled and
+                          p.addr == pc and p.el_mask >> el & 1]
+                if not mine and not theirs:
                     return Stop("breakpoint", info=info)
                 first = False
                 continue            # our breakpoint, but another PE or a deeper frame
@@ -686,7 +759,13 @@ class Debugger:
                 p.value = self._watch_value(p)
 
     def _report(self, stop: Stop, show_location: bool = True) -> None:
-        """Say why the machine stopped, gdb-style, then where."""
+        """Say why the machine stopped, gdb-style, then where (and the displays)."""
+        self._frame = 0
+        with self._in(None):
+            self._report_in_world(stop, show_location)
+        self._show_displays()
+
+    def _report_in_world(self, stop: Stop, show_location: bool) -> None:
         info = stop.info
         if info is not None and info.pe != self.pe and stop.kind in ("breakpoint",
                                                                     "watchpoint"):
@@ -696,14 +775,18 @@ class Debugger:
             self.pe = stop.event[1]
             self._say(f"[Switching to PE{self.pe}]")
         k = stop.kind
+        here = self.worlds.current(self.pe)
+        self._ctx = here    # the stop is reported in the world the PE stopped in
         if k == "breakpoint":
             p = stop.point
             pc = self._pc()
             if p is None:
-                self._say(f"Stopped at a breakpoint at {self.describe_addr(pc)}")
+                self._say(f"{self._tag(here)}Stopped at a breakpoint at "
+                          f"{self.describe_addr(pc)}")
             else:
                 kind = "Temporary breakpoint" if p.temporary else "Breakpoint"
-                self._say(f"{kind} {p.num}, {self.describe_addr(pc)}{self._loc_suffix(pc)}")
+                self._say(f"{self._tag(here)}{kind} {p.num}, {self.describe_addr(pc)}"
+                          f"{self._loc_suffix(pc)}")
                 if p.temporary:
                     self.points.remove(p)
         elif k == "watchpoint":
@@ -748,11 +831,17 @@ class Debugger:
         return f"0x{v:x} ({v})"
 
     def _describe_catch(self, p: Point | None, ev: tuple) -> str:
-        kind, pe, cyc, from_el, to_el, esr, elr, far, target, _ = ev
-        num = f"Catchpoint {p.num}" if p is not None else "Catchpoint"
+        kind, pe, cyc, from_el, to_el, esr, elr, far, target = ev[:9]
+        lower = self.worlds.of_event(ev)
+        num = f"{self._tag(lower)}Catchpoint {p.num}" if p is not None else \
+            f"{self._tag(lower)}Catchpoint"
+        elr_world = lower if (from_el < 2 if kind != TR_EXC_RETURN else to_el < 2) else \
+            World("hyp" if self.worlds.hypervisor else "bare", pe)
+        with self._in(elr_world):
+            elr_text = self.describe_addr(elr & M64)
         if kind == TR_EXC_RETURN:
             return (f"{num} (exception return): ERET EL{from_el} -> EL{to_el} to "
-                    f"{self.describe_addr(elr & M64)}, SPSR_EL{from_el} = 0x{target & M64:x} "
+                    f"{elr_text}, SPSR_EL{from_el} = 0x{target & M64:x} "
                     f"(cycle {cyc})")
         vbar = self.m.reg(f"VBAR_EL{to_el}", pe)
         off = ((target & M64) - (vbar & ~0x7FF)) & 0x780
@@ -767,7 +856,7 @@ class Debugger:
         else:
             what, regs = "asynchronous exception", ""
         return (f"{num} (exception): EL{from_el} -> EL{to_el} {what}{regs}, "
-                f"ELR_EL{to_el} = {self.describe_addr(elr & M64)}\n"
+                f"ELR_EL{to_el} = {elr_text}\n"
                 f"  vector 0x{target & M64:x} ({vec}; VBAR_EL{to_el} = 0x{vbar:x}), "
                 f"cycle {cyc}")
 
@@ -873,6 +962,10 @@ class Debugger:
         el = self._el()
         stop = self._go(internal=[_Internal(ret, 1 << el, self.pe, self._sp())])
         self._report(stop)
+        if stop.kind == "done":
+            v = self.read_register("x0")
+            self.values.append(v)
+            self._say(f"Value returned (x0) is ${len(self.values)} = {v.value}")
 
     def cmd_advance(self, arg: str) -> None:
         if not arg.strip():
@@ -945,6 +1038,35 @@ class Debugger:
         self._next_num += 1
         return n
 
+    def _guest_world(self, vmid: int = -1) -> World:
+        """The guest world a guest-scoped location belongs to: vCPU 0 of the VM with that
+        VMID, of the only VM, or of the VM the selected PE runs; a VM not created yet is named
+        from the manifest but has no registers (its addresses cannot be translated yet)."""
+        cur = self.worlds.current(self.pe)
+        if cur.kind == "guest" and vmid in (-1, cur.vmid):
+            return cur
+        vms = self.worlds.vms()
+        pick = [v for v in vms if vmid >= 0 and v["vmid"] == vmid] or \
+            (vms if len(vms) == 1 and vmid < 0 else [])
+        if pick:
+            try:
+                return self.worlds.guest(pick[0]["name"], 0)
+            except ValueError:
+                return World("guest", self.pe, vm=pick[0]["name"] or None)
+        return World("guest", self.pe, vmid=vmid if vmid >= 0 else None)
+
+    def _location_world(self, mask: int | None, vmid: int) -> World:
+        """The world in which a location given with this scope is looked up: scoped to EL0/EL1
+        (or to a VMID) under the hypervisor, a guest's; otherwise the world looked at now."""
+        if self.worlds.hypervisor and (vmid >= 0 or (mask is not None and not mask & 4)):
+            return self._guest_world(vmid)
+        if self.worlds.hypervisor and mask == 4:
+            return World("hyp", self.pe)
+        return self.world()
+
+    def _in_space_image(self, addr: int, space: str | None) -> bool:
+        return any(img.space == space and img.contains(addr) for img in self.symbols.images)
+
     def _add_break(self, arg: str, temporary: bool) -> None:
         words = arg.split()
         vmid = -1
@@ -957,32 +1079,65 @@ class Debugger:
                 raise DebugError(f"VMIDs are 8 bits: {vmid}")
             words = words[:-2]
         words, mask = self._parse_els(words)
-        if not words:
-            words = [f"*0x{self._pc():x}"]
-        addr, what = self._parse_location(" ".join(words))
+        w = self._location_world(mask, vmid)
+        with self._in(w):
+            if not words:
+                words = [f"*0x{self._pc():x}"]
+            addr, what = self._parse_location(" ".join(words))
+        if w.kind == "guest" and not words[0].startswith("*") and \
+                not self._in_space_image(addr, "guest") and \
+                self._in_space_image(addr, "hyp"):
+            w = World("host" if mask is not None and not mask & 4 else "hyp", self.pe)
         if addr & 3:
             raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: A64 instructions are "
                              f"4-byte aligned")
         pending = ""
-        try:
-            pa = self._va_to_pa(addr)
-            if not self._in_ram(pa, 4):
-                raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
-                                 f"(0x{memmap.RAM_BASE:x}..0x"
-                                 f"{memmap.RAM_BASE + self.m.ram_size:x})")
-        except DebugError as e:
-            if "cannot translate" not in str(e):
-                raise
-            pending = " (pending: not mapped now; bound when its page is first executed)"
-        p = Point(self._new_num(), "breakpoint", addr=addr, el_mask=mask or 0b111,
-                  temporary=temporary, what=what, vmid=vmid)
-        self.points.append(p)
-        kind = "Temporary breakpoint" if temporary else "Breakpoint"
-        scope = f" ({_els_text(p.el_mask)} only)" if mask else ""
-        scope += f" (VMID {vmid} only)" if vmid >= 0 else ""
-        scope += pending
-        self._say(f"{kind} {p.num} at {self.describe_addr(addr)}{self._loc_suffix(addr)}"
-                  f"{scope}")
+        with self._in(w):
+            try:
+                if w.kind == "guest" and not w.vcpu_addr and self.worlds.hypervisor:
+                    raise DebugError(f"cannot translate: {w.name} is not created yet")
+                pa = self._va_to_pa(addr)
+                if not self._in_ram(pa, 4):
+                    raise DebugError(f"Cannot insert breakpoint at 0x{addr:x}: not in RAM "
+                                     f"(0x{memmap.RAM_BASE:x}..0x"
+                                     f"{memmap.RAM_BASE + self.m.ram_size:x})")
+            except DebugError as e:
+                if "cannot translate" not in str(e):
+                    raise
+                pending = " (pending: not mapped now; bound when its page is first executed)"
+            if w.kind == "guest" and vmid < 0 and w.vmid:
+                vmid = w.vmid       # the VM exists: only its stage 2 context matches
+            p = Point(self._new_num(), "breakpoint", addr=addr, el_mask=mask or 0b111,
+                      temporary=temporary, what=what, vmid=vmid,
+                      world=w if w.kind != "bare" else None)
+            self.points.append(p)
+            kind = "Temporary breakpoint" if temporary else "Breakpoint"
+            scope = f" ({_els_text(p.el_mask)} only)" if mask else ""
+            scope += f" (VMID {vmid} only)" if vmid >= 0 else ""
+            scope += pending
+            self._say(f"{self._point_tag(p)}{kind} {p.num} at {self.describe_addr(addr)}"
+                      f"{self._loc_suffix(addr)}{scope}")
+
+    @staticmethod
+    def _point_tag(p: Point) -> str:
+        """``[vm0] `` — the world of a breakpoint, by VM (any of its vCPUs stops there)."""
+        w = p.world
+        if w is None:
+            return ""
+        if w.kind == "guest":
+            return f"[{w.vm or (f'VMID {w.vmid}' if w.vmid else 'guest')}] "
+        return f"{w.tag} "
+
+    def _point_world_ok(self, p: Point, pe: int) -> bool:
+        """Is PE ``pe`` in the world of breakpoint ``p`` (a guest's breakpoint does not stop
+        the hypervisor or the host part at the same address, nor another VM)?"""
+        if p.world is None:
+            return True
+        cur = self.worlds.current(pe)
+        if p.world.kind == "guest":
+            return cur.kind == "guest" and (p.world.vm is None or cur.vm is None or
+                                            cur.vm == p.world.vm)
+        return cur.kind in ("hyp", "host", "bare")
 
     def cmd_break(self, arg: str) -> None:
         self._add_break(arg, False)
@@ -1293,10 +1448,7 @@ class Debugger:
                              + ", ".join(sorted(self._info_table())) + ".")
         sub, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
         table = self._info_table()
-        aliases = {"r": "registers", "reg": "registers", "b": "breakpoints",
-                   "break": "breakpoints", "watchpoints": "breakpoints",
-                   "threads": "pes", "thread": "pes", "lr": "lr", "sym": "symbol"}
-        sub = aliases.get(sub, sub)
+        sub = INFO_ALIASES.get(sub, sub)
         if sub not in table:
             matches = [k for k in table if k.startswith(sub)]
             if len(matches) != 1:
@@ -1310,7 +1462,15 @@ class Debugger:
                 "sysregs": self._info_sysregs, "pes": self._info_pes,
                 "symbol": self._info_symbol, "line": self._info_line,
                 "record": self._info_record, "tlb": self._info_tlb, "gic": self._info_gic,
-                "lr": self._info_lr, "timer": self._info_timer}
+                "lr": self._info_lr, "timer": self._info_timer, "display": self._info_display,
+                "frame": self._info_frame}
+
+    def _info_frame(self, arg: str) -> None:
+        frames = self._frames()
+        n = min(self._frame, len(frames) - 1)
+        self._say(f"Stack level {n}, frame at {self._frame_line(n, frames[n][0])[4:]}")
+        self._say(f"  (frame-pointer chain: x29 = 0x{self.read_register('x29').u:x}, "
+                  f"sp = 0x{self._sp():x}, {len(frames)} frame{'s' if len(frames) != 1 else ''})")
 
     def _info_gic(self, arg: str) -> None:
         """The distributor, every enabled/pending/active interrupt, each PE's CPU interface."""
@@ -1607,14 +1767,7 @@ class Debugger:
         limit = self._count(arg) if arg.strip() else MAX_FRAMES
         frames = self._frames(limit)
         for i, (a, why) in enumerate(frames):
-            look = a if i == 0 else a - 4      # a return address: name the call's line
-            name = self.symbols.describe(look)
-            if i and name:
-                sym = self.symbols.symbolize(look)
-                name = f"{sym[0].name}+{a - sym[0].addr}" if sym else name
-            loc = self.symbols.line_for(look)
-            where = f" at {self._short_file(loc[0])}:{loc[1]}" if loc else ""
-            self._say(f"#{i:<2} 0x{a:x} in {name or '??'}{where}")
+            self._say(self._frame_line(i, a))
         last_why = frames[-1][1] if frames else ""
         if last_why:
             self._say(f"({last_why})")
@@ -1689,14 +1842,31 @@ class Debugger:
         far = self.m.reg(f"FAR_EL{el}", self.pe)
         elr = self.m.reg(f"ELR_EL{el}", self.pe)
         hpfar = self.m.reg("HPFAR_EL2", self.pe) if el == 2 else None
-        self._say(f"({why})")
+        # The world that took it: at EL2 a guest, the host part or EL2 itself; at EL1 the
+        # world EL1 belongs to now. Its ELR is an address of that world.
+        if el == 2:
+            w, regs = self.worlds.lower(self.pe)
+            if regs["saved"]:
+                esr, elr, far, hpfar = regs["esr"], regs["elr"], regs["far"], regs["hpfar"]
+                why += ("; the host part is handling this exit: ELR/FAR/HPFAR from the "
+                        "vCPU's record")
+        else:
+            w = self.worlds.current(self.pe)
+            if w.kind == "hyp":
+                w = World("host", self.pe)
+        self._say(f"{self._tag(w)}({why})")
         self._out.extend(X.explain_esr(esr, el=el, far=far, hpfar=hpfar))
         ec = (esr >> 26) & 0x3F
-        at = elr - 4 if ec in (0x15, 0x16, 0x17) else elr
-        rel = "the instruction after the" if ec in (0x15, 0x16, 0x17) else "the"
-        self._say(f"  ELR_EL{el} = {self.describe_addr(elr)}: {rel} "
-                  f"{'faulting/trapped' if at == elr else 'exception-generating'} instruction")
-        self._say(self.format_insn_line(at) + self._loc_suffix(at))
+        at = elr - 4 if ec in CALL_ECS else elr
+        rel = "the instruction after the" if ec in CALL_ECS else "the"
+        with self._in(w):
+            self._say(f"  ELR_EL{el} = {self.describe_addr(elr)}: {rel} "
+                      f"{'faulting/trapped' if at == elr else 'exception-generating'} "
+                      f"instruction{' in ' + w.name if w.name else ''}")
+            src = self._source_line_text(at)
+            if src:
+                self._say(f"  {src}")
+            self._say(self.format_insn_line(at) + self._loc_suffix(at))
         if ec == 0x16:
             from armvirt import psci
             x0 = self.m.reg("x0", self.pe) & 0xFFFF_FFFF
@@ -1762,6 +1932,48 @@ class Debugger:
                     sw = "; firmware: no vCPU loaded"
             self._say(f"PE{pe}: {hw}{sw}")
 
+    def cmd_world(self, arg: str) -> None:
+        """world [hyp|host|VM [vcpu N]|auto]: the world addresses (x, disas, bt, list,
+        breakpoints without a scope, p *ADDR) belong to; auto follows the selected PE."""
+        words = arg.lower().split()
+        if words:
+            if words[0] in ("auto", "pe", "follow"):
+                self._view = None
+            elif words[0] in ("hyp", "el2", "hypervisor"):
+                self._view = World("hyp" if self.worlds.hypervisor else "bare", self.pe)
+            elif words[0] == "host":
+                if not self.worlds.hypervisor:
+                    raise DebugError("no host part: armvirt's hypervisor is not loaded")
+                self._view = World("host", self.pe)
+            else:
+                if not self.worlds.hypervisor:
+                    raise DebugError("no VMs: armvirt's hypervisor is not loaded (its "
+                                     "symbols name the worlds)")
+                rest = [w for w in words[1:] if w != "vcpu"]
+                vcpu = 0
+                if rest:
+                    try:
+                        vcpu = int(rest[0].removeprefix("vcpu"), 0)
+                    except ValueError:
+                        raise DebugError(f"world {words[0]}: bad vCPU {rest[0]!r}") from None
+                name = arg.split()[0]
+                try:
+                    self._view = self.worlds.guest(name, vcpu)
+                except ValueError as e:
+                    raise DebugError(str(e)) from None
+        w = self.world()
+        how = "chosen with `world`" if self._view is not None else \
+            f"the world PE{self.pe} runs in"
+        regime = {"hyp": "EL2 regime", "host": "EL1, stage 2 off",
+                  "guest": "its stage 1 (EL1) then its VM's stage 2"}.get(w.kind,
+                                                                      "the PE's current regime")
+        saved = "" if w.live else " (its registers read from the vCPU record)"
+        self._say(f"Addresses are looked at in {w.name or 'the bare machine'} ({how}): "
+                  f"{regime}{saved}.")
+        for vm in self.worlds.vms():
+            self._say(f"  {vm['name']}: VMID {vm['vmid'] or '(not created yet)'}, "
+                      f"{vm['nr_vcpus']} vCPU{'s' if vm['nr_vcpus'] != 1 else ''}")
+
     # ================================================================== reverse execution
     def cmd_rsi(self, arg: str) -> None:
         n = self._count(arg)
@@ -1788,6 +2000,8 @@ class Debugger:
         if short:
             self._say("No more reverse-execution history.")
         self._out.extend(self._location_lines(self.pe))
+        self._frame = 0
+        self._show_displays()
 
     def _event_text(self, ev: tuple) -> str:
         kind, pe, _cyc, from_el, to_el, esr, elr = ev[:7]
@@ -1829,6 +2043,23 @@ class Debugger:
         if not h.started or h.pos == h.start_pos:
             raise DebugError("No more reverse-execution history.")
         wanted = self._user_config()
+        stop = self.reverse_continue(wanted)
+        if stop is None:
+            self._say("No more reverse-execution history." if wanted else
+                      "No breakpoints or watchpoints: back at the start of the recorded "
+                      "history.")
+            self._out.extend(self._location_lines(self.pe))
+            return
+        if stop.point is not None:
+            stop.point.hits += 1
+        self._report(stop)
+
+    def reverse_continue(self, wanted: tuple, any_hit: bool = False) -> Stop | None:
+        """Go back to the last hit, before this point, of the breakpoints and watchpoints
+        ``wanted`` (machine configuration items); None: none, now at the start of the
+        history. ``any_hit``: every stop at those items counts (the GDB stub's own
+        breakpoints, which are not the REPL's points)."""
+        h = self.history
         end = h.pos
         found = None
         cps = sorted((c for c in h.checkpoints if c.pos < end and c.log_len <= len(h.log)),
@@ -1839,7 +2070,7 @@ class Debugger:
             for cp in reversed(cps):
                 if cp.pos >= seg_end:
                     continue
-                hits = self._scan(cp, seg_end, end, wanted)
+                hits = self._scan(cp, seg_end, end, wanted, any_hit=any_hit)
                 if hits:
                     found = (cp, seg_end, hits[-1])
                     break
@@ -1847,27 +2078,21 @@ class Debugger:
         if found is None:
             h.goto(h.start_pos)
             self._after_travel()
-            self._say("No more reverse-execution history." if wanted else
-                      "No breakpoints or watchpoints: back at the start of the recorded "
-                      "history.")
-            self._out.extend(self._location_lines(self.pe))
-            return
+            return None
         cp, seg_end, (pos, stop) = found
         # The same replay again, stopping at that hit; it becomes the recorded history.
-        self._scan(cp, seg_end, end, wanted, stop_at=pos)
+        self._scan(cp, seg_end, end, wanted, stop_at=pos, any_hit=any_hit)
         self._after_travel()
-        if stop.point is not None:
-            stop.point.hits += 1
-        self._report(stop)
+        return stop
 
     def _scan(self, cp: Any, seg_end: int, end: int, wanted: tuple,
-              stop_at: int | None = None) -> list[tuple[int, Stop]]:
+              stop_at: int | None = None, any_hit: bool = False) -> list[tuple[int, Stop]]:
         """Replay from checkpoint ``cp`` up to ``seg_end`` with the user's breakpoints and
         watchpoints armed besides the recorded ones, collecting (position, stop) of each hit
         before ``end``. With ``stop_at``, stop at that hit and make this the new history."""
         h = self.history
         m = self.m
-        user_config = self._user_config()
+        user_config = machine_config(m)
         sink, m.uart_sink = m.uart_sink, None
         h.replaying = True
         hits: list[tuple[int, Stop]] = []
@@ -1882,7 +2107,11 @@ class Debugger:
                         continue
                     pc, el = self._pc(pe), self._el(pe)
                     bps = [p for p in self.points if p.kind == "breakpoint" and p.enabled and
-                           p.addr == pc and p.el_mask >> el & 1]
+                           p.addr == pc and p.el_mask >> el & 1 and
+                           self._point_world_ok(p, pe)]
+                    if any_hit and any(i[0] == "b" and i[1] == pc and i[2] >> el & 1
+                                       for i in wanted):
+                        bps = bps or [None]
                     if bps:
                         at = ExitInfo("breakpoint", pe=pe, pc=pc)
                         hits.append((cp.pos, Stop("breakpoint", info=at, point=bps[0])))
@@ -1909,15 +2138,16 @@ class Debugger:
                         budget = target - done
                     else:
                         budget = None if e.budget is None else e.budget - done
-                    info = m.run(budget)
+                    sb = e.step_break if done == 0 else None
+                    info = run_call(m, budget, e.hold, sb)
                     got = steps_of(info)
-                    new_log.append(RunEntry(h.pos, budget, config, got))
+                    new_log.append(RunEntry(h.pos, budget, config, got, e.hold, sb))
                     done += got
                     h.pos += got
                     idle = idle + 1 if got == 0 else 0
                     if idle > 2 or done > target:
                         raise ReplayError("replay diverged while searching backwards")
-                    stop = self._scan_hit(info, values)
+                    stop = self._scan_hit(info, values, wanted if any_hit else None)
                     if stop is not None and h.pos < end:
                         hits.append((h.pos, stop))
                         if stop_at is not None and h.pos == stop_at:
@@ -1937,11 +2167,21 @@ class Debugger:
                          c.log_len <= len(new_log)]
         return hits
 
-    def _scan_hit(self, info: Any, values: dict) -> Stop | None:
+    def _scan_hit(self, info: Any, values: dict, wanted: tuple | None = None) -> Stop | None:
+        if wanted is not None:     # any stop at a wanted item counts
+            if info.reason == "breakpoint" and any(i[0] == "b" and i[1] == info.pc
+                                                   for i in wanted):
+                return Stop("breakpoint", info=info)
+            if info.reason == "watchpoint":
+                wp = info.watchpoint
+                if ("w", wp.addr, wp.size, wp.kind, wp.el_mask) in wanted:
+                    return Stop("watchpoint", info=info)
+            return None
         if info.reason == "breakpoint":
             el = self._el(info.pe)
             bps = [p for p in self.points if p.kind == "breakpoint" and p.enabled and
-                   p.addr == info.pc and p.el_mask >> el & 1]
+                   p.addr == info.pc and p.el_mask >> el & 1 and
+                   self._point_world_ok(p, info.pe)]
             return Stop("breakpoint", info=info, point=bps[0]) if bps else None
         if info.reason == "watchpoint":
             wp = info.watchpoint
@@ -1960,15 +2200,128 @@ class Debugger:
         self.quit_requested = True
 
     def cmd_help(self, arg: str) -> None:
-        topic = arg.strip().lower()
-        if topic:
-            name = self._resolve_command(topic)
-            usage = HELP.get(name)
-            if usage is None:
-                raise DebugError(f'No help for "{topic}".')
-            self._say(usage)
+        """help [COMMAND [SUBCOMMAND]]: ``help info el``, ``help catch eret``, ..."""
+        words = arg.strip().lower().split()
+        if not words:
+            self._say(HELP_SUMMARY)
             return
-        self._say(HELP_SUMMARY)
+        name = self._resolve_command(words[0])
+        if len(words) > 1 and name in SUBHELP:
+            sub = words[1]
+            table = SUBHELP[name]
+            if name == "info":
+                sub = INFO_ALIASES.get(sub, sub)
+            matches = [k for k in table if k == sub] or [k for k in table if k.startswith(sub)]
+            if len(matches) != 1:
+                raise DebugError(f'Undefined {name} command: "{words[1]}".  Try "help {name}".')
+            self._say(table[matches[0]])
+            return
+        usage = HELP.get(name)
+        if usage is None:
+            raise DebugError(f'No help for "{words[0]}".')
+        self._say(usage)
+        if name in SUBHELP:
+            self._say("Subcommands: " + ", ".join(SUBHELP[name]) +
+                      f'.  "help {name} SUBCOMMAND" for one.')
+
+    # ================================================================== display, frames
+    def cmd_display(self, arg: str) -> None:
+        """display[/F] EXPR: show EXPR now and after every stop; without EXPR, show them all."""
+        if not arg.strip():
+            self._show_displays()
+            return
+        fmt = self._fmt
+        self._eval(arg)                 # refuse a bad expression now
+        num = self._next_display
+        self._next_display += 1
+        self.displays.append((num, fmt, arg.strip()))
+        self._show_displays([num])
+
+    def cmd_undisplay(self, arg: str) -> None:
+        if not arg.strip():
+            self.displays.clear()
+            return
+        for w in arg.replace(",", " ").split():
+            if not w.isdigit() or not any(d[0] == int(w) for d in self.displays):
+                raise DebugError(f"No display number {w}.")
+            self.displays = [d for d in self.displays if d[0] != int(w)]
+
+    def _info_display(self, arg: str) -> None:
+        if not self.displays:
+            self._say("There are no auto-display expressions now.")
+            return
+        self._say("Auto-display expressions now in effect:\nNum Enb Expression")
+        for num, fmt, expr in self.displays:
+            self._say(f"{num}:   y  {('/' + fmt + ' ') if fmt else ''}{expr}")
+
+    def _show_displays(self, nums: list[int] | None = None) -> None:
+        for num, fmt, expr in self.displays:
+            if nums is not None and num not in nums:
+                continue
+            try:
+                text = self._format_value(self._eval(expr), fmt)
+            except (DebugError, ExprError) as e:
+                text = f"<error: {str(e).splitlines()[0] if str(e) else e}>"
+            self._say(f"{num}: {('/' + fmt + ' ') if fmt else ''}{expr} = {text}")
+
+    def cmd_frame(self, arg: str) -> None:
+        """frame [N]: describe frame N of bt (default: the selected one)."""
+        frames = self._frames()
+        n = self._frame if not arg.strip() else self._eval(arg).value
+        if not 0 <= n < len(frames):
+            raise DebugError(f"No frame at level {arg.strip() or n}.")
+        self._frame = n
+        self._say(self._frame_line(n, frames[n][0]))
+        look = frames[n][0] if n == 0 else frames[n][0] - 4
+        src = self._source_line_text(look)
+        if src:
+            self._say(src)
+
+    def cmd_up(self, arg: str) -> None:
+        self.cmd_frame(str(self._frame + (self._count(arg) if arg.strip() else 1)))
+
+    def cmd_down(self, arg: str) -> None:
+        n = self._frame - (self._count(arg) if arg.strip() else 1)
+        if n < 0:
+            raise DebugError("Bottom (innermost) frame selected; you cannot go down.")
+        self.cmd_frame(str(n))
+
+    def _frame_line(self, i: int, a: int) -> str:
+        look = a if i == 0 else a - 4      # a return address: name the call's line
+        name = self.symbols.describe(look)
+        if i and name:
+            sym = self.symbols.symbolize(look)
+            name = f"{sym[0].name}+{a - sym[0].addr}" if sym else name
+        loc = self.symbols.line_for(look)
+        where = f" at {self._short_file(loc[0])}:{loc[1]}" if loc else ""
+        return f"#{i:<2} 0x{a:x} in {name or '??'}{where}"
+
+    def cmd_until(self, arg: str) -> None:
+        """until: like next, but never stops at a line at or before the start (a loop's
+        backward jump runs on); until LOCATION: run to LOCATION or until this frame returns."""
+        if arg.strip():
+            addr, _ = self._parse_location(arg)
+            internal = [_Internal(addr, 0b111, self.pe, self._sp())]
+            frames = self._frames(limit=2)
+            if len(frames) >= 2:
+                internal.append(_Internal(frames[1][0], 1 << self._el(), self.pe, self._sp()))
+            self._report(self._go(internal=internal))
+            return
+        start_pc, start_sp = self._pc(), self._sp()
+        start = self.symbols.line_for(start_pc)
+        frames = self._frames(limit=2)
+        ret = frames[1][0] if len(frames) >= 2 else None
+        stop = Stop("done")
+        for _ in range(STEP_LINE_LIMIT):
+            stop = self._step_over_call()
+            if stop.kind != "done":
+                break
+            pc = self._pc()
+            if pc == ret and self._sp() >= start_sp:
+                break                   # returned to the caller
+            if pc > start_pc and (start is None or self.symbols.line_for(pc) != start):
+                break
+        self._finish_step(stop)
 
 
 _SYSREG_UPPER_NAMES = {r.name for r in T.SYSREGS}
@@ -2121,8 +2474,80 @@ HELP = {
           "address, value and fields, then the PA or the fault. s1: stop at the IPA.",
     "vcpu": "vcpu: which VM and vCPU each PE runs (EL, stage 2, VMID; and the firmware's "
             "own records when armvirt's hypervisor is loaded).",
+    "world": "world [hyp|host|VM [vcpu N]|auto]: the world addresses belong to (x, disas, "
+             "bt, list, p *ADDR, breakpoints without an EL scope): a guest's VA goes through "
+             "the guest's stage 1 and its VM's stage 2 even while the hypervisor runs. auto "
+             "(the default) follows the selected PE. Without an argument: the world looked at "
+             "and the VMs.",
+    "display": "display[/F] EXPR: print EXPR now and after every stop (step, continue, "
+               "reverse-stepi, ...); display alone prints them all; info display lists them.",
+    "undisplay": "undisplay [N...]: stop displaying expression N (all without N).",
+    "until": "until|u: like next, but a backward jump (the end of a loop) does not stop it: "
+             "runs until a line after this one, or the function returns. until LOCATION: run "
+             "until LOCATION or until the current function returns.",
+    "frame": "frame|f [N]: describe frame N of the backtrace (default: the selected one) and "
+             "its source line. up [N] / down [N] select the caller / the callee.",
+    "up": "up [N]: select the frame N levels up (towards the caller) and describe it.",
+    "down": "down [N]: select the frame N levels down (towards the innermost) and describe it.",
     "quit": "quit|q: leave the debugger.",
-    "help": "help [COMMAND]",
+    "help": "help [COMMAND [SUBCOMMAND]]: help info el, help catch eret, help explain fault.",
+}
+
+INFO_ALIASES = {"r": "registers", "reg": "registers", "b": "breakpoints",
+                "break": "breakpoints", "watchpoints": "breakpoints",
+                "threads": "pes", "thread": "pes", "lr": "lr", "sym": "symbol"}
+
+# Subcommands of the commands that have them, for `help COMMAND SUBCOMMAND`.
+SUBHELP = {
+    "info": {
+        "registers": "info registers [NAME...]: general registers (default x0-x30, sp, pc, "
+                     "cpsr, fpsr, fpcr) or the named ones ($ optional, any case), with their "
+                     "value decoded (symbols, PSTATE and system-register fields).",
+        "all-registers": "info all-registers: the general registers and q0-q31.",
+        "breakpoints": "info breakpoints [N...]: breakpoints, watchpoints and catchpoints "
+                       "with their scope (EL, VMID, world) and hit counts.",
+        "el": "info el: the selected PE's exception level and SP selection, DAIF, NZCV, "
+              "PAN/IL/SS, power state, whether translation is on (and why), ELR/SPSR of its "
+              "EL and the last exception it took.",
+        "sysregs": "info sysregs [el0|el1|el2|NAME...]: system registers by Arm name, with "
+                   "access (RO/WO/RW) and decoded fields.",
+        "pes": "info pes: every PE with its power state, EL and pc (* = selected).",
+        "symbol": "info symbol [ADDR]: the symbol containing ADDR (default $pc).",
+        "line": "info line [LOCATION]: the source line of LOCATION (default $pc).",
+        "record": "info record: the recorded execution (steps, checkpoints) reverse "
+                  "execution replays.",
+        "tlb": "info tlb: the selected PE's TLB entries (regime, VMID, ASID, permissions) "
+               "and its hit rate.",
+        "gic": "info gic: the distributor, every enabled/pending/active interrupt, each PE's "
+               "CPU interface.",
+        "lr": "info lr: the selected PE's list registers and ICH_* state, decoded.",
+        "timer": "info timer: the counter and each generic timer of the selected PE (fires "
+                 "in how many ticks).",
+        "display": "info display: the auto-display expressions.",
+        "frame": "info frame: the selected frame (frame, up, down).",
+    },
+    "catch": {
+        "exception": "catch exception [elN] [ec=0xNN|svc|hvc|smc|brk|undef|sysreg|dabt|iabt|"
+                     "...]: stop at the vector when an exception is taken (to ELN, of that "
+                     "class), with ESR/ELR/FAR shown.",
+        "eret": "catch eret [elN]: stop after an exception return (from ELN).",
+    },
+    "explain": {
+        "fault": "explain fault [el1|el2]: ESR/FAR/HPFAR of the last exception (or of that "
+                 "EL) in words, and the instruction at ELR in the world that took it.",
+        "esr": "explain esr VALUE: decode any ESR_ELx value.",
+    },
+    "trace": {
+        "on": "trace on: print every exception entry and return while running.",
+        "off": "trace off: stop printing them.",
+    },
+    "world": {
+        "hyp": "world hyp: addresses are the hypervisor's (EL2 regime).",
+        "host": "world host: addresses are the host part's (EL1, stage 2 off; split build).",
+        "auto": "world auto: addresses belong to the world the selected PE runs in.",
+        "vm": "world VM [vcpu N]: addresses are VM's guest virtual addresses (its stage 1, "
+              "then its stage 2), e.g. world vm0.",
+    },
 }
 
 HELP_SUMMARY = """\
@@ -2132,10 +2557,12 @@ Breakpoints:  break/b LOC [el N], tbreak/tb, delete/d [N], enable, disable, info
 Watching:     watch/rwatch/awatch EXPR[,SIZE] [el N], catch exception [elN] [ec=..], catch eret
 Data:         print/p[/F] EXPR, set $REG|*(T*)ADDR = EXPR, x/NFU ADDR, info registers [NAME..]
 Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, info line
+Stack:        backtrace/bt, frame/f [N], up, down, finish, until/u [LOC], display EXPR
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
               explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb,
-              info gic, info lr, info timer, vcpu
-LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND for details."""
+              info gic, info lr, info timer, vcpu, world [hyp|host|VM|auto]
+LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND [SUBCOMMAND] for
+details (help info el)."""
 
 
 # ====================================================================== interactive loop
@@ -2161,7 +2588,21 @@ def interact(dbg: Debugger, *, history_file: str | None = HISTORY_FILE,
         readline.set_completer_delims(" \t\n=,()*+-/<>&|!~{}[]")
         readline.set_completer(_Completer(dbg).complete)
         readline.parse_and_bind("tab: complete")
-    dbg.stream = lambda text: (stdout.write(text), stdout.flush())
+    # Guest output streams as it comes; a line it leaves open is closed before the debugger
+    # speaks again or prompts, so neither runs into the other.
+    at_line_start = [True]
+
+    def stream(text: str) -> None:
+        stdout.write(text)
+        stdout.flush()
+        at_line_start[0] = text.endswith("\n") if text else at_line_start[0]
+
+    def end_guest_line() -> None:
+        if not at_line_start[0]:
+            stdout.write("\n")
+            at_line_start[0] = True
+
+    dbg.stream = stream
     repeatable = {"step", "stepi", "next", "nexti", "x", "list", "reverse-stepi", "continue"}
     last = ""
 
@@ -2195,6 +2636,7 @@ def interact(dbg: Debugger, *, history_file: str | None = HISTORY_FILE,
                 out = dbg.command(line)
             finally:
                 signal.signal(signal.SIGINT, old)
+            end_guest_line()
             if out:
                 stdout.write(out + "\n")
                 stdout.flush()

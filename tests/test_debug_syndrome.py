@@ -1,0 +1,43 @@
+"""One table of exception classes (armvirt/cpu/syndrome.py): the core, the syndrome decoder,
+the REPL and the traces take numbers and names from it, and nothing else defines them."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from armvirt.cpu import exceptions, syndrome
+from armvirt.debug import explain, repl
+from armvirt import trace
+
+PKG = Path(__file__).resolve().parent.parent / "armvirt"
+
+
+def test_every_consumer_uses_the_one_table():
+    for name in ("EC_UNKNOWN", "EC_SVC64", "EC_HVC64", "EC_DABT_LOWER", "EC_SYSREG", "ESR_IL"):
+        assert getattr(exceptions, name) == getattr(syndrome, name)
+    assert explain.EC_NAMES is syndrome.EC_NAMES and explain.EC_SHORT is syndrome.EC_SHORT
+    assert explain.FAR_ECS is syndrome.FAR_ECS
+    assert trace.ec_short(0x16) == explain.ec_short(0x16) == "HVC"
+    assert repl._EC_BY_NAME["dabt"] == (0x24, 0x25) == syndrome.EC_KEYWORDS["dabt"]
+
+
+def test_the_table_is_consistent():
+    values = [row[0] for row in syndrome.EC_TABLE]
+    names = [row[1] for row in syndrome.EC_TABLE]
+    assert len(set(values)) == len(values) and len(set(names)) == len(names)
+    assert all(0 <= v <= 0x3F for v in values)
+    for v, name, short, text, _ in syndrome.EC_TABLE:
+        assert getattr(syndrome, f"EC_{name}") == v and short and text
+
+
+def test_exception_classes_are_defined_nowhere_else():
+    """No other Python source assigns an EC_* number or spells an Arm ARM class description;
+    the firmware's macros come from the generated include."""
+    own = PKG / "cpu" / "syndrome.py"
+    for p in PKG.rglob("*.py"):
+        if p == own:
+            continue
+        text = p.read_text()
+        assert not re.search(r"^\s*EC_[A-Z0-9_]+\s*=\s*0x", text, re.M), p
+        assert "SVC instruction execution in AArch64 state" not in text, p
+        assert not re.search(r"0x15:\s*\"SVC", text), p
