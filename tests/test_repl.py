@@ -789,8 +789,10 @@ def test_long_histories_drop_old_events_but_keep_working(tmp_path, monkeypatch):
     """Small chunks and a tiny event budget: events are trimmed while running, catchpoints
     still land exactly, and going back past the trimmed ones still works."""
     import armvirt.debug.repl as repl
-    monkeypatch.setattr(repl, "CHUNK", 64)
-    monkeypatch.setattr(repl, "MAX_EVENTS", 8)
+    import armvirt.debug.running as running
+    monkeypatch.setattr(running, "CHUNK", 64)
+    monkeypatch.setattr(running, "MAX_EVENTS", 8)     # the chunking
+    monkeypatch.setattr(repl, "MAX_EVENTS", 8)        # the session's event ring
     d, prog, m = build(tmp_path, "svcloop.S", SVC_LOOP)
     d.command("si 1000")
     assert d.history.events_dropped > 0
