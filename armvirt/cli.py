@@ -1,7 +1,8 @@
 """The ``armvirt`` command line.
 
     armvirt run IMAGE [--hv {split,direct}] [--smp N] [--mem SIZE] [--append ARGS]
-                      [--max-insns N] [--trace exc,unimp] [--regs-json FILE] [--gdb ADDR]
+                      [--max-insns N] [--trace exc,insn,unimp] [--trace-file FILE]
+                      [--trace-range LO-HI] [--trace-vm NAME] [--regs-json FILE] [--gdb ADDR]
     armvirt run (--vm SPEC)... | --config vms.toml [--hv {split,direct}] [--smp N] [--mem SIZE]
     armvirt run --bare IMAGE [--el {1,2}] [--smp N] [--mem SIZE] ...
     armvirt debug IMAGE [run options] [-ex CMD]... [--batch FILE]
