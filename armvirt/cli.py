@@ -35,7 +35,7 @@ EXIT_USAGE = 2
 EXIT_BUDGET = 3
 EXIT_EMULATOR = 4
 
-TRACE_KINDS = ("exc", "unimp", "insn")
+TRACE_KINDS = ("exc", "unimp", "insn", "mmu")
 DEFAULT_MEM = 128 << 20
 
 
@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
                    help="comma-separated: exc (every exception entry and return), insn "
                    "(every retired instruction: PE, world, EL, symbol, disassembly, the "
-                   "registers it wrote), unimp (report UNDEFINED instructions at the end); "
+                   "registers it wrote), mmu (every abort with the whole stage 1/stage 2 walk "
+                   "of its address), unimp (report UNDEFINED instructions at the end); "
                    "to stderr, or to --trace-file")
     r.add_argument("--trace-file", metavar="FILE",
                    help="FILE.json: a Chrome/Perfetto trace of every PE's exception-level "
@@ -391,7 +392,7 @@ def cmd_run(args) -> int:
                 else:
                     sinks[vm.name] = prefixed(vm.name, to_stdout)
             demux = ConsoleDemux(sinks, to_stdout)
-            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds - {"insn"})
+            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds - {"insn", "mmu"})
             if kinds:
                 m.trace_sink = sink
             symbols = None
@@ -421,6 +422,9 @@ def cmd_run(args) -> int:
         symbols = symbols or SymbolTable.from_boot_info(boot)
         worlds = Worlds(m)
         namer = EventNamer(worlds, symbols)
+    if "mmu" in args.trace:
+        from armvirt.debug.itrace import MmuFaultTracer
+        MmuFaultTracer(m, text_out, symbols=symbols, worlds=worlds).install()
     if perfetto:   # streamed as the run goes: no run is too long to trace
         chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp,
                                          namer=namer if hv_run is not None else None)

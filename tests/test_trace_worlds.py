@@ -138,3 +138,18 @@ def test_trace_options_bad_input_is_one_line(guests_dir):
         r = armvirt("run", image, *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_trace_mmu_shows_each_abort_with_its_walk(guests_dir, tmp_path):
+    """hello's UART store under the hypervisor: a stage 2 translation fault at level 1 (the
+    UART's IPA is not mapped: the hypervisor emulates it), walked in the guest's regime."""
+    image = str(guests_dir / "hello.elf")
+    out = tmp_path / "mmu.txt"
+    r = armvirt("run", image, "--hv", "direct", "--trace", "mmu", "--trace-file", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    heads = [l for l in text.splitlines() if not l.startswith(" ")]
+    assert len(heads) == len("Hello from armvirt!\n")             # one abort per byte
+    assert all(re.search(r"PE0 \[vm0 vcpu0\] data abort \(lower EL\) to EL2 at 0x40000010 "
+                         r"<_start\+16>: write of 0x9000000$", h) for h in heads), heads[:2]
+    assert "=> translation fault, level 1, stage 2, IPA 0x9000000 (FSC 0x05)" in text, text[:800]

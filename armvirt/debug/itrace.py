@@ -187,3 +187,63 @@ class InsnTracer:
             else:
                 parts.append(f"{name}=0x{int(new[i]) & M64:x}")
         return " ".join(parts) if parts else "pc only"
+
+
+class MmuFaultTracer:
+    """``--trace mmu``: every abort (instruction or data, EC 0x20/0x21/0x24/0x25) with the whole
+    walk of its address (``armvirt.walk.Walk.format``: each stage 1 and stage 2 descriptor read,
+    then the fault), re-walked in the faulting world's regime at the moment the exception is
+    taken (a ``Machine.add_hook`` on those classes: the jitted loop only scans the hook table
+    at exception entry)."""
+
+    ECS = (0x20, 0x21, 0x24, 0x25)
+
+    def __init__(self, m: Any, out: Callable[[str], None], *, symbols: Any = None,
+                 worlds: Worlds | None = None):
+        self.m = m
+        self.out = out
+        self.symbols = symbols
+        self.worlds = worlds or Worlds(m)
+        self.hooks: list = []
+        self.count = 0
+
+    def install(self) -> "MmuFaultTracer":
+        for ec in self.ECS:
+            self.hooks.append(self.m.add_hook("exception", self._on_abort, ec=ec))
+        return self
+
+    def remove(self) -> None:
+        for h in self.hooks:
+            if h in self.m.hooks:
+                self.m.remove_hook(h)
+        self.hooks = []
+
+    def _on_abort(self, m: Any, ev: Any) -> bool:
+        from armvirt.cpu.syndrome import EC_SHORT, ec_of
+        pe, el, esr = ev.pe, ev.el, ev.esr or 0
+        ec = ec_of(esr)
+        access = "exec" if ec in (0x20, 0x21) else ("write" if esr >> 6 & 1 else "read")
+        if el == 2:
+            w, regs = self.worlds.lower(pe)
+            far, elr = regs["far"], regs["elr"]
+        else:
+            w = self.worlds.current(pe) if self.worlds.hypervisor else World("bare", pe)
+            far, elr = m.reg("FAR_EL1", pe), m.reg("ELR_EL1", pe)
+        try:
+            if w.kind == "bare" or (w.kind == "hyp" and el == 2):
+                walk = m.translate(far, el=min(el, 2) if w.kind == "hyp" else 1,
+                                   access=access, pan=0, pe=pe)
+            else:
+                walk = self.worlds.translate(w, far, access)
+            text = walk.format()
+        except Exception as e:  # noqa: BLE001 - a trace line never stops the run
+            text = f"(no walk: {e})"
+        sym = describe_in(self.symbols, elr, w.space) if self.symbols else ""
+        tag = f" {w.tag}" if w.tag else ""
+        self.out(f"[{int(m.cpus[pe][L.CYCLES]):>10}] PE{pe}{tag} {EC_SHORT.get(ec, hex(ec))} "
+                 f"to EL{el} at 0x{elr & M64:x}{' <' + sym + '>' if sym else ''}: "
+                 f"{access} of 0x{far & M64:x}")
+        for line in text.splitlines():
+            self.out("    " + line)
+        self.count += 1
+        return False
