@@ -878,3 +878,27 @@ def test_register_names_in_any_case(kernel):
     assert d.command("p $X0") == f"$3 = {m.reg('x0')}" and d.command("p $Sp").startswith("$4 = ")
     out = d.command("info registers VBAR_el1 $X1")
     assert out.startswith("VBAR_EL1") and "\nx1 " in out.replace("X1", "x1"), out
+
+
+def test_guest_output_is_kept_apart_from_the_debuggers(tmp_path, monkeypatch):
+    """A guest line left open is ended before the debugger speaks (and before the prompt)."""
+    import builtins
+    import io
+    from armvirt.debug.repl import interact
+    src = r"""
+    _start:
+        ldr     x1, =UART_BASE
+        mov     w2, #'a'
+        strb    w2, [x1]
+        mov     w2, #'b'
+        strb    w2, [x1]
+        b       .
+    """
+    d, prog, m = build(tmp_path, "open.S", src)
+    lines = iter(["stepi 5", "p 1", "quit"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(lines))
+    out = io.StringIO()
+    interact(d, history_file=None, stdout=out)
+    text = out.getvalue()
+    assert text.startswith("ab\n"), text                   # the guest's, then a line break
+    assert "\n$1 = 1\n" in text, text

@@ -46,9 +46,9 @@ The model GDB sees
   ``VMPIDR_EL2``, also listed). Writes go through ``Machine.set_reg`` with ``MSR`` semantics:
   the bits the register does not implement keep their value; read-only and constant registers
   answer ``E01``.
-* **Memory** is the *virtual* address space of the selected PE (``Hg``). Translation is not
-  implemented yet, so while the PE's regime has its MMU off VA = PA; with stage 1 or stage 2
-  enabled accesses answer ``E0e`` rather than guessing. Only RAM is reachable: device registers
+* **Memory** is the *virtual* address space of the selected PE (``Hg``), translated in its
+  current regime (``Machine.virt_to_phys``: stage 1 and stage 2, a privileged read); an address
+  that does not translate answers ``E0e``. Only RAM is reachable: device registers
   have side effects and are not read behind the guest's back. ``m`` returns the bytes up to the
   end of RAM when a read starts in RAM and runs past it (the manual allows a short read).
 * **Breakpoints and watchpoints** are the Machine's (data in the decode cache and the watchpoint
@@ -72,6 +72,15 @@ The model GDB sees
   thread; the reply carries its output. Should that module be missing, a built-in set (``help``,
   ``info el``) answers. REPL commands that run the guest (``monitor stepi``) do so behind GDB's
   back: GDB's cached registers are then stale until ``maintenance flush register-cache``.
+* **Reverse execution** ("Packets": ``bs``, ``bc``; advertised as ``ReverseStep+`` and
+  ``ReverseContinue+``): every run the stub makes goes through the REPL's
+  :class:`~armvirt.debug.history.History` (the one ``monitor`` uses), with the PEs it holds and
+  the breakpoint it steps over, so ``bs`` (one instruction of the selected PE back) and ``bc``
+  (back to the last hit of GDB's breakpoints or watchpoints) are the REPL's checkpoints and
+  deterministic replay; at the start of the recording the stop reply says
+  ``replaylog:begin``. A register or memory write from GDB starts the recording afresh (the
+  past no longer leads to the present). GDB's ``reverse-stepi``, ``reverse-continue`` and
+  ``reverse-finish`` work on top of these.
 * **Session end**: ``D`` (detach), ``k``/``vKill`` (kill) or the connection closing. The
   breakpoints and watchpoints GDB inserted are removed. The stub never runs the guest after the
   session: :meth:`GdbServer.serve` returns why it ended and the caller decides.
