@@ -115,3 +115,12 @@ def test_x_and_disas_of_a_guest_va(hv):
     assert "strb\tw3, [x1]" in out, out
     out = dbg.command("bt")
     assert out.startswith("#0  0x40000010 in _start+16 at guests/hello.S:14"), out
+
+
+def test_info_breakpoints_names_each_in_its_world(hv):
+    dbg, mode, image = hv
+    dbg.command("break _start el 1")
+    dbg.command("break _start el 2")
+    out = dbg.command("info breakpoints").splitlines()
+    assert out[1].endswith("<_start> at guests/hello.S:10 (EL1 only) [vm0]"), out
+    assert "firmware/boot.S" in out[2] and out[2].endswith("(EL2 only) [hyp]"), out

@@ -313,11 +313,13 @@ class PointsMixin:
             disp = "del " if p.temporary else "keep"
             enb = "y" if p.enabled else "n"
             if p.kind == "breakpoint":
-                what = self.describe_addr(p.addr).split(" ", 1)[1] if \
-                    self.symbols.describe(p.addr) else ""
-                loc = self._loc_suffix(p.addr)
+                with self._in(p.world):     # named in the world the breakpoint belongs to
+                    what = self.describe_addr(p.addr).split(" ", 1)[1] if \
+                        self.symbols.describe(p.addr) else ""
+                    loc = self._loc_suffix(p.addr)
                 scope = f" ({_els_text(p.el_mask)} only)" if p.el_mask != 0b111 else ""
                 scope += f" (VMID {p.vmid} only)" if p.vmid >= 0 else ""
+                scope += f" {self._point_tag(p).strip()}" if p.world is not None else ""
                 self._say(f"{p.num:<7} {'breakpoint':<15} {disp} {enb}   "
                           f"0x{p.addr:016x} {what}{loc}{scope}".rstrip())
             elif p.kind == "watchpoint":
