@@ -605,7 +605,11 @@ class ViewsMixin:
         self._say(f"  translation: {'on' if on else 'off'} ({why})")
         if el >= 1:
             spsr = self.m.reg(f"SPSR_EL{el}", pe)
-            self._say(f"  ELR_EL{el} = {self.describe_addr(self.m.reg(f'ELR_EL{el}', pe))}   "
+            # ELR is an address of the world the exception came from (or returns to)
+            back = self.worlds.lower(pe)[0] if el == 2 else self.worlds.current(pe)
+            with self._in(back):
+                elr = self.describe_addr(self.m.reg(f'ELR_EL{el}', pe))
+            self._say(f"  ELR_EL{el} = {elr}{' ' + back.tag if back.tag else ''}   "
                       f"SPSR_EL{el} = 0x{spsr:x} {_psr_text(spsr)}")
         last = next((ev for ev in reversed(self.events) if ev[1] == pe and
                      ev[0] == TR_EXC_ENTRY), None)
