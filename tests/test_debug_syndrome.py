@@ -41,3 +41,16 @@ def test_exception_classes_are_defined_nowhere_else():
         assert not re.search(r"^\s*EC_[A-Z0-9_]+\s*=\s*0x", text, re.M), p
         assert "SVC instruction execution in AArch64 state" not in text, p
         assert not re.search(r"0x15:\s*\"SVC", text), p
+
+
+def test_trace_and_the_size_parser_sit_below_the_debugger_and_the_cli():
+    """armvirt.trace (core tracing) does not reach up into armvirt.debug, and parse_size is
+    below both the command line and the hypervisor's configuration."""
+    import subprocess
+    import sys
+    code = ("import sys, armvirt.trace, armvirt.units, armvirt.hv.config; "
+            "bad = sorted(m for m in sys.modules if m.startswith(('armvirt.debug', "
+            "'armvirt.cli'))); print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=PKG.parent)
+    assert r.returncode == 0, r.stdout + r.stderr
