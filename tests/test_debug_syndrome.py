@@ -54,3 +54,18 @@ def test_trace_and_the_size_parser_sit_below_the_debugger_and_the_cli():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=PKG.parent)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_firmware_include_is_generated_from_the_table():
+    """firmware/include/hv_abi.h (armvirt/hv/gen_abi.py) defines every EC_* of the table with
+    its value; no other firmware source defines one."""
+    from armvirt.hv import gen_abi
+    fw = PKG.parent / "firmware"
+    text = (fw / "include" / "hv_abi.h").read_text()
+    assert text == gen_abi.render()
+    defined = dict(re.findall(r"^#define (EC_\w+) (\w+)", text, re.M))
+    assert {n: int(v, 0) for n, v in defined.items()} == \
+        {f"EC_{row[1]}": row[0] for row in syndrome.EC_TABLE}
+    for p in fw.rglob("*"):
+        if p.is_file() and p.name != "hv_abi.h":
+            assert not re.search(r"^\s*#define\s+EC_", p.read_text(), re.M), p

@@ -15,12 +15,12 @@ inject_undef:
 // inject_dabt(x0 = vCPU): a synchronous external abort on the data access; FAR = FAR_EL2.
     .global inject_dabt
 inject_dabt:
-    mov     x1, #EC_DABT_CUR
+    mov     x1, #EC_DABT_SAME
     b       1f
 // inject_iabt(x0 = vCPU): the same for an instruction fetch.
     .global inject_iabt
 inject_iabt:
-    mov     x1, #EC_IABT_CUR
+    mov     x1, #EC_IABT_SAME
 1:  ldr     x2, [x0, #CTXT_PSTATE]      // from EL0: the "lower EL" class (EC - 1)
     tst     x2, #SPSR_M_MASK
     b.ne    2f
