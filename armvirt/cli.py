@@ -1,7 +1,8 @@
 """The ``armvirt`` command line.
 
     armvirt run IMAGE [--hv {split,direct}] [--smp N] [--mem SIZE] [--append ARGS]
-                      [--max-insns N] [--trace exc,unimp] [--regs-json FILE] [--gdb ADDR]
+                      [--max-insns N] [--trace exc,insn,unimp] [--trace-file FILE]
+                      [--trace-range LO-HI] [--trace-vm NAME] [--regs-json FILE] [--gdb ADDR]
     armvirt run (--vm SPEC)... | --config vms.toml [--hv {split,direct}] [--smp N] [--mem SIZE]
     armvirt run --bare IMAGE [--el {1,2}] [--smp N] [--mem SIZE] ...
     armvirt debug IMAGE [run options] [-ex CMD]... [--batch FILE]
@@ -34,7 +35,7 @@ EXIT_USAGE = 2
 EXIT_BUDGET = 3
 EXIT_EMULATOR = 4
 
-TRACE_KINDS = ("exc", "unimp")
+TRACE_KINDS = ("exc", "unimp", "insn", "mmu")
 DEFAULT_MEM = 128 << 20
 
 
@@ -51,21 +52,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_size(text: str) -> int:
-    """'128M', '1G', '65536', '512K' → bytes (QEMU's -m accepts the same suffixes)."""
-    t = text.strip().upper()
-    mult = 1
-    if t and t[-1] in "KMGT":
-        mult = 1 << (10 * ("KMGT".index(t[-1]) + 1))
-        t = t[:-1]
-    if t.endswith("I"):
-        t = t[:-1]
+    """--mem and friends: ``armvirt.units.parse_size`` as an argparse type."""
+    from armvirt.units import parse_size as parse
     try:
-        value = int(t, 0) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 128M or 1G)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
-    return value
+        return parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_trace(text: str) -> list[str]:
@@ -75,6 +67,19 @@ def parse_trace(text: str) -> list[str]:
             raise argparse.ArgumentTypeError(
                 f"unknown trace kind {k!r} (known: {', '.join(TRACE_KINDS)})")
     return kinds
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """'0x40000000-0x40000100' -> (lo, hi): a half-open VA range for --trace-range."""
+    lo, sep, hi = text.partition("-")
+    try:
+        a, b = int(lo, 0), int(hi, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address range: {text!r} (try "
+                                         f"0x40000000-0x40000100)") from None
+    if not sep or a >= b or a < 0:
+        raise argparse.ArgumentTypeError(f"not an address range LO-HI with LO < HI: {text!r}")
+    return a, b
 
 
 def _int(text: str) -> int:
@@ -120,11 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-insns", type=_int, default=None, metavar="N",
                    help="stop with exit status 3 after N instructions (all PEs together)")
     r.add_argument("--trace", type=parse_trace, default=[], metavar="KINDS",
-                   help="comma-separated: exc (every exception entry and return, to stderr), "
-                   "unimp (report UNDEFINED instructions at the end)")
+                   help="comma-separated: exc (every exception entry and return), insn "
+                   "(every retired instruction: PE, world, EL, symbol, disassembly, the "
+                   "registers it wrote), mmu (every abort with the whole stage 1/stage 2 walk "
+                   "of its address), unimp (report UNDEFINED instructions at the end); "
+                   "to stderr, or to --trace-file")
     r.add_argument("--trace-file", metavar="FILE",
-                   help="write a Chrome/Perfetto trace (JSON) of every PE's exception-level "
-                   "phases and exceptions to FILE; open it in ui.perfetto.dev")
+                   help="FILE.json: a Chrome/Perfetto trace of every PE's exception-level "
+                   "phases, each world's own tracks (hypervisor, host part, each VM and vCPU) "
+                   "and the exceptions (open it in ui.perfetto.dev); any other name: the text "
+                   "traces of --trace (default exc) go there instead of stderr")
+    r.add_argument("--trace-range", type=parse_range, action="append", default=[],
+                   metavar="LO-HI", help="--trace insn: only instructions at VAs in [LO, HI) "
+                   "(repeatable); the rest runs at full speed")
+    r.add_argument("--trace-vm", metavar="NAME",
+                   help="--trace insn and exc: only the instructions and exceptions of this "
+                   "VM (under the hypervisor)")
     r.add_argument("--regs-json", metavar="FILE",
                    help="write the final state of every PE as JSON to FILE")
     r.add_argument("--exit-stats", action="store_true",
@@ -317,17 +333,34 @@ def cmd_run(args) -> int:
         sys.stderr.buffer.write(data)
         sys.stderr.buffer.flush()
 
+    if (args.trace_range or args.trace_vm) and "insn" not in args.trace and \
+            "exc" not in args.trace:
+        print("armvirt: --trace-range and --trace-vm filter --trace insn/exc", file=sys.stderr)
+        return EXIT_USAGE
+    if args.trace_vm and args.bare:
+        print("armvirt: --trace-vm names a VM of the hypervisor: not with --bare",
+              file=sys.stderr)
+        return EXIT_USAGE
     outputs = _open_outputs({"--regs-json": args.regs_json, "--trace-file": args.trace_file})
     if outputs is None:
         return EXIT_USAGE
+    perfetto = bool(args.trace_file) and args.trace_file.lower().endswith(".json")
+    text_file = outputs.get("--trace-file") if args.trace_file and not perfetto else None
+    text_kinds = set(args.trace) - {"unimp"} or ({"exc"} if text_file else set())
     kinds = set(args.trace) | ({"exc"} if args.trace_file else set())
     chrome = None
-    if args.trace_file:   # streamed as the run goes: no run is too long to trace
-        chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=args.smp)
+    namer = None        # names worlds and symbols under the hypervisor (set after launch)
+
+    def text_out(line: str) -> None:
+        if text_file is not None:
+            text_file.write(line + "\n")
+        else:
+            print(line, file=sys.stderr)
 
     def sink(ev: tuple[int, ...]) -> None:
-        if "exc" in args.trace:
-            print(tr.format_event(ev), file=sys.stderr)
+        if "exc" in text_kinds and (not args.trace_vm or namer is None or
+                                    namer.world_of(ev).vm == args.trace_vm):
+            text_out(tr.format_event(ev, namer))
         if chrome is not None:
             chrome.event(ev)
 
@@ -359,25 +392,42 @@ def cmd_run(args) -> int:
                 else:
                     sinks[vm.name] = prefixed(vm.name, to_stdout)
             demux = ConsoleDemux(sinks, to_stdout)
-            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds)
+            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds - {"insn", "mmu"})
             if kinds:
                 m.trace_sink = sink
             symbols = None
-            if args.gdb:
-                symbols = SymbolTable.from_elf(hv_run.firmware)
+            if args.gdb or kinds - {"unimp"}:
+                # Tagged by address space: the firmware's PA = VA and the guests' IPAs overlap.
+                symbols = SymbolTable()
+                symbols.add_elf(hv_run.firmware, space="hyp")
                 for b in hv_run.boots:
                     if b is not None and b.kind == "elf":
-                        symbols.add_elf(b.path)
+                        symbols.add_elf(b.path, space="guest")
+            if args.trace_vm and args.trace_vm not in [v.name for v in planned.vms]:
+                raise LaunchError(f"--trace-vm {args.trace_vm}: no such VM (VMs: "
+                                  f"{', '.join(v.name for v in planned.vms)})")
     except (LoadError, MachineError, SymbolError, LaunchError, OSError) as e:
         print(f"armvirt: {e}", file=sys.stderr)
         for f in files:
             f.close()
         _discard_outputs(outputs)
         return EXIT_USAGE
-    if chrome is not None and m.smp != args.smp:   # the hypervisor's board: its own PE count
-        outputs["--trace-file"].seek(0)
-        outputs["--trace-file"].truncate()
-        chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp)
+    worlds = None
+    if hv_run is not None and symbols is not None:
+        from armvirt.worlds import EventNamer, Worlds
+        worlds = Worlds(m, symbols.lookup("pcpus"))
+        namer = EventNamer(worlds, symbols)
+    elif args.bare and kinds - {"unimp"}:
+        from armvirt.worlds import EventNamer, Worlds
+        symbols = symbols or SymbolTable.from_boot_info(boot)
+        worlds = Worlds(m)
+        namer = EventNamer(worlds, symbols)
+    if "mmu" in args.trace:
+        from armvirt.debug.itrace import MmuFaultTracer
+        MmuFaultTracer(m, text_out, symbols=symbols, worlds=worlds).install()
+    if perfetto:   # streamed as the run goes: no run is too long to trace
+        chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp,
+                                         namer=namer if hv_run is not None else None)
     try:
         if args.gdb:   # sessions until the run ends; the guest runs on between them (QEMU)
             served = _serve_gdb(m, args, symbols, wait=args.wait, until_end=True)
@@ -389,6 +439,11 @@ def cmd_run(args) -> int:
                 _discard_outputs(outputs)
                 return EXIT_GUEST
             info = served.exit
+        elif "insn" in args.trace:
+            from armvirt.debug.itrace import InsnTracer
+            tracer = InsnTracer(m, text_out, symbols=symbols, worlds=worlds,
+                                ranges=args.trace_range, vm=args.trace_vm)
+            info = tracer.run(args.max_insns)
         else:
             info = m.run(args.max_insns)
     except KeyboardInterrupt:
@@ -408,6 +463,8 @@ def cmd_run(args) -> int:
     if chrome is not None:
         with outputs["--trace-file"] as f:
             chrome.close_file(f, end_cycles={pe: m.reg("cycles", pe) for pe in range(m.smp)})
+    elif text_file is not None:
+        text_file.close()
     if hv_run is not None:
         return _hv_outcome(m, hv_run, info, args)
     if info.reason == "system_off":

@@ -176,7 +176,7 @@ M_DCACHE = 4   # int64 per RAM word: (op << 32) | word once decoded; 0 = not dec
 UART_TX_CAP = 4096
 UART_RX_CAP = 4096
 TRACE_CAP = 4096
-TRACE_WIDTH = 10
+TRACE_WIDTH = 11
 BP_CAP = 64
 BP_WIDTH = 4
 WP_CAP = 32

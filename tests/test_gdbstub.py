@@ -115,12 +115,12 @@ def sess(prog):
 # ---------------------------------------------------------------------------------------------
 # Target description
 # ---------------------------------------------------------------------------------------------
-def test_target_xml_is_valid_xml_with_the_three_features():
+def test_target_xml_is_valid_xml_with_the_four_features():
     root = ET.fromstring(X.target_xml())
     assert root.tag == "target" and root.find("architecture").text == "aarch64"
     feats = {f.get("name"): f for f in root.findall("feature")}
     assert list(feats) == ["org.gnu.gdb.aarch64.core", "org.gnu.gdb.aarch64.fpu",
-                           "org.armvirt.aarch64.sysregs"]
+                           "org.armvirt.aarch64.sysregs", "org.armvirt.aarch64.sysregs-upper"]
     core = [(r.get("name"), int(r.get("regnum")), int(r.get("bitsize")))
             for r in feats["org.gnu.gdb.aarch64.core"].findall("reg")]
     assert core == [(f"x{i}", i, 64) for i in range(31)] + [("sp", 31, 64), ("pc", 32, 64),
@@ -138,6 +138,11 @@ def test_target_xml_is_valid_xml_with_the_three_features():
     readable = [r.name.lower() for r in T.SYSREGS
                 if r.access & T.ACC_R and r.name not in ("FPCR", "FPSR")]
     assert names == readable
+    # GDB matches register names case-sensitively: the Arm spelling is a register too.
+    upper = [r.get("name") for r in feats["org.armvirt.aarch64.sysregs-upper"].findall("reg")]
+    assert upper == [r.name for r in T.SYSREGS
+                     if r.access & T.ACC_R and r.name not in ("FPCR", "FPSR")]
+    assert "ESR_EL2" in upper and "SPSel" in upper and "CurrentEL" in upper
     for el2 in ("hcr_el2", "vttbr_el2", "vtcr_el2", "sctlr_el2", "esr_el2", "hpfar_el2",
                 "vbar_el2", "elr_el2", "spsr_el2", "cptr_el2", "mdcr_el2", "vmpidr_el2"):
         assert el2 in names

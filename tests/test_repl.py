@@ -123,7 +123,7 @@ ABORT = r"""
 _start:
     ldr     x0, =vectors
     msr     vbar_el1, x0
-    mov     x9, #0x0a000000         // virtio-mmio window: no device behind it
+    mov     x9, #0x0a800000         // after the virtio-mmio transports: nothing there
     mov     x1, #5
 fault_here:
     str     x1, [x9, #8]
@@ -496,7 +496,7 @@ def test_explain_data_abort(tmp_path):
     assert re.search(r"WnR +1 +write", out)
     assert re.search(r"DFSC +0x10 +Synchronous External abort, not on translation table "
                      r"walk", out)
-    assert re.search(r"FAR +0xa000008 +faulting virtual address", out)
+    assert re.search(r"FAR +0xa800008 +faulting virtual address", out)
     assert re.search(r"ISV +0 ", out) and re.search(r"S1PTW +0 ", out)
     assert f"0x{prog.symbols['fault_here']:x} <fault_here>:\tstr\tx1, [x9, #8]" in out
 
@@ -791,8 +791,10 @@ def test_long_histories_drop_old_events_but_keep_working(tmp_path, monkeypatch):
     """Small chunks and a tiny event budget: events are trimmed while running, catchpoints
     still land exactly, and going back past the trimmed ones still works."""
     import armvirt.debug.repl as repl
-    monkeypatch.setattr(repl, "CHUNK", 64)
-    monkeypatch.setattr(repl, "MAX_EVENTS", 8)
+    import armvirt.debug.running as running
+    monkeypatch.setattr(running, "CHUNK", 64)
+    monkeypatch.setattr(running, "MAX_EVENTS", 8)     # the chunking
+    monkeypatch.setattr(repl, "MAX_EVENTS", 8)        # the session's event ring
     d, prog, m = build(tmp_path, "svcloop.S", SVC_LOOP)
     d.command("si 1000")
     assert d.history.events_dropped > 0
@@ -811,3 +813,94 @@ def test_long_histories_drop_old_events_but_keep_working(tmp_path, monkeypatch):
     d.command("delete")
     d.command("si 600")
     assert m.reg("pc") == prog.symbols["svc_here"] and m.reg("x1") == x1
+
+
+# ------------------------------------------------------------------------- issue 17: the REPL
+def test_help_for_every_command_and_subcommand(kernel):
+    from armvirt.debug.repl import HELP, SUBHELP
+    d, prog, m = kernel
+    for name in d._command_table():
+        assert name in HELP, name
+        out = d.command(f"help {name}")
+        assert out and not out.startswith(("No help", "Undefined")), (name, out)
+    for name, subs in SUBHELP.items():
+        for sub in subs:
+            out = d.command(f"help {name} {sub}")
+            assert out.lower().startswith(f"{name} {sub}"), (name, sub, out)
+    assert d.command("help info el").startswith("info el: the selected PE's exception level")
+    assert d.command("help i r").startswith("info registers")      # aliases and prefixes
+    assert "Subcommands: registers" in d.command("help info")
+    one_line(d.command("help info nosuch"))
+
+
+def test_display_until_frame_and_finish(kernel):
+    d, prog, m = kernel
+    out = d.command("display/x $x0")
+    assert out == "1: /x $x0 = 0x0", out
+    d.command("display $x3")
+    out = d.command("stepi")
+    assert "1: /x $x0 = 0x" in out and "2: $x3 = " in out, out
+    assert d.command("info display").splitlines()[-1] == "2:   y  $x3"
+    d.command("undisplay 1")
+    assert "1:" not in d.command("stepi")
+    d.command("undisplay")
+    # frame / up / down inside f2 (called from f1, called from _start)
+    d.command("break f2_body")
+    d.command("continue")
+    assert d.command("frame").startswith(f"#0  0x{prog.symbols['f2_body']:x} in f2_body")
+    out = d.command("up")
+    assert out.startswith(f"#1  0x{prog.symbols['call_f2'] + 4:x} in call_f2+4"), out
+    assert "bl      f2" in out, out                        # the call's source line
+    assert d.command("up").startswith("#2  ")
+    assert d.command("down").startswith("#1  ")
+    one_line(d.command("frame 9"))
+    # finish: back in f1, with x0 shown
+    out = d.command("finish")
+    assert out.startswith("Run till exit from #0"), out
+    assert m.reg("pc") == prog.symbols["call_f2"] + 4
+    assert f"Value returned (x0) is $1 = {m.reg('x0')}" in out, out
+    # until at the loop's backward branch runs the loop out
+    d.command("delete")
+    d.command("break loop")
+    d.command("continue")
+    d.command("until")                               # loop -> loop_store (forward: stops)
+    assert m.reg("pc") == prog.symbols["loop_store"]
+    d.command("next")
+    d.command("next")                                # at b.ne loop
+    pc = m.reg("pc")
+    d.command("delete")
+    d.command("until")
+    assert m.reg("pc") > pc and m.reg("x3") == 0, hex(m.reg("pc"))
+
+
+def test_register_names_in_any_case(kernel):
+    d, prog, m = kernel
+    d.command("stepi 2")
+    assert d.command("p/x $VBAR_EL1") == d.command("p/x $vbar_el1").replace("$2", "$1")
+    assert d.command("p $X0") == f"$3 = {m.reg('x0')}" and d.command("p $Sp").startswith("$4 = ")
+    out = d.command("info registers VBAR_el1 $X1")
+    assert out.startswith("VBAR_EL1") and "\nx1 " in out.replace("X1", "x1"), out
+
+
+def test_guest_output_is_kept_apart_from_the_debuggers(tmp_path, monkeypatch):
+    """A guest line left open is ended before the debugger speaks (and before the prompt)."""
+    import builtins
+    import io
+    from armvirt.debug.repl import interact
+    src = r"""
+    _start:
+        ldr     x1, =UART_BASE
+        mov     w2, #'a'
+        strb    w2, [x1]
+        mov     w2, #'b'
+        strb    w2, [x1]
+        b       .
+    """
+    d, prog, m = build(tmp_path, "open.S", src)
+    lines = iter(["stepi 5", "p 1", "quit"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(lines))
+    out = io.StringIO()
+    interact(d, history_file=None, stdout=out)
+    text = out.getvalue()
+    assert text.startswith("ab\n"), text                   # the guest's, then a line break
+    assert "\n$1 = 1\n" in text, text

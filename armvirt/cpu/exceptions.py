@@ -16,25 +16,11 @@ from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, set_el_spsel, set_psr_fields
 from armvirt.devices.pmu_counter import pmu_active, pmu_switch_el
 
-# ESR_ELx.EC values (D17.2.37)
-EC_UNKNOWN = 0x00
-EC_WFX = 0x01
-EC_FP_ACCESS = 0x07
-EC_ILLEGAL_STATE = 0x0E
-EC_SVC64 = 0x15
-EC_HVC64 = 0x16
-EC_SMC64 = 0x17
-EC_SYSREG = 0x18
-EC_IABT_LOWER = 0x20
-EC_IABT_SAME = 0x21
-EC_PC_ALIGN = 0x22
-EC_DABT_LOWER = 0x24
-EC_DABT_SAME = 0x25
-EC_SP_ALIGN = 0x26
-EC_SERROR = 0x2F
-EC_BRK64 = 0x3C
-
-ESR_IL = 1 << 25
+# ESR_ELx.EC values and fields: armvirt/cpu/syndrome.py, the one table of them
+from armvirt.cpu.syndrome import (EC_BRK64, EC_DABT_LOWER, EC_DABT_SAME,  # noqa: E402,F401
+                                  EC_FP_ACCESS, EC_HVC64, EC_IABT_LOWER, EC_IABT_SAME,
+                                  EC_ILLEGAL_STATE, EC_PC_ALIGN, EC_SERROR, EC_SMC64,
+                                  EC_SP_ALIGN, EC_SVC64, EC_SYSREG, EC_UNKNOWN, EC_WFX, ESR_IL)
 
 # Offsets within a vector group (D1.10.2)
 VEC_SYNC = 0x000
@@ -110,6 +96,10 @@ def trace_event(c, M, kind, from_el, to_el, esr, elr, far, target):
     mach[r + 7] = far
     mach[r + 8] = target
     mach[r + 9] = c[L.INSTRET]
+    # The world on the EL0/EL1 side of the event (the one left by an entry, entered by a
+    # return): its stage 2 VMID when HCR_EL2.VM is set there, else -1 (EL2, a host, no VMs).
+    lower = from_el if from_el < to_el else to_el
+    mach[r + 10] = (c[SR.VTTBR_EL2] >> 48) & 0xFF if lower < 2 and c[SR.HCR_EL2] & 1 else -1
     mach[L.TRACE_COUNT] = n + 1
     if n + 1 >= L.TRACE_CAP and mach[L.EXIT_CODE] == L.EXIT_NONE:
         mach[L.EXIT_CODE] = L.EXIT_TRACE

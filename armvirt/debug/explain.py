@@ -26,72 +26,10 @@ from __future__ import annotations
 
 from armvirt.cpu import sysreg_table as T
 
-# ESR_ELx.EC, "Exception Class" table of ESR_EL1/ESR_EL2.
-EC_NAMES: dict[int, str] = {
-    0x00: "Unknown reason (UNDEFINED or unallocated instruction, or an exception with no "
-          "other syndrome)",
-    0x01: "Trapped WFI or WFE instruction",
-    0x03: "Trapped MCR or MRC access (coproc 0b1111), AArch32",
-    0x04: "Trapped MCRR or MRRC access (coproc 0b1111), AArch32",
-    0x05: "Trapped MCR or MRC access (coproc 0b1110), AArch32",
-    0x06: "Trapped LDC or STC access, AArch32",
-    0x07: "Access to SVE, Advanced SIMD or floating-point functionality trapped by "
-          "CPACR_EL1.FPEN, CPTR_EL2.TFP or CPTR_EL3.TFP",
-    0x08: "Trapped VMRS access (ID group traps), AArch32",
-    0x09: "Trapped pointer authentication instruction (HCR_EL2.API / SCR_EL3.API)",
-    0x0A: "Trapped LD64B/ST64B* instruction",
-    0x0C: "Trapped MRRC access (coproc 0b1110), AArch32",
-    0x0D: "Branch Target Exception",
-    0x0E: "Illegal Execution state (PSTATE.IL set)",
-    0x11: "SVC instruction execution in AArch32 state",
-    0x12: "HVC instruction execution in AArch32 state",
-    0x13: "SMC instruction execution in AArch32 state",
-    0x15: "SVC instruction execution in AArch64 state",
-    0x16: "HVC instruction execution in AArch64 state",
-    0x17: "SMC instruction execution in AArch64 state",
-    0x18: "Trapped MSR, MRS or System instruction execution in AArch64 state",
-    0x19: "Access to SVE functionality trapped",
-    0x1A: "Trapped ERET, ERETAA or ERETAB instruction",
-    0x1B: "Exception from TSTART instruction",
-    0x1C: "Pointer authentication failure (FEAT_FPAC)",
-    0x1D: "Access to SME functionality trapped",
-    0x1F: "IMPLEMENTATION DEFINED exception to EL3",
-    0x20: "Instruction Abort from a lower Exception level",
-    0x21: "Instruction Abort taken without a change in Exception level",
-    0x22: "PC alignment fault",
-    0x24: "Data Abort from a lower Exception level",
-    0x25: "Data Abort taken without a change in Exception level",
-    0x26: "SP alignment fault",
-    0x27: "Memory Operation Exception (FEAT_MOPS)",
-    0x28: "Trapped floating-point exception, AArch32",
-    0x2C: "Trapped floating-point exception, AArch64",
-    0x2F: "SError interrupt",
-    0x30: "Breakpoint exception from a lower Exception level",
-    0x31: "Breakpoint exception taken without a change in Exception level",
-    0x32: "Software Step exception from a lower Exception level",
-    0x33: "Software Step exception taken without a change in Exception level",
-    0x34: "Watchpoint exception from a lower Exception level",
-    0x35: "Watchpoint exception taken without a change in Exception level",
-    0x38: "BKPT instruction execution, AArch32",
-    0x3A: "Vector Catch exception, AArch32",
-    0x3C: "BRK instruction execution in AArch64 state",
-}
-
-# Short names, for one-line reports (stop messages, catchpoints).
-EC_SHORT: dict[int, str] = {
-    0x00: "UNDEFINED", 0x01: "WFx trap", 0x07: "FP/SIMD access trap", 0x0E: "illegal state",
-    0x15: "SVC", 0x16: "HVC", 0x17: "SMC", 0x18: "MSR/MRS/SYS trap",
-    0x20: "instruction abort (lower EL)", 0x21: "instruction abort (same EL)",
-    0x22: "PC alignment fault", 0x24: "data abort (lower EL)", 0x25: "data abort (same EL)",
-    0x26: "SP alignment fault", 0x2F: "SError", 0x30: "breakpoint (lower EL)",
-    0x31: "breakpoint (same EL)", 0x32: "software step (lower EL)",
-    0x33: "software step (same EL)", 0x34: "watchpoint (lower EL)",
-    0x35: "watchpoint (same EL)", 0x3C: "BRK",
-}
-
-ABORT_ECS = frozenset({0x20, 0x21, 0x24, 0x25})
-DATA_ABORT_ECS = frozenset({0x24, 0x25})
-FAR_ECS = frozenset({0x20, 0x21, 0x22, 0x24, 0x25, 0x34, 0x35})   # ECs that write FAR_ELx
+# The exception classes, their names and the classes' groups: armvirt/cpu/syndrome.py, the
+# one table the core, this decoder, the REPL, the traces and the firmware's include share.
+from armvirt.cpu.syndrome import (ABORT_ECS, DATA_ABORT_ECS, EC_NAMES,  # noqa: E402,F401
+                                  EC_SHORT, FAR_ECS)
 
 _LEVEL = {0: "level 0", 1: "level 1", 2: "level 2", 3: "level 3"}
 

@@ -17,6 +17,14 @@ AArch64 layout expects (``aarch64-tdep.h``: x0 = 0 … cpsr = 33, v0 = 34 … fp
     GDB's ``system`` register group (``info registers system``, ``p $hcr_el2``). FPCR and FPSR are
     not repeated there: the fpu feature already has them. Numbers start at 68, in table order.
 
+``org.armvirt.aarch64.sysregs-upper`` (armvirt's own)
+    the same registers again under their upper-case Arm names, as the Arm ARM and armvirt's REPL
+    write them (``p $ESR_EL2``): GDB matches register names case-sensitively and has no alias
+    mechanism a target can use, so each name is a register of its own, reading and writing the
+    same system register (in group ``upper``, so ``info registers system`` lists each once).
+    GDB caches register values until the next stop: after writing one spelling, the other
+    shows the new value from the next stop on (or ``maintenance flush register-cache``).
+
 The table in ``sysreg_table.py`` is the only source of names and encodings: adding a register
 there adds it here. :data:`REGISTERS` is the numbering the stub's ``p``/``P``/``g``/``G`` packets
 use.
@@ -32,6 +40,7 @@ from armvirt.cpu import sysreg_table as T
 FEATURE_CORE = "org.gnu.gdb.aarch64.core"
 FEATURE_FPU = "org.gnu.gdb.aarch64.fpu"
 FEATURE_SYSREGS = "org.armvirt.aarch64.sysregs"
+FEATURE_SYSREGS_UPPER = "org.armvirt.aarch64.sysregs-upper"
 
 NUM_CORE = 34          # x0..x30, sp, pc, cpsr: the registers of the 'g' packet
 REG_SP = 31
@@ -76,6 +85,10 @@ def registers() -> tuple[GdbRegister, ...]:
              GdbRegister(REG_FPCR, "fpcr", 32, FEATURE_FPU, "fpcr_flags", T.BY_NAME["FPCR"])]
     for i, r in enumerate(_sysreg_entries()):
         regs.append(GdbRegister(FIRST_SYSREG + i, r.name.lower(), 64, FEATURE_SYSREGS,
+                                "uint64", r))
+    first_upper = len(regs)
+    for i, r in enumerate(_sysreg_entries()):
+        regs.append(GdbRegister(first_upper + i, r.name, 64, FEATURE_SYSREGS_UPPER,
                                 "uint64", r))
     assert all(r.num == i for i, r in enumerate(regs))
     return tuple(regs)
@@ -151,6 +164,10 @@ def target_xml() -> str:
     out += ["  </feature>", f'  <feature name="{FEATURE_SYSREGS}">']
     # save-restore="no": GDB must not write the whole system-register file back after an
     # inferior function call (some of them are read-only, and it would undo guest changes).
-    out += [_reg(r, ' group="system" save-restore="no"') for r in regs[FIRST_SYSREG:]]
+    out += [_reg(r, ' group="system" save-restore="no"') for r in regs[FIRST_SYSREG:]
+            if r.feature == FEATURE_SYSREGS]
+    out += ["  </feature>", f'  <feature name="{FEATURE_SYSREGS_UPPER}">']
+    out += [_reg(r, ' group="upper" save-restore="no"') for r in regs[FIRST_SYSREG:]
+            if r.feature == FEATURE_SYSREGS_UPPER]
     out += ["  </feature>", "</target>", ""]
     return "\n".join(out)

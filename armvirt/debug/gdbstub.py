@@ -46,9 +46,9 @@ The model GDB sees
   ``VMPIDR_EL2``, also listed). Writes go through ``Machine.set_reg`` with ``MSR`` semantics:
   the bits the register does not implement keep their value; read-only and constant registers
   answer ``E01``.
-* **Memory** is the *virtual* address space of the selected PE (``Hg``). Translation is not
-  implemented yet, so while the PE's regime has its MMU off VA = PA; with stage 1 or stage 2
-  enabled accesses answer ``E0e`` rather than guessing. Only RAM is reachable: device registers
+* **Memory** is the *virtual* address space of the selected PE (``Hg``), translated in its
+  current regime (``Machine.virt_to_phys``: stage 1 and stage 2, a privileged read); an address
+  that does not translate answers ``E0e``. Only RAM is reachable: device registers
   have side effects and are not read behind the guest's back. ``m`` returns the bytes up to the
   end of RAM when a read starts in RAM and runs past it (the manual allows a short read).
 * **Breakpoints and watchpoints** are the Machine's (data in the decode cache and the watchpoint
@@ -72,6 +72,15 @@ The model GDB sees
   thread; the reply carries its output. Should that module be missing, a built-in set (``help``,
   ``info el``) answers. REPL commands that run the guest (``monitor stepi``) do so behind GDB's
   back: GDB's cached registers are then stale until ``maintenance flush register-cache``.
+* **Reverse execution** ("Packets": ``bs``, ``bc``; advertised as ``ReverseStep+`` and
+  ``ReverseContinue+``): every run the stub makes goes through the REPL's
+  :class:`~armvirt.debug.history.History` (the one ``monitor`` uses), with the PEs it holds and
+  the breakpoint it steps over, so ``bs`` (one instruction of the selected PE back) and ``bc``
+  (back to the last hit of GDB's breakpoints or watchpoints) are the REPL's checkpoints and
+  deterministic replay; at the start of the recording the stop reply says
+  ``replaylog:begin``. A register or memory write from GDB starts the recording afresh (the
+  past no longer leads to the present). GDB's ``reverse-stepi``, ``reverse-continue`` and
+  ``reverse-finish`` work on top of these.
 * **Session end**: ``D`` (detach), ``k``/``vKill`` (kill) or the connection closing. The
   breakpoints and watchpoints GDB inserted are removed. The stub never runs the guest after the
   session: :meth:`GdbServer.serve` returns why it ended and the caller decides.
@@ -93,6 +102,7 @@ from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
 from armvirt.debug import gdb_xml as X
+from armvirt.debug.history import POWER_HELD, ReplayError, machine_config
 from armvirt.machine import ExitInfo, Machine, MachineError
 
 __all__ = ["GdbServer", "GdbSession", "ServeResult", "parse_address", "checksum", "frame",
@@ -109,7 +119,7 @@ E_FAULT = "E0e"    # memory not accessible
 E_INVAL = "E16"    # malformed packet, bad hex, value out of range
 
 _U64 = (1 << 64) - 1
-_POWER_HELD = 4    # a powered-on PE the debugger keeps from running (not a layout.POWER_* value)
+_POWER_HELD = POWER_HELD   # a powered-on PE the debugger keeps from running
 _POWER_NAMES = {L.POWER_ON: "running", L.POWER_OFF: "off", L.POWER_WFI: "asleep (WFI)",
                 L.POWER_WFE: "asleep (WFE)", _POWER_HELD: "held"}
 
@@ -297,6 +307,8 @@ class GdbSession:
                 self._set_pc(self.g_pe, _int(addr))
             tid = self.c_pe if self.c_pe is not None else self.g_pe
             return self._resume([("c", None)] if c == "C" else [("s", tid)])
+        if p in ("bs", "bc"):
+            return self._reverse(p)
         if c == "D":
             self.release()
             self.ended = "detach"
@@ -324,7 +336,7 @@ class GdbSession:
             _, _, feats = p.partition(":")
             self.client_features = {f[:-1] for f in feats.split(";") if f.endswith("+")}
             return (f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;QStartNoAckMode+;"
-                    "vContSupported+;swbreak+;hwbreak+")
+                    "vContSupported+;swbreak+;hwbreak+;ReverseStep+;ReverseContinue+")
         if p == "QStartNoAckMode":
             return "OK"
         if p.startswith("qXfer:features:read:"):
@@ -430,6 +442,7 @@ class GdbSession:
     def _register_written(self, pe: int) -> None:
         if self._watch_done is not None and self._watch_done[0] == pe:
             self._watch_done = None
+        self._forget_history()
 
     def _write_cpsr(self, pe: int, value: int, *, check_only: bool = False) -> None:
         """PSTATE from an SPSR-format value: N, Z, C, V, D, A, I, F, EL and SP can change
@@ -515,6 +528,7 @@ class GdbSession:
             self.m.write_virt(va, data, pe=self.g_pe)
         except MachineError as e:
             raise RspError(E_FAULT, str(e)) from None
+        self._forget_history()
         return "OK"
 
     # -------------------------------------------------------------- breakpoints, watchpoints
@@ -614,12 +628,8 @@ class GdbSession:
         # A step executes the instruction at pc even when a breakpoint is set on it: the
         # engine steps over the breakpoint at STEP_BREAK once (what Machine.run arranges when
         # resuming from a breakpoint stop).
-        if any(b.pa == pc or b.va == pc for b in m.breakpoints):
-            m.mach[L.STEP_BREAK] = pc - (1 << 64) if pc >> 63 else pc
-        try:
-            info = self._run_pes({pe}, 1)
-        finally:
-            m.mach[L.STEP_BREAK] = -1
+        step_break = pc if any(b.pa == pc or b.va == pc for b in m.breakpoints) else None
+        info = self._run_pes({pe}, 1, step_break)
         if info.reason in ("budget", "halt", "idle") and info.instructions >= 1:
             if info.reason != "budget" and not self._any_pe_running():
                 self._note(_exit_note(info))
@@ -645,19 +655,92 @@ class GdbSession:
     def _any_pe_running(self) -> bool:
         return any(self.m.cpus[p][L.POWER] == L.POWER_ON for p in range(self.m.smp))
 
-    def _run_pes(self, pes: set[int], budget: int) -> ExitInfo:
+    def _run_pes(self, pes: set[int], budget: int, step_break: int | None = None) -> ExitInfo:
         """``Machine.run(budget)`` with only ``pes`` allowed to run: the other powered-on PEs
-        are held (a power state the run loop skips and PSCI treats as on) and released after."""
+        are held (a power state the run loop skips and PSCI treats as on) and released after.
+        Recorded in the execution history (``history.History``), for ``bs``/``bc``."""
         m = self.m
-        held = [p for p in range(m.smp) if p not in pes and m.cpus[p][L.POWER] == L.POWER_ON]
-        for p in held:
-            m.cpus[p][L.POWER] = _POWER_HELD
+        held = tuple(p for p in range(m.smp) if p not in pes and
+                     m.cpus[p][L.POWER] == L.POWER_ON)
+        dbg = self._dbg()
+        if dbg is None:
+            from armvirt.debug.history import run_call
+            return run_call(m, budget, held, step_break)
+        h = dbg.history
+        if not h.started:
+            h.reset()
         try:
-            return m.run(max_insns=budget)
+            info = h.run(budget, hold=held, step_break=step_break)
+            h.checkpoint_if_due()
         finally:
-            for p in held:
-                if m.cpus[p][L.POWER] == _POWER_HELD:   # not powered off meanwhile (SYSTEM_OFF)
-                    m.cpus[p][L.POWER] = L.POWER_ON
+            dbg._remember_machine()   # our own run: the REPL behind monitor keeps its history
+        return info
+
+    # -------------------------------------------------------------- reverse execution
+    def _dbg(self) -> Any:
+        """The REPL's Debugger on this machine (``monitor``), whose history records the runs
+        (None when the REPL module is not available)."""
+        if self._debugger is None:
+            try:
+                from armvirt.debug.repl import Debugger
+            except ModuleNotFoundError as e:
+                if e.name != "armvirt.debug.repl":
+                    raise
+                return None
+            self._debugger = Debugger(self.m, symbols=self.symbols)
+        return self._debugger
+
+    def _forget_history(self) -> None:
+        """A client changed registers or memory: the recorded past no longer leads here."""
+        dbg = self._debugger
+        if dbg is not None and dbg.history.started:
+            dbg.history.reset()
+            dbg._remember_machine()
+
+    def _reverse(self, p: str) -> str:
+        """``bs`` (step one instruction backwards) and ``bc`` (continue backwards to the last
+        breakpoint or watchpoint hit), answered from the checkpoints and deterministic replay
+        the REPL's ``reverse-stepi``/``reverse-continue`` use ("Packets": bc, bs; stop reply
+        ``replaylog:begin`` at the start of the recorded history)."""
+        if self.exited:
+            return self.exited
+        dbg = self._dbg()
+        if dbg is None:
+            return ""
+        h = dbg.history
+        pe = self.c_pe if self.c_pe is not None and p == "bs" else self.g_pe
+        self._watch_done = None
+        begin = f"{self._stop_reply(SIGTRAP, pe, 'replaylog:begin;')}"
+        if not h.started or h.pos == h.start_pos:
+            return self._record(begin, pe)
+        dbg.pe = pe
+        try:
+            if p == "bs":
+                target = h.pos - 1 if self.m.smp == 1 else dbg._previous_step_of_pe(h.pos)
+                h.goto(target)
+                dbg._after_travel()
+                at_start = h.pos == h.start_pos
+                return self._record(self._stop_reply(
+                    SIGTRAP, pe, "replaylog:begin;" if at_start else ""), pe)
+            stop = dbg.reverse_continue(machine_config(self.m), any_hit=True)
+        except (ReplayError, Exception) as e:   # noqa: BLE001 - report, keep the session
+            self._note(f"reverse execution failed: {str(e).splitlines()[0] if str(e) else e}")
+            h.reset()
+            return self._record(self._stop_reply(SIGTRAP, pe, "replaylog:begin;"), pe)
+        finally:
+            dbg._remember_machine()
+        if stop is None:
+            return self._record(begin, pe)
+        info = stop.info
+        if stop.kind == "watchpoint" and info is not None and info.watchpoint is not None:
+            wp = info.watchpoint
+            kind = {"w": "watch", "r": "rwatch", "rw": "awatch"}[wp.kind]
+            return self._record(self._stop_reply(SIGTRAP, info.pe,
+                                                 f"{kind}:{max(info.addr, wp.addr):x};"),
+                                info.pe)
+        stopped = info.pe if info is not None else pe
+        why = "swbreak:;" if "swbreak" in self.client_features else ""
+        return self._record(self._stop_reply(SIGTRAP, stopped, why), stopped)
 
     def _report(self, info: ExitInfo) -> str:
         """The stop reply for a Machine exit (other than a completed step)."""
@@ -706,16 +789,10 @@ class GdbSession:
     # -------------------------------------------------------------- monitor
     def _monitor(self, line: str) -> str:
         """``qRcmd``: the REPL's command, or the built-in set; the reply is the output in hex."""
-        try:
-            from armvirt.debug.repl import Debugger
-        except ModuleNotFoundError as e:
-            if e.name != "armvirt.debug.repl":
-                raise
+        if self._dbg() is None:
             out = self._builtin_monitor(line)
         else:
             try:
-                if self._debugger is None:
-                    self._debugger = Debugger(self.m, symbols=self.symbols)
                 if hasattr(self._debugger, "pe"):
                     self._debugger.pe = self.g_pe   # GDB's selected thread is the REPL's PE
                 out = self._debugger.command(line)

@@ -52,12 +52,37 @@ class ReplayError(Exception):
     debugger's back, or a device modelled in Python is not deterministic)."""
 
 
+# A powered-on PE a debugger keeps from running for one call (GDB's scheduler locking and
+# single steps): a power state the run loop skips and PSCI treats as on (not a layout.POWER_*).
+POWER_HELD = 4
+
+
 @dataclass
 class RunEntry:
     start: int                  # position before the call
     budget: int | None          # max_insns given to Machine.run
     config: tuple               # breakpoints and watchpoints armed during the call
     steps: int                  # steps it executed
+    hold: tuple = ()            # PEs held during the call (only the others ran)
+    step_break: int | None = None   # a breakpoint at this pc was stepped over first
+
+
+def run_call(m: Any, budget: int | None, hold: tuple = (), step_break: int | None = None) -> Any:
+    """``Machine.run(budget)`` with the PEs ``hold`` held (``POWER_HELD``) and, when
+    ``step_break`` is given, the breakpoint at that pc stepped over once (the engine's
+    STEP_BREAK, as ``Machine.run`` arranges itself when resuming from a breakpoint stop)."""
+    held = [p for p in hold if m.cpus[p][L.POWER] == L.POWER_ON]
+    for p in held:
+        m.cpus[p][L.POWER] = POWER_HELD
+    if step_break is not None:
+        m.mach[L.STEP_BREAK] = step_break - (1 << 64) if step_break >> 63 else step_break
+    try:
+        return m.run(budget)
+    finally:
+        m.mach[L.STEP_BREAK] = -1
+        for p in held:
+            if m.cpus[p][L.POWER] == POWER_HELD:   # not powered off meanwhile (SYSTEM_OFF)
+                m.cpus[p][L.POWER] = L.POWER_ON
 
 
 @dataclass
@@ -204,13 +229,15 @@ class History:
             self.checkpoint()
 
     # ---------------------------------------------------------------- recording
-    def run(self, budget: int | None) -> Any:
-        """``Machine.run(budget)``, recorded."""
+    def run(self, budget: int | None, *, hold: tuple = (),
+            step_break: int | None = None) -> Any:
+        """``Machine.run(budget)`` (with ``run_call``'s ``hold`` and ``step_break``),
+        recorded."""
         start = self.pos
         config = machine_config(self.m)
-        info = self.m.run(budget)
+        info = run_call(self.m, budget, hold, step_break)
         n = steps_of(info)
-        self.log.append(RunEntry(start, budget, config, n))
+        self.log.append(RunEntry(start, budget, config, n, tuple(hold), step_break))
         self.pos += n
         return info
 
@@ -260,7 +287,7 @@ class History:
                 n = min(e.steps, target - e.start)
                 install_config(self.m, e.config)
                 if n == e.steps:
-                    self._replay_call(e.budget, n)
+                    self._replay_call(e.budget, n, e.hold, e.step_break)
                     new_log.append(e)
                 else:
                     first = 0
@@ -268,11 +295,14 @@ class History:
                         # Land a checkpoint just below the target, so that stepping back
                         # again from here replays little (one PE: splitting a call is exact).
                         first = n - NEAR
-                        self._replay_call(first, first)
-                        new_log.append(RunEntry(e.start, first, e.config, first))
+                        self._replay_call(first, first, e.hold, e.step_break)
+                        new_log.append(RunEntry(e.start, first, e.config, first, e.hold,
+                                                e.step_break))
                         self.log_checkpoint(new_log)
-                    self._replay_call(n - first, n - first)
-                    new_log.append(RunEntry(e.start + first, n - first, e.config, n - first))
+                    sb = e.step_break if first == 0 else None
+                    self._replay_call(n - first, n - first, e.hold, sb)
+                    new_log.append(RunEntry(e.start + first, n - first, e.config, n - first,
+                                            e.hold, sb))
             if commit:
                 self.log = new_log
                 self.checkpoints = [c for c in self.checkpoints if c.pos <= self.pos and
@@ -288,8 +318,9 @@ class History:
                                                 self.checkpoints[-1]))
         self.checkpoints.sort(key=lambda c: (c.pos, c.log_len))
 
-    def _replay_call(self, budget: int | None, expect: int) -> None:
-        info = self.m.run(budget)
+    def _replay_call(self, budget: int | None, expect: int, hold: tuple = (),
+                     step_break: int | None = None) -> None:
+        info = run_call(self.m, budget, hold, step_break)
         got = steps_of(info)
         self.pos += got
         if got != expect:

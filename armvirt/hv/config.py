@@ -24,7 +24,6 @@ A TOML file (Python's tomllib) says the same with tables; paths are relative to 
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,12 @@ _VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "initrd", "dtb", "
 
 
 def _size(value: Any, what: str) -> int:
-    from armvirt.cli import parse_size
+    from armvirt.units import parse_size
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     try:
         return parse_size(str(value))
-    except argparse.ArgumentTypeError as e:
+    except ValueError as e:
         raise LaunchError(f"{what}: {e}") from None
 
 

@@ -1,5 +1,7 @@
 """Generate ``firmware/include/hv_abi.h`` from :mod:`armvirt.hv.abi`: the numbers, structure
-offsets and EL1 system-register save/restore macros of the hypervisor, for the assembly.
+offsets and EL1 system-register save/restore macros of the hypervisor, for the assembly; and,
+from :mod:`armvirt.cpu.syndrome` (the one table of exception classes), the ``EC_*`` and ESR
+field macros and the exit table's macros (a handler placed at its EC's slot by name).
 
 Run ``python -m armvirt.hv.gen_abi`` after editing ``armvirt/hv/abi.py`` (``make gen`` does);
 ``--check`` exits 1 when the committed include is stale (tests/test_generated.py runs it).
@@ -38,6 +40,7 @@ def render() -> str:
     out.append(f"#define NR_STATS {len(abi.STATS)}")
     out.append(f"#define SCTLR_EL1_RESET {_hex(abi.sysreg_reset('SCTLR_EL1'))}")
     out.append("")
+    out += _syndrome()
     out.append("// ---- structures")
     for s in abi.STRUCTS:
         out += s.render()
@@ -61,6 +64,40 @@ def render() -> str:
     out.append("#endif")
     out.append("")
     return "\n".join(out)
+
+
+def _syndrome() -> list[str]:
+    """ESR_ELx.EC values and fields (armvirt/cpu/syndrome.py), and the exit table's macros."""
+    from armvirt.cpu import syndrome as S
+    out = ["// ---- exception classes (ESR_ELx.EC) and ESR fields, from armvirt/cpu/syndrome.py"]
+    for value, name, short, _text, _key in S.EC_TABLE:
+        out.append(f"#define EC_{name} {_hex(value)}  // {short}")
+    out.append(f"#define ESR_EC_SHIFT {S.ESR_EC_SHIFT}")
+    out.append(f"#define ESR_IL {_hex(S.ESR_IL)}")
+    isv = next(lsb for name, lsb, _ in S.ABORT_ISS_FIELDS if name == "ISV")
+    out.append(f"#define ESR_ISV {_hex(1 << isv)}")
+    out += [
+        "",
+        "// A table of handlers indexed by ESR_ELx.EC (64 quads), written by EC name:",
+        "// exit_entry puts HANDLER in EC's slot and 0 (unhandled) in the slots skipped; an",
+        "// entry out of order or given twice is a negative .rept, and exit_table_end refuses a",
+        "// table past its 64 slots (.org backwards).",
+        ".macro exit_table_start",
+        "    .set exit_slot, 0",
+        ".endm",
+        ".macro exit_entry ec, handler",
+        "    .rept (\\ec) - exit_slot",
+        "    .quad 0",
+        "    .endr",
+        "    .quad \\handler",
+        "    .set exit_slot, (\\ec) + 1",
+        ".endm",
+        ".macro exit_table_end table",
+        f"    .org \\table + {S.ESR_EC_MASK + 1} * 8",
+        ".endm",
+        "",
+    ]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,25 +48,14 @@ handle_exit:
 
     .balign 8
 exit_handlers:                          // indexed by ESR_EL2.EC (6 bits); 0 = unhandled
-    .quad   0                           // 0x00 unknown reason
-    .quad   handle_wfx                  // 0x01 WFI/WFE (HCR_EL2.TWI/TWE)
-    .rept   0x16 - 0x02
-    .quad   0
-    .endr
-    .quad   handle_hvc                  // 0x16 HVC (AArch64)
-    .quad   handle_smc                  // 0x17 SMC (AArch64), trapped by HCR_EL2.TSC
-    .quad   handle_sysreg               // 0x18 MSR/MRS/SYS (host/sysreg.S)
-    .rept   0x20 - 0x19
-    .quad   0
-    .endr
-    .quad   handle_iabt                 // 0x20 instruction abort from a lower EL (stage 2)
-    .rept   0x24 - 0x21
-    .quad   0
-    .endr
-    .quad   handle_dabt                 // 0x24 data abort from a lower EL (stage 2)
-    .rept   64 - 0x25
-    .quad   0
-    .endr
+    exit_table_start
+    exit_entry EC_WFX, handle_wfx                   // WFI/WFE (HCR_EL2.TWI/TWE)
+    exit_entry EC_HVC64, handle_hvc
+    exit_entry EC_SMC64, handle_smc                 // trapped by HCR_EL2.TSC
+    exit_entry EC_SYSREG, handle_sysreg             // MSR/MRS/SYS (host/sysreg.S)
+    exit_entry EC_IABT_LOWER, handle_iabt           // stage 2
+    exit_entry EC_DABT_LOWER, handle_dabt           // stage 2
+    exit_table_end exit_handlers
     .size   handle_exit, . - handle_exit
     // EC 0x07 (FP/SIMD access) never gets here: EL2 handles it (fixup_guest_exit).
 

@@ -18,14 +18,14 @@ inject_undef:
     .global inject_dabt
     .type   inject_dabt, %function
 inject_dabt:
-    mov     x1, #EC_DABT_CUR
+    mov     x1, #EC_DABT_SAME
     b       1f
     .size   inject_dabt, . - inject_dabt
 // inject_iabt(x0 = vCPU): the same for an instruction fetch.
     .global inject_iabt
     .type   inject_iabt, %function
 inject_iabt:
-    mov     x1, #EC_IABT_CUR
+    mov     x1, #EC_IABT_SAME
 1:  ldr     x2, [x0, #CTXT_PSTATE]      // from EL0: the "lower EL" class (EC - 1)
     tst     x2, #SPSR_M_MASK
     b.ne    2f

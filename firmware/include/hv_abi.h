@@ -136,6 +136,74 @@
 #define NR_STATS 13
 #define SCTLR_EL1_RESET 0x30D00800
 
+// ---- exception classes (ESR_ELx.EC) and ESR fields, from armvirt/cpu/syndrome.py
+#define EC_UNKNOWN 0  // UNDEFINED
+#define EC_WFX 1  // WFx trap
+#define EC_CP15_32 3  // MCR/MRC trap (AArch32)
+#define EC_CP15_64 4  // MCRR/MRRC trap (AArch32)
+#define EC_CP14_MR 5  // MCR/MRC cp14 trap (AArch32)
+#define EC_CP14_LS 6  // LDC/STC trap (AArch32)
+#define EC_FP_ACCESS 7  // FP/SIMD access trap
+#define EC_CP10_ID 8  // VMRS trap (AArch32)
+#define EC_PAC 9  // PAC trap
+#define EC_LS64 0xA  // LD64B/ST64B trap
+#define EC_CP14_64 0xC  // MRRC cp14 trap (AArch32)
+#define EC_BTI 0xD  // branch target exception
+#define EC_ILLEGAL_STATE 0xE  // illegal state
+#define EC_SVC32 0x11  // SVC (AArch32)
+#define EC_HVC32 0x12  // HVC (AArch32)
+#define EC_SMC32 0x13  // SMC (AArch32)
+#define EC_SVC64 0x15  // SVC
+#define EC_HVC64 0x16  // HVC
+#define EC_SMC64 0x17  // SMC
+#define EC_SYSREG 0x18  // MSR/MRS/SYS trap
+#define EC_SVE 0x19  // SVE trap
+#define EC_ERET 0x1A  // ERET trap
+#define EC_TSTART 0x1B  // TSTART
+#define EC_FPAC 0x1C  // PAC failure
+#define EC_SME 0x1D  // SME trap
+#define EC_IMP_DEF 0x1F  // IMPLEMENTATION DEFINED
+#define EC_IABT_LOWER 0x20  // instruction abort (lower EL)
+#define EC_IABT_SAME 0x21  // instruction abort (same EL)
+#define EC_PC_ALIGN 0x22  // PC alignment fault
+#define EC_DABT_LOWER 0x24  // data abort (lower EL)
+#define EC_DABT_SAME 0x25  // data abort (same EL)
+#define EC_SP_ALIGN 0x26  // SP alignment fault
+#define EC_MOPS 0x27  // memory operation exception
+#define EC_FP_EXC32 0x28  // FP exception (AArch32)
+#define EC_FP_EXC64 0x2C  // FP exception
+#define EC_SERROR 0x2F  // SError
+#define EC_BREAKPT_LOWER 0x30  // breakpoint (lower EL)
+#define EC_BREAKPT_SAME 0x31  // breakpoint (same EL)
+#define EC_SOFTSTP_LOWER 0x32  // software step (lower EL)
+#define EC_SOFTSTP_SAME 0x33  // software step (same EL)
+#define EC_WATCHPT_LOWER 0x34  // watchpoint (lower EL)
+#define EC_WATCHPT_SAME 0x35  // watchpoint (same EL)
+#define EC_BKPT32 0x38  // BKPT (AArch32)
+#define EC_VECTOR_CATCH 0x3A  // vector catch (AArch32)
+#define EC_BRK64 0x3C  // BRK
+#define ESR_EC_SHIFT 26
+#define ESR_IL 0x2000000
+#define ESR_ISV 0x1000000
+
+// A table of handlers indexed by ESR_ELx.EC (64 quads), written by EC name:
+// exit_entry puts HANDLER in EC's slot and 0 (unhandled) in the slots skipped; an
+// entry out of order or given twice is a negative .rept, and exit_table_end refuses a
+// table past its 64 slots (.org backwards).
+.macro exit_table_start
+    .set exit_slot, 0
+.endm
+.macro exit_entry ec, handler
+    .rept (\ec) - exit_slot
+    .quad 0
+    .endr
+    .quad \handler
+    .set exit_slot, (\ec) + 1
+.endm
+.macro exit_table_end table
+    .org \table + 64 * 8
+.endm
+
 // ---- structures
 // CTXT: a CPU context (KVM's struct kvm_cpu_context)
 #define CTXT_REGS 0  // 31 x 8 bytes  X0..X30

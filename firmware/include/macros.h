@@ -5,20 +5,8 @@
 #ifndef HV_MACROS_H
 #define HV_MACROS_H
 
-// Exception classes (ESR_ELx.EC, Arm ARM D17.2.37) the hypervisor looks at
-#define EC_UNKNOWN      0x00
-#define EC_WFX          0x01
-#define EC_FP_ACCESS    0x07
-#define EC_HVC64        0x16
-#define EC_SMC64        0x17
-#define EC_SYS64        0x18
-#define EC_IABT_LOW     0x20
-#define EC_IABT_CUR     0x21
-#define EC_DABT_LOW     0x24
-#define EC_DABT_CUR     0x25
-#define EC_SERROR       0x2F
-#define ESR_IL          (1 << 25)
-#define ESR_ISV         (1 << 24)
+// Exception classes (EC_*), ESR_IL and ESR_ISV: generated into hv_abi.h from
+// armvirt/cpu/syndrome.py.
 #define FSC_EXTABT      0x10
 
 // PSCI (Arm DEN 0022) function IDs and return codes come from armvirt/psci.py as PSCI_*.

@@ -1,0 +1,126 @@
+"""The debugger under the hypervisor: every view in the world it belongs to (armvirt.worlds).
+
+guests/hello.S's `strb w3, [x1]` (guests/hello.S:14) is at guest VA = IPA 0x4000_0010, which
+stage 2 maps to a PA in the VM's block above the hypervisor; at PA 0x4000_0010 is the
+firmware's own code (firmware/boot.S). A view that reads the guest's address as a PA shows the
+firmware's instruction: these tests fail that way.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from armvirt.debug.repl import Debugger
+from armvirt.debug.symbols import SymbolTable
+from armvirt.hv import abi
+from armvirt.hv.launch import HvConfig, VMConfig, launch
+
+STRB_LINE = "guests/hello.S:14"
+
+
+@pytest.fixture(params=["split", "direct"])
+def hv(request, guests_dir):
+    image = str(guests_dir / "hello.elf")
+    m, run = launch(HvConfig([VMConfig(image)], mode=request.param, smp=1))
+    symbols = SymbolTable()
+    symbols.add_elf(run.firmware, space="hyp")
+    symbols.add_elf(image, space="guest")
+    return Debugger(m, symbols), request.param, image
+
+
+def guest_strb(image: str) -> int:
+    t = SymbolTable.from_elf(image)
+    return t.lookup("_start") + 16
+
+
+def test_guest_fault_explained_with_the_guests_instruction_and_line(hv):
+    dbg, mode, image = hv
+    out = dbg.command("catch exception el2 ec=dabt")
+    out = dbg.command("continue")
+    assert "[vm0 vcpu0] Catchpoint 1" in out, out
+    assert "ELR_EL2 = 0x40000010 <_start+16>" in out, out
+    out = dbg.command("explain fault el2")
+    assert out.startswith("[vm0 vcpu0] ("), out
+    assert "instruction in vm0 vcpu0" in out, out
+    assert re.search(r"0x40000010 <_start\+16>:\tstrb\tw3, \[x1\]", out), out
+    assert STRB_LINE in out, out
+    assert "firmware/" not in out, out
+    # While EL2 runs, the PE's own view is the hypervisor's: PA 0x4000_0010 is firmware code.
+    assert "[hyp]" in dbg.command("stepi")
+
+
+def test_split_host_part_explains_the_exit_it_handles(guests_dir):
+    image = str(guests_dir / "hello.elf")
+    m, run = launch(HvConfig([VMConfig(image)], mode="split", smp=1))
+    symbols = SymbolTable()
+    symbols.add_elf(run.firmware, space="hyp")
+    symbols.add_elf(image, space="guest")
+    dbg = Debugger(m, symbols)
+    out = dbg.command("break handle_dabt el 1")
+    assert out.startswith("[host] Breakpoint 1 at"), out
+    out = dbg.command("continue")
+    assert "[host] Breakpoint 1," in out and "<handle_dabt>" in out, out
+    out = dbg.command("explain fault el2")
+    assert "the host part is handling this exit" in out, out
+    assert out.startswith("[vm0 vcpu0]"), out
+    assert re.search(r"0x40000010 <_start\+16>:\tstrb\tw3, \[x1\]", out), out
+    assert STRB_LINE in out, out
+
+
+def test_breakpoint_on_a_guest_symbol_is_announced_and_hit_in_the_guest(hv):
+    dbg, mode, image = hv
+    out = dbg.command("break _start el 1")
+    assert out.startswith("[vm0] Breakpoint 1 at 0x40000000 <_start> at guests/hello.S:"), out
+    assert "firmware/" not in out, out
+    out = dbg.command("continue")
+    lines = out.splitlines()
+    assert re.search(r"\[vm0 vcpu0\] Breakpoint 1, 0x40000000 <_start> at guests/hello.S:\d+",
+                     out), out
+    assert any(l.startswith("[vm0 vcpu0] guests/hello.S:10") for l in lines), out
+    assert dbg.worlds.current(0).kind == "guest"
+    assert dbg.m.reg("el") == 1
+    # The guest's PC is an IPA; stage 2 put its page above the hypervisor's 2 MiB.
+    pa = dbg.m.virt_to_phys(0x4000_0000)
+    assert pa >= abi.VM_MEM_BASE
+    out = dbg.command("info breakpoints")
+    assert "breakpoint already hit 1 time" in out, out
+
+
+def test_x_and_disas_of_a_guest_va(hv):
+    dbg, mode, image = hv
+    dbg.command("catch exception el2 ec=dabt")
+    dbg.command("continue")
+    assert dbg.m.reg("el") == 2
+    # From EL2, `world vm0` looks at the guest's addresses through its regime.
+    out = dbg.command("world vm0")
+    assert out.startswith("Addresses are looked at in vm0 vcpu0"), out
+    out = dbg.command("x/i 0x40000010")
+    assert re.search(r"0x40000010 <_start\+16>:\tstrb\tw3, \[x1\]", out), out
+    out = dbg.command("x/s message")
+    assert '"Hello from armvirt!\\n"' in out, out
+    out = dbg.command("disas _start")
+    assert "Dump of assembler code for function _start:" in out, out
+    assert STRB_LINE in out and "strb\tw3, [x1]" in out and "firmware/" not in out, out
+    out = dbg.command("world hyp")
+    out = dbg.command("x/i 0x40000010")
+    assert "strb" not in out, out                          # the firmware's code at that PA
+    dbg.command("world auto")
+    # In the guest itself (the PE's own world), the same views need no `world`.
+    dbg.command("delete")
+    dbg.command("break _start+16 el 1")
+    out = dbg.command("continue")
+    assert "[vm0 vcpu0]" in out, out
+    out = dbg.command("x/2i $pc")
+    assert "strb\tw3, [x1]" in out, out
+    out = dbg.command("bt")
+    assert out.startswith("#0  0x40000010 in _start+16 at guests/hello.S:14"), out
+
+
+def test_info_breakpoints_names_each_in_its_world(hv):
+    dbg, mode, image = hv
+    dbg.command("break _start el 1")
+    dbg.command("break _start el 2")
+    out = dbg.command("info breakpoints").splitlines()
+    assert out[1].endswith("<_start> at guests/hello.S:10 (EL1 only) [vm0]"), out
+    assert "firmware/boot.S" in out[2] and out[2].endswith("(EL2 only) [hyp]"), out
