@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.debug.gdbstub import GdbServer, GdbSession
 from armvirt.machine import Machine
 
