@@ -811,9 +811,10 @@ class Machine:
                     insns - rec[2] >= self.STUCK_INSNS:
                 rec[4] = 1     # once per spell
                 line = (f"PE{pe} looks stuck: {insns - rec[2]} instructions at EL"
-                        f"{int(c[L.EL])} within 0x{rec[0]:x}..0x{rec[1] + 4:x}, with IRQs "
-                        f"and FIQs masked (DAIF 0x{int(c[L.DAIF]) << 6:x}) all along: a loop "
-                        f"no interrupt can leave, waiting for something that may never come")
+                        f"{int(c[L.EL])} with every sampled pc in 0x{rec[0]:x}..0x{rec[1]:x} "
+                        f"and IRQs and FIQs masked (DAIF 0x{int(c[L.DAIF]) << 6:x}) all "
+                        f"along: a loop no interrupt can leave, waiting for something that "
+                        f"may never come")
                 self.stuck_reports.append(line)
                 if self.stuck_sink is not None:
                     self.stuck_sink(line)
