@@ -5,6 +5,7 @@
                       [--trace-range LO-HI] [--trace-vm NAME] [--regs-json FILE] [--gdb ADDR]
     armvirt run (--vm SPEC)... | --config vms.toml [--hv {split,direct}] [--smp N] [--mem SIZE]
     armvirt run --bare IMAGE [--el {1,2}] [--smp N] [--mem SIZE] ...
+    armvirt run --bare --bios FILE [--pflash FILE] [--smp N] [--mem SIZE] ...
     armvirt debug IMAGE [run options] [-ex CMD]... [--batch FILE]
     armvirt dumpdtb FILE [--dts] [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
     armvirt debug IMAGE [--el {1,2}] [--smp N] [--mem SIZE] [--append ARGS]
@@ -195,8 +196,17 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
         r.add_argument("--bare", action="store_true",
                        help="boot IMAGE directly on the board, with no hypervisor underneath")
     else:
-        r.add_argument("image", metavar="IMAGE", help="the image to boot (on the bare board)")
-    r.add_argument("--el", type=int, choices=(1, 2), default=1,
+        r.add_argument("image", metavar="IMAGE", nargs="?",
+                       help="the image to boot (on the bare board)")
+    r.add_argument("--bios", default=None, metavar="FILE",
+                   help="boot firmware from flash, as qemu -bios: FILE (at most 64 MiB) in "
+                   "CFI flash bank 0 at 0x0, started at EL2 with the DTB at the start of RAM "
+                   "(instead of IMAGE; on the bare board). A system reset restarts it")
+    r.add_argument("--pflash", default=None, metavar="FILE",
+                   help="with --bios: flash bank 1 at 0x4000000, the firmware's variable store "
+                   "(a 64 MiB file: truncate -s 64M FILE); the guest's changes are written "
+                   "back to FILE")
+    r.add_argument("--el", type=int, choices=(1, 2), default=None,
                    help="exception level to enter IMAGE at (default 1, as qemu -M virt); "
                    "at EL1 the board answers PSCI over HVC, at EL2 over SMC")
     r.add_argument("--smp", type=_int, default=None, metavar="N",
@@ -288,6 +298,18 @@ def _hv_config(args):
             cfg.mem = args.mem
     if args.hv:
         cfg.mode = args.hv
+    from armvirt.loader import LoadError, refuse_unknown
+    for vm in cfg.vms:     # the loader's strict rule, for what a user names on the command line
+        try:
+            with open(vm.image, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            continue       # the launch reports it
+        try:
+            refuse_unknown(str(vm.image), head, vm.kind, vm.load_addr)
+        except LoadError as e:
+            from armvirt.hv.launch import LaunchError
+            raise LaunchError(f"VM {vm.name or vm.image}: {e}") from None
     return cfg
 
 
@@ -295,6 +317,14 @@ def _check_run_args(args) -> str | None:
     """Combinations argparse cannot express; the one-line complaint, or None."""
     if args.wait and not args.gdb:
         return "--wait needs --gdb"
+    problem = _check_bios_args(args)
+    if problem:
+        return problem
+    if args.bios and not args.bare:
+        return ("--bios needs --bare: firmware in flash as a guest of the hypervisor is not "
+                "supported yet")
+    if args.bare and args.bios:
+        return None
     if args.bare:
         if args.vm or args.config or args.hv:
             return "--bare boots one IMAGE on the board: --hv, --vm and --config do not apply"
@@ -313,11 +343,28 @@ def _check_run_args(args) -> str | None:
     return None
 
 
+def _check_bios_args(args) -> str | None:
+    """--bios/--pflash combinations (run and debug)."""
+    if args.pflash and not args.bios:
+        return "--pflash needs --bios (it is the firmware's variable store, flash bank 1)"
+    if not args.bios:
+        return None
+    if args.image:
+        return "give IMAGE or --bios, not both (the firmware loads what it boots)"
+    for option, value in (("--initrd", args.initrd), ("--load-addr", args.load_addr)):
+        if value is not None:
+            return f"{option} is for an IMAGE, not for --bios"
+    if args.el_given and args.el != 2:
+        return ("--bios starts the firmware at EL2, the highest EL, as qemu -bios does: "
+                f"--el {args.el} does not apply")
+    return None
+
+
 def cmd_run(args) -> int:
     from armvirt import trace as tr
     from armvirt.debug.symbols import SymbolError, SymbolTable
     from armvirt.hv.launch import LaunchError
-    from armvirt.loader import LoadError, load_image
+    from armvirt.loader import LoadError, load_bios, load_image, reboot_firmware
     from armvirt.machine import Machine, MachineError
 
     problem = _check_run_args(args)
@@ -369,12 +416,18 @@ def cmd_run(args) -> int:
     try:
         if args.bare:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc,
-                        uart=to_stdout, trace=kinds)
+                        psci_conduit="hvc" if args.el == 1 and not args.bios else "smc",
+                        rtc_epoch=args.rtc, uart=to_stdout, trace=kinds,
+                        flash=bool(args.bios))
             if kinds:
                 m.trace_sink = sink
-            boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el, initrd=args.initrd, dtb_file=args.dtb)
+            if args.bios:
+                boot = load_bios(m, args.bios, pflash=args.pflash, bootargs=args.append,
+                                 dtb_file=args.dtb)
+            else:
+                boot = load_image(m, args.image, load_addr=args.load_addr,
+                                  bootargs=args.append, el=args.el, initrd=args.initrd,
+                                  dtb_file=args.dtb, strict=True)
             symbols = SymbolTable.from_boot_info(boot) if args.gdb else None
         else:
             from armvirt.hv.console import ConsoleDemux, prefixed
@@ -428,7 +481,15 @@ def cmd_run(args) -> int:
     if perfetto:   # streamed as the run goes: no run is too long to trace
         chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp,
                                          namer=namer if hv_run is not None else None)
+    from armvirt.console import ConsoleQuit, StdinConsole
+    console = None
+    if args.bare:   # what is typed goes to the board's PL011 (under the hypervisor: not yet)
+        console = StdinConsole(0)
+        m.uart_source, m.uart_source_waits = console.read, console.waits
+    m.stuck_sink = lambda line: print(f"armvirt: {line}", file=sys.stderr, flush=True)
     try:
+        if console is not None:
+            console.__enter__()
         if args.gdb:   # sessions until the run ends; the guest runs on between them (QEMU)
             served = _serve_gdb(m, args, symbols, wait=args.wait, until_end=True)
             if served is None:
@@ -446,11 +507,34 @@ def cmd_run(args) -> int:
             info = tracer.run(args.max_insns)
         else:
             info = m.run(args.max_insns)
+            done = info.instructions
+            while info.reason == "system_reset" and args.bios:
+                # QEMU resets the board and the firmware starts again from flash, its
+                # variable store (bank 1) and RAM kept.
+                m.system_reset()
+                reboot_firmware(m, boot)
+                left = None if args.max_insns is None else args.max_insns - done
+                if left is not None and left <= 0:
+                    info = m.run(0)
+                    break
+                info = m.run(left)
+                done += info.instructions
+            info.instructions = done
     except KeyboardInterrupt:
+        if console is not None:
+            console.restore()
         print("\narmvirt: interrupted", file=sys.stderr)
         _discard_outputs(outputs)
         return 130
+    except ConsoleQuit:
+        if console is not None:
+            console.restore()
+        print("\narmvirt: quit (Ctrl-A x)", file=sys.stderr)
+        _discard_outputs(outputs)
+        return EXIT_OK
     finally:
+        if console is not None:
+            console.restore()
         if demux is not None:
             demux.flush()
         for f in files:
@@ -559,11 +643,19 @@ def cmd_debug(args) -> int:
     from armvirt.debug.repl import Debugger, interact
     from armvirt.debug.symbols import SymbolError, SymbolTable
     from armvirt.hv.launch import LaunchError
-    from armvirt.loader import LoadError, load_image
+    from armvirt.loader import LoadError, load_bios, load_image
     from armvirt.machine import Machine, MachineError
 
     script: list[tuple[str, str]] = args.script or []
     lines: list[str] = []
+    problem = _check_bios_args(args)
+    if problem is None and not args.image and not args.bios:
+        problem = "the following arguments are required: IMAGE"
+    if problem is None and args.bios and args.hv:
+        problem = "--bios does not go with --hv: firmware boots on the bare board"
+    if problem:
+        print(f"armvirt: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         for kind, value in script:
             if kind == "cmd":
@@ -595,10 +687,17 @@ def cmd_debug(args) -> int:
                 symbols.add_elf(args.image, space="guest")
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
-                        psci_conduit="hvc" if args.el == 1 else "smc", rtc_epoch=args.rtc)
-            boot = load_image(m, args.image, load_addr=args.load_addr, bootargs=args.append,
-                              el=args.el, initrd=args.initrd, dtb_file=args.dtb)
-            symbols = SymbolTable.from_boot_info(boot)
+                        psci_conduit="hvc" if args.el == 1 and not args.bios else "smc",
+                        rtc_epoch=args.rtc, flash=bool(args.bios))
+            if args.bios:
+                boot = load_bios(m, args.bios, pflash=args.pflash, bootargs=args.append,
+                                 dtb_file=args.dtb)
+                symbols = SymbolTable()
+            else:
+                boot = load_image(m, args.image, load_addr=args.load_addr,
+                                  bootargs=args.append, el=args.el, initrd=args.initrd,
+                                  dtb_file=args.dtb, strict=True)
+                symbols = SymbolTable.from_boot_info(boot)
         for extra in args.symbols:
             symbols.add_elf(extra)
     except (LoadError, MachineError, SymbolError, LaunchError, OSError) as e:
@@ -620,9 +719,9 @@ def cmd_debug(args) -> int:
               f"hypervisor, guest entry 0x{boot.entry:x} (IPA), {m.smp} "
               f"PE{'s' if m.smp > 1 else ''}; PE0 at EL2 at the firmware's entry")
     else:
-        print(f"armvirt debug: {args.image} ({boot.kind}), entry 0x{boot.entry:x}, "
-              f"{m.smp} PE{'s' if m.smp > 1 else ''}, {m.ram_size >> 20} MiB RAM; "
-              f"PE0 at EL{args.el}")
+        print(f"armvirt debug: {args.image or args.bios} ({boot.kind}), entry "
+              f"0x{boot.entry:x}, {m.smp} PE{'s' if m.smp > 1 else ''}, "
+              f"{m.ram_size >> 20} MiB RAM; PE0 at EL{2 if args.bios else args.el}")
     print(dbg.where())
     sys.stdout.flush()
     if script:
@@ -686,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
         args.smp_given, args.mem_given = args.smp is not None, args.mem is not None
         args.smp = args.smp if args.smp_given else 1
         args.mem = args.mem if args.mem_given else DEFAULT_MEM
+        args.el_given = args.el is not None
+        args.el = args.el if args.el_given else 1
     if args.command == "run":
         # SIGTERM ends a run the way Ctrl-C does (the guest's output flushed, status 143),
         # not by killing the interpreter with the output still buffered.

@@ -113,6 +113,8 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
       ``"none"``, as QEMU does when PSCI is disabled.
     * ``/pl011@9000000``: PL011 + PrimeCell, SPI 1 level-high, both clocks from ``/apb-pclk``
       (create_uart); ``/chosen/stdout-path`` and ``/aliases/serial0`` point at it.
+    * ``/flash@0``: ``cfi-flash``, both 64 MiB banks in ``reg``, ``bank-width = 4``
+      (virt_flash_fdt): only for a board with flash (``machine_like.flash``, ``--bios``).
     * ``/pl031@9010000`` (create_rtc) and the 32 ``/virtio_mmio@a000000..`` transports (SPIs
       16-47, edge-rising, create_virtio_devices): only for a board that has them
       (``machine_like.board_devices``, armvirt/board.py) — not for a VM of the hypervisor.
@@ -180,6 +182,17 @@ def build_dtb(machine_like: BoardLike, *, bootargs: str = "",
         fdt.PropStrings("clock-output-names", "clk24mhz"),
         fdt.PropWords("phandle", CLOCK_PHANDLE),
     ))
+
+    if getattr(machine_like, "flash", False):
+        # QEMU's virt_flash_fdt (non-secure): one cfi-flash node for both banks.
+        root.append(fdt.Node(
+            f"flash@{memmap.FLASH_BASE:x}",
+            fdt.PropWords("bank-width", 4),
+            fdt.PropWords("reg", *_cells(memmap.FLASH_BASE, memmap.FLASH_BANK_SIZE,
+                                         memmap.FLASH_BASE + memmap.FLASH_BANK_SIZE,
+                                         memmap.FLASH_BANK_SIZE)),
+            fdt.PropStrings("compatible", "cfi-flash"),
+        ))
 
     root.append(fdt.Node(
         f"memory@{memmap.RAM_BASE:x}",

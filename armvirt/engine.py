@@ -19,11 +19,10 @@ clocks move with the round, and when every PE sleeps time skips to the next time
 from armvirt.jit import njit
 
 from armvirt import layout as L
-from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, HCR_VF, HCR_VI, HCR_VSE,
                                     default_target_el, raise_sync, take_interrupt)
-from armvirt.cpu.memory import fetch_translate
+from armvirt.cpu.memory import array_to_pa, fetch_translate
 from armvirt.cpu.mmu import HCR_VM, current_vmid
 from armvirt.devices.timer import pe_event
 from armvirt.isa._decoder import decode
@@ -100,14 +99,14 @@ def run_pe(c, M, limit):
             if e == 0:
                 w = (ram64[idx >> 1] >> ((idx & 1) << 5)) & 0xFFFFFFFF
                 e = (decode(w) << 32) | w
-                if mach[L.BP_COUNT] > 0 and _bp_lookup(M, idx * 4 + memmap.RAM_BASE):
+                if mach[L.BP_COUNT] > 0 and _bp_lookup(M, array_to_pa(M, idx * 4)):
                     e = -e  # a breakpoint word: check it now, not only from its next fetch
                 dcache[idx] = e
             if e < 0:
                 e = -e
                 if mach[L.STEP_BREAK] == pc:
                     mach[L.STEP_BREAK] = -1  # resuming from this breakpoint: run it once
-                elif _bp_matches(c, M, pc, idx * 4 + memmap.RAM_BASE):
+                elif _bp_matches(c, M, pc, array_to_pa(M, idx * 4)):
                     mach[L.EXIT_CODE] = L.EXIT_BREAKPOINT
                     mach[L.EXIT_PE] = c[L.PE_INDEX]
                     mach[L.EXIT_ADDR] = pc

@@ -129,6 +129,12 @@ UART_DMACR = 28
 UART_RX_HEAD = 29   # rx ring read index
 UART_RX_TAIL = 30   # rx ring write index
 UART_ILPR = 31
+# Memory (armvirt/cpu/memory.py). The RAM arrays of M hold RAM, then, when the board has flash,
+# the two flash banks (FLASH_BANK_SIZE each) at offsets RAM_BYTES and RAM_BYTES + bank size.
+RAM_BYTES = 48      # bytes of RAM (the arrays are longer when flash follows it)
+FLASH_ROMD = 49     # bit b: flash bank b is in read-array mode, read and fetched in the core
+#                     (QEMU's "romd" mode); otherwise, and for every write, the CFI device
+#                     in Python answers (armvirt/pflash.py)
 MACH_SIZE = 64
 
 CONDUIT_NONE = 0
@@ -168,9 +174,9 @@ EXIT_NAMES = {
 # call that LLVM does not inline pays for all of them (13 arrays measured ~4x slower than 5).
 M_MACH = 0     # int64 S: the machine-wide slots above, then the regions S_* below
 M_CPUS = 1     # int64[npe, CPU_SIZE]
-M_RAM8 = 2     # uint8 view of guest RAM at RAM_BASE
-M_RAM64 = 3    # int64 view of the same RAM (aligned 64-bit accesses)
-M_DCACHE = 4   # int64 per RAM word: (op << 32) | word once decoded; 0 = not decoded;
+M_RAM8 = 2     # uint8 view of guest RAM at RAM_BASE (then the flash banks, RAM_BYTES)
+M_RAM64 = 3    # int64 view of the same memory (aligned 64-bit accesses)
+M_DCACHE = 4   # int64 per word of M_RAM8: (op << 32) | word once decoded; 0 = not decoded;
 #                 negative = the same entry, negated, for a word with a breakpoint
 
 UART_TX_CAP = 4096

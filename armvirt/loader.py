@@ -107,7 +107,7 @@ class LoadTarget(Protocol):
 class BootInfo:
     """What :func:`load_image` did: enough for the CLI to report and the debugger to start."""
 
-    kind: str                          # "elf" | "image" | "raw"
+    kind: str                          # "elf" | "image" | "raw" | "bios" (load_bios)
     entry: int                         # physical address PE 0 starts at
     dtb_addr: int | None               # physical address of the DTB (= x0), None if dtb=False
     segments: list[tuple[int, int]]    # (physical start, size in memory) of everything loaded
@@ -115,6 +115,7 @@ class BootInfo:
     lines: Any = None                  # DWARF (addr, file, line) rows, for the debugger
     path: str = ""
     initrd: tuple[int, int] | None = None   # physical [start, end) of the initrd, if any
+    dtb_blob: bytes = b""              # "bios": the DTB written at the start of RAM on each boot
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,31 @@ def _read(path: str | os.PathLike[str]) -> bytes:
     return data
 
 
+def refuse_unknown(name: str, data: bytes, kind: str = "auto",
+                   load_addr: int | None = None) -> None:
+    """LoadError for a file that is neither ELF nor Image when nothing says it is a raw
+    binary (``kind="raw"`` or a load address): the ``strict`` rule of :func:`load_image`."""
+    if kind == "auto" and load_addr is None and detect_kind(data) == "raw":
+        raise LoadError(f"{name} is neither an AArch64 ELF file nor an arm64 Linux Image "
+                        f"({_looks_like(data)}); to run it as a raw binary, give its load "
+                        f"address (--load-addr, or load-addr= for a VM)")
+
+
+def _looks_like(data: bytes) -> str:
+    """A few words on what a file that is not an image seems to be, for the refusal."""
+    if data[:4] == ELF_MAGIC:
+        return "an ELF file, but not a 64-bit little-endian AArch64 executable"
+    head = data[:4096]
+    if head[:2] == b"\x1f\x8b":
+        return "gzip-compressed: decompress it first"
+    if head[:4] == b"MZ\x00\x00" or head[:2] == b"MZ":
+        return "a PE/EFI file without the arm64 Image header"
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    if printable >= 0.95 * len(head):
+        return "it looks like text"
+    return "no \\x7fELF magic at 0, no ARM\\x64 magic at 0x38"
+
+
 def _place_dtb(name: str, size: int, candidates: list[int], occupied: list[tuple[int, int]],
                ram_size: int) -> int:
     """First candidate address where ``size`` bytes fit in RAM and overlap nothing loaded."""
@@ -427,7 +453,8 @@ def patch_dtb(blob: bytes, name: str, *, ram_size: int, bootargs: str = "",
 def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str = "auto",
                load_addr: int | None = None, bootargs: str = "", dtb: bool = True,
                el: int = 1, initrd: str | os.PathLike[str] | None = None,
-               dtb_file: str | os.PathLike[str] | None = None) -> BootInfo:
+               dtb_file: str | os.PathLike[str] | None = None,
+               strict: bool = False) -> BootInfo:
     """Load ``path`` into ``machine``, place the device tree, and start PE 0 at the entry.
 
     ``kind`` is ``"auto"`` (by content, :func:`detect_kind`), ``"elf"``, ``"image"`` or
@@ -439,6 +466,9 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     loaded as the initial RAM disk of a Linux ``Image``, where QEMU's ``-initrd`` puts it (see
     the module docstring), and described in ``/chosen``. ``dtb_file`` is a device tree blob
     to pass instead of the board's, patched as QEMU's ``-dtb`` patches it (:func:`patch_dtb`).
+    With ``strict`` (the command line, VMs), a file that is neither ELF nor Image is refused
+    unless ``load_addr`` or ``kind="raw"`` says it is a raw binary: a text file or a damaged
+    download is not a kernel, and run as one it only faults.
 
     Raises :class:`LoadError` for anything wrong with the file or the request; the machine is
     not modified in that case. See the module docstring for where everything goes.
@@ -451,6 +481,8 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     data = _read(path)
     initrd_data = _read(initrd) if initrd is not None else None
     detected = detect_kind(data)
+    if strict:
+        refuse_unknown(name, data, kind, load_addr)
     if kind == "auto":
         kind = detected
     if initrd_data is not None and kind != "image":
@@ -550,3 +582,50 @@ def load_image(machine: LoadTarget, path: str | os.PathLike[str], *, kind: str =
     return BootInfo(kind=kind, entry=entry, dtb_addr=dtb_addr,
                     segments=[(c.addr, c.memsz) for c in chunks], symbols=symbols,
                     lines=lines, path=name, initrd=initrd_range)
+
+
+def load_bios(machine, path: str | os.PathLike[str], *, pflash: str | None = None,
+              bootargs: str = "", dtb_file: str | os.PathLike[str] | None = None) -> BootInfo:
+    """Boot firmware from flash, as QEMU's ``-bios`` on ``virt``: ``path`` in flash bank 0 at
+    0x0 (the machine needs ``flash=True``), ``pflash`` (a file, kept up to date with the
+    guest's changes) in bank 1, the device tree at the start of RAM (QEMU's ``arm_load_dtb`` at
+    ``loader_start`` when firmware is loaded), and PE 0 started at the flash's first word at
+    EL2, the highest EL implemented, with every register at its reset value (x0 = 0: firmware
+    such as U-Boot's qemu_arm64 looks for the DTB at the start of RAM itself).
+
+    ``reboot_firmware`` does the same after a system reset. Raises LoadError (one line) for
+    an unfit file; nothing is changed then."""
+    from armvirt import pflash as pf
+    try:
+        bios = pf.read_bios(str(path))
+        if pflash is not None:
+            pf.read_pflash(str(pflash))       # checked now, read by load_flash
+    except ValueError as e:
+        raise LoadError(str(e)) from None
+    blob = _firmware_dtb(machine, bootargs, dtb_file)
+    machine.load_flash(bios, None if pflash is None else str(pflash))
+    info = BootInfo(kind="bios", entry=memmap.FLASH_BASE, dtb_addr=memmap.RAM_BASE,
+                    segments=[(memmap.FLASH_BASE, len(bios))], path=str(path), dtb_blob=blob)
+    reboot_firmware(machine, info)
+    return info
+
+
+def reboot_firmware(machine, info: BootInfo) -> None:
+    """Start the firmware again after ``Machine.system_reset`` (QEMU re-copies its ROM blobs,
+    the DTB among them, and the PE starts at its reset address)."""
+    machine.write_phys(memmap.RAM_BASE, info.dtb_blob)
+    machine.boot_pe(0, memmap.FLASH_BASE, el=2)
+
+
+def _firmware_dtb(machine, bootargs: str, dtb_file) -> bytes:
+    try:
+        if dtb_file is not None:
+            blob = patch_dtb(_read(dtb_file), str(dtb_file), ram_size=int(machine.ram_size),
+                             bootargs=bootargs, initrd=None)
+        else:
+            blob = build_dtb(machine, bootargs=bootargs)
+    except ValueError as e:
+        raise LoadError(f"cannot build the device tree: {e}") from None
+    if len(blob) > int(machine.ram_size):
+        raise LoadError(f"the device tree ({len(blob)} bytes) does not fit in RAM")
+    return blob

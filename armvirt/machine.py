@@ -156,7 +156,8 @@ class Machine:
 
     def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
                  psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
-                 trace: Iterable[str] = (), rtc_epoch: int | None = None):
+                 trace: Iterable[str] = (), rtc_epoch: int | None = None,
+                 flash: bool = False):
         if not 1 <= smp <= memmap.MAX_PES:
             raise MachineError(f"--smp must be between 1 and {memmap.MAX_PES}, not {smp}")
         if ram_size <= 0 or ram_size % 4096 or ram_size > memmap.RAM_SIZE_MAX:
@@ -166,6 +167,7 @@ class Machine:
         from armvirt.isa._decoder import NUM_OPS
         self.smp = smp
         self.ram_size = ram_size
+        self.boot_el = 1          # the EL PE 0 was started at (boot_pe)
         # One int64 array for machine-wide state, carved into named views (layout.S_*).
         self.state = np.zeros(L.S_SIZE, dtype=np.int64)
         self.mach = self.state[:L.MACH_SIZE]
@@ -184,11 +186,19 @@ class Machine:
         self.cpus = np.zeros((smp, L.CPU_SIZE), dtype=np.int64)
         # RAM as 64-bit words with a byte view of the same memory; the decode cache holds
         # (op << 32) | word per 32-bit word (2 bytes per byte of RAM). Both are committed by
-        # the host only where touched, so a 16 GiB board costs what the guest uses.
-        self.ram64 = _lazy_zeros(ram_size // 8, "RAM")
-        self.ram = self.ram64.view(np.uint8)
-        self.dcache = _lazy_zeros(ram_size // 4, "the decode cache")
-        self.M = (self.state, self.cpus, self.ram, self.ram64, self.dcache)
+        # the host only where touched, so a 16 GiB board costs what the guest uses. With
+        # ``flash`` the two flash banks follow RAM in the same arrays (layout.RAM_BYTES), so
+        # firmware executes in place like code in RAM (armvirt/pflash.py).
+        self.flash = bool(flash)
+        total = ram_size + (2 * memmap.FLASH_BANK_SIZE if flash else 0)
+        self.mem64 = _lazy_zeros(total // 8, "RAM")
+        self.mem8 = self.mem64.view(np.uint8)
+        self.mem_dcache = _lazy_zeros(total // 4, "the decode cache")
+        self.ram64 = self.mem64[:ram_size // 8]
+        self.ram = self.mem8[:ram_size]
+        self.dcache = self.mem_dcache[:ram_size // 4]
+        self.M = (self.state, self.cpus, self.mem8, self.mem64, self.mem_dcache)
+        self.mach[L.RAM_BYTES] = ram_size
         conduits = {"none": L.CONDUIT_NONE, "hvc": L.CONDUIT_HVC, "smc": L.CONDUIT_SMC}
         if psci_conduit not in conduits:
             raise MachineError(f"unknown PSCI conduit {psci_conduit!r}")
@@ -205,6 +215,18 @@ class Machine:
         self.console = bytearray()          # everything the UART transmitted
         self._chunk = 1_000_000             # instructions per call of the loop (see run)
         self.uart_sink = uart
+        # Console input (armvirt/console.py): ``uart_source(timeout)`` returns the bytes typed
+        # so far (b"" for none, None once the input has ended), waiting up to ``timeout``
+        # seconds for some. ``run`` polls it every INPUT_POLL_SECONDS of host time and, with
+        # ``uart_source_waits`` (a person at a terminal), waits on it when every PE sleeps.
+        self.uart_source: Callable[[float], bytes | None] | None = None
+        self.uart_source_waits = False
+        self._last_poll = 0.0
+        # Stuck-guest reports (``_watch_stuck``): called with one line per PE found spinning
+        # in a few instructions with interrupts masked; also kept in ``stuck_reports``.
+        self.stuck_sink: Callable[[str], None] | None = None
+        self.stuck_reports: list[str] = []
+        self._spin: dict[int, list[int]] = {}
         self.devices: list[tuple[int, int, Device]] = []
         self.breakpoints: list[Breakpoint] = []
         self.watchpoints: list[Watchpoint] = []
@@ -213,6 +235,10 @@ class Machine:
         from armvirt import board
         board.attach(self, board.DEFAULT_RTC_EPOCH if rtc_epoch is None else rtc_epoch)
         self.board_devices = True
+        self.flash_banks: list = []
+        if flash:
+            from armvirt import pflash
+            self.flash_banks = pflash.attach(self, None)
         self._next_bp = 1
         self.last_exit: ExitInfo | None = None
         self.power_off_reason: str | None = None
@@ -271,6 +297,57 @@ class Machine:
         c[L.DAIF] = 0xF
         c[L.POWER] = L.POWER_ON
         drop_cached_translations(c)
+        if pe == 0:
+            self.boot_el = el     # the EL software was given: PSCI CPU_ON starts PEs there
+
+    def flash_arrays(self, bank: int) -> tuple[np.ndarray, np.ndarray]:
+        """The bytes of flash bank ``bank`` and the decode-cache words over them."""
+        if not self.flash:
+            raise MachineError("this machine has no flash (Machine(flash=True), --bios)")
+        lo = self.ram_size + bank * memmap.FLASH_BANK_SIZE
+        hi = lo + memmap.FLASH_BANK_SIZE
+        return self.mem8[lo:hi], self.mem_dcache[lo >> 2:hi >> 2]
+
+    def load_flash(self, bios: bytes, pflash_path: str | None = None) -> None:
+        """Firmware in flash bank 0 and the variable store (a file, written back as it
+        changes) in bank 1 (``armvirt/pflash.py``). ValueError for an unfit file."""
+        from armvirt import pflash
+        if not self.flash:
+            raise MachineError("this machine has no flash (Machine(flash=True), --bios)")
+        self.devices = [d for d in self.devices if d[2] not in self.flash_banks]
+        for bank in range(2):
+            self.flash_arrays(bank)[0][:] = 0
+        self.mem_dcache[self.ram_size >> 2:] = 0
+        self.flash_banks = pflash.attach(self, bios, pflash_path)
+
+    def drop_cached_translations(self) -> None:
+        """Every PE forgets its cached code and data pages (a memory region changed
+        behind them, e.g. a flash bank left read-array mode)."""
+        for pe in range(self.smp):
+            drop_cached_translations(self.cpus[pe])
+
+    def system_reset(self) -> None:
+        """A board reset, as QEMU's ``qemu_system_reset`` on ``virt``: every PE back to its
+        reset state and off, the GIC, PL011 and flash banks reset; RAM and the flash contents
+        are kept (QEMU clears neither), and so is the machine's time: each PE's cycle count,
+        hence the counter and the RTC, carries on. The caller starts PE 0 again."""
+        from armvirt.devices.gic import gic_reset
+        from armvirt.devices.pl011 import pl011_reset
+        cycles = [int(self.cpus[pe][L.CYCLES]) for pe in range(self.smp)]
+        for pe in range(self.smp):
+            self.reset_pe(pe)
+            self.cpus[pe][L.CYCLES] = cycles[pe]
+            self.cpus[pe][L.PMU_LAST] = cycles[pe]
+        self.state[L.S_TLB:L.S_WALK] = 0   # every PE's TLB
+        self.state[L.S_PMU:L.S_PMU + L.PMU_WIDTH * memmap.MAX_PES] = 0
+        for slot in (L.MMIO_RESP_N, L.MMIO_RESP_ABORT, L.UART_RX_HEAD, L.UART_RX_TAIL):
+            self.mach[slot] = 0
+        pl011_reset(self.mach)
+        gic_reset(self.state, self.smp)
+        for bank in self.flash_banks:
+            bank.reset()
+        self.power_off_reason = None
+        self.last_exit = None
 
     def power_off_all(self) -> None:
         for pe in range(self.smp):
@@ -291,9 +368,18 @@ class Machine:
         self.dcache[off >> 2:(off + len(data) + 3) >> 2] = 0
         self._rearm_breakpoints()
 
+    def _mem_offset(self, pa: int, size: int) -> int:
+        """Offset of [pa, pa+size) in the memory arrays: RAM, or a flash bank's contents."""
+        bank = (pa - memmap.FLASH_BASE) // memmap.FLASH_BANK_SIZE
+        if self.flash and pa >= memmap.FLASH_BASE and bank < 2 and \
+                (pa - memmap.FLASH_BASE) % memmap.FLASH_BANK_SIZE + size <= memmap.FLASH_BANK_SIZE:
+            return self.ram_size + pa - memmap.FLASH_BASE
+        return self._ram_offset(pa, size)
+
     def read_phys(self, pa: int, size: int) -> bytes:
-        off = self._ram_offset(pa, size)
-        return self.ram[off:off + size].tobytes()
+        """Bytes of RAM, or of flash (its contents, whatever mode the bank is in)."""
+        off = self._mem_offset(pa, size)
+        return self.mem8[off:off + size].tobytes()
 
     def read_u64(self, pa: int) -> int:
         return int.from_bytes(self.read_phys(pa, 8), "little")
@@ -518,7 +604,7 @@ class Machine:
         except MachineError:
             pa = -1           # not mapped now: bound when its page is entered
         else:
-            self._ram_offset(pa, 4)       # mapped, but not to RAM: nothing to execute there
+            self._mem_offset(pa, 4)       # mapped, but not to memory: nothing to execute there
         bp = Breakpoint(addr, pa, addr, mask, temporary, self._next_bp,
                         -1 if vmid is None else vmid)
         self._next_bp += 1
@@ -547,9 +633,10 @@ class Machine:
         for i, b in enumerate(self.breakpoints):   # VAs as the core keeps them: int64
             self.bp_table[i] = (b.pa, _s64(b.va), b.el_mask, b.vmid)
         for pa in list(old) + [b.pa for b in self.breakpoints]:
-            off = int(pa) - memmap.RAM_BASE
-            if 0 <= off < self.ram_size:
-                self.dcache[off >> 2] = 0
+            try:
+                self.mem_dcache[self._mem_offset(int(pa), 4) >> 2] = 0
+            except MachineError:
+                pass
         for c in self.cpus:   # the next fetch re-enters its page and binds breakpoints there
             c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
 
@@ -640,6 +727,7 @@ class Machine:
     # schedule (ARCHITECTURE.md, "Time and scheduling"), so this costs no determinism.
     CHUNK_SECONDS = 0.05
     CHUNK_MIN, CHUNK_MAX = 10_000, 50_000_000
+    INPUT_POLL_SECONDS = 0.02
 
     def run(self, max_insns: int | None = None) -> ExitInfo:
         """Run until the guest powers off, a breakpoint, an error, or ``max_insns``
@@ -671,6 +759,17 @@ class Machine:
                 total += done
                 info = self._handle_exit(code)
                 self._drain_uart()
+                if self.uart_source is not None:
+                    if info is not None and info.reason == "idle" and self.uart_source_waits:
+                        # Every PE sleeps: only what is typed can wake one. Wait for it.
+                        self._console_input(self.uart_source(0.1))
+                        continue
+                    now = time.perf_counter()
+                    if now - self._last_poll >= self.INPUT_POLL_SECONDS:
+                        self._last_poll = now
+                        self._console_input(self.uart_source(0))
+                if code == L.EXIT_BUDGET:
+                    self._watch_stuck()
                 if info is None:  # handled in Python, or a chunk boundary: go on
                     if remaining > 0:
                         continue
@@ -683,6 +782,42 @@ class Machine:
                 return info
         finally:
             self._drain_uart()   # nothing the guest printed is lost, however we leave
+
+    # A PE is reported stuck when every sample of its pc (one per chunk of the run loop) for
+    # STUCK_INSNS instructions fell within STUCK_SPAN bytes, with IRQs and FIQs masked
+    # throughout: a tight loop nothing can interrupt. It may be waiting for another PE or a
+    # device, so this is a report, not a stop; and none is made while console input is
+    # connected (a firmware prompt polls the UART in just such a loop).
+    STUCK_INSNS = 500_000_000
+    STUCK_SPAN = 64
+    STUCK_SAMPLES = 8
+
+    def _watch_stuck(self) -> None:
+        if self.uart_source is not None:
+            return    # firmware at a prompt polls the UART just so: input may still come
+        for pe in range(self.smp):
+            c = self.cpus[pe]
+            masked = (int(c[L.DAIF]) & 3) == 3
+            if c[L.POWER] != L.POWER_ON or not masked:
+                self._spin.pop(pe, None)
+                continue
+            pc, insns = _u64(c[L.PC]), int(c[L.INSTRET])
+            rec = self._spin.get(pe)
+            if rec is None or max(rec[1], pc) - min(rec[0], pc) > self.STUCK_SPAN:
+                self._spin[pe] = [pc, pc, insns, 1, 0]
+                continue
+            rec[0], rec[1], rec[3] = min(rec[0], pc), max(rec[1], pc), rec[3] + 1
+            if not rec[4] and rec[3] >= self.STUCK_SAMPLES and \
+                    insns - rec[2] >= self.STUCK_INSNS:
+                rec[4] = 1     # once per spell
+                line = (f"PE{pe} looks stuck: {insns - rec[2]} instructions at EL"
+                        f"{int(c[L.EL])} with every sampled pc in 0x{rec[0]:x}..0x{rec[1]:x} "
+                        f"and IRQs and FIQs masked (DAIF 0x{int(c[L.DAIF]) << 6:x}) all "
+                        f"along: a loop no interrupt can leave, waiting for something that "
+                        f"may never come")
+                self.stuck_reports.append(line)
+                if self.stuck_sink is not None:
+                    self.stuck_sink(line)
 
     def step(self, n: int = 1, pe: int | None = None) -> ExitInfo:
         """Execute ``n`` instructions and stop: on the PEs in their usual deterministic
@@ -826,6 +961,14 @@ class Machine:
         cost."""
         on = extra or "exc" in self.trace
         self.mach[L.TRACE_FLAGS] = L.TRACE_EXC if on else 0
+
+    def _console_input(self, data: bytes | None) -> None:
+        if data is None:          # the input ended: nothing more will come
+            self.uart_source = None
+        elif data:
+            self.uart_input(data)
+            for pe in range(self.smp):   # the receive interrupt may wake a sleeping PE
+                self.cpus[pe][L.ATTN] = 1
 
     def uart_input(self, data: bytes) -> None:
         """Queue bytes for the guest to read from the PL011."""
@@ -1015,7 +1158,7 @@ class Machine:
         not all zero (so a mostly empty 128 MiB machine costs milliseconds, not seconds), the
         console, and the breakpoint/watchpoint lists. The decode cache is not saved: ``restore``
         drops it for exactly the pages it rewrites."""
-        pages = self.ram64.reshape(-1, _PAGE_WORDS)
+        pages = self.mem64.reshape(-1, _PAGE_WORDS)
         return {"state": self.state.copy(), "cpus": self.cpus.copy(),
                 "pages": {int(i): pages[i].copy() for i in np.flatnonzero(pages.any(axis=1))},
                 "breakpoints": list(self.breakpoints), "watchpoints": list(self.watchpoints),
@@ -1025,7 +1168,7 @@ class Machine:
     def restore(self, snap: dict, *, keep_breakpoints: bool = False) -> None:
         """Put the machine back in the state of ``snap``. With ``keep_breakpoints`` the current
         breakpoint and watchpoint lists stay (a debugger's, not the guest's)."""
-        pages = self.ram64.reshape(-1, _PAGE_WORDS)
+        pages = self.mem64.reshape(-1, _PAGE_WORDS)
         current = set(np.flatnonzero(pages.any(axis=1)).tolist())
         changed = []
         for i, words in snap["pages"].items():
@@ -1037,7 +1180,7 @@ class Machine:
             pages[i] = 0
             changed.append(i)
         if changed:  # the decoded instructions of rewritten pages are stale
-            self.dcache.reshape(-1, _PAGE_WORDS * 2)[changed] = 0
+            self.mem_dcache.reshape(-1, _PAGE_WORDS * 2)[changed] = 0
         self.state[...] = snap["state"]
         self.cpus[...] = snap["cpus"]
         self.console = bytearray(snap["console"])

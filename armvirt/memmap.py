@@ -7,6 +7,8 @@ firmware's generated include all read them from here.
 
 FLASH_BASE = 0x0000_0000
 FLASH_SIZE = 0x0800_0000
+FLASH_BANK_SIZE = 0x0400_0000   # two CFI banks: 0 the firmware (--bios), 1 the variables
+FLASH_SECTOR_SIZE = 0x4_0000    # 256 KiB erase blocks (QEMU virt's VIRT_FLASH_SECTOR_SIZE)
 GICD_BASE = 0x0800_0000
 GICD_SIZE = 0x0001_0000
 GICR_BASE = 0x080A_0000

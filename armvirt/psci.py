@@ -100,9 +100,12 @@ def _cpu_on(m: "Machine", caller: int, target_mpidr: int, entry: int, context: i
         return ALREADY_ON
     if entry & 3:
         return INVALID_ADDRESS
-    # The new PE starts at the caller's EL with the MMU off, caches off, x0 = context id, and
-    # its clock at the caller's: the system counter is one machine-wide time.
-    el = int(m.cpus[caller][L.EL])
+    # The new PE starts in the highest EL provided to the software (PSCI: the highest EL
+    # implemented and enabled on the caller; QEMU's reading for its "fake firmware": the
+    # highest non-secure EL it gives the guest), i.e. the EL the board started PE 0 at: a
+    # Linux booted at EL2 calls CPU_ON from EL1 (nVHE) and needs its secondaries at EL2 too.
+    # MMU and caches off, x0 = context id, its clock at the caller's (one machine-wide time).
+    el = max(int(m.cpus[caller][L.EL]), getattr(m, "boot_el", 1))
     m.reset_pe(idx)
     m.boot_pe(idx, entry, el=el, x0=context)
     m.cpus[idx][L.CYCLES] = m.cpus[caller][L.CYCLES]

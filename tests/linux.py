@@ -52,13 +52,16 @@ def _resolve(package: str) -> str | None:
     return None
 
 
-def debian_tree(package: str) -> Path:
-    """The extracted contents of an arm64 package (downloaded once), or skip."""
+def debian_tree(package: str, arch: str = "arm64") -> Path:
+    """The extracted contents of an arm64 package (``arch="all"``: an architecture-independent
+    one, such as u-boot-qemu), downloaded once, or skip."""
     marker = CACHE / f"{package.replace('*', 'X')}.done"
     tree = CACHE / "root"
     if marker.exists():
         return tree
-    why = _ensure_arm64()
+    why = _ensure_arm64() if arch != "all" else (
+        None if shutil.which("apt-get") and shutil.which("dpkg-deb")
+        else "apt-get/dpkg-deb not available")
     if why:
         pytest.skip(f"Debian arm64 package {package}: {why}")
     name = _resolve(package)
@@ -67,9 +70,9 @@ def debian_tree(package: str) -> Path:
                     "(apt-get update may be needed, or the archive is unreachable)")
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["apt-get", "download", f"{name}:arm64"], cwd=debs, capture_output=True,
-                       text=True, timeout=900)
-    files = sorted(glob.glob(str(debs / f"{name}_*_arm64.deb")))
+    r = subprocess.run(["apt-get", "download", name if arch == "all" else f"{name}:{arch}"],
+                       cwd=debs, capture_output=True, text=True, timeout=900)
+    files = sorted(glob.glob(str(debs / f"{name}_*_{arch}.deb")))
     if r.returncode or not files:
         pytest.skip(f"Debian arm64 package {name}: apt-get download failed: "
                     f"{(r.stderr or r.stdout).strip().splitlines()[-1:]}")
@@ -91,6 +94,15 @@ def kernel_image() -> Path:
 
 def busybox() -> Path:
     return debian_tree("busybox-static") / "bin" / "busybox"
+
+
+def uboot_qemu_arm64() -> Path:
+    """Debian's U-Boot for QEMU's arm64 ``virt`` board (u-boot-qemu, architecture-independent):
+    the raw binary that ``qemu-system-aarch64 -M virt -bios`` boots."""
+    found = debian_tree("u-boot-qemu", arch="all") / "usr/lib/u-boot/qemu_arm64/u-boot.bin"
+    if not found.exists():
+        pytest.skip("the u-boot-qemu package holds no usr/lib/u-boot/qemu_arm64/u-boot.bin")
+    return found
 
 
 def _newc(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0),

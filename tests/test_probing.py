@@ -583,7 +583,8 @@ def test_cli_gdb_server_keeps_listening(tmp_path):
     image.write_bytes(prog.code)
     gdb_port = _free_port()
     p = subprocess.Popen([sys.executable, "-m", "armvirt.cli", "run", "--bare", "--wait",
-                          "--gdb", f"tcp::{gdb_port}", str(image)], cwd=ROOT,
+                          "--gdb", f"tcp::{gdb_port}", str(image), "--load-addr", hex(BASE)],
+                         cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = _connect(gdb_port, p)

@@ -9,10 +9,18 @@ Layers, top to bottom:
 * ``translate`` — the seam for the MMU. With stage 1 off and no stage 2 it is the flat map of
   AArch64.TranslateAddress with the MMU disabled (an address above the implemented PA size is an
   Address size fault at level 0). The two-stage walker plugs in here.
-* ``phys_read`` / ``phys_write`` — RAM (with decode-cache invalidation on stores), in-core
-  devices (PL011), and everything else handed to Python by *replay*: the access exits the run
-  loop with an MMIO record, Python answers, and the instruction is executed again, consuming the
-  answers in order (``layout.MMIO_RESP``). An address no device claims is an external abort.
+* ``phys_read`` / ``phys_write`` — RAM (with decode-cache invalidation on stores), flash reads
+  in read-array mode, in-core devices (PL011), and everything else handed to Python by
+  *replay*: the access exits the run loop with an MMIO record, Python answers, and the
+  instruction is executed again, consuming the answers in order (``layout.MMIO_RESP``). An
+  address no device claims is an external abort.
+
+Flash (``--bios``): the two CFI banks live in the RAM arrays after RAM (``layout.RAM_BYTES``),
+so that a bank in read-array mode is read, fetched and decoded exactly like RAM — firmware
+executes in place at full speed. As QEMU's pflash "romd" mode, only that mode is in the core:
+every write (a CFI command) and every read in another mode (status, query, ID) goes to the
+device in Python (``armvirt/pflash.py``), which clears the bank's ``FLASH_ROMD`` bit while it
+is out of read-array mode.
 """
 import numpy as np
 
@@ -231,7 +239,31 @@ def ram_store(M, off, size, value):
 
 @njit(cache=True, inline="always")
 def ram_size(M):
-    return M[L.M_RAM8].shape[0]
+    """Bytes of RAM (the RAM arrays also hold the flash banks after it, when there are any)."""
+    return M[L.M_MACH][L.RAM_BYTES]
+
+
+@njit(cache=True, inline="always")
+def flash_offset(M, pa, size):
+    """Offset in the RAM arrays of [pa, pa+size) in a flash bank that is in read-array mode
+    (``FLASH_ROMD``), or -1: everything else about flash is the Python device's."""
+    if pa < 0 or pa >= memmap.FLASH_BASE + memmap.FLASH_SIZE:
+        return -1
+    off = pa - memmap.FLASH_BASE
+    bank = off // memmap.FLASH_BANK_SIZE
+    if not (M[L.M_MACH][L.FLASH_ROMD] >> bank) & 1:
+        return -1
+    if (off % memmap.FLASH_BANK_SIZE) + size > memmap.FLASH_BANK_SIZE:
+        return -1
+    return ram_size(M) + off
+
+
+@njit(cache=True)
+def array_to_pa(M, off):
+    """The physical address of offset ``off`` of the RAM arrays (RAM, then the flash banks)."""
+    if off < ram_size(M):
+        return off + memmap.RAM_BASE
+    return off - ram_size(M) + memmap.FLASH_BASE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +311,9 @@ def phys_read(c, M, pa, size, va, acc):
     off = pa - memmap.RAM_BASE
     if off >= 0 and off + size <= ram_size(M):
         return True, ram_load(M, off, size)
+    foff = flash_offset(M, pa, size)
+    if foff >= 0:
+        return True, ram_load(M, foff, size)
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
         c[L.CYCLES] += costs.MMIO_ACCESS
         return True, pl011_read(c, M, pa - memmap.UART_BASE, size)
@@ -520,7 +555,10 @@ def fetch_translate(c, M, pc):
         return False
     off = pa - memmap.RAM_BASE
     if off < 0 or off + 4 > ram_size(M):
-        # Executing from outside RAM (device space, or nothing): external abort on fetch.
+        off = flash_offset(M, pa, 4)   # firmware executing in place
+    if off < 0:
+        # Executing from outside RAM and flash in read-array mode (device space, a flash
+        # bank answering commands, or nothing): external abort on fetch.
         instruction_abort(c, M, pc, FSC_EXTERNAL, default_target_el(c))
         return False
     c[L.CODE_VPAGE] = pc >> 12
@@ -543,7 +581,7 @@ def bind_breakpoints(c, M, pc):
         va = S[r + 1]
         if va != -1 and (va >> 12) == (pc >> 12):
             off = va + c[L.CODE_DELTA]
-            S[r] = off + memmap.RAM_BASE
+            S[r] = array_to_pa(M, off)
             e = dc[off >> 2]
             if e > 0:
                 dc[off >> 2] = -e

@@ -239,7 +239,7 @@ def read_descriptor(c, M, pa):
     S = M[L.M_MACH]
     S[L.S_MMU_STATS + c[L.PE_INDEX] * ST_WIDTH + ST_DESC_READS] += 1
     off = pa - memmap.RAM_BASE
-    if off < 0 or off + 8 > M[L.M_RAM8].shape[0]:
+    if off < 0 or off + 8 > S[L.RAM_BYTES]:   # RAM only (the arrays may hold flash after it)
         return False, 0
     return True, M[L.M_RAM64][off >> 3]
 

@@ -6,6 +6,11 @@ wrote to its virtual PL011, ``[name]~ text`` for a partial line (a full buffer, 
 left when the VM stopped) whose newline is not the VM's. :class:`ConsoleDemux` turns the byte
 stream back into per-source output; bytes outside that format (a VM without stage 2 writes the
 physical UART directly) go to the ``untagged`` sink.
+
+The hypervisor's own messages are rate-limited: a message identical to the one before it is
+counted, not repeated, and the count is reported once another message comes or the run ends
+(``[hv] (last message repeated N times)``, as syslog does) — a guest faulting in a loop would
+otherwise print the same line a million times a minute.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ class ConsoleDemux:
         self.sinks = sinks
         self.untagged = untagged
         self._pending = b""
+        self._last_hv: bytes | None = None    # the last [hv] message, for rate limiting
+        self._repeats = 0
 
     def feed(self, data: bytes) -> None:
         buf = self._pending + data
@@ -39,7 +46,9 @@ class ConsoleDemux:
         self._pending = buf[start:]
 
     def flush(self) -> None:
-        """End of the run: what is left without a newline goes out untagged."""
+        """End of the run: the count of a repeated [hv] message, then what is left without a
+        newline goes out untagged."""
+        self._report_repeats()
         if self._pending:
             self.untagged(self._pending)
             self._pending = b""
@@ -51,7 +60,19 @@ class ConsoleDemux:
             self.untagged(line)
             return
         text = m.group(3)
+        if m.group(1) == HV_TAG.encode():
+            if text == self._last_hv and not m.group(2):
+                self._repeats += 1
+                return
+            self._report_repeats()
+            self._last_hv = None if m.group(2) else text
         sink(text if m.group(2) else text + b"\n")
+
+    def _report_repeats(self) -> None:
+        if self._repeats:
+            sink = self.sinks.get(HV_TAG, self.untagged)
+            sink(b"(last message repeated %d times)\n" % self._repeats)
+        self._repeats = 0
 
 
 def prefixed(tag: str, out: Sink) -> Sink:
