@@ -19,7 +19,7 @@ import time
 import pytest
 
 from armvirt import memmap
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from armvirt.console import ConsoleQuit, StdinConsole
 from armvirt.hv.console import ConsoleDemux
 from conftest import ROOT

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from armvirt import memmap
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from conftest import ROOT, require_tool
 
 IMAGES = Path(__file__).parent / "images"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from armvirt import memmap
-from armvirt.asm import assemble
+from armvirt.build import assemble
 from conftest import ROOT
 
 
