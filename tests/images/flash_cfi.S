@@ -13,6 +13,8 @@
 #define RUNAT  0x40100000
 
     .text
+    .global _start
+    .type   _start, %function
 _start:
     adr     x0, _start
     ldr     x1, =RUNAT

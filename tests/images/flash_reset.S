@@ -6,6 +6,8 @@
 #define BANK1  0x04000000
 
     .text
+    .global _start
+    .type   _start, %function
 _start:
     ldr     x20, =UART
     ldr     x21, =BANK1
