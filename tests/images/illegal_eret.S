@@ -107,13 +107,7 @@ done:
     smc     #0
     b       .
 
-puts:                                       // x0 = NUL-terminated string
-    ldr    x3, =UART_BASE
-1:  ldrb    w4, [x0], #1
-    cbz     w4, 2f
-    strb    w4, [x3]
-    b       1b
-2:  ret
+#include "print.S"                          // puts: x0 = NUL-terminated string (x0-x7, x9)
 
 print_kv:                                   // prints "<x1 string><x0 as 16 hex digits>\n"
     mov     x5, x30
