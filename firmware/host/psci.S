@@ -13,108 +13,86 @@
 
 // The guest's Xn in its context is at CTXT_REGS + 8 * n (CTXT_REGS is 0).
 
-// handle_smccc(x0 = vCPU)
+// A record of smccc_calls (below): {function ID (word), flags (word), handler (quad)}
+#define SMCCC_CALL_SIZE             16
+#define SMCCC_F_PSCI_FEATURE_BIT    0
+#define SMCCC_F_PSCI_FEATURE        (1 << SMCCC_F_PSCI_FEATURE_BIT)
+
+// handle_smccc(x0 = vCPU): look W0 up in smccc_calls and jump to its handler with
+//   x19 = vCPU, w20 = function ID, x21 = SMCCC_NOT_SUPPORTED (the default answer), x22 = VM,
+//   x9..x11 = the arguments X1..X3 (their low halves for an SMC32/HVC32 call, function ID bit
+//   30 clear: those take 32-bit arguments; the calls that take none ignore them).
+// A handler ends with `b ret1` (the guest's X0 = x21) or `leave` (X0 untouched: the caller
+// does not return, or its VM stopped).
     .global handle_smccc
     .type   handle_smccc, %function
 handle_smccc:
     enter
     mov     x19, x0
     ldr     w20, [x19, #CTXT_REGS + 0 * 8]     // the function ID (W0)
-    mov     x21, #SMCCC_NOT_SUPPORTED   // the default answer
-    ldr     x1, =0xBFFFFFE0             // PSCI: 0x84000000..1F and 0xC4000000..1F
-    and     x1, x20, x1
-    mov     x2, #0x84000000
-    cmp     x1, x2
-    b.eq    psci_call
-    mov     x1, #SMCCC_VERSION
-    cmp     x20, x1
-    b.ne    1f
-    ldr     x21, =SMCCC_VERSION_1_1
-    b       ret1
-1:  ldr     x1, =SMCCC_ARCH_FEATURES    // no architectural workaround function is implemented
-    cmp     x20, x1
-    b.eq    ret1
-    mov     x1, #ARMVIRT_HC_NOP
-    cmp     x20, x1
-    b.ne    2f
-    mov     x21, #0
-    b       ret1
-2:  ldr     x1, =ARMVIRT_HC_INFO
-    cmp     x20, x1
-    b.ne    ret1
-    ldr     x2, [x19, #VCPU_VM]
-    ldr     x1, [x2, #VM_INDEX]
-    str     x1, [x19, #CTXT_REGS + 1 * 8]
-    ldr     x1, [x19, #VCPU_INDEX]
-    str     x1, [x19, #CTXT_REGS + 2 * 8]
-    ldr     x1, [x2, #VM_NR_VCPUS]
-    str     x1, [x19, #CTXT_REGS + 3 * 8]
-    mov     x21, #0
+    mov     x21, #SMCCC_NOT_SUPPORTED
+    ldr     x22, [x19, #VCPU_VM]
+    ldr     x9, [x19, #CTXT_REGS + 1 * 8]
+    ldr     x10, [x19, #CTXT_REGS + 2 * 8]
+    ldr     x11, [x19, #CTXT_REGS + 3 * 8]
+    tbnz    w20, #30, 1f
+    mov     w9, w9
+    mov     w10, w10
+    mov     w11, w11
+1:  mov     w0, w20
+    bl      smccc_lookup
+    cbz     x0, ret1                    // not in the table: NOT_SUPPORTED
+    ldr     x8, [x0, #8]
+    br      x8
 ret1:                                   // x0 of the guest = x21
     str     x21, [x19, #CTXT_REGS + 0 * 8]
     leave
 
-// PSCI. x19 = vCPU, w20 = function ID.
-psci_call:
-    ldr     x22, [x19, #VCPU_VM]
-    tst     x20, #0x40000000            // SMC32 variants take 32-bit arguments
-    ldr     x9, [x19, #CTXT_REGS + 1 * 8]
-    ldr     x10, [x19, #CTXT_REGS + 2 * 8]
-    ldr     x11, [x19, #CTXT_REGS + 3 * 8]
-    b.ne    1f
-    mov     w9, w9
-    mov     w10, w10
-    mov     w11, w11
-1:  mov     x1, #PSCI_VERSION
-    cmp     x20, x1
-    b.ne    1f
+smccc_version:
+    ldr     x21, =SMCCC_VERSION_1_1
+    b       ret1
+
+hc_nop:
+    mov     x21, #0
+    b       ret1
+
+// ARMVIRT_HC_INFO -> X0 = 0, X1 = the VM's index, X2 = the vCPU's index, X3 = the VM's vCPUs
+hc_info:
+    ldr     x1, [x22, #VM_INDEX]
+    str     x1, [x19, #CTXT_REGS + 1 * 8]
+    ldr     x1, [x19, #VCPU_INDEX]
+    str     x1, [x19, #CTXT_REGS + 2 * 8]
+    ldr     x1, [x22, #VM_NR_VCPUS]
+    str     x1, [x19, #CTXT_REGS + 3 * 8]
+    mov     x21, #0
+    b       ret1
+
+psci_version:
     ldr     x21, =PSCI_VERSION_1_1
     b       ret1
-1:  ldr     x1, =PSCI_MIGRATE_INFO_TYPE
-    cmp     x20, x1
-    b.ne    1f
+
+psci_migrate_info_type:
     mov     x21, #PSCI_MIGRATE_NOT_REQUIRED
     b       ret1
-1:  ldr     x1, =PSCI_FEATURES
-    cmp     x20, x1
-    b.ne    1f
+
+// PSCI_FEATURES(function ID): SUCCESS for the calls the table marks SMCCC_F_PSCI_FEATURE
+// (CPU_SUSPEND: original power_state format, no OSI), else NOT_SUPPORTED.
+psci_features:
     mov     w0, w9
-    bl      psci_implemented
-    mov     x21, #PSCI_NOT_SUPPORTED
+    bl      smccc_lookup
     cbz     x0, ret1
-    mov     x21, #PSCI_SUCCESS          // (CPU_SUSPEND: original power_state format, no OSI)
+    ldr     w1, [x0, #4]
+    tbz     w1, #SMCCC_F_PSCI_FEATURE_BIT, ret1
+    mov     x21, #PSCI_SUCCESS
     b       ret1
-1:  ldr     x1, =PSCI_CPU_ON_64
-    cmp     x20, x1
-    b.eq    psci_cpu_on
-    ldr     x1, =PSCI_CPU_ON_32
-    cmp     x20, x1
-    b.eq    psci_cpu_on
-    ldr     x1, =PSCI_AFFINITY_INFO_64
-    cmp     x20, x1
-    b.eq    psci_affinity_info
-    ldr     x1, =PSCI_AFFINITY_INFO_32
-    cmp     x20, x1
-    b.eq    psci_affinity_info
-    ldr     x1, =PSCI_CPU_OFF
-    cmp     x20, x1
-    b.eq    psci_cpu_off
-    ldr     x1, =PSCI_CPU_SUSPEND_64
-    cmp     x20, x1
-    b.eq    psci_cpu_suspend
-    ldr     x1, =PSCI_CPU_SUSPEND_32
-    cmp     x20, x1
-    b.eq    psci_cpu_suspend
-    ldr     x1, =PSCI_SYSTEM_OFF
-    cmp     x20, x1
-    b.ne    1f
+
+psci_system_off:
     mov     x0, x22
     mov     x1, #VM_STATE_OFF
     bl      vm_stop
     leave
-1:  ldr     x1, =PSCI_SYSTEM_RESET
-    cmp     x20, x1
-    b.ne    ret1                        // anything else: NOT_SUPPORTED
+
+psci_system_reset:
     mov     x0, x22
     mov     x1, #VM_STATE_RESET
     bl      vm_stop
@@ -207,24 +185,48 @@ psci_cpu_on:
     bl      vgic_kick_vcpu
     b       ret1
 
-// psci_implemented(w0 = function ID) -> x0 = 1 if PSCI_FEATURES should say SUCCESS
-psci_implemented:
-    adr     x1, psci_functions
-1:  ldr     w2, [x1], #4
-    cbz     w2, 2f
+// smccc_lookup(w0 = function ID) -> x0 = its smccc_calls record, or 0 (clobbers x1, x2)
+smccc_lookup:
+    adr     x1, smccc_calls
+1:  ldr     x2, [x1, #8]
+    cbz     x2, 2f
+    ldr     w2, [x1]
     cmp     w2, w0
-    b.ne    1b
-    mov     x0, #1
-    ret
+    b.eq    3f
+    add     x1, x1, #SMCCC_CALL_SIZE
+    b       1b
 2:  mov     x0, #0
     ret
-    .balign 4
-psci_functions:
-    .word   PSCI_VERSION, PSCI_FEATURES, PSCI_CPU_SUSPEND_32, PSCI_CPU_SUSPEND_64
-    .word   PSCI_CPU_OFF, PSCI_CPU_ON_32, PSCI_CPU_ON_64, PSCI_AFFINITY_INFO_32
-    .word   PSCI_AFFINITY_INFO_64, PSCI_MIGRATE_INFO_TYPE, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET
-    .word   SMCCC_VERSION               // SMCCC 1.1 discovery is through PSCI_FEATURES
-    .word   0
+3:  mov     x0, x1
+    ret
+
+// The calls a guest can make, ended by a zero handler (an ID absent here is NOT_SUPPORTED). SMCCC_F_PSCI_FEATURE: PSCI_FEATURES reports it (every PSCI function offered,
+// and SMCCC_VERSION: SMCCC 1.1 discovery is through PSCI_FEATURES). SMCCC_ARCH_FEATURES is
+// listed to say it is known: no architectural workaround function is implemented, so it
+// answers NOT_SUPPORTED for every query.
+.macro smccc_call id, flags, handler
+    .word   \id, \flags
+    .quad   \handler
+.endm
+    .balign 8
+smccc_calls:
+    smccc_call PSCI_VERSION,            SMCCC_F_PSCI_FEATURE, psci_version
+    smccc_call PSCI_CPU_SUSPEND_32,     SMCCC_F_PSCI_FEATURE, psci_cpu_suspend
+    smccc_call PSCI_CPU_SUSPEND_64,     SMCCC_F_PSCI_FEATURE, psci_cpu_suspend
+    smccc_call PSCI_CPU_OFF,            SMCCC_F_PSCI_FEATURE, psci_cpu_off
+    smccc_call PSCI_CPU_ON_32,          SMCCC_F_PSCI_FEATURE, psci_cpu_on
+    smccc_call PSCI_CPU_ON_64,          SMCCC_F_PSCI_FEATURE, psci_cpu_on
+    smccc_call PSCI_AFFINITY_INFO_32,   SMCCC_F_PSCI_FEATURE, psci_affinity_info
+    smccc_call PSCI_AFFINITY_INFO_64,   SMCCC_F_PSCI_FEATURE, psci_affinity_info
+    smccc_call PSCI_MIGRATE_INFO_TYPE,  SMCCC_F_PSCI_FEATURE, psci_migrate_info_type
+    smccc_call PSCI_SYSTEM_OFF,         SMCCC_F_PSCI_FEATURE, psci_system_off
+    smccc_call PSCI_SYSTEM_RESET,       SMCCC_F_PSCI_FEATURE, psci_system_reset
+    smccc_call PSCI_FEATURES,           SMCCC_F_PSCI_FEATURE, psci_features
+    smccc_call SMCCC_VERSION,           SMCCC_F_PSCI_FEATURE, smccc_version
+    smccc_call SMCCC_ARCH_FEATURES,     0, ret1
+    smccc_call ARMVIRT_HC_NOP,          0, hc_nop
+    smccc_call ARMVIRT_HC_INFO,         0, hc_info
+    .quad   0, 0
     .size   handle_smccc, . - handle_smccc
 
 // vm_find_vcpu(x0 = VM, x1 = MPIDR) -> x0 = its vCPU with that affinity (Aff3..Aff0), or 0
