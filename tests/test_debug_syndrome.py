@@ -69,3 +69,33 @@ def test_the_firmware_include_is_generated_from_the_table():
     for p in fw.rglob("*"):
         if p.is_file() and p.name != "hv_abi.h":
             assert not re.search(r"^\s*#define\s+EC_", p.read_text(), re.M), p
+
+
+def test_trapped_system_register_keys_are_generated(tmp_path):
+    """host/sysreg.S looks trapped registers up by keys from hv_abi.h (SYSREG_ISS_KEY_*, built
+    from the core's register table, armvirt/sysinsn_table.py and syndrome.SYSREG_ISS_FIELDS):
+    the keys the assembled firmware holds decode, with the debugger's decoder, to the registers
+    the table is about, and no firmware source spells an ISS field position itself."""
+    from armvirt.build import build_firmware
+    from armvirt.hv import abi
+    from armvirt.loader import read_elf
+    elf = build_firmware("split", tmp_path)
+    syms = read_elf(elf.read_bytes()).symbols
+    image = elf.with_suffix(".bin").read_bytes()
+    at = syms["sysreg_table"] - abi.HV_BASE
+    names = []
+    while int.from_bytes(image[at + 4:at + 8], "little"):      # {key, kind}, ended by kind 0
+        key = int.from_bytes(image[at:at + 4], "little")
+        assert key & ~0x3FFC1E == 0, hex(key)          # no Rt, no Direction (the ISS key mask)
+        names.append(explain.sysreg_from_iss(key)[0].removesuffix(", x0").removeprefix("MSR "))
+        at += 8
+    assert names == ["ACTLR_EL1", "DC ISW", "DC CSW", "DC CISW", "ICC_SGI1R_EL1",
+                     "ICC_SGI0R_EL1", "ICC_ASGI1R_EL1"]
+    mask = sum(((1 << w) - 1) << lsb for name, lsb, w in syndrome.SYSREG_ISS_FIELDS
+               if name not in ("Rt", "Direction"))
+    assert f"#define SYSREG_ISS_KEY_MASK 0x{mask:X}\n" in \
+        (PKG.parent / "firmware" / "include" / "hv_abi.h").read_text()
+    for p in (PKG.parent / "firmware" / "host").glob("*.S"):
+        text = p.read_text()
+        assert not re.search(r"<<\s*(17|20)\)", text), f"{p}: a hand-encoded ISS key"
+        assert not re.search(r"#define\s+\w*ISS_KEY", text), p

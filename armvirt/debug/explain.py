@@ -19,17 +19,18 @@ References, by section title (their numbers move between editions of the Arm ARM
   IPA is ``(HPFAR_EL2 & 0xFFFFFFFFFF0) << 8 | FAR_EL2[11:0]``.
 
 System-register names for EC 0x18 come from ``armvirt.cpu.sysreg_table`` (the project's one
-table of encodings); System instructions (op0 = 1: DC, IC, AT, TLBI) from the Arm ARM's "A64
-System instructions" encodings below.
+table of encodings); System instructions (op0 = 1: DC, IC, AT, TLBI) from
+``armvirt.sysinsn_table``; the ISS fields' positions from ``armvirt.cpu.syndrome``.
 """
 from __future__ import annotations
 
 from armvirt.cpu import sysreg_table as T
+from armvirt.sysinsn_table import SYS_INSNS
 
 # The exception classes, their names and the classes' groups: armvirt/cpu/syndrome.py, the
 # one table the core, this decoder, the REPL, the traces and the firmware's include share.
 from armvirt.cpu.syndrome import (ABORT_ECS, DATA_ABORT_ECS, EC_NAMES,  # noqa: E402,F401
-                                  EC_SHORT, FAR_ECS)
+                                  EC_SHORT, FAR_ECS, SYSREG_ISS_FIELDS)
 
 _LEVEL = {0: "level 0", 1: "level 1", 2: "level 2", 3: "level 3"}
 
@@ -84,28 +85,7 @@ def ec_short(ec: int) -> str:
 _BY_ENCODING: dict[tuple[int, int, int, int, int], T.SysReg] = {
     (r.op0, r.op1, r.crn, r.crm, r.op2): r for r in T.SYSREGS}
 
-# "A64 System instructions for cache maintenance", "... address translation", "... TLB
-# maintenance": (op1, CRn, CRm, op2) -> name, for op0 = 1.
-SYS_INSNS: dict[tuple[int, int, int, int], str] = {
-    (0, 7, 1, 0): "IC IALLUIS", (0, 7, 5, 0): "IC IALLU", (3, 7, 5, 1): "IC IVAU",
-    (0, 7, 6, 1): "DC IVAC", (0, 7, 6, 2): "DC ISW", (0, 7, 10, 2): "DC CSW",
-    (0, 7, 14, 2): "DC CISW", (3, 7, 4, 1): "DC ZVA", (3, 7, 10, 1): "DC CVAC",
-    (3, 7, 11, 1): "DC CVAU", (3, 7, 12, 1): "DC CVAP", (3, 7, 14, 1): "DC CIVAC",
-    (0, 7, 8, 0): "AT S1E1R", (0, 7, 8, 1): "AT S1E1W", (0, 7, 8, 2): "AT S1E0R",
-    (0, 7, 8, 3): "AT S1E0W", (0, 7, 9, 0): "AT S1E1RP", (0, 7, 9, 1): "AT S1E1WP",
-    (4, 7, 8, 0): "AT S1E2R", (4, 7, 8, 1): "AT S1E2W", (4, 7, 8, 4): "AT S12E1R",
-    (4, 7, 8, 5): "AT S12E1W", (4, 7, 8, 6): "AT S12E0R", (4, 7, 8, 7): "AT S12E0W",
-    (0, 8, 3, 0): "TLBI VMALLE1IS", (0, 8, 3, 1): "TLBI VAE1IS", (0, 8, 3, 2): "TLBI ASIDE1IS",
-    (0, 8, 3, 3): "TLBI VAAE1IS", (0, 8, 3, 5): "TLBI VALE1IS", (0, 8, 3, 7): "TLBI VAALE1IS",
-    (0, 8, 7, 0): "TLBI VMALLE1", (0, 8, 7, 1): "TLBI VAE1", (0, 8, 7, 2): "TLBI ASIDE1",
-    (0, 8, 7, 3): "TLBI VAAE1", (0, 8, 7, 5): "TLBI VALE1", (0, 8, 7, 7): "TLBI VAALE1",
-    (4, 8, 0, 1): "TLBI IPAS2E1IS", (4, 8, 0, 5): "TLBI IPAS2LE1IS",
-    (4, 8, 4, 1): "TLBI IPAS2E1", (4, 8, 4, 5): "TLBI IPAS2LE1",
-    (4, 8, 3, 0): "TLBI ALLE2IS", (4, 8, 3, 1): "TLBI VAE2IS", (4, 8, 3, 4): "TLBI ALLE1IS",
-    (4, 8, 3, 5): "TLBI VALE2IS", (4, 8, 3, 6): "TLBI VMALLS12E1IS",
-    (4, 8, 7, 0): "TLBI ALLE2", (4, 8, 7, 1): "TLBI VAE2", (4, 8, 7, 4): "TLBI ALLE1",
-    (4, 8, 7, 5): "TLBI VALE2", (4, 8, 7, 6): "TLBI VMALLS12E1",
-}
+# System instructions (op0 = 1) by (op1, CRn, CRm, op2): armvirt/sysinsn_table.py.
 
 # The EL2 trap controls of sysreg_table.SysReg.traps, named as the Arm ARM names the bits.
 TRAP_NAMES = [
@@ -119,8 +99,9 @@ TRAP_NAMES = [
 
 def sysreg_from_iss(iss: int) -> tuple[str, str]:
     """(instruction, note) for the ISS of EC 0x18: ``MSR SCTLR_EL1, x0`` and what covers it."""
-    op0, op2, op1 = (iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7
-    crn, rt, crm, read = (iss >> 10) & 0xF, (iss >> 5) & 0x1F, (iss >> 1) & 0xF, iss & 1
+    f = {name: (iss >> lsb) & ((1 << width) - 1) for name, lsb, width in SYSREG_ISS_FIELDS}
+    op0, op1, crn, crm, op2 = f["Op0"], f["Op1"], f["CRn"], f["CRm"], f["Op2"]
+    rt, read = f["Rt"], f["Direction"]
     reg = f"x{rt}" if rt != 31 else "xzr"
     generic = f"S{op0}_{op1}_C{crn}_C{crm}_{op2}"
     if op0 == 1:

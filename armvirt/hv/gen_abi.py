@@ -76,6 +76,7 @@ def _syndrome() -> list[str]:
     out.append(f"#define ESR_IL {_hex(S.ESR_IL)}")
     isv = next(lsb for name, lsb, _ in S.ABORT_ISS_FIELDS if name == "ISV")
     out.append(f"#define ESR_ISV {_hex(1 << isv)}")
+    out += _sysreg_keys()
     out += [
         "",
         "// A table of handlers indexed by ESR_ELx.EC (64 quads), written by EC name:",
@@ -97,6 +98,38 @@ def _syndrome() -> list[str]:
         ".endm",
         "",
     ]
+    return out
+
+
+def _sysreg_keys() -> list[str]:
+    """EC 0x18's ISS fields (syndrome.SYSREG_ISS_FIELDS) and the key of each system register
+    (armvirt/cpu/sysreg_table.py) and System instruction (armvirt/sysinsn_table.py): the ISS
+    of an access to it without Rt and Direction, what the firmware's tables look up."""
+    from armvirt.cpu import syndrome as S
+    from armvirt.cpu import sysreg_table as T
+    from armvirt.sysinsn_table import SYS_INSNS
+    fields = {name: (lsb, width) for name, lsb, width in S.SYSREG_ISS_FIELDS}
+    out = ["", "// EC 0x18 (MSR, MRS, System instruction): the ISS fields"]
+    for name, (lsb, width) in fields.items():
+        out.append(f"#define ESR_SYSREG_{name.upper()}_SHIFT {lsb}")
+        out.append(f"#define ESR_SYSREG_{name.upper()}_WIDTH {width}")
+    args = ("op0", "op1", "crn", "crm", "op2")     # the order the Arm ARM writes an encoding
+    by_arg = dict(zip(args, ("Op0", "Op1", "CRn", "CRm", "Op2")))
+
+    mask = sum(((1 << fields[f][1]) - 1) << fields[f][0] for f in by_arg.values())
+    out += [
+        "// The key of a register or System instruction: the ISS of an access to it without Rt",
+        "// and Direction (ISS & SYSREG_ISS_KEY_MASK).",
+        f"#define SYSREG_ISS_KEY_MASK {_hex(mask)}",
+        "#define SYSREG_ISS_KEY(" + ", ".join(args) + ") (" + " | ".join(
+            f"(({a}) << ESR_SYSREG_{by_arg[a].upper()}_SHIFT)" for a in args) + ")",
+        "// ... of every register of armvirt/cpu/sysreg_table.py and System instruction of",
+        "// armvirt/sysinsn_table.py (SYSREG_ISS_KEY_DC_ISW for DC ISW)",
+    ]
+    named = [(r.name, (r.op0, r.op1, r.crn, r.crm, r.op2)) for r in T.SYSREGS]
+    named += [(name.replace(" ", "_"), (1, *enc)) for enc, name in SYS_INSNS.items()]
+    for name, enc in named:
+        out.append(f"#define SYSREG_ISS_KEY_{name} SYSREG_ISS_KEY({', '.join(map(str, enc))})")
     return out
 
 

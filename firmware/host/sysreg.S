@@ -1,8 +1,9 @@
 // EC 0x18: trapped MSR, MRS and SYS instructions (KVM: arch/arm64/kvm/sys_regs.c).
 //
-// The ISS names the register exactly as the instruction does (Arm ARM D17.2.37, "ISS encoding
-// for an exception from MSR, MRS, or System instruction execution"):
-//   Op0 [21:20]  Op2 [19:17]  Op1 [16:14]  CRn [13:10]  Rt [9:5]  CRm [4:1]  Direction [0] (1 = read)
+// The ISS names the register exactly as the instruction does (Arm ARM, "ISS encoding for an
+// exception from MSR, MRS, or System instruction execution"): Op0, Op2, Op1, CRn, Rt, CRm and
+// Direction (1 = read), whose positions are ESR_SYSREG_<FIELD>_SHIFT/_WIDTH of hv_abi.h
+// (generated from armvirt/cpu/syndrome.py).
 // What the guests of this hypervisor trap, and what they get:
 //   debug registers (MDCR_EL2.TDA/TDOSA/TDRA)   read as zero, writes ignored; OSLSR_EL1 reads
 //                                               "OS lock implemented, unlocked". Self-hosted
@@ -18,11 +19,10 @@
 //                                               as the board does)
 //   anything else (implementation-defined registers under HCR_EL2.TIDCP, ...): UNDEFINED is
 //   injected into the guest, with a line on the console.
-// To emulate another register, add its key to sysreg_table with a handler kind.
-
-// The key of a register in the tables below: Op0 << 20 | Op2 << 17 | Op1 << 14 | CRn << 10 |
-// CRm << 1, the ISS of an access to it without Rt and Direction.
-#define ISS_KEY_MASK    0x3FFC1E        // the ISS without Rt and Direction
+// To emulate another register, add its key to sysreg_table with a handler kind: the key of a
+// register or System instruction is the ISS of an access to it without Rt and Direction
+// (ISS & SYSREG_ISS_KEY_MASK), SYSREG_ISS_KEY_<NAME> in hv_abi.h (generated from the core's
+// armvirt/cpu/sysreg_table.py and armvirt/sysinsn_table.py: SYSREG_ISS_KEY_DC_ISW for DC ISW).
 #define SR_RAZ_WI       1
 #define SR_OSLSR        2
 #define SR_NOP          3
@@ -37,13 +37,13 @@ handle_sysreg:
     mov     x1, #STAT_SYSREG
     bl      count_exit
     ldr     x20, [x19, #VCPU_FAULT_ESR]
-    ldr     x1, =ISS_KEY_MASK
+    ldr     x1, =SYSREG_ISS_KEY_MASK
     and     x1, x20, x1
-    ubfx    x2, x20, #20, #2            // Op0
+    ubfx    x2, x20, #ESR_SYSREG_OP0_SHIFT, #ESR_SYSREG_OP0_WIDTH
     mov     x3, #SR_RAZ_WI              // every debug register (Op0 = 2) but OSLSR_EL1
     cmp     x2, #2
     b.ne    1f
-    ldr     x4, =((2 << 20) | (4 << 17) | (0 << 14) | (1 << 10) | (1 << 1))  // OSLSR_EL1
+    ldr     x4, =SYSREG_ISS_KEY_OSLSR_EL1
     cmp     x1, x4
     b.ne    4f
     mov     x3, #SR_OSLSR
@@ -60,18 +60,18 @@ handle_sysreg:
     cmp     x3, #SR_OSLSR
     b.ne    5f
     mov     x21, #0x8                   // OSLSR_EL1.OSLM = 0b10: OS lock implemented; OSLK = 0
-5:  tbz     x20, #0, 6f                 // a read: Rt = value
-    ubfx    x9, x20, #5, #5
+5:  tbz     x20, #ESR_SYSREG_DIRECTION_SHIFT, 6f  // a read: Rt = value
+    ubfx    x9, x20, #ESR_SYSREG_RT_SHIFT, #ESR_SYSREG_RT_WIDTH
     ctxt_set_reg x19, x9, x21
 6:  mov     x0, x19
     bl      skip_instruction
     leave
 
 sgi_write:                              // x3 = SR_SGI1 or SR_SGI0
-    tbnz    x20, #0, unknown_sysreg     // write-only registers
+    tbnz    x20, #ESR_SYSREG_DIRECTION_SHIFT, unknown_sysreg  // write-only registers
     cmp     x3, #SR_SGI1
     cset    x2, eq                      // the group
-    ubfx    x9, x20, #5, #5
+    ubfx    x9, x20, #ESR_SYSREG_RT_SHIFT, #ESR_SYSREG_RT_WIDTH
     ctxt_get_reg x1, x19, x9
     mov     x0, x19
     bl      vgic_send_sgi
@@ -83,23 +83,23 @@ unknown_sysreg:
     bl      log_begin
     mov     x0, x19
     bl      log_vcpu
-    tbz     x20, #0, 1f
+    tbz     x20, #ESR_SYSREG_DIRECTION_SHIFT, 1f
     log_s   ": MRS of S"
     b       2f
 1:  log_s   ": MSR/SYS to S"
-2:  ubfx    x0, x20, #20, #2
+2:  ubfx    x0, x20, #ESR_SYSREG_OP0_SHIFT, #ESR_SYSREG_OP0_WIDTH
     bl      log_dec
     log_s   "_"
-    ubfx    x0, x20, #14, #3
+    ubfx    x0, x20, #ESR_SYSREG_OP1_SHIFT, #ESR_SYSREG_OP1_WIDTH
     bl      log_dec
     log_s   "_C"
-    ubfx    x0, x20, #10, #4
+    ubfx    x0, x20, #ESR_SYSREG_CRN_SHIFT, #ESR_SYSREG_CRN_WIDTH
     bl      log_dec
     log_s   "_C"
-    ubfx    x0, x20, #1, #4
+    ubfx    x0, x20, #ESR_SYSREG_CRM_SHIFT, #ESR_SYSREG_CRM_WIDTH
     bl      log_dec
     log_s   "_"
-    ubfx    x0, x20, #17, #3
+    ubfx    x0, x20, #ESR_SYSREG_OP2_SHIFT, #ESR_SYSREG_OP2_WIDTH
     bl      log_dec
     log_s   " trapped at pc 0x"
     ldr     x0, [x19, #CTXT_PC]
@@ -112,12 +112,12 @@ unknown_sysreg:
 
     .balign 4
 sysreg_table:                           // {ISS key, kind}, ended by kind 0
-    .word   (3 << 20) | (1 << 17) | (0 << 14) | (1 << 10) | (0 << 1), SR_RAZ_WI   // ACTLR_EL1
-    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (6 << 1), SR_NOP      // DC ISW
-    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (10 << 1), SR_NOP     // DC CSW
-    .word   (1 << 20) | (2 << 17) | (0 << 14) | (7 << 10) | (14 << 1), SR_NOP     // DC CISW
-    .word   (3 << 20) | (5 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI1   // ICC_SGI1R_EL1
-    .word   (3 << 20) | (7 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_SGI0R_EL1
-    .word   (3 << 20) | (6 << 17) | (0 << 14) | (12 << 10) | (11 << 1), SR_SGI0   // ICC_ASGI1R_EL1
+    .word   SYSREG_ISS_KEY_ACTLR_EL1, SR_RAZ_WI
+    .word   SYSREG_ISS_KEY_DC_ISW, SR_NOP
+    .word   SYSREG_ISS_KEY_DC_CSW, SR_NOP
+    .word   SYSREG_ISS_KEY_DC_CISW, SR_NOP
+    .word   SYSREG_ISS_KEY_ICC_SGI1R_EL1, SR_SGI1
+    .word   SYSREG_ISS_KEY_ICC_SGI0R_EL1, SR_SGI0
+    .word   SYSREG_ISS_KEY_ICC_ASGI1R_EL1, SR_SGI0
     .word   0, 0
     .size   handle_sysreg, . - handle_sysreg
