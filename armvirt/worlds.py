@@ -271,14 +271,36 @@ class Worlds:
     def translate(self, w: World, va: int, access: str = "read") -> Any:
         """The whole walk of ``va`` in world ``w``'s regime, as a privileged access with PAN
         off (how a debugger looks at memory): ``armvirt.walk.Walk``."""
-        from armvirt.cpu import mmu
-        from armvirt.walk import from_record
-        acc = {"read": 0, "write": mmu.ACC_WRITE, "exec": mmu.ACC_FETCH}[access]
-        c = self.regime_row(w)
+        return walk_in_row(self.m, self.regime_row(w), va, w.el, access)
+
+    def va_to_pa(self, w: World, va: int) -> int:
+        """The PA of ``va`` in world ``w``'s regime (a privileged read, PAN ignored: the
+        debugger's view of memory): a guest VA through the guest's stage 1 and its VM's stage
+        2, even while the hypervisor runs; on a bare board the PE's current regime
+        (``Machine.virt_to_phys``). The one translation the REPL's views, the GDB stub's memory
+        packets and the traces share. Raises MachineError naming the world and the fault."""
         va &= M64
-        sva = va - (1 << 64) if va >> 63 else va
-        _, ctl = mmu.inspect_el(c, self.m.M, sva, acc, w.el, True, 0)
-        return from_record(self.m.state, va, w.el, access, int(ctl))
+        if w.kind == "bare":
+            return self.m.virt_to_phys(va, pe=w.pe)
+        walk = self.translate(w, va)
+        if walk.fault is not None:
+            from armvirt.machine import MachineError
+            raise MachineError(f"cannot translate 0x{va:x} in {w.name or 'this world'}: "
+                               f"{walk.fault}")
+        return walk.pa
+
+
+def walk_in_row(m: Any, row: Any, va: int, el: int, access: str = "read") -> Any:
+    """The walk of ``va`` by the translation controls of register row ``row`` (a PE's, or a
+    copy with another world's controls) as an access from ``el``, with PAN off;
+    nothing in the machine changes (``mmu.inspect_el``): ``armvirt.walk.Walk``."""
+    from armvirt.cpu import mmu
+    from armvirt.walk import from_record
+    acc = {"read": 0, "write": mmu.ACC_WRITE, "exec": mmu.ACC_FETCH}[access]
+    va &= M64
+    sva = va - (1 << 64) if va >> 63 else va
+    _, ctl = mmu.inspect_el(row.copy(), m.M, sva, acc, el, True, 0)
+    return from_record(m.state, va, el, access, int(ctl))
 
 
 class EventNamer:

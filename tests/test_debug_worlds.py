@@ -131,3 +131,87 @@ def test_info_breakpoints_names_each_in_its_world(hv):
     out = dbg.command("info breakpoints").splitlines()
     assert out[1].endswith(f"<_start> at {START_LINE} (EL1 only) [vm0]"), out
     assert "firmware/boot.S" in out[2] and out[2].endswith("(EL2 only) [hyp]"), out
+
+
+# ------------------------------------------------------------------ gdb-multiarch, under the hypervisor
+# `done` sits 128 KiB into the guest: its IPA is where the hypervisor has no code (its image
+# ends well before), so a view that reads the guest's address as a PA reads other bytes.
+GDB_GUEST = """
+    .global _start
+    .type   _start, %function
+_start:
+    ldr     x5, =counter
+    mov     x6, #0
+1:  add     x6, x6, #1
+    str     x6, [x5]
+    cmp     x6, #5
+    b.ne    1b
+    b       done
+    .ltorg
+    .size   _start, . - _start
+    .balign 0x20000
+    .global done
+    .type   done, %function
+done:
+    movz    x0, #0x0008
+    movk    x0, #0x8400, lsl #16    // PSCI SYSTEM_OFF
+    hvc     #0
+    b       .
+    .size   done, . - done
+    .balign 8
+    .global counter
+    .type   counter, %object
+counter:
+    .quad   0
+    .size   counter, 8
+"""
+
+
+@pytest.mark.parametrize("mode", ["split", "direct"])
+def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
+    """GDB's memory packets go through Worlds.va_to_pa, as the REPL's views do: stopped in the
+    guest, `x/i $pc` and a guest variable read through the guest's stage 1 and its VM's stage
+    2; stopped in the hypervisor the same address is the hypervisor's, until `monitor world
+    vm0` chooses the guest's world again."""
+    import subprocess
+    import threading
+
+    from armvirt.build import assemble
+    from armvirt.debug.gdbstub import GdbServer
+    from conftest import require_tool
+
+    gdb = require_tool("gdb-multiarch")
+    prog = assemble(GDB_GUEST, abi.GUEST_RAM_BASE)
+    elf = tmp_path / "guest.elf"
+    prog.to_elf(elf)
+    done = prog.symbols["done"]
+    m, run = launch(HvConfig([VMConfig(str(elf))], mode=mode, smp=1))
+    symbols = SymbolTable()
+    symbols.add_elf(run.firmware, space="hyp")
+    symbols.add_elf(str(elf), space="guest")
+    srv = GdbServer(m, symbols=symbols)
+    srv.listen("tcp::0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", srv.serve()), daemon=True)
+    t.start()
+    cmds = ["set confirm off", "set pagination off", "set width 0", "set code-cache off",
+            "set stack-cache off", f"file {elf}", f"target remote 127.0.0.1:{srv.port}",
+            "break done", "continue",
+            "echo @@GUEST\\n", "x/i $pc", "print/x *(long *)&counter", "print $CurrentEL",
+            "stepi 3", "echo @@HYP\\n", "print $CurrentEL", f"x/i 0x{done:x}",
+            "monitor world vm0", "echo @@VIEW\\n", f"x/i 0x{done:x}", "print/x *(long *)&counter",
+            "monitor world auto", "detach"]
+    r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
+                       capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    t.join(30)
+    srv.close()
+    out = r.stdout + r.stderr
+    assert result["r"].reason == "detach", out
+    guest, hyp = out.split("@@GUEST")[1].split("@@HYP")
+    hyp, view = hyp.split("@@VIEW")
+    assert re.search(rf"=> 0x{done:x} <done>:\s+mov\s+x0, #0x8", guest), out
+    assert "= 0x5" in guest and "= 4" in guest, out          # counter; CurrentEL = EL1
+    assert "= 8" in hyp, out                                   # CurrentEL = EL2: the HVC taken
+    assert "mov\tx0, #0x8" not in hyp and "movz" not in hyp, out  # the PA, not the guest's
+    assert re.search(rf"0x{done:x} <done>:\s+mov\s+x0, #0x8", view), out
+    assert "= 0x5" in view, out

@@ -46,9 +46,11 @@ The model GDB sees
   ``VMPIDR_EL2``, also listed). Writes go through ``Machine.set_reg`` with ``MSR`` semantics:
   the bits the register does not implement keep their value; read-only and constant registers
   answer ``E01``.
-* **Memory** is the *virtual* address space of the selected PE (``Hg``), translated in its
-  current regime (``Machine.virt_to_phys``: stage 1 and stage 2, a privileged read); an address
-  that does not translate answers ``E0e``. Only RAM is reachable: device registers
+* **Memory** is the *virtual* address space of the world the selected PE (``Hg``) executes
+  in — under armvirt's hypervisor a guest's vCPU (its stage 1, then its VM's stage 2), the
+  hypervisor or its host part — or of the world chosen with ``monitor world NAME``, translated
+  by ``Worlds.va_to_pa`` as the REPL's views are (a privileged read); an address that does not
+  translate answers ``E0e``. Only RAM is reachable: device registers
   have side effects and are not read behind the guest's back. ``m`` returns the bytes up to the
   end of RAM when a read starts in RAM and runs past it (the manual allows a short read).
 * **Breakpoints and watchpoints** are the Machine's (data in the decode cache and the watchpoint
@@ -104,6 +106,7 @@ from armvirt.cpu import sysreg_table as T
 from armvirt.debug import gdb_xml as X
 from armvirt.debug.history import POWER_HELD, ReplayError, machine_config
 from armvirt.machine import ExitInfo, Machine, MachineError
+from armvirt.worlds import World, Worlds
 
 __all__ = ["GdbServer", "GdbSession", "ServeResult", "parse_address", "checksum", "frame",
            "escape_binary", "unescape_binary", "PACKET_SIZE"]
@@ -486,11 +489,25 @@ class GdbSession:
         self._register_written(pe)
 
     # -------------------------------------------------------------- memory
+    def _world(self) -> World:
+        """The world whose addresses GDB's memory packets name: the one chosen with ``monitor
+        world NAME``, else the one the selected PE (``Hg``) executes in — a guest's vCPU, the
+        hypervisor, its host part, or the PE's own regime on a bare board."""
+        dbg = self._dbg()
+        if dbg is None:
+            return Worlds(self.m).current(self.g_pe)
+        if dbg._view is not None:
+            return dbg._view
+        return dbg.worlds.current(self.g_pe)
+
     def _va_to_pa(self, va: int) -> int:
-        """The physical address of ``va`` in the selected PE's current translation regime
-        (``Machine.virt_to_phys``: a privileged read, as a debugger looks at memory)."""
+        """The physical address of ``va`` in that world's regime: ``Worlds.va_to_pa``, the
+        translation the REPL's views use (a privileged read, as a debugger looks at memory)."""
+        w = self._world()
+        dbg = self._dbg()
+        worlds = dbg.worlds if dbg is not None else Worlds(self.m)
         try:
-            return self.m.virt_to_phys(va, pe=self.g_pe)
+            return worlds.va_to_pa(w, va)
         except MachineError as e:
             raise RspError(E_FAULT, str(e)) from None
 
@@ -524,10 +541,16 @@ class GdbSession:
             raise RspError(E_INVAL, f"length {length} but {len(data)} bytes of data")
         if length == 0:
             return "OK"  # GDB probes X support with an empty write
-        try:
-            self.m.write_virt(va, data, pe=self.g_pe)
-        except MachineError as e:
-            raise RspError(E_FAULT, str(e)) from None
+        spans, off = [], 0      # every page translated and in RAM before the first byte
+        while off < length:
+            n = min(length - off, 4096 - ((va + off) & 0xFFF))
+            pa = self._va_to_pa(va + off)
+            if self._ram_span(pa) < n:
+                raise RspError(E_FAULT, f"0x{(va + off) & _U64:x} is not RAM")
+            spans.append((pa, off, n))
+            off += n
+        for pa, off, n in spans:
+            self.m.write_phys(pa, data[off:off + n])
         self._forget_history()
         return "OK"
 

@@ -23,7 +23,7 @@ from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu import sysreg_table as T
 from armvirt.debug.disasm import annotate, disassemble_one
-from armvirt.worlds import World, Worlds, describe_in
+from armvirt.worlds import World, Worlds, describe_in, walk_in_row
 
 M64 = (1 << 64) - 1
 _STOPS = ("system_off", "system_reset", "halt", "idle", "internal", "hook")
@@ -137,14 +137,10 @@ class InsnTracer:
 
     # ------------------------------------------------------------ one line
     def _line(self, pe: int, old: Any, new: Any, w: World) -> None:
-        from armvirt.cpu import mmu
         pc = int(old[L.PC]) & M64
         el = int(old[L.EL])
         try:   # the word fetched, through the regime the instruction ran in (the old row)
-            sva = pc - (1 << 64) if pc >> 63 else pc
-            _, ctl = mmu.inspect_el(old.copy(), self.m.M, sva, mmu.ACC_FETCH, el, True, 0)
-            from armvirt.walk import from_record
-            walk = from_record(self.m.state, pc, el, "exec", int(ctl))
+            walk = walk_in_row(self.m, old, pc, el, "exec")
             pa = walk.pa if walk.fault is None else None
         except Exception:  # noqa: BLE001 - a trace line never stops the run
             pa = None

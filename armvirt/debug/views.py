@@ -92,23 +92,12 @@ class ViewsMixin:
         return bool(s1 or s2), f"SCTLR_EL1.M = {s1}, HCR_EL2.VM = {s2}"
 
     def _va_to_pa(self, va: int, pe: int | None = None) -> int:
-        """The PA of ``va`` in the regime of the world looked at (privileged read, PAN
-        ignored: the debugger's view of memory): a guest VA through the guest's stage 1 and its
-        VM's stage 2, even while the hypervisor runs; on a bare board the PE's current regime
-        (``Machine.virt_to_phys``)."""
-        pe = self.pe if pe is None else pe
-        w = self.world(pe)
+        """The PA of ``va`` in the regime of the world looked at (``Worlds.va_to_pa``, which
+        the GDB stub's memory packets share)."""
         try:
-            if w.kind == "bare":
-                return self.m.virt_to_phys(va & M64, pe=pe)
-            walk = self.worlds.translate(w, va)
+            return self.worlds.va_to_pa(self.world(self.pe if pe is None else pe), va)
         except MachineError as e:
             raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: {e}") from None
-        if walk.fault is not None:
-            raise DebugError(f"Cannot access memory at address 0x{va & M64:x}: cannot "
-                             f"translate 0x{va & M64:x} in {w.name or 'this world'}: "
-                             f"{walk.fault}")
-        return walk.pa
 
     def _in_ram(self, pa: int, size: int = 1) -> bool:
         return memmap.RAM_BASE <= pa and pa + size <= memmap.RAM_BASE + self.m.ram_size
