@@ -29,8 +29,11 @@ from armvirt.sysinsn_table import SYS_INSNS
 
 # The exception classes, their names and the classes' groups: armvirt/cpu/syndrome.py, the
 # one table the core, this decoder, the REPL, the traces and the firmware's include share.
-from armvirt.cpu.syndrome import (ABORT_ECS, DATA_ABORT_ECS, EC_NAMES,  # noqa: E402,F401
-                                  EC_SHORT, FAR_ECS, SYSREG_ISS_FIELDS)
+from armvirt.cpu import syndrome as S  # noqa: E402
+from armvirt.cpu.syndrome import (ABORT_ECS, CALL_ECS, DATA_ABORT_ECS,  # noqa: E402,F401
+                                  EC_NAMES, EC_SHORT, FAR_ECS, SYSREG_ISS_FIELDS)
+
+_WATCHPT_ECS = (S.EC_WATCHPT_LOWER, S.EC_WATCHPT_SAME)
 
 _LEVEL = {0: "level 0", 1: "level 1", 2: "level 2", 3: "level 3"}
 
@@ -97,9 +100,14 @@ TRAP_NAMES = [
 ]
 
 
+def _sysreg_fields(iss: int) -> dict[str, int]:
+    """The fields of EC 0x18's ISS by their Arm ARM names (syndrome.SYSREG_ISS_FIELDS)."""
+    return {name: (iss >> lsb) & ((1 << width) - 1) for name, lsb, width in SYSREG_ISS_FIELDS}
+
+
 def sysreg_from_iss(iss: int) -> tuple[str, str]:
     """(instruction, note) for the ISS of EC 0x18: ``MSR SCTLR_EL1, x0`` and what covers it."""
-    f = {name: (iss >> lsb) & ((1 << width) - 1) for name, lsb, width in SYSREG_ISS_FIELDS}
+    f = _sysreg_fields(iss)
     op0, op1, crn, crm, op2 = f["Op0"], f["Op1"], f["CRn"], f["CRm"], f["Op2"]
     rt, read = f["Rt"], f["Direction"]
     reg = f"x{rt}" if rt != 31 else "xzr"
@@ -135,7 +143,8 @@ def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
     (faults taken to EL2 from a lower EL only).
     """
     esr &= 0xFFFF_FFFF_FFFF_FFFF
-    ec, il, iss = (esr >> 26) & 0x3F, (esr >> 25) & 1, esr & 0x1FF_FFFF
+    ec, il, iss = (esr >> S.ESR_EC_SHIFT) & S.ESR_EC_MASK, int(bool(esr & S.ESR_IL)), \
+        esr & S.ESR_ISS_MASK
     reg = f"ESR_EL{el}" if el is not None else "ESR"
     out = [f"{reg} = 0x{esr:08x}: {ec_short(ec)} (EC 0x{ec:02x})",
            _row("EC", f"0x{ec:02x}", ec_name(ec)),
@@ -143,25 +152,22 @@ def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
                 "instruction length)" if il else "16-bit instruction trapped")]
     if ec in ABORT_ECS:
         out += _abort(ec, iss, el, far, hpfar)
-    elif ec == 0x18:
+    elif ec == S.EC_SYSREG:
         insn, note = sysreg_from_iss(iss)
-        read = iss & 1
+        f = _sysreg_fields(iss)
+        read = f["Direction"]
         out += [_row("ISS", f"0x{iss:07x}", ""),
-                _row("Op0", str((iss >> 20) & 3), ""),
-                _row("Op1", str((iss >> 14) & 7), ""),
-                _row("CRn", str((iss >> 10) & 0xF), ""),
-                _row("CRm", str((iss >> 1) & 0xF), ""),
-                _row("Op2", str((iss >> 17) & 7), ""),
-                _row("Rt", str((iss >> 5) & 0x1F), "transfer register"),
+                *(_row(name, str(f[name]), "") for name in ("Op0", "Op1", "CRn", "CRm", "Op2")),
+                _row("Rt", str(f["Rt"]), "transfer register"),
                 _row("Dir", str(read), "read (MRS/SYSL)" if read else "write (MSR/SYS)"),
                 f"  = {insn}", f"    {note}"]
-    elif ec in (0x15, 0x16, 0x17):
+    elif ec in CALL_ECS:
         out.append(_row("imm16", f"0x{iss & 0xFFFF:04x}",
                         f"the immediate of the {EC_SHORT[ec]} instruction"))
-    elif ec == 0x3C:
+    elif ec == S.EC_BRK64:
         out.append(_row("comment", f"0x{iss & 0xFFFF:04x}", "the immediate of the BRK "
                         "instruction"))
-    elif ec == 0x01:
+    elif ec == S.EC_WFX:
         ti = iss & 3
         out.append(_row("TI", str(ti), {0: "WFI", 1: "WFE", 2: "WFIT", 3: "WFET"}[ti] +
                         " trapped"))
@@ -169,11 +175,11 @@ def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
             out.append(_row("COND", f"0x{(iss >> 20) & 0xF:x}", "condition code (CV = 1)"))
         if (iss >> 2) & 1:
             out.append(_row("RN", str((iss >> 5) & 0x1F), "register of the WFxT timeout"))
-    elif ec == 0x07:
+    elif ec == S.EC_FP_ACCESS:
         if (iss >> 24) & 1:
             out.append(_row("COND", f"0x{(iss >> 20) & 0xF:x}", "condition code (CV = 1; "
                             "0xe = always for A64)"))
-    elif ec == 0x2F:
+    elif ec == S.EC_SERROR:
         if (iss >> 24) & 1:
             out.append(_row("IDS", "1", f"IMPLEMENTATION DEFINED syndrome 0x{iss & 0xFFFFFF:x}"))
         else:
@@ -186,15 +192,15 @@ def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
             out.append(_row("DFSC", f"0x{dfsc:02x}", {0: "Uncategorized error",
                                                       0x11: "Asynchronous SError interrupt"}
                             .get(dfsc, "reserved")))
-    elif ec in (0x30, 0x31, 0x32, 0x33, 0x34, 0x35):
-        if ec in (0x34, 0x35):
+    elif S.EC_BREAKPT_LOWER <= ec <= S.EC_WATCHPT_SAME:     # the debug exceptions
+        if ec in _WATCHPT_ECS:
             out.append(_row("WnR", str((iss >> 6) & 1), "write" if (iss >> 6) & 1 else "read"))
             out.append(_row("CM", str((iss >> 8) & 1), ""))
-        if far is not None and ec in (0x34, 0x35):
+        if far is not None and ec in _WATCHPT_ECS:
             out.append(_row("FAR", f"0x{far:x}", "the watched address that was accessed"))
     elif iss:
         out.append(_row("ISS", f"0x{iss:07x}", "(no ISS encoding defined for this class)"))
-    if ec == 0x22 and far is not None:
+    if ec == S.EC_PC_ALIGN and far is not None:
         out.append(_row("FAR", f"0x{far:x}", "the misaligned PC"))
     if far is not None and ec not in FAR_ECS:
         out.append(f"  (FAR_EL{el if el is not None else 'x'} is not written by this exception "
@@ -248,7 +254,7 @@ def _abort(ec: int, iss: int, el: int | None, far: int | None, hpfar: int | None
             out.append(_row("FAR", f"0x{far:x}", "not valid (FnV = 1)"))
         else:
             out.append(_row("FAR", f"0x{far:x}", "faulting virtual address"))
-    if el == 2 and ec in (0x20, 0x24) and hpfar is not None and far is not None:
+    if el == 2 and ec in (S.EC_IABT_LOWER, S.EC_DABT_LOWER) and hpfar is not None and far is not None:
         ipa = ((hpfar & 0xFFF_FFFF_FFF0) << 8) | (far & 0xFFF)
         stage2 = fsc <= 0x0F or s1ptw
         out.append(_row("IPA", f"0x{ipa:x}", "faulting IPA = HPFAR_EL2.FIPA << 12 | "

@@ -215,10 +215,10 @@ class MmuFaultTracer:
         self.hooks = []
 
     def _on_abort(self, m: Any, ev: Any) -> bool:
-        from armvirt.cpu.syndrome import EC_SHORT, ec_of
+        from armvirt.cpu.syndrome import EC_IABT_LOWER, EC_IABT_SAME, EC_SHORT, ec_of
         pe, el, esr = ev.pe, ev.el, ev.esr or 0
         ec = ec_of(esr)
-        access = "exec" if ec in (0x20, 0x21) else ("write" if esr >> 6 & 1 else "read")
+        access = "exec" if ec in (EC_IABT_LOWER, EC_IABT_SAME) else ("write" if esr >> 6 & 1 else "read")
         if el == 2:
             w, regs = self.worlds.lower(pe)
             far, elr = regs["far"], regs["elr"]

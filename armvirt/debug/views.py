@@ -15,7 +15,7 @@ from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
 from armvirt.cpu.exceptions import TR_EXC_ENTRY
-from armvirt.cpu.syndrome import CALL_ECS
+from armvirt.cpu.syndrome import CALL_ECS, EC_HVC64
 from armvirt.debug import explain as X
 from armvirt.debug.base import DebugError, INFO_ALIASES, MAX_FRAMES, POWER_NAMES, _SYSREG_UPPER
 from armvirt.debug.disasm import Insn, annotate, disassemble_one
@@ -871,7 +871,7 @@ class ViewsMixin:
             if src:
                 self._say(f"  {src}")
             self._say(self.format_insn_line(at) + self._loc_suffix(at))
-        if ec == 0x16:
+        if ec == EC_HVC64:
             from armvirt import psci
             x0 = self.m.reg("x0", self.pe) & 0xFFFF_FFFF
             if x0 in psci.NAMES:
