@@ -197,8 +197,9 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
     cmds = ["set confirm off", "set pagination off", "set width 0", "set code-cache off",
             "set stack-cache off", f"file {elf}", f"target remote 127.0.0.1:{srv.port}",
             "break done", "continue",
-            "echo @@GUEST\\n", "x/i $pc", "print/x *(long *)&counter", "print $CurrentEL",
-            "stepi 3", "echo @@HYP\\n", "print $CurrentEL", f"x/i 0x{done:x}",
+            "echo @@GUEST\\n", "info threads", "x/i $pc", "print/x *(long *)&counter",
+            "print $CurrentEL",
+            "stepi 3", "echo @@HYP\\n", "info threads", "print $CurrentEL", f"x/i 0x{done:x}",
             "monitor world vm0", "echo @@VIEW\\n", f"x/i 0x{done:x}", "print/x *(long *)&counter",
             "monitor world auto", "detach"]
     r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
@@ -211,6 +212,7 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
     hyp, view = hyp.split("@@VIEW")
     assert re.search(rf"=> 0x{done:x} <done>:\s+mov\s+x0, #0x8", guest), out
     assert "= 0x5" in guest and "= 4" in guest, out          # counter; CurrentEL = EL1
+    assert "PE0 [vm0 vcpu0] MPIDR" in guest and "PE0 [hyp] MPIDR" in hyp, out  # info threads
     assert "= 8" in hyp, out                                   # CurrentEL = EL2: the HVC taken
     assert "mov\tx0, #0x8" not in hyp and "movz" not in hyp, out  # the PA, not the guest's
     assert re.search(rf"0x{done:x} <done>:\s+mov\s+x0, #0x8", view), out

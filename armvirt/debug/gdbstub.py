@@ -28,7 +28,8 @@ The model GDB sees
 ------------------
 * **Threads are PEs**: thread id *n + 1* is PE *n* (thread ids are positive; 0 and -1 mean
   "any" and "all"). Every PE is listed, including PEs that are powered off until PSCI
-  ``CPU_ON``; ``info threads`` shows each one's EL, SPSel and power state (``qThreadExtraInfo``).
+  ``CPU_ON``; ``info threads`` shows each one's world, EL, SPSel and power state
+  (``qThreadExtraInfo``).
 * **All-stop.** A stop reply names the PE that stopped (``thread:N;``) with the reason
   (``swbreak:``/``hwbreak:``, ``watch:``/``rwatch:``/``awatch:`` with the data address). ``c``
   runs every powered-on PE, round robin as ``Machine.run`` does, in chunks of
@@ -37,7 +38,8 @@ The model GDB sees
   threads were scheduler-locked): it is deterministic, and the stop is reported at once anyway.
   ``vCont;c:N`` (GDB's ``set scheduler-locking on``) runs only PE N; the other PEs are held —
   they keep their power state as far as the guest can tell (PSCI ``CPU_ON`` on a held PE answers
-  ``ALREADY_ON``).
+  ``ALREADY_ON``). Under armvirt's hypervisor a thread's extra info names the world its PE runs
+  in (``PE0 [vm0 vcpu0] MPIDR ... EL1h running``).
 * **Registers**: the target description of :mod:`armvirt.debug.gdb_xml` — the AArch64 core and
   FP/SIMD features plus *every readable system register*, EL2 ones included. Reads show the
   value ``MRS`` would return at the PE's current EL (computed registers such as ``CurrentEL``,
@@ -376,7 +378,8 @@ class GdbSession:
         if power == L.POWER_OFF:
             return f"PE{pe} MPIDR {mpidr:#x} off"
         el, spsel = int(c[L.EL]), int(c[L.SPSEL])
-        return (f"PE{pe} MPIDR {mpidr:#x} EL{el}{'h' if spsel else 't'} "
+        tag = self._worlds().current(pe).tag       # [hyp], [vm0 vcpu0]; none on a bare board
+        return (f"PE{pe}{' ' + tag if tag else ''} MPIDR {mpidr:#x} EL{el}{'h' if spsel else 't'} "
                 f"{_POWER_NAMES.get(power, 'power state ' + str(power))}")
 
     # -------------------------------------------------------------- threads
@@ -489,25 +492,25 @@ class GdbSession:
         self._register_written(pe)
 
     # -------------------------------------------------------------- memory
+    def _worlds(self) -> Worlds:
+        """The machine's worlds as the REPL sees them (its firmware symbols name them)."""
+        dbg = self._dbg()
+        return dbg.worlds if dbg is not None else Worlds(self.m)
+
     def _world(self) -> World:
         """The world whose addresses GDB's memory packets name: the one chosen with ``monitor
         world NAME``, else the one the selected PE (``Hg``) executes in — a guest's vCPU, the
         hypervisor, its host part, or the PE's own regime on a bare board."""
         dbg = self._dbg()
-        if dbg is None:
-            return Worlds(self.m).current(self.g_pe)
-        if dbg._view is not None:
+        if dbg is not None and dbg._view is not None:
             return dbg._view
-        return dbg.worlds.current(self.g_pe)
+        return self._worlds().current(self.g_pe)
 
     def _va_to_pa(self, va: int) -> int:
         """The physical address of ``va`` in that world's regime: ``Worlds.va_to_pa``, the
         translation the REPL's views use (a privileged read, as a debugger looks at memory)."""
-        w = self._world()
-        dbg = self._dbg()
-        worlds = dbg.worlds if dbg is not None else Worlds(self.m)
         try:
-            return worlds.va_to_pa(w, va)
+            return self._worlds().va_to_pa(self._world(), va)
         except MachineError as e:
             raise RspError(E_FAULT, str(e)) from None
 
