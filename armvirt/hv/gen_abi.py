@@ -76,6 +76,10 @@ def _syndrome() -> list[str]:
     out.append(f"#define ESR_IL {_hex(S.ESR_IL)}")
     isv = next(lsb for name, lsb, _ in S.ABORT_ISS_FIELDS if name == "ISV")
     out.append(f"#define ESR_ISV {_hex(1 << isv)}")
+    out.append("// Data/Instruction Abort ISS fields (EC 0x20, 0x21, 0x24, 0x25)")
+    for name, lsb, width in S.ABORT_ISS_FIELDS:
+        out.append(f"#define ESR_ABT_{name.upper()}_SHIFT {lsb}")
+        out.append(f"#define ESR_ABT_{name.upper()}_WIDTH {width}")
     out += _sysreg_keys()
     out += [
         "",

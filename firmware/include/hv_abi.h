@@ -185,6 +185,35 @@
 #define ESR_EC_SHIFT 26
 #define ESR_IL 0x2000000
 #define ESR_ISV 0x1000000
+// Data/Instruction Abort ISS fields (EC 0x20, 0x21, 0x24, 0x25)
+#define ESR_ABT_ISV_SHIFT 24
+#define ESR_ABT_ISV_WIDTH 1
+#define ESR_ABT_SAS_SHIFT 22
+#define ESR_ABT_SAS_WIDTH 2
+#define ESR_ABT_SSE_SHIFT 21
+#define ESR_ABT_SSE_WIDTH 1
+#define ESR_ABT_SRT_SHIFT 16
+#define ESR_ABT_SRT_WIDTH 5
+#define ESR_ABT_SF_SHIFT 15
+#define ESR_ABT_SF_WIDTH 1
+#define ESR_ABT_AR_SHIFT 14
+#define ESR_ABT_AR_WIDTH 1
+#define ESR_ABT_VNCR_SHIFT 13
+#define ESR_ABT_VNCR_WIDTH 1
+#define ESR_ABT_SET_SHIFT 11
+#define ESR_ABT_SET_WIDTH 2
+#define ESR_ABT_FNV_SHIFT 10
+#define ESR_ABT_FNV_WIDTH 1
+#define ESR_ABT_EA_SHIFT 9
+#define ESR_ABT_EA_WIDTH 1
+#define ESR_ABT_CM_SHIFT 8
+#define ESR_ABT_CM_WIDTH 1
+#define ESR_ABT_S1PTW_SHIFT 7
+#define ESR_ABT_S1PTW_WIDTH 1
+#define ESR_ABT_WNR_SHIFT 6
+#define ESR_ABT_WNR_WIDTH 1
+#define ESR_ABT_FSC_SHIFT 0
+#define ESR_ABT_FSC_WIDTH 6
 
 // EC 0x18 (MSR, MRS, System instruction): the ISS fields
 #define ESR_SYSREG_OP0_SHIFT 20
