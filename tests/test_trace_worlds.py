@@ -76,6 +76,18 @@ def test_trace_insn_of_one_vm_under_the_hypervisor(guests_dir, tmp_path):
     assert rows[0].group(6) == "_start" and rows[-1].group(7).startswith("hvc")
 
 
+def test_an_exception_is_traced_after_the_instruction_that_took_it(guests_dir, tmp_path):
+    image = str(guests_dir / "hello.elf")
+    out = tmp_path / "both.log"
+    r = armvirt("run", image, "--hv", "direct", "--trace", "insn,exc", "--trace-vm", "vm0",
+                "--trace-file", str(out))
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    strb = next(i for i, t in enumerate(lines) if "strb\tw3, [x1]" in t)
+    assert "exception EL1->EL2 data abort" in lines[strb + 1], lines[strb:strb + 2]
+    assert "eret EL2->EL1 to 0x40000014" in lines[strb + 2], lines[strb:strb + 3]
+
+
 def test_trace_range_traces_only_that_range(guests_dir, tmp_path):
     image = str(guests_dir / "hello.elf")
     start = SymbolTable.from_elf(image).lookup("_start")

@@ -93,12 +93,21 @@ class InsnTracer:
             before = m.cpus.copy()
             worlds = [self._world(p) for p in range(m.smp)]   # the world each PE runs in
             wanted = [self._wanted(p, worlds[p]) for p in range(m.smp)]
-            info = m.run(1)
+            # An exception the step took is reported after the instruction that took it.
+            sink, held = m.trace_sink, []
+            if sink is not None:
+                m.trace_sink = held.append
+            try:
+                info = m.run(1)
+            finally:
+                m.trace_sink = sink
             if left is not None:
                 left -= info.instructions
             for pe in range(m.smp):
                 if m.cpus[pe][L.INSTRET] != before[pe][L.INSTRET] and wanted[pe]:
                     self._line(pe, before[pe], m.cpus[pe], worlds[pe])
+            for ev in held:
+                sink(ev)
             if info.reason in _STOPS:
                 return info
             if left is not None and left <= 0:
