@@ -135,7 +135,9 @@ def test_info_breakpoints_names_each_in_its_world(hv):
 
 # ------------------------------------------------------------------ gdb-multiarch, under the hypervisor
 # `done` sits 128 KiB into the guest: its IPA is where the hypervisor has no code (its image
-# ends well before), so a view that reads the guest's address as a PA reads other bytes.
+# ends well before), so a view that reads the guest's address as a PA reads other bytes. `at_c00`
+# is at IPA 0x4000_0c00, the address of the hypervisor's vector for a guest's HVC: a breakpoint
+# there stops in the hypervisor first, unless it is scoped to the guest's world.
 GDB_GUEST = """
     .global _start
     .type   _start, %function
@@ -149,14 +151,23 @@ _start:
     b       done
     .ltorg
     .size   _start, . - _start
-    .balign 0x20000
-    .global done
-    .type   done, %function
-done:
+    .org    0xc00
+    .global at_c00
+    .type   at_c00, %function
+at_c00:
     movz    x0, #0x0008
     movk    x0, #0x8400, lsl #16    // PSCI SYSTEM_OFF
     hvc     #0
     b       .
+    .size   at_c00, . - at_c00
+    .balign 0x20000
+    .global done
+    .type   done, %function
+done:
+    movz    x0, #0
+    movk    x0, #0xC600, lsl #16    // ARMVIRT_HC_NOP
+    hvc     #0
+    b       at_c00
     .size   done, . - done
     .balign 8
     .global counter
@@ -172,7 +183,8 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
     """GDB's memory packets go through Worlds.va_to_pa, as the REPL's views do: stopped in the
     guest, `x/i $pc` and a guest variable read through the guest's stage 1 and its VM's stage
     2; stopped in the hypervisor the same address is the hypervisor's, until `monitor world
-    vm0` chooses the guest's world again."""
+    vm0` chooses the guest's world again. With that world chosen, a breakpoint stops only in
+    the guest, not in the hypervisor's code at the same address."""
     import subprocess
     import threading
 
@@ -184,11 +196,13 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
     prog = assemble(GDB_GUEST, abi.GUEST_RAM_BASE)
     elf = tmp_path / "guest.elf"
     prog.to_elf(elf)
-    done = prog.symbols["done"]
+    done, at_c00 = prog.symbols["done"], prog.symbols["at_c00"]
+    assert at_c00 == 0x4000_0c00
     m, run = launch(HvConfig([VMConfig(str(elf))], mode=mode, smp=1))
     symbols = SymbolTable()
     symbols.add_elf(run.firmware, space="hyp")
     symbols.add_elf(str(elf), space="guest")
+    assert symbols.images[0].symbols["__guest_vectors"].addr + 0x400 == at_c00
     srv = GdbServer(m, symbols=symbols)
     srv.listen("tcp::0")
     result = {}
@@ -199,21 +213,28 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
             "break done", "continue",
             "echo @@GUEST\\n", "info threads", "x/i $pc", "print/x *(long *)&counter",
             "print $CurrentEL",
-            "stepi 3", "echo @@HYP\\n", "info threads", "print $CurrentEL", f"x/i 0x{done:x}",
-            "monitor world vm0", "echo @@VIEW\\n", f"x/i 0x{done:x}", "print/x *(long *)&counter",
-            "monitor world auto", "detach"]
+            "monitor world vm0", "delete", "break *0x40000c00", "continue",
+            "echo @@SCOPED\\n", "info threads", "print $CurrentEL", "x/i $pc",
+            "monitor world auto", "delete", "stepi 3",
+            "echo @@HYP\\n", "info threads", "print $CurrentEL", f"x/i 0x{done:x}",
+            "monitor world vm0", "echo @@VIEW\\n", f"x/i 0x{done:x}",
+            "print/x *(long *)&counter", "monitor world auto", "detach"]
     r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
                        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     t.join(30)
     srv.close()
     out = r.stdout + r.stderr
     assert result["r"].reason == "detach", out
-    guest, hyp = out.split("@@GUEST")[1].split("@@HYP")
-    hyp, view = hyp.split("@@VIEW")
-    assert re.search(rf"=> 0x{done:x} <done>:\s+mov\s+x0, #0x8", guest), out
+    guest, rest = out.split("@@GUEST")[1].split("@@SCOPED")
+    scoped, rest = rest.split("@@HYP")
+    hyp, view = rest.split("@@VIEW")
+    guest_done = rf"0x{done:x} <done>:\s+mov\s+x0, #0x0\b"
+    assert re.search("=> " + guest_done, guest), out
     assert "= 0x5" in guest and "= 4" in guest, out          # counter; CurrentEL = EL1
-    assert "PE0 [vm0 vcpu0] MPIDR" in guest and "PE0 [hyp] MPIDR" in hyp, out  # info threads
-    assert "= 8" in hyp, out                                   # CurrentEL = EL2: the HVC taken
-    assert "mov\tx0, #0x8" not in hyp and "movz" not in hyp, out  # the PA, not the guest's
-    assert re.search(rf"0x{done:x} <done>:\s+mov\s+x0, #0x8", view), out
+    assert "PE0 [vm0 vcpu0] MPIDR" in guest, out             # info threads names the world
+    assert "PE0 [vm0 vcpu0] MPIDR" in scoped and "= 4" in scoped, out
+    assert re.search(r"=> 0x40000c00 <at_c00>:\s+mov\s+x0, #0x8", scoped), out
+    assert "PE0 [hyp] MPIDR" in hyp and "= 8" in hyp, out    # the HVC taken: EL2
+    assert not re.search(guest_done, hyp), out               # the PA: not the guest's
+    assert re.search(guest_done, view), out
     assert "= 0x5" in view, out

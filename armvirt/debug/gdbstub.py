@@ -56,7 +56,8 @@ The model GDB sees
   have side effects and are not read behind the guest's back. ``m`` returns the bytes up to the
   end of RAM when a read starts in RAM and runs past it (the manual allows a short read).
 * **Breakpoints and watchpoints** are the Machine's (data in the decode cache and the watchpoint
-  table), never patched instructions: ``Z0``/``Z1`` both become ``Machine.add_breakpoint``;
+  table), never patched instructions: ``Z0``/``Z1`` both become ``Machine.add_breakpoint``
+  (in every world at that address, or only in the one chosen with ``monitor world NAME``);
   ``Z2``/``Z3``/``Z4`` become write/read/access watchpoints. The Machine reports a watchpoint
   *after* the accessing instruction completed, whereas on AArch64 GDB assumes the Arm behaviour
   (the watchpoint fires before the access; ``gdbarch_have_nonsteppable_watchpoint``) and single-
@@ -576,7 +577,7 @@ class GdbSession:
         if typ in (0, 1):
             key = (typ, addr)
             if insert and key not in self._gdb_bps:
-                self._gdb_bps[key] = self.m.add_breakpoint(addr)
+                self._gdb_bps[key] = self.m.add_breakpoint(addr, **self._breakpoint_scope())
             elif not insert and key in self._gdb_bps:
                 self.m.remove_breakpoint(self._gdb_bps.pop(key))
             return "OK"
@@ -591,6 +592,19 @@ class GdbSession:
                 self.m.remove_watchpoint(self._gdb_wps.pop(wkey))
             return "OK"
         return ""  # "shall return an empty string for an unrecognized ... type"
+
+    def _breakpoint_scope(self) -> dict:
+        """GDB's breakpoints stop in every world at their address, unless a world was chosen
+        with ``monitor world NAME``: then only in it — a VM's vCPUs (EL0/EL1 under its stage 2
+        VMID), the hypervisor (EL2), or EL1 for the host part. (GDB inserts its breakpoints
+        as it resumes, so the world chosen then is the one that counts.)"""
+        dbg = self._debugger
+        w = dbg._view if dbg is not None else None
+        if w is None or w.kind == "bare":
+            return {}
+        if w.kind == "guest":
+            return {"el": (0, 1), "vmid": w.vmid}
+        return {"el": 2 if w.kind == "hyp" else 1}
 
     def release(self) -> None:
         """Remove every breakpoint and watchpoint this session inserted (end of session)."""
