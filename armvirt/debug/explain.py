@@ -30,8 +30,9 @@ from armvirt.sysinsn_table import SYS_INSNS
 # The exception classes, their names and the classes' groups: armvirt/cpu/syndrome.py, the
 # one table the core, this decoder, the REPL, the traces and the firmware's include share.
 from armvirt.cpu import syndrome as S  # noqa: E402
-from armvirt.cpu.syndrome import (ABORT_ECS, CALL_ECS, DATA_ABORT_ECS,  # noqa: E402,F401
-                                  EC_NAMES, EC_SHORT, FAR_ECS, SYSREG_ISS_FIELDS)
+from armvirt.cpu.syndrome import (ABORT_ECS, ABORT_ISS_FIELDS, CALL_ECS,  # noqa: E402,F401
+                                  DATA_ABORT_ECS, EC_NAMES, EC_SHORT, FAR_ECS,
+                                  SYSREG_ISS_FIELDS)
 
 _WATCHPT_ECS = (S.EC_WATCHPT_LOWER, S.EC_WATCHPT_SAME)
 
@@ -100,9 +101,15 @@ TRAP_NAMES = [
 ]
 
 
+def _fields(iss: int, table: tuple) -> dict[str, int]:
+    """An ISS split into its fields by their Arm ARM names, by a (name, lsb, width) table of
+    armvirt/cpu/syndrome.py."""
+    return {name: (iss >> lsb) & ((1 << width) - 1) for name, lsb, width in table}
+
+
 def _sysreg_fields(iss: int) -> dict[str, int]:
-    """The fields of EC 0x18's ISS by their Arm ARM names (syndrome.SYSREG_ISS_FIELDS)."""
-    return {name: (iss >> lsb) & ((1 << width) - 1) for name, lsb, width in SYSREG_ISS_FIELDS}
+    """The fields of EC 0x18's ISS (syndrome.SYSREG_ISS_FIELDS)."""
+    return _fields(iss, SYSREG_ISS_FIELDS)
 
 
 def sysreg_from_iss(iss: int) -> tuple[str, str]:
@@ -210,51 +217,48 @@ def explain_esr(esr: int, *, el: int | None = None, far: int | None = None,
 
 def _abort(ec: int, iss: int, el: int | None, far: int | None, hpfar: int | None) -> list[str]:
     data = ec in DATA_ABORT_ECS
-    fsc = iss & 0x3F
+    f = _fields(iss, ABORT_ISS_FIELDS)
+    fsc = f["FSC"]
     out: list[str] = []
     if data:
-        isv = (iss >> 24) & 1
-        if isv:
-            sas = (iss >> 22) & 3
+        if f["ISV"]:
+            sas, sf = f["SAS"], f["SF"]
             out += [_row("ISV", "1", "instruction syndrome valid (ISS[23:14])"),
                     _row("SAS", str(sas), {0: "byte", 1: "halfword", 2: "word",
                                            3: "doubleword"}[sas] + " access"),
-                    _row("SSE", str((iss >> 21) & 1),
-                         "sign-extended" if (iss >> 21) & 1 else "not sign-extended"),
-                    _row("SRT", str((iss >> 16) & 0x1F), "transfer register "
-                         f"{'x' if (iss >> 15) & 1 else 'w'}{(iss >> 16) & 0x1F}"),
-                    _row("SF", str((iss >> 15) & 1),
-                         "64-bit register" if (iss >> 15) & 1 else "32-bit register"),
-                    _row("AR", str((iss >> 14) & 1), "acquire/release semantics"
-                         if (iss >> 14) & 1 else "no acquire/release semantics")]
+                    _row("SSE", str(f["SSE"]),
+                         "sign-extended" if f["SSE"] else "not sign-extended"),
+                    _row("SRT", str(f["SRT"]), "transfer register "
+                         f"{'x' if sf else 'w'}{f['SRT']}"),
+                    _row("SF", str(sf), "64-bit register" if sf else "32-bit register"),
+                    _row("AR", str(f["AR"]), "acquire/release semantics"
+                         if f["AR"] else "no acquire/release semantics")]
         else:
             out.append(_row("ISV", "0", "no instruction syndrome (SAS, SSE, SRT, SF, AR not "
                             "valid)"))
-        if (iss >> 13) & 1:
+        if f["VNCR"]:
             out.append(_row("VNCR", "1", "the fault came from a VNCR_EL2 access"))
-    fnv = (iss >> 10) & 1
-    ea = (iss >> 9) & 1
-    s1ptw = (iss >> 7) & 1
+    fnv, ea, s1ptw = f["FnV"], f["EA"], f["S1PTW"]
     if fsc == 0x10 or 0x14 <= fsc <= 0x1F:
-        out.append(_row("SET", str((iss >> 11) & 3), "synchronous error type"))
+        out.append(_row("SET", str(f["SET"]), "synchronous error type"))
         out.append(_row("FnV", str(fnv), "FAR is not valid" if fnv else "FAR is valid"))
     out.append(_row("EA", str(ea), "External abort type (IMPLEMENTATION DEFINED)"))
     if data:
-        out.append(_row("CM", str((iss >> 8) & 1), "cache maintenance or address "
-                        "translation instruction" if (iss >> 8) & 1
+        out.append(_row("CM", str(f["CM"]), "cache maintenance or address "
+                        "translation instruction" if f["CM"]
                         else "not a cache maintenance instruction"))
     out.append(_row("S1PTW", str(s1ptw), "stage 2 fault on a stage 1 translation table walk"
                     if s1ptw else "not on a stage 1 translation table walk"))
     if data:
-        wnr = (iss >> 6) & 1
-        out.append(_row("WnR", str(wnr), "write" if wnr else "read"))
+        out.append(_row("WnR", str(f["WnR"]), "write" if f["WnR"] else "read"))
     out.append(_row("DFSC" if data else "IFSC", f"0x{fsc:02x}", fsc_name(fsc)))
     if far is not None:
         if (fsc == 0x10 or 0x14 <= fsc <= 0x1F) and fnv:
             out.append(_row("FAR", f"0x{far:x}", "not valid (FnV = 1)"))
         else:
             out.append(_row("FAR", f"0x{far:x}", "faulting virtual address"))
-    if el == 2 and ec in (S.EC_IABT_LOWER, S.EC_DABT_LOWER) and hpfar is not None and far is not None:
+    if el == 2 and ec in (S.EC_IABT_LOWER, S.EC_DABT_LOWER) and hpfar is not None and \
+            far is not None:
         ipa = ((hpfar & 0xFFF_FFFF_FFF0) << 8) | (far & 0xFFF)
         stage2 = fsc <= 0x0F or s1ptw
         out.append(_row("IPA", f"0x{ipa:x}", "faulting IPA = HPFAR_EL2.FIPA << 12 | "
