@@ -133,7 +133,7 @@ def test_info_breakpoints_names_each_in_its_world(hv):
     assert "firmware/boot.S" in out[2] and out[2].endswith("(EL2 only) [hyp]"), out
 
 
-# ------------------------------------------------------------------ gdb-multiarch, under the hypervisor
+# --------------------------------------------------------- gdb-multiarch, under the hypervisor
 # `done` sits 128 KiB into the guest: its IPA is where the hypervisor has no code (its image
 # ends well before), so a view that reads the guest's address as a PA reads other bytes. `at_c00`
 # is at IPA 0x4000_0c00, the address of the hypervisor's vector for a guest's HVC: a breakpoint
