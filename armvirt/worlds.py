@@ -277,8 +277,8 @@ class Worlds:
         """The PA of ``va`` in world ``w``'s regime (a privileged read, PAN ignored: the
         debugger's view of memory): a guest VA through the guest's stage 1 and its VM's stage
         2, even while the hypervisor runs; on a bare board the PE's current regime
-        (``Machine.virt_to_phys``). The one translation the REPL's views, the GDB stub's memory
-        packets and the traces share. Raises MachineError naming the world and the fault."""
+        (``Machine.virt_to_phys``). The one translation the REPL's views and the GDB stub's
+        memory packets share. Raises MachineError naming the world and the fault."""
         va &= M64
         if w.kind == "bare":
             return self.m.virt_to_phys(va, pe=w.pe)

@@ -119,7 +119,6 @@ def _sysreg_keys() -> list[str]:
         out.append(f"#define ESR_SYSREG_{name.upper()}_WIDTH {width}")
     args = ("op0", "op1", "crn", "crm", "op2")     # the order the Arm ARM writes an encoding
     by_arg = dict(zip(args, ("Op0", "Op1", "CRn", "CRm", "Op2")))
-
     mask = sum(((1 << fields[f][1]) - 1) << fields[f][0] for f in by_arg.values())
     out += [
         "// The key of a register or System instruction: the ISS of an access to it without Rt",
