@@ -16,7 +16,8 @@ bare board (no firmware) there is one world per EL regime and no tags.
   an exit with the guest's syndrome saved in its vCPU record: that is the one returned);
 * :meth:`Worlds.translate` — a VA of any world → its :class:`armvirt.walk.Walk`, through that
   world's regime, even while another world's registers are live (the vCPU's saved EL1 system
-  registers and its VM's VTTBR then stand in for the PE's).
+  registers and its VM's VTTBR then stand in for the PE's); :meth:`Worlds.va_to_pa` — its PA,
+  the translation the debugger's views and the GDB stub's memory packets share.
 
 Nothing here changes the machine.
 """
