@@ -200,10 +200,11 @@ smccc_lookup:
 3:  mov     x0, x1
     ret
 
-// The calls a guest can make, ended by a zero handler (an ID absent here is NOT_SUPPORTED). SMCCC_F_PSCI_FEATURE: PSCI_FEATURES reports it (every PSCI function offered,
-// and SMCCC_VERSION: SMCCC 1.1 discovery is through PSCI_FEATURES). SMCCC_ARCH_FEATURES is
-// listed to say it is known: no architectural workaround function is implemented, so it
-// answers NOT_SUPPORTED for every query.
+// The calls a guest can make, ended by a zero handler (an ID absent here is NOT_SUPPORTED).
+// SMCCC_F_PSCI_FEATURE: PSCI_FEATURES reports it (every PSCI function offered, and
+// SMCCC_VERSION: SMCCC 1.1 discovery is through PSCI_FEATURES). SMCCC_ARCH_FEATURES is listed
+// to say it is known: no architectural workaround function is implemented, so it answers
+// NOT_SUPPORTED for every query.
 .macro smccc_call id, flags, handler
     .word   \id, \flags
     .quad   \handler
