@@ -218,6 +218,7 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
             "monitor world auto", "delete", "stepi 3",
             "echo @@HYP\\n", "info threads", "print $CurrentEL", f"x/i 0x{done:x}",
             "monitor world vm0", "echo @@VIEW\\n", f"x/i 0x{done:x}",
+            "print/x *(long *)&counter", "set var *(long *)&counter = 0x77",
             "print/x *(long *)&counter", "monitor world auto", "detach"]
     r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
                        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
@@ -237,4 +238,8 @@ def test_gdb_reads_guest_memory_in_the_guests_world(mode, tmp_path):
     assert "PE0 [hyp] MPIDR" in hyp and "= 8" in hyp, out    # the HVC taken: EL2
     assert not re.search(guest_done, hyp), out               # the PA: not the guest's
     assert re.search(guest_done, view), out
-    assert "= 0x5" in view, out
+    assert "= 0x5" in view and "= 0x77" in view, out
+    # The write went to the guest's RAM: its VM's block, behind stage 2.
+    pa = run.plan.vms[0].pa_base + prog.symbols["counter"] - abi.GUEST_RAM_BASE
+    assert int.from_bytes(m.read_phys(pa, 8), "little") == 0x77
+    assert int.from_bytes(m.read_phys(prog.symbols["counter"], 8), "little") != 0x77
