@@ -388,3 +388,35 @@ def test_odd_hpmn_splits_a_pair_and_it_does_not_chain():
     assert (r["x3"] >> 11) & 0x1F == 3
     assert r["x2"] < 0x100 and r["PMOVSSET_EL0"] == 1 << 2
     assert r["PMEVCNTR3_EL0"] == 0
+
+
+def test_hpmn_partition_as_the_arm_arm_says():
+    """MDCR_EL2.HPMN = 2, HPME = 1 (D13.3.1): PMCR_EL0.N reads 6 at EL2 and 2 at EL1; PMCR_EL0.P
+    written at EL1 resets counters 0-1 only; PMSWINC_EL0 at EL1 does not reach EL2's counter 3
+    (its bit is WI there); at EL2 it does (SW_INCR is filtered like any event: NSH counts EL2),
+    and with PMCR_EL0.E clear — HPME enables it — it overflows and raises PPI 23."""
+    r = GicRig()
+    r.code(CODE, msr("pmevtyper0_el0", 0) + msr("pmevtyper3_el0", 1 << 27)
+           + msr("pmevcntr0_el0", 7) + msr("pmevcntr3_el0", 0xFFFF_FFFF)
+           + msr("pmcntenset_el0", 0b1001) + msr("pmintenset_el1", 0b1000)
+           + msr("mdcr_el2", 2 | (1 << 7)) + "mrs x2, pmcr_el0\n"
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + "eret\n")
+    r.code(EL1_CODE, """
+        mrs x3, pmcr_el0
+        mov x5, #3                    // E | P
+        msr pmcr_el0, x5
+        mov x5, #0b1001
+        msr pmswinc_el0, x5           // counter 0: +1; counter 3: EL2's, WI here
+        mrs x4, pmevcntr0_el0
+        hvc #0
+    """)
+    r.vector(VBAR2, LOWER, "mrs x6, pmevcntr3_el0\nmrs x7, pmovsset_el0\n"
+             "msr pmcr_el0, xzr\nmov x5, #0b1000\nmsr pmswinc_el0, x5\n"
+             "mrs x8, pmevcntr3_el0\nmrs x9, pmovsset_el0\nb .\n")
+    r.boot(2)
+    r.run(200)
+    assert (r["x2"] >> 11) & 0x1F == 6 and (r["x3"] >> 11) & 0x1F == 2
+    assert r["x4"] == 1                              # reset by P, then one increment
+    assert r["x6"] == 0xFFFF_FFFF and r["x7"] == 0   # EL2's counter: not reset, not counted
+    assert r["x8"] == 0 and r["x9"] == 0b1000        # at EL2, E clear: counts, overflows
+    assert any(row["intid"] == 23 and row["line"] for row in r.m.gic_info()["interrupts"])
