@@ -120,3 +120,14 @@ def test_same_output_as_qemu(guests_dir):
                         "-nographic", "-kernel", str(guests_dir / "machine.elf")],
                        capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     assert q.stdout.replace(b"\r\n", b"\n").decode() == QEMU_EXPECTED
+
+
+def test_deterministic_under_the_hypervisor(firmware, seeded):
+    """Two VMs sharing a PE, twice: the same output, cycles, instructions and exits."""
+    def once():
+        cfg = HvConfig([VMConfig(seeded[0], name="a", pin=[0]),
+                        VMConfig(seeded[1], name="b", pin=[0])], mode="split")
+        r = Run(cfg, firmware, max_insns=60_000_000)
+        return (r.text("a"), r.text("b"), r.m.reg("cycles", 0), r.m.reg("instret", 0),
+                r.stats(0), r.stats(1))
+    assert once() == once()

@@ -1221,8 +1221,11 @@ vgicr_read32:
     mov     x0, x19
     bl      vtimer_level_mem
     ldr     x1, [x19, #VCPU_VGICR_PEND]
-    orr     x1, x1, x0, lsl #PPI_VIRT_TIMER
-    orr     x0, x22, x1
+    orr     x22, x22, x1
+    orr     x22, x22, x0, lsl #PPI_VIRT_TIMER
+    mov     x0, x19
+    bl      ptimer_level                // the emulated physical timer's line, too
+    orr     x0, x22, x0, lsl #PPI_PHYS_TIMER
     leave
 13: mov     x3, #63
     bl      vgic_lr_bits
