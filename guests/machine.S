@@ -480,6 +480,8 @@ irq_handler:
     stp     x2, x3, [sp, #16]
     stp     x4, x30, [sp, #32]
     mrs     x0, icc_iar1_el1
+    .global machine_acked               // (for tests/test_guest_machine.py: the list
+machine_acked:                          // registers after the acknowledge, after the EOI)
     cmp     x0, #PPI_PMU
     b.ne    1f
     ldr     x1, =pmu_intid              // the PMU: which counters overflowed; clear them
@@ -542,6 +544,9 @@ irq_handler:
     cmp     x0, #1020
     b.hs    9f
     msr     icc_eoir1_el1, x0
+    .global machine_eoied
+    .type   machine_eoied, %function
+machine_eoied:
 9:  ldp     x4, x30, [sp, #32]
     ldp     x2, x3, [sp, #16]
     ldp     x0, x1, [sp], #48

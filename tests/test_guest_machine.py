@@ -131,3 +131,46 @@ def test_deterministic_under_the_hypervisor(firmware, seeded):
         return (r.text("a"), r.text("b"), r.m.reg("cycles", 0), r.m.reg("instret", 0),
                 r.stats(0), r.stats(1))
     assert once() == once()
+
+
+@pytest.mark.parametrize("mode", HV_MODES)
+def test_pmu_and_physical_timer_interrupts_in_the_list_registers(firmware, guests_dir, mode):
+    """Stopped in the guest's handler right after the acknowledge: the PMU's overflow (PPI 23)
+    is in a list register with HW = 1 and pINTID 23, and the physical PPI 23 of the PE is
+    active (the hypervisor left it so); the emulated physical timer's PPI 30 is a software one
+    (HW = 0). After the EOI (the handler cleared PMOVSSET first): the list register is free
+    and the physical PPI 23 inactive — the guest's EOI deactivated it, without a trap."""
+    from armvirt.hv.launch import launch
+    from armvirt.loader import read_elf
+    image = guests_dir / "machine.elf"
+    sym = read_elf(image.read_bytes()).symbols
+    m, _ = launch(HvConfig([VMConfig(str(image))], mode=mode), uart=bytearray().extend,
+                  firmware=firmware[mode])
+
+    def ppi23_active():
+        return any(i["intid"] == 23 and i["pe"] == 0 and i["active"]
+                   for i in m.gic_info()["interrupts"])
+
+    def lrs(vintid):
+        return [lr for lr in m.vgic_info(0)["lrs"]
+                if lr["vintid"] == vintid and lr["state"] != "invalid"]
+    m.add_breakpoint(sym["machine_acked"], el=1, vmid=1)
+    m.add_breakpoint(sym["machine_eoied"], el=1, vmid=1)
+    seen = {23: 0, 30: 0}
+    while (info := m.run(20_000_000)).reason == "breakpoint":
+        intid = m.reg("x0", 0)
+        if intid not in seen:
+            continue
+        if info.pc == sym["machine_acked"]:
+            (lr,) = lrs(intid)
+            if intid == 23:
+                assert (lr["state"], lr["hw"], lr["pintid"]) == ("active", True, 23)
+                assert ppi23_active()
+            else:
+                assert (lr["state"], lr["hw"]) == ("active", False)
+        else:
+            assert lrs(intid) == []
+            if intid == 23:
+                assert not ppi23_active()
+            seen[intid] += 1
+    assert info.reason == "system_off" and seen == {23: 3, 30: 10}
