@@ -31,6 +31,8 @@
 #include "host/psci.S"
 #include "host/mmio.S"
 #include "host/sysreg.S"
+#include "host/ptimer.S"
+#include "host/pmu.S"
 #include "host/inject.S"
 #include "host/vgic.S"
 #include "lib/console.S"

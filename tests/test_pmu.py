@@ -1,5 +1,5 @@
 """The PMU: the cycle counter and the event counters counting emulated cycles, instructions and
-software increments, EL filtering, the overflow interrupt, the EL0 enables, the EL2 traps and
+software increments, data memory accesses (MEM_ACCESS) and chained pairs (CHAIN), EL filtering, the overflow interrupt, the EL0 enables, the EL2 traps and
 EL2's share of the counters (MDCR_EL2.HPMN/HPME).
 
 Expected counts come from the cost model (``armvirt/costs.py``: 1 cycle per instruction, +2
@@ -7,7 +7,7 @@ for ISB, +10 for an exception entry and for an exception return) and the Arm ARM
 PMCR_EL0 E [0], C [2] (reset PMCCNTR), D [3] (count every 64 cycles), LC [6]; the cycle
 counter's bit C [31] in PMCNTENSET/PMOVSSET/PMINTENSET; PMCCFILTR_EL0 P [31] (not EL1), U [30]
 (not EL0), NSH [27] (count EL2), the same in PMEVTYPER<n>_EL0 with evtCount [9:0] (0x00
-SW_INCR, 0x08 INST_RETIRED, 0x11 CPU_CYCLES); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 HPMN [4:0],
+SW_INCR, 0x08 INST_RETIRED, 0x11 CPU_CYCLES, 0x13 MEM_ACCESS, 0x1E CHAIN on odd counters); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 HPMN [4:0],
 TPMCR [5], TPM [6], HPME [7]; ID_AA64DFR0_EL1.PMUVer [11:8] = 1 (PMUv3).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_counts_emulated_cycles_exactly():
     # mrs + mov + 100 x (subs, b.ne) + isb (1 + 2): 205 cycles between the two reads
     assert r["x4"] - r["x2"] == 205
     assert (r["x5"] >> 8) & 0xF == 1                 # PMUVer: PMUv3
-    assert r["x6"] == (0x41 << 24) | (2 << 11) | 1   # IMP Arm, N = 2 (= HPMN), E
+    assert r["x6"] == (0x41 << 24) | (6 << 11) | 1   # IMP Arm, N = 6 (= HPMN), E
 
 
 def test_disabled_counter_and_pmcr_c_and_d():
@@ -204,7 +204,7 @@ def test_event_counters_count_instructions_cycles_and_software_increments():
     assert r["x5"] - r["x2"] == 105
     assert r["x6"] - r["x3"] == r["x7"] - r["x4"] == 107   # ... as the cycle counter says
     assert r["x8"] == 2 and r["x10"] == 0x11
-    assert r["x11"] == (1 << 0x00) | (1 << 0x08) | (1 << 0x11)
+    assert r["x11"] == (1 << 0x00) | (1 << 0x08) | (1 << 0x11) | (1 << 0x13) | (1 << 0x1E)
 
 
 def test_event_counter_filter_and_overflow_interrupt():
@@ -266,3 +266,157 @@ def test_a_debugger_write_of_the_counter_is_exact():
     assert r["PMCCNTR_EL0"] == 1000          # nothing from before the write leaks in
     r.run(10)
     assert r["PMCCNTR_EL0"] == 1010
+
+
+def test_mem_access_counts_every_data_access():
+    """MEM_ACCESS (0x13) counts each data access: the LDR of the literal pool, then per
+    iteration an LDR, an STR and an LDP (two accesses), 1 + 4 x 30 = 121; instruction fetches
+    are not data accesses. Counting stops with the counter's enable, and the loads go back to
+    the one-page cache."""
+    r = el1(msr("pmevtyper0_el0", 0x13) + msr("pmcntenset_el0", 1) + msr("pmcr_el0", 1) + """
+        ldr x1, =0x40008000
+        mov x9, #30
+    1:  ldr x2, [x1]
+        str x2, [x1, #8]
+        ldp x3, x4, [x1, #16]
+        subs x9, x9, #1
+        b.ne 1b
+        mrs x5, pmevcntr0_el0
+        msr pmcntenclr_el0, x9         // x9 = 0: nothing
+        mov x9, #1
+        msr pmcntenclr_el0, x9
+        ldr x2, [x1]
+        ldr x2, [x1, #8]
+        mrs x6, pmevcntr0_el0
+    """)
+    assert r["x5"] == 121 and r["x6"] == 121
+    from armvirt import layout as L
+    assert r.m.cpus[0][L.DATA_RPAGE] == 0x40008    # the fast path is back
+
+
+def test_mem_access_overflow_raises_ppi_23():
+    """A MEM_ACCESS counter started 5 below 2^32 overflows on the fifth access — the LDR of the
+    literal, then the loop's fourth store (of x9 = 97): the interrupt is taken right after
+    that instruction, with the counter at 0."""
+    handler = """
+        mrs x20, icc_iar1_el1
+        mrs x21, pmovsset_el0
+        mrs x22, pmevcntr2_el0
+        mov x23, x9
+        msr pmovsclr_el0, x21
+        msr icc_eoir1_el1, x20
+        b .
+    """
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX + IRQ, handler)
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmevtyper2_el0", 0x13)
+           + msr("pmevcntr2_el0", 0xFFFF_FFFB) + msr("pmintenset_el1", 1 << 2)
+           + msr("pmcntenset_el0", 1 << 2) + msr("pmcr_el0", 1) + """
+        msr daifclr, #2
+        ldr x1, =0x40008000
+        mov x9, #100
+    1:  str x9, [x1]
+        sub x9, x9, #1
+        b 1b
+    """)
+    r.boot(1)
+    r.run(500)
+    assert r["x20"] == 23 and r["x21"] == 1 << 2
+    assert r["x22"] == 0
+    assert r["x23"] == 97          # after the fourth store, before the SUB after it
+
+
+def test_chain_makes_a_64_bit_counter():
+    """Counter 1 counts CHAIN (0x1E): one per overflow of counter 0, which counts instructions
+    from 2^32 - 10; together they are one 64-bit count. Counter 3 counts CHAIN too, but counter
+    2 never overflows; counter 0 sets its own overflow flag as usual."""
+    r = el1(msr("pmevtyper0_el0", 0x08) + msr("pmevcntr0_el0", 0xFFFF_FFF6)
+            + msr("pmevtyper1_el0", 0x1E) + msr("pmevcntr1_el0", 7)
+            + msr("pmevtyper2_el0", 0x08) + msr("pmevtyper3_el0", 0x1E)
+            + msr("pmcntenset_el0", 0b1111) + msr("pmcr_el0", 1) + """
+        mov x9, #20
+    1:  subs x9, x9, #1
+        b.ne 1b
+        mrs x2, pmevcntr0_el0
+        mrs x3, pmevcntr1_el0
+        mrs x4, pmevcntr3_el0
+        mrs x5, pmovsset_el0
+    """)
+    # from the enabling MSR's completion: mov + 40 loop + mrs = 42 instructions: 32 past 2^32
+    assert r["x3"] == 8 and r["x2"] == 32
+    assert r["x4"] == 0 and r["x5"] == 1
+
+
+def test_chain_overflow_interrupt_of_the_odd_counter():
+    """A chained pair at 2^64 - 3 (odd 0xFFFFFFFF, even 0xFFFFFFFD) counting instructions: the
+    even counter's overflow carries into the odd one, which overflows too and raises PPI 23
+    (only the odd counter's interrupt is enabled, as Linux does for a 64-bit event)."""
+    handler = """
+        mrs x20, icc_iar1_el1
+        mrs x21, pmovsset_el0
+        mrs x22, pmevcntr5_el0
+        mrs x23, pmevcntr4_el0
+        msr pmovsclr_el0, x21
+        msr icc_eoir1_el1, x20
+        b .
+    """
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX + IRQ, handler)
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmevtyper4_el0", 0x08)
+           + msr("pmevcntr4_el0", 0xFFFF_FFFD) + msr("pmevtyper5_el0", 0x1E)
+           + msr("pmevcntr5_el0", 0xFFFF_FFFF) + msr("pmintenset_el1", 1 << 5)
+           + "msr daifclr, #2\n" + msr("pmcntenset_el0", 0b11 << 4) + msr("pmcr_el0", 1)
+           + "1: b 1b\n")
+    r.boot(1)
+    r.run(300)
+    assert r["x20"] == 23 and r["x21"] == 0b11 << 4
+    assert r["x22"] == 0 and r["x23"] < 8
+
+
+def test_odd_hpmn_splits_a_pair_and_it_does_not_chain():
+    """MDCR_EL2.HPMN = 3: counter 3 (EL2's, HPME set) counts CHAIN, but its partner, counter 2,
+    is EL1's: the pair is split, and counter 3 does not count counter 2's overflows."""
+    r = GicRig()
+    r.code(CODE, msr("pmevtyper3_el0", 0x1E | (1 << 27)) + msr("pmcntenset_el0", 0b1100)
+           + msr("mdcr_el2", 3 | (1 << 7)) + msr("pmevtyper2_el0", 0x08)
+           + msr("pmevcntr2_el0", 0xFFFF_FFF0) + msr("pmcr_el0", 1)
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + "eret\n")
+    r.code(EL1_CODE, "mov x9, #40\n1: subs x9, x9, #1\nb.ne 1b\nmrs x2, pmevcntr2_el0\n"
+           "mrs x3, pmcr_el0\nb .\n")
+    r.boot(2)
+    r.run(200)
+    assert (r["x3"] >> 11) & 0x1F == 3
+    assert r["x2"] < 0x100 and r["PMOVSSET_EL0"] == 1 << 2
+    assert r["PMEVCNTR3_EL0"] == 0
+
+
+def test_hpmn_partition_as_the_arm_arm_says():
+    """MDCR_EL2.HPMN = 2, HPME = 1 (D13.3.1): PMCR_EL0.N reads 6 at EL2 and 2 at EL1; PMCR_EL0.P
+    written at EL1 resets counters 0-1 only; PMSWINC_EL0 at EL1 does not reach EL2's counter 3
+    (its bit is WI there); at EL2 it does (SW_INCR is filtered like any event: NSH counts EL2),
+    and with PMCR_EL0.E clear — HPME enables it — it overflows and raises PPI 23."""
+    r = GicRig()
+    r.code(CODE, msr("pmevtyper0_el0", 0) + msr("pmevtyper3_el0", 1 << 27)
+           + msr("pmevcntr0_el0", 7) + msr("pmevcntr3_el0", 0xFFFF_FFFF)
+           + msr("pmcntenset_el0", 0b1001) + msr("pmintenset_el1", 0b1000)
+           + msr("mdcr_el2", 2 | (1 << 7)) + "mrs x2, pmcr_el0\n"
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + "eret\n")
+    r.code(EL1_CODE, """
+        mrs x3, pmcr_el0
+        mov x5, #3                    // E | P
+        msr pmcr_el0, x5
+        mov x5, #0b1001
+        msr pmswinc_el0, x5           // counter 0: +1; counter 3: EL2's, WI here
+        mrs x4, pmevcntr0_el0
+        hvc #0
+    """)
+    r.vector(VBAR2, LOWER, "mrs x6, pmevcntr3_el0\nmrs x7, pmovsset_el0\n"
+             "msr pmcr_el0, xzr\nmov x5, #0b1000\nmsr pmswinc_el0, x5\n"
+             "mrs x8, pmevcntr3_el0\nmrs x9, pmovsset_el0\nb .\n")
+    r.boot(2)
+    r.run(200)
+    assert (r["x2"] >> 11) & 0x1F == 6 and (r["x3"] >> 11) & 0x1F == 2
+    assert r["x4"] == 1                              # reset by P, then one increment
+    assert r["x6"] == 0xFFFF_FFFF and r["x7"] == 0   # EL2's counter: not reset, not counted
+    assert r["x8"] == 0 and r["x9"] == 0b1000        # at EL2, E clear: counts, overflows
+    assert any(row["intid"] == 23 and row["line"] for row in r.m.gic_info()["interrupts"])

@@ -37,6 +37,7 @@ from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, 
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
 from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
+from armvirt.devices.pmu_counter import pmu_mem_access, pmu_mem_watched
 from armvirt.devices.pl011 import pl011_read, pl011_write
 
 # Access descriptor bits (the ``acc`` argument): ACC_WRITE, ACC_UNPRIV, ACC_CM and ACC_FETCH
@@ -399,16 +400,21 @@ def mem_read_slow(c, M, va, size, acc):
     if not check_alignment(c, M, va, size, acc):
         return False, 0
     if (va & 0xFFF) + size > 0x1000:
-        return _read_across_pages(c, M, va, size, acc)
-    pa = translate(c, M, va, acc, size)
-    if pa < 0:
-        return False, 0
-    off = pa - memmap.RAM_BASE
-    if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
-            not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
-        c[L.DATA_RPAGE] = va >> 12
-        c[L.DATA_RDELTA] = off - va
-    return phys_read(c, M, pa, size, va, acc)
+        ok, v = _read_across_pages(c, M, va, size, acc)
+    else:
+        pa = translate(c, M, va, acc, size)
+        if pa < 0:
+            return False, 0
+        off = pa - memmap.RAM_BASE
+        if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
+                not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)) and \
+                not pmu_mem_watched(c, M):
+            c[L.DATA_RPAGE] = va >> 12
+            c[L.DATA_RDELTA] = off - va
+        ok, v = phys_read(c, M, pa, size, va, acc)
+    if ok:
+        pmu_mem_access(c, M)   # the PMU's MEM_ACCESS event (nothing unless it is counted)
+    return ok, v
 
 
 @njit(cache=True)
@@ -464,16 +470,21 @@ def mem_write_slow(c, M, va, size, value, acc):
             pa = pa1 + i if i < n1 else pa2 + (i - n1)
             if not phys_write(c, M, pa, 1, value >> (8 * i), va + i, acc):
                 return False
+        pmu_mem_access(c, M)
         return True
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
     off = pa - memmap.RAM_BASE
     if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
-            not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
+            not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)) and \
+            not pmu_mem_watched(c, M):
         c[L.DATA_WPAGE] = va >> 12
         c[L.DATA_WDELTA] = off - va
-    return phys_write(c, M, pa, size, value, va, acc)
+    if not phys_write(c, M, pa, size, value, va, acc):
+        return False
+    pmu_mem_access(c, M)   # the PMU's MEM_ACCESS event (nothing unless it is counted)
+    return True
 
 
 @njit(cache=True)

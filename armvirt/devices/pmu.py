@@ -1,6 +1,6 @@
 """The Performance Monitors Extension, PMUv3 (Arm ARM D13, registers in D19.9): the cycle
-counter PMCCNTR_EL0 and ``PMU_N`` event counters (CPU_CYCLES, INST_RETIRED, SW_INCR), with EL
-filtering, the overflow interrupt (PPI 23), and EL2's share of the counters (MDCR_EL2.HPMN,
+counter PMCCNTR_EL0 and ``PMU_N`` event counters (CPU_CYCLES, INST_RETIRED, MEM_ACCESS, SW_INCR,
+CHAIN), with EL filtering, the overflow interrupt (PPI 23), and EL2's share of the counters (MDCR_EL2.HPMN,
 HPME). Counting is lazy: ``pmu_counter``.
 
 Access controls: the table's EL0 rules (PMUSERENR_EL0.EN/CR/SW/ER, trapping to EL1) and EL2
@@ -30,8 +30,9 @@ PMCR_WMASK = PMCR_E | PMCR_D | PMCR_DP | PMCR_LC
 FILTER_WMASK = FILTER_P | FILTER_U | FILTER_NSH
 EVTYPER_WMASK = FILTER_WMASK | EVT_MASK
 MDCR_WMASK = 0xFFFFF
-# Common events implemented (PMCEID0_EL0 bit = event number): SW_INCR, INST_RETIRED, CPU_CYCLES
-PMCEID0 = (1 << 0x00) | (1 << 0x08) | (1 << 0x11)
+# Common events implemented (PMCEID0_EL0 bit = event number): SW_INCR, INST_RETIRED,
+# CPU_CYCLES, MEM_ACCESS, CHAIN
+PMCEID0 = (1 << 0x00) | (1 << 0x08) | (1 << 0x11) | (1 << 0x13) | (1 << 0x1E)
 
 
 @njit(cache=True)
@@ -146,7 +147,7 @@ def pmu_sysreg_write(c, M, enc, v, pc):
         for i in range(owned):
             if (v >> i) & 1 and (c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK) == EVT_SW_INCR and \
                     pmu_event_counting(c, i, el):
-                pmu_event_add(c, i, 1)
+                pmu_event_add(c, i, 1, el)
     else:
         i = _event_index(c, enc)
         typer = enc == SR.ENC_PMXEVTYPER_EL0 or (

@@ -1,6 +1,8 @@
 """The PMU's counters, counted lazily (Arm ARM D13 "The Performance Monitors Extension"):
 PMCCNTR_EL0, the cycle counter, and the event counters PMEVCNTR<n>_EL0 counting CPU_CYCLES
-(event 0x11), INST_RETIRED (0x08) or SW_INCR (0x00, by PMSWINC_EL0 writes).
+(event 0x11), INST_RETIRED (0x08), MEM_ACCESS (0x13), SW_INCR (0x00, by PMSWINC_EL0 writes) or,
+on an odd counter, CHAIN (0x1E: one per overflow of the even counter below it, so that the pair
+is one 64-bit count).
 
 Each counter is kept as a value (its system-register slot) plus the cycle and instruction
 counts it was last brought up to date at (``c[PMU_LAST]``, and ``S_PMU``). Whether a counter
@@ -10,6 +12,12 @@ PMEVTYPER<n>_EL0), on the EL the PE runs at; so the counters are brought up to d
 (``pmu_sync``) before anything that changes one of those: every PMU register access and every
 exception entry and return (``pmu_switch_el``, called by armvirt.cpu.exceptions). Between
 those points counting is a subtraction, never a per-instruction cost.
+
+MEM_ACCESS is counted by the memory layer (armvirt.cpu.memory): while some event counter counts
+it at the current EL, no data page is entered in the one-page caches, so every access takes the
+slow path, which calls ``pmu_mem_access`` (one per access the core makes: an LDP is two, each
+element of a SIMD&FP structure access one). When nothing counts it the fast path is untouched:
+the cost is one load and branch in the slow path only.
 
 This module depends on nothing but the machine's arrays, so the exception code can call it.
 """
@@ -34,12 +42,17 @@ MDCR_HPME = 1 << 7         # MDCR_EL2.HPME: enables the event counters at or abo
 EVT_SW_INCR = 0x00
 EVT_INST_RETIRED = 0x08
 EVT_CPU_CYCLES = 0x11
+EVT_MEM_ACCESS = 0x13
+EVT_CHAIN = 0x1E
 EVT_MASK = 0x3FF           # PMEVTYPER<n>_EL0.evtCount (PMUv3 for Armv8.0: 10 bits)
 
 # S_PMU region, per PE
 P_LAST_INSN = 0            # INSTRET at the last update
 P_DIV_LEFT = 1             # cycles not yet counted by PMCCNTR_EL0 under PMCR_EL0.D (< 64)
-assert P_DIV_LEFT < L.PMU_WIDTH
+P_MEMACC = 2               # data accesses since the last update, while MEM_ACCESS is counted
+P_MEMACC_ATTN = 3          # 0: no counter counts MEM_ACCESS at the current EL; else the value
+#                            of P_MEMACC at which an armed counter may overflow (NEVER: none)
+assert P_MEMACC_ATTN < L.PMU_WIDTH
 
 
 @njit(cache=True, inline="always")
@@ -95,12 +108,33 @@ def pmu_active(c):
 
 
 @njit(cache=True)
-def pmu_event_add(c, i, delta):
-    """Add to event counter ``i`` (32 bits); a carry out of bit 31 sets PMOVSSET_EL0 bit i."""
+def pmu_chained(c, i, el):
+    """Does odd counter ``i`` count the CHAIN event at ``el``: type CHAIN, enabled, its filter
+    allowing ``el``, and its even partner in the same owner's share (MDCR_EL2.HPMN odd splits
+    the pair between EL1 and EL2: the Arm ARM leaves such chaining CONSTRAINED UNPREDICTABLE,
+    we take "does not count")?"""
+    if (i & 1) == 0 or (c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK) != EVT_CHAIN:
+        return False
+    if i == pmu_hpmn(c):
+        return False
+    return pmu_event_counting(c, i, el)
+
+
+@njit(cache=True)
+def pmu_event_add(c, i, delta, el):
+    """Add to event counter ``i`` (32 bits); a carry out of bit 31 sets PMOVSSET_EL0 bit i and,
+    for an even counter whose odd partner counts CHAIN, adds the carries to the partner."""
     v = (c[SR.PMEVCNTR0_EL0 + i] & 0xFFFFFFFF) + delta
-    if v >> 32:
-        c[SR.PMOVSSET_EL0] |= 1 << i
+    carries = v >> 32
     c[SR.PMEVCNTR0_EL0 + i] = v & 0xFFFFFFFF
+    if carries:
+        c[SR.PMOVSSET_EL0] |= 1 << i
+        j = i + 1
+        if (i & 1) == 0 and j < PMU_N and pmu_chained(c, j, el):
+            w = (c[SR.PMEVCNTR0_EL0 + j] & 0xFFFFFFFF) + carries
+            if w >> 32:
+                c[SR.PMOVSSET_EL0] |= 1 << j
+            c[SR.PMEVCNTR0_EL0 + j] = w & 0xFFFFFFFF
 
 
 @njit(cache=True)
@@ -115,6 +149,12 @@ def pmu_sync(c, M, el):
     insns = c[L.INSTRET]
     dcyc = now - c[L.PMU_LAST]
     dins = insns - S[p + P_LAST_INSN]
+    dmem = S[p + P_MEMACC]
+    if dmem:
+        S[p + P_MEMACC] = 0
+        at = S[p + P_MEMACC_ATTN]
+        if at < L.NEVER:
+            S[p + P_MEMACC_ATTN] = at - dmem if at - dmem > 1 else 1
     if pmu_counting(c, el):
         delta = dcyc
         if c[SR.PMCR_EL0] & PMCR_D:
@@ -135,9 +175,11 @@ def pmu_sync(c, M, el):
         if pmu_event_counting(c, i, el):
             ev = c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK
             if ev == EVT_CPU_CYCLES and dcyc > 0:
-                pmu_event_add(c, i, dcyc)
+                pmu_event_add(c, i, dcyc, el)
             elif ev == EVT_INST_RETIRED and dins > 0:
-                pmu_event_add(c, i, dins)
+                pmu_event_add(c, i, dins, el)
+            elif ev == EVT_MEM_ACCESS and dmem > 0:
+                pmu_event_add(c, i, dmem, el)
     c[L.PMU_LAST] = now
     S[p + P_LAST_INSN] = insns
 
@@ -155,11 +197,22 @@ def pmu_irq_level(c):
 
 
 @njit(cache=True)
+def _left(c, i):
+    """Events until event counter ``i`` overflows."""
+    return (1 << 32) - (c[SR.PMEVCNTR0_EL0 + i] & 0xFFFFFFFF)
+
+
+@njit(cache=True)
 def pmu_deadline(c, M):
     """The earliest cycle count at which a counter whose interrupt is enabled (and not already
     flagged) may overflow, counting at the current EL; NEVER when none. Exact for cycles; for
-    INST_RETIRED a lower bound (an instruction takes at least a cycle), after which the run loop
-    asks again. Only meaningful right after ``pmu_sync``."""
+    INST_RETIRED, and for a CHAIN counter (whose overflow needs its partner's), a lower bound
+    (an instruction takes at least a cycle), after which the run loop asks again. Only
+    meaningful right after ``pmu_sync``.
+
+    Also arms the MEM_ACCESS count for the current EL (``P_MEMACC_ATTN``): the number of
+    accesses after which an armed counter may overflow, and the memory layer's one-page caches
+    forgotten so that every access is seen."""
     el = c[L.EL]
     armed = c[SR.PMINTENSET_EL1] & ~c[SR.PMOVSSET_EL0]
     d = L.NEVER
@@ -173,14 +226,61 @@ def pmu_deadline(c, M):
             if c[SR.PMCR_EL0] & PMCR_D:
                 left = left * 64 - M[L.M_MACH][_pmu(c) + P_DIV_LEFT]
             d = c[L.PMU_LAST] + left
+    mem_on = False
+    mem_at = L.NEVER
     for i in range(PMU_N):
-        if (armed >> i) & 1 and pmu_event_counting(c, i, el):
-            ev = c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK
-            if ev == EVT_CPU_CYCLES or ev == EVT_INST_RETIRED:
-                at = c[L.PMU_LAST] + (1 << 32) - (c[SR.PMEVCNTR0_EL0 + i] & 0xFFFFFFFF)
-                if at < d:
-                    d = at
+        if not pmu_event_counting(c, i, el):
+            continue
+        ev = c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK
+        src = i
+        if (armed >> i) & 1 and ev == EVT_CHAIN and pmu_chained(c, i, el) and \
+                pmu_event_counting(c, i - 1, el):
+            src = i - 1    # an armed CHAIN counter: look again when its partner overflows
+            ev = c[SR.PMEVTYPER0_EL0 + src] & EVT_MASK
+        elif not (armed >> i) & 1:
+            if ev == EVT_MEM_ACCESS:
+                mem_on = True
+            continue
+        if ev == EVT_CPU_CYCLES or ev == EVT_INST_RETIRED:
+            at = c[L.PMU_LAST] + _left(c, src)
+            if at < d:
+                d = at
+        elif ev == EVT_MEM_ACCESS:
+            mem_on = True
+            if _left(c, src) < mem_at:
+                mem_at = _left(c, src)
+    S = M[L.M_MACH]
+    if mem_on:
+        S[_pmu(c) + P_MEMACC_ATTN] = mem_at
+        c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
+        c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
+    else:
+        S[_pmu(c) + P_MEMACC_ATTN] = 0
     return d
+
+
+@njit(cache=True)
+def pmu_mem_watched(c, M):
+    """Must every data access be seen (a counter counts MEM_ACCESS at the current EL)? Then
+    the memory layer keeps no page in its one-page caches."""
+    return M[L.M_MACH][_pmu(c) + P_MEMACC_ATTN] != 0
+
+
+@njit(cache=True)
+def pmu_mem_access(c, M):
+    """One data access done (the memory layer's slow path, after it completed). Counted only
+    while a counter counts MEM_ACCESS; when an armed counter may have overflowed, the run loop
+    is asked to bring the PMU up to date now (``pe_event``), which raises the interrupt."""
+    S = M[L.M_MACH]
+    p = _pmu(c)
+    at = S[p + P_MEMACC_ATTN]
+    if at:
+        n = S[p + P_MEMACC] + 1
+        S[p + P_MEMACC] = n
+        if n >= at:
+            c[L.DEADLINE] = c[L.CYCLES]
+            c[L.RESCHED] = 1
+            c[L.ATTN] = 1
 
 
 @njit(cache=True)

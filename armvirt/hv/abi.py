@@ -97,10 +97,21 @@ HCR_HOST = HCR_RW
 CPTR_RES1 = 0x33FF
 CPTR_TFP = 1 << 10           # FP/SIMD accesses trap to EL2: lazy FP switching
 MDCR_TDA, MDCR_TDOSA, MDCR_TDRA = 1 << 9, 1 << 10, 1 << 11
-MDCR_GUEST = MDCR_TDA | MDCR_TDOSA | MDCR_TDRA   # the guest's debug registers: trapped (RAZ/WI)
-MDCR_HOST = 0
+MDCR_HPME = 1 << 7
+MDCR_TDEBUG = MDCR_TDA | MDCR_TDOSA | MDCR_TDRA
+# The PMU's event counters are partitioned by MDCR_EL2.HPMN: a guest owns counters
+# 0..GUEST_PMU_COUNTERS-1 (PMCR_EL0.N reads that at EL1 and EL0) and the cycle counter; the
+# hypervisor keeps the others (enabled by HPME) for its own measurements.
+GUEST_PMU_COUNTERS = 4
+GUEST_PMU_MASK = (1 << 31) | ((1 << GUEST_PMU_COUNTERS) - 1)   # PMCNTEN/PMINTEN/PMOVS bits
+# A guest's debug registers trap (MDCR_EL2.TDA/TDOSA/TDRA) until it first touches one; then its
+# own are loaded and it runs without those traps (KVM's lazy debug switch, host/debug.S).
+MDCR_GUEST = MDCR_TDEBUG | MDCR_HPME | GUEST_PMU_COUNTERS
+MDCR_HOST = MDCR_HPME | GUEST_PMU_COUNTERS
+MDSCR_KDE, MDSCR_MDE = 1 << 13, 1 << 15
 CNTHCTL_EL1PCTEN, CNTHCTL_EL1PCEN = 1 << 0, 1 << 1
 CNTHCTL_GUEST = CNTHCTL_EL1PCTEN           # counter readable, EL1 physical timer trapped
+#                                            (and emulated per vCPU: host/ptimer.S)
 CNTHCTL_HOST = CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN
 SPSR_EL1H_MASKED = 0x3C5                   # EL1h, D, A, I, F masked: how every EL1 starts
 SPSR_EL1T = 0b0100
@@ -306,6 +317,33 @@ VCPU = Struct("VCPU", [
     F("VGICR_PEND", doc="pending, not yet in a list register (GICR_ISPENDR0, SGIs)"),
     F("VGICR_EDGE", doc="edge-triggered PPIs (GICR_ICFGR1), SGIs always"),
     F("VGICR_PRIO", size=1, count=32, doc="GICR_IPRIORITYR<n>"),
+    # The EL1 physical timer, emulated (KVM: the ptimer's struct arch_timer_context): every
+    # CNTP_* access traps (CNTHCTL_EL2.EL1PCEN = 0); its line is compared in software
+    F("CNTP_CTL", doc="CNTP_CTL_EL0 (ENABLE, IMASK)"),
+    F("CNTP_CVAL", doc="CNTP_CVAL_EL0, in the physical count"),
+    # The guest's share of the PMU (counters below HPMN and the cycle counter), in the PE
+    # while PCPU_PMU_OWNER names this vCPU (host/pmu.S)
+    F("PMCR", doc="PMCR_EL0"),
+    F("PMSELR", doc="PMSELR_EL0"),
+    F("PMCNTEN", doc="PMCNTENSET_EL0, the guest's bits"),
+    F("PMINTEN", doc="PMINTENSET_EL1, the guest's bits"),
+    F("PMOVS", doc="PMOVSSET_EL0, the guest's bits"),
+    F("PMUSERENR", doc="PMUSERENR_EL0"),
+    F("PMCCFILTR", doc="PMCCFILTR_EL0"),
+    F("PMCCNTR", doc="PMCCNTR_EL0"),
+    F("PMEVTYPER", count=GUEST_PMU_COUNTERS, doc="PMEVTYPER<n>_EL0"),
+    F("PMEVCNTR", count=GUEST_PMU_COUNTERS, doc="PMEVCNTR<n>_EL0"),
+    # Self-hosted debug state (KVM: debug.c), in the PE while DBG_DIRTY is set
+    F("DBG_DIRTY", doc="not 0: its debug registers go into the PE, untrapped (hyp/switch.S)"),
+    F("MDSCR", doc="MDSCR_EL1"),
+    F("OSLK", doc="OSLSR_EL1.OSLK: the OS lock (1 at reset)"),
+    F("OSDLR", doc="OSDLR_EL1"),
+    F("MDCCINT", doc="MDCCINT_EL1"),
+    F("DBGCLAIM", doc="DBGCLAIMSET/CLR_EL1: the claim tags"),
+    F("DBG_BVR", count=16, doc="DBGBVR<n>_EL1, n < ID_AA64DFR0_EL1.BRPs + 1"),
+    F("DBG_BCR", count=16, doc="DBGBCR<n>_EL1"),
+    F("DBG_WVR", count=16, doc="DBGWVR<n>_EL1, n < ID_AA64DFR0_EL1.WRPs + 1"),
+    F("DBG_WCR", count=16, doc="DBGWCR<n>_EL1"),
 ], "a virtual CPU (KVM's struct kvm_vcpu)")
 
 PCPU = Struct("PCPU", [
@@ -321,6 +359,8 @@ PCPU = Struct("PCPU", [
     F("HOST_SP", doc="top of this PE's host stack"),
     F("VTIMER_ACTIVE", doc="1 while this PE's physical PPI 27 is active (host/vgic.S)"),
     F("TIMER_AT", doc="the host timer's compare value (physical count), -1 when it is off"),
+    F("PMU_OWNER", doc="the vCPU whose share of the PMU is in the registers, or 0"),
+    F("PMU_ACTIVE", doc="1 while this PE's physical PPI 23 is active (host/vgic.S)"),
 ], "per-PE hypervisor data (TPIDR_EL2; TPIDR_EL1 in the host part)")
 
 VGICD = Struct("VGICD", [
@@ -408,7 +448,8 @@ def check_layout() -> None:
     assert MANIFEST.off("VMS") + MAX_VMS * VM.size <= HV_SIZE - HV_MANIFEST_OFFSET
     # LDR/STR Xt, [Xn, #imm] reach 32760 bytes: every VCPU and VGICD field is one instruction
     assert VCPU.size <= 32760 and VGICD.size <= 32760
-    from armvirt.cpu.sysreg_table import GIC_PRI_BITS
+    from armvirt.cpu.sysreg_table import GIC_PRI_BITS, PMU_N
+    assert 0 < GUEST_PMU_COUNTERS < PMU_N, "the hypervisor keeps some event counters"
     assert VGIC_PRI_BITS == GIC_PRI_BITS, "the board's GIC implements other priority bits"
     # LDP/STP of X registers reach +504 bytes from a base; the save/restore code adds
     # the CTXT offsets to a base register instead, so nothing else limits the layout.

@@ -72,7 +72,8 @@ pe_idle:
 
 // pick_vcpu(x0 = PCPU) -> x0 = the next runnable vCPU pinned here (round robin), or 0.
 // On the way, every blocked vCPU pinned here with an interrupt pending becomes runnable, and
-// the host timer is armed for the earliest virtual timer deadline of those still blocked
+// the host timer is armed for the earliest virtual timer deadline of those still blocked and
+// the earliest emulated physical timer deadline of all of them (host/ptimer.S)
 // (KVM: kvm_vcpu_check_block and the background timer of kvm_timer_schedule) — or sooner,
 // at the end of a time slice (TIME_SLICE_TICKS from now) when more than one vCPU is runnable
 // here, so that a vCPU that never exits cannot keep the others from running.
@@ -100,6 +101,7 @@ pick_vcpu:
     ldr     x1, [x25, #VCPU_POWER]
     cmp     x1, #VCPU_RUNNABLE
     cinc    x26, x26, eq
+    b.eq    7f                          // runnable: its physical timer's deadline
     cmp     x1, #VCPU_BLOCKED
     b.ne    4f
     mov     x0, x25
@@ -112,6 +114,10 @@ pick_vcpu:
 3:  mov     x0, x25
     bl      vtimer_deadline
     cmp     x0, x23
+    csel    x23, x0, x23, lo
+7:  mov     x0, x25                     // the emulated physical timer (host/ptimer.S) has
+    bl      ptimer_deadline             // no timer of its own: the host's watches it, for a
+    cmp     x0, x23                     // running vCPU as for a blocked one
     csel    x23, x0, x23, lo
 4:  add     x24, x24, #1
     b       1b

@@ -5,9 +5,11 @@
 // Direction (1 = read), whose positions are ESR_SYSREG_<FIELD>_SHIFT/_WIDTH of hv_abi.h
 // (generated from armvirt/cpu/syndrome.py).
 // What the guests of this hypervisor trap, and what they get:
-//   debug registers (MDCR_EL2.TDA/TDOSA/TDRA)   read as zero, writes ignored; OSLSR_EL1 reads
-//                                               "OS lock implemented, unlocked". Self-hosted
-//                                               debug inside guests is not offered.
+//   debug registers (MDCR_EL2.TDA/TDOSA/TDRA)   the first use loads the vCPU's own and
+//                                               untraps them; the instruction runs again
+//                                               (debug_trap; hyp/switch.S: lazy switch)
+//   CNTP_TVAL/CTL/CVAL_EL0 (CNTHCTL_EL2.EL1PCEN = 0)  the vCPU's emulated EL1 physical timer
+//                                               (host/ptimer.S)
 //   ACTLR_EL1 (HCR_EL2.TACR)                    read as zero, writes ignored
 //   DC ISW/CSW/CISW (HCR_EL2.TSW)               done (nothing to do: the emulated machine
 //                                               keeps no data in caches)
@@ -28,6 +30,7 @@
 #define SR_NOP          3
 #define SR_SGI1         4
 #define SR_SGI0         5
+#define SR_PTIMER       6               // CNTP_TVAL/CTL/CVAL_EL0: host/ptimer.S
 
     .global handle_sysreg
     .type   handle_sysreg, %function
@@ -43,6 +46,8 @@ handle_sysreg:
     mov     x3, #SR_RAZ_WI              // every debug register (Op0 = 2) but OSLSR_EL1
     cmp     x2, #2
     b.ne    1f
+    ldr     x4, [x19, #VCPU_DBG_DIRTY]  // the first use: its own registers, untrapped
+    cbz     x4, debug_trap
     ldr     x4, =SYSREG_ISS_KEY_OSLSR_EL1
     cmp     x1, x4
     b.ne    4f
@@ -54,7 +59,9 @@ handle_sysreg:
     cmp     w5, w1
     b.ne    2b
     mov     x3, x6
-4:  cmp     x3, #SR_SGI1
+4:  cmp     x3, #SR_PTIMER
+    b.eq    ptimer_trap
+    cmp     x3, #SR_SGI1
     b.hs    sgi_write
     mov     x21, #0                     // the value a read returns
     cmp     x3, #SR_OSLSR
@@ -78,6 +85,33 @@ sgi_write:                              // x3 = SR_SGI1 or SR_SGI0
     mov     x0, x19
     bl      skip_instruction
     leave
+
+ptimer_trap:
+    mov     x0, x19
+    mov     x1, x20
+    bl      ptimer_access               // host/ptimer.S (completes the instruction)
+    leave
+
+// debug_trap: a debug register trapped (MDCR_EL2.TDA/TDOSA/TDRA) while the vCPU's own are not
+// in the PE: from now on they are (hyp/switch.S: __debug_load), and the instruction runs
+// again, untrapped. (Should it trap again all the same, the register is read as zero and
+// written to no effect, OSLSR_EL1 as "OS lock implemented, unlocked": the code above.)
+debug_trap:
+    mov     x1, #DBG_TRAPPED
+    str     x1, [x19, #VCPU_DBG_DIRTY]
+#ifdef HV_DIRECT
+    this_pcpu x1                        // the direct build: it runs with them at once
+    ldr     x1, [x1, #PCPU_LOADED]
+    cmp     x1, x19
+    b.ne    1f
+    mov     x0, x19
+    bl      __debug_load
+    ldr     x1, =(MDCR_GUEST & ~MDCR_TDEBUG)
+    msr     mdcr_el2, x1
+    isb
+1:
+#endif
+    leave                               // not skipped: the guest runs it again
 
 unknown_sysreg:
     bl      log_begin
@@ -119,5 +153,8 @@ sysreg_table:                           // {ISS key, kind}, ended by kind 0
     .word   SYSREG_ISS_KEY_ICC_SGI1R_EL1, SR_SGI1
     .word   SYSREG_ISS_KEY_ICC_SGI0R_EL1, SR_SGI0
     .word   SYSREG_ISS_KEY_ICC_ASGI1R_EL1, SR_SGI0
+    .word   SYSREG_ISS_KEY_CNTP_TVAL_EL0, SR_PTIMER
+    .word   SYSREG_ISS_KEY_CNTP_CTL_EL0, SR_PTIMER
+    .word   SYSREG_ISS_KEY_CNTP_CVAL_EL0, SR_PTIMER
     .word   0, 0
     .size   handle_sysreg, . - handle_sysreg

@@ -126,6 +126,13 @@ vgic_reset_cpuif:
     b.ne    1b
     str     xzr, [x0, #VCPU_CNTV_CTL]
     str     xzr, [x0, #VCPU_CNTV_CVAL]
+    add     x1, x0, #VCPU_CNTP_CTL      // the physical timer off, the PMU share and the debug
+    mov     x2, #((VCPU_DBG_WCR + 16 * 8 - VCPU_CNTP_CTL) / 8)   // registers at their reset
+2:  str     xzr, [x1], #8
+    subs    x2, x2, #1
+    b.ne    2b
+    mov     x1, #1                      // the OS lock is locked at reset (OSLSR_EL1.OSLK)
+    str     x1, [x0, #VCPU_OSLK]
     ret
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +328,13 @@ vgic_flush:
     add     x21, x20, #VGICD_LOCK
     mov     x0, x19
     bl      vtimer_level
-    mov     x22, x0                     // x22 = the timer's line
+    lsl     x22, x0, #PPI_VIRT_TIMER    // x22 = the level PPIs' lines: the virtual timer's,
+    mov     x0, x19
+    bl      ptimer_level                // the emulated physical timer's,
+    orr     x22, x22, x0, lsl #PPI_PHYS_TIMER
+    mov     x0, x19
+    bl      pmu_level                   // the PMU overflow's (its share is in the PE now)
+    orr     x22, x22, x0, lsl #PPI_PMU
     mov     x23, #0                     // x23 = 1 when an interrupt found no list register
     bl      private_candidates          // x25 = pending, enabled SGIs/PPIs of enabled groups
     ldr     x2, [x20, #VGICD_PEND_WORDS] // and SPIs pending, whoever their target
@@ -338,7 +351,8 @@ vgic_flush:
     ldr     x3, [x19, #VCPU_VGICR_GROUP]
     lsr     x3, x3, x26
     and     x3, x3, #1
-    cmp     x26, #PPI_VIRT_TIMER
+    cmp     x26, #PPI_VIRT_TIMER        // HW = 1 for the virtual timer and the PMU: their
+    ccmp    x26, #PPI_PMU, #4, ne       // physical PPIs stay active meanwhile
     cset    x4, eq
     bl      vgic_queue
     cbz     x0, 2f
@@ -398,33 +412,75 @@ vgic_flush:
 9:  add     x28, x28, #1
     b       6b
 69: spin_unlock x21
-10: mov     x1, #ICH_HCR_EN             // the virtual interface on; a maintenance interrupt
+10: tbnz    x22, #PPI_PHYS_TIMER, 15f   // the emulated physical timer's line is low: a list
+    ldr     x1, [x19, #VCPU_VGIC_USED]  // register must not keep it pending (a level whose
+    cbz     x1, 15f                     // handler moved CVAL, trapped, before its EOI; KVM
+    mov     x0, x19                     // resamples the line the same way)
+    mov     x1, #PPI_PHYS_TIMER
+    bl      vgic_find_lr
+    cmn     x0, #1
+    b.eq    15f
+    mov     x26, x0
+    mov     x0, x19
+    mov     x1, x26
+    bl      vgic_lr_get
+    tbz     x0, #62, 15f                // LR_PENDING
+    bic     x2, x0, #LR_PENDING
+    lsr     x3, x2, #LR_STATE_SHIFT
+    cbnz    x3, 16f                     // still active: the guest's EOI ends it
+    mov     x2, #0                      // pending only: gone, the list register free
+    ldr     x3, [x19, #VCPU_VGIC_USED]
+    mov     x4, #1
+    lsl     x4, x4, x26
+    bic     x3, x3, x4
+    str     x3, [x19, #VCPU_VGIC_USED]
+16: mov     x0, x19
+    mov     x1, x26
+    bl      vgic_lr_set
+15: mov     x1, #ICH_HCR_EN             // the virtual interface on; a maintenance interrupt
     cbz     x23, 11f                    // when the list registers drain if some wait
     orr     x1, x1, #ICH_HCR_UIE
 11: mov     x0, x19
     bl      vgic_hcr_set
-    mov     x0, x22                     // the physical PPI 27: active while its line is high,
-    cbnz    x0, 13f                     // or its virtual twin is in a list register
-    ldr     x1, [x19, #VCPU_VGIC_USED]
-    cbz     x1, 13f
-    mov     x0, x19
-    mov     x1, #PPI_VIRT_TIMER
-    bl      vgic_find_lr
-    cmn     x0, #1
-    cset    x0, ne
-13: this_pcpu x1
+    mov     x1, #PPI_VIRT_TIMER         // the physical PPIs 27 and 23: active while their
+    bl      hw_ppi_active               // line is high, or their virtual twin is in a list
+    this_pcpu x1                        // register
     ldr     x1, [x1, #PCPU_VTIMER_ACTIVE]
     cmp     x0, x1
     b.eq    12f
     bl      gic_set_vtimer_active
-12: leave_big
+12: mov     x1, #PPI_PMU
+    bl      hw_ppi_active
+    this_pcpu x1
+    ldr     x1, [x1, #PCPU_PMU_ACTIVE]
+    cmp     x0, x1
+    b.eq    14f
+    bl      gic_set_pmu_active
+14: leave_big
 
-// private_candidates (vgic_flush's, x19 = vCPU, x20 = VGICD, x22 = the timer's line) -> x25 =
+// hw_ppi_active (vgic_flush's, x19 = vCPU, x22 = lines, x1 = INTID) -> x0 = 1 if the physical
+// PPI x1 must be active for this vCPU: its line is high or its virtual twin is in a list
+// register. Clobbers x1..x9 (vgic_find_lr keeps x19..x22).
+hw_ppi_active:
+    push2   x29, x30
+    lsr     x0, x22, x1
+    and     x0, x0, #1
+    cbnz    x0, 1f
+    ldr     x2, [x19, #VCPU_VGIC_USED]
+    cbz     x2, 1f
+    mov     x0, x19
+    bl      vgic_find_lr
+    cmn     x0, #1
+    cset    x0, ne
+1:  pop2    x29, x30
+    ret
+
+// private_candidates (vgic_flush's, x19 = vCPU, x20 = VGICD, x22 = the level PPIs' lines) -> x25 =
 // its pending, enabled SGIs and PPIs whose group is enabled; x24 = GICD_CTLR. Clobbers x1..x3.
 private_candidates:
     ldr     x24, [x20, #VGICD_CTLR]
     ldr     x25, [x19, #VCPU_VGICR_PEND]
-    orr     x25, x25, x22, lsl #PPI_VIRT_TIMER
+    orr     x25, x25, x22
     ldr     x1, [x19, #VCPU_VGICR_ENABLE]
     and     x25, x25, x1
     ldr     x1, [x19, #VCPU_VGICR_GROUP]
@@ -453,9 +509,14 @@ vgic_sync:
     mov     x1, #1
     lsl     x1, x1, x22
     bic     x20, x20, x1
-    tbz     x0, #61, 1b                 // LR_HW
+    tbz     x0, #61, 1b                 // LR_HW: the guest's EOI deactivated pINTID
     this_pcpu x1
+    ubfx    x2, x0, #LR_PINTID_SHIFT, #10
+    cmp     x2, #PPI_PMU
+    b.eq    2f
     str     xzr, [x1, #PCPU_VTIMER_ACTIVE]
+    b       1b
+2:  str     xzr, [x1, #PCPU_PMU_ACTIVE]
     b       1b
 3:  str     x20, [x19, #VCPU_VGIC_USED]
     leave
@@ -475,8 +536,15 @@ vgic_vcpu_pending:
     ldr     x21, [x20, #VGICD_CTLR]
     mov     x0, x19
     bl      vtimer_level_mem
+    lsl     x22, x0, #PPI_VIRT_TIMER
+    mov     x0, x19
+    bl      ptimer_level
+    orr     x22, x22, x0, lsl #PPI_PHYS_TIMER
+    mov     x0, x19
+    bl      pmu_level
     ldr     x1, [x19, #VCPU_VGICR_PEND]
-    orr     x1, x1, x0, lsl #PPI_VIRT_TIMER
+    orr     x1, x1, x0, lsl #PPI_PMU
+    orr     x1, x1, x22
     ldr     x2, [x19, #VCPU_VGICR_ENABLE]
     and     x1, x1, x2
     ldr     x2, [x19, #VCPU_VGICR_GROUP]
@@ -1153,8 +1221,11 @@ vgicr_read32:
     mov     x0, x19
     bl      vtimer_level_mem
     ldr     x1, [x19, #VCPU_VGICR_PEND]
-    orr     x1, x1, x0, lsl #PPI_VIRT_TIMER
-    orr     x0, x22, x1
+    orr     x22, x22, x1
+    orr     x22, x22, x0, lsl #PPI_VIRT_TIMER
+    mov     x0, x19
+    bl      ptimer_level                // the emulated physical timer's line, too
+    orr     x0, x22, x0, lsl #PPI_PHYS_TIMER
     leave
 13: mov     x3, #63
     bl      vgic_lr_bits

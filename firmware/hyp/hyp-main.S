@@ -29,8 +29,11 @@ __activate_traps:
     msr     vttbr_el2, x1
     ldr     x1, [x2, #VM_CNTVOFF]
     msr     cntvoff_el2, x1
-    mov     x1, #MDCR_GUEST
-    msr     mdcr_el2, x1
+    ldr     x1, =MDCR_GUEST             // debug registers trapped until first used
+    ldr     x2, [x0, #VCPU_DBG_DIRTY]
+    cbz     x2, 2f
+    bic     x1, x1, #MDCR_TDEBUG
+2:  msr     mdcr_el2, x1
     mov     x1, #CNTHCTL_GUEST
     msr     cnthctl_el2, x1
     ldr     x1, =__guest_vectors
@@ -139,6 +142,8 @@ __kvm_vcpu_run:
     bl      __activate_traps            // guest EL2 configuration in (CNTVOFF_EL2 included)
     restore_el1_sysregs x19, x1         // guest EL1 state in
     mov     x0, x19
+    bl      __debug_load                // its debug registers, if it uses them
+    mov     x0, x19
     bl      __timer_restore_state       // its virtual timer
     mov     x0, x19
     bl      __vgic_v3_restore_state     // its virtual CPU interface and list registers
@@ -146,11 +151,14 @@ __kvm_vcpu_run:
     mov     x1, x20
     bl      __guest_enter
     mov     x21, x0
+    debug_ran x19, x1
     mov     x0, x19
     mov     x1, x21
     bl      fixup_guest_exit
     cbnz    x0, 1b
     save_el1_sysregs x19, x1            // guest EL1 state out
+    mov     x0, x19
+    bl      __debug_put                 // its debug registers, if it used them: out, and off
     mov     x0, x19
     bl      __timer_save_state          // its timer out, and off
     mov     x0, x19
@@ -188,6 +196,7 @@ __direct_vcpu_run:
     mov     x1, x20
     bl      __guest_enter
     mov     x21, x0
+    debug_ran x19, x1
     mov     x0, x19
     mov     x1, x21
     bl      fixup_guest_exit
@@ -208,6 +217,7 @@ vcpu_load:
 #ifdef HV_DIRECT
     enter
     mov     x19, x0
+    bl      pmu_load                    // its share of the PMU (host/pmu.S)
     mrs     x20, tpidr_el2
     ldr     x0, [x20, #PCPU_LOADED]
     cmp     x0, x19
@@ -218,13 +228,15 @@ vcpu_load:
     bl      __activate_traps            // CNTVOFF_EL2 before the timer
     restore_el1_sysregs x19, x1
     mov     x0, x19
+    bl      __debug_load
+    mov     x0, x19
     bl      __timer_restore_state
     mov     x0, x19
     bl      __vgic_v3_restore_state
     str     x19, [x20, #PCPU_LOADED]
 1:  leave
 #else
-    ret
+    b       pmu_load                    // its share of the PMU (host/pmu.S), at EL1
 #endif
     .size   vcpu_load, . - vcpu_load
 
@@ -243,6 +255,7 @@ vcpu_put:
     str     xzr, [x1, #PCPU_LOADED]     // the next run restores them from memory
     save_el1_sysregs x0, x2
     mov     x9, x30
+    bl      __debug_put
     bl      __timer_save_state
     bl      __vgic_v3_save_state
     mov     x30, x9
@@ -252,7 +265,8 @@ vcpu_put:
     .size   vcpu_put, . - vcpu_put
 
 // vcpu_forget_fp(x0 = vCPU) — on its own PE, when its state is discarded (CPU_OFF, reset):
-// the registers no longer hold anything of value, so nobody owns them.
+// the registers (FP/SIMD, and its share of the PMU) no longer hold anything of value, so
+// nobody owns them.
     .global vcpu_forget_fp
     .type   vcpu_forget_fp, %function
 vcpu_forget_fp:
@@ -261,7 +275,11 @@ vcpu_forget_fp:
     cmp     x2, x0
     b.ne    1f
     str     xzr, [x1, #PCPU_FP_OWNER]
-1:
+1:  ldr     x2, [x1, #PCPU_PMU_OWNER]   // its share of the PMU too
+    cmp     x2, x0
+    b.ne    3f
+    str     xzr, [x1, #PCPU_PMU_OWNER]
+3:
 #ifdef HV_DIRECT
     ldr     x2, [x1, #PCPU_LOADED]
     cmp     x2, x0

@@ -150,3 +150,155 @@ __fpsimd_restore:                       // x0 = CTXT
     msr     fpcr, x2
     ret
     .size   __fpsimd_restore, . - __fpsimd_restore
+
+// ---------------------------------------------------------------------------------------------
+// Self-hosted debug registers of a vCPU (KVM: arch/arm64/kvm/debug.c, hyp/debug-sr.h).
+//
+// A vCPU runs with MDCR_EL2.TDA/TDOSA/TDRA set (MDCR_GUEST) until it first touches a debug
+// register: that access traps (host/sysreg.S: debug_trap), sets VCPU_DBG_DIRTY to
+// DBG_TRAPPED and is run again; while DBG_DIRTY is not 0 the vCPU's debug registers are loaded
+// on entry (__debug_load) and saved on exit (__debug_put) around its runs, untrapped, and
+// after a run DBG_TRAPPED becomes DBG_LOADED (debug_ran). __debug_put leaves the PE's
+// breakpoints, watchpoints and MDSCR_EL1 disabled, so nothing of one vCPU's debug state can
+// fire in the hypervisor or another VM; it clears DBG_LOADED unless the vCPU has debug
+// exceptions enabled (MDSCR_EL1.KDE or MDE), as KVM's kvm_arm_setup_debug: a guest that only
+// looked at a register traps again on its next use, one whose breakpoints are armed keeps
+// them on every entry. (DBG_TRAPPED survives a put: the direct build may put a vCPU away
+// before it ran the instruction that trapped.) The number of breakpoints and watchpoints is the PE's
+// (ID_AA64DFR0_EL1.BRPs/WRPs + 1, at most 16 each).
+//
+// Split build: around every run (__kvm_vcpu_run). Direct build: with the other EL1 state
+// (vcpu_load/vcpu_put); the trap handler, at EL2, loads them itself.
+
+#define DBG_LOADED      1
+#define DBG_TRAPPED     2
+
+// debug_ran vcpu, tmp: right after a run of the vCPU (its trapped instruction has run again)
+.macro debug_ran vcpu, tmp
+    ldr     \tmp, [\vcpu, #VCPU_DBG_DIRTY]
+    cmp     \tmp, #DBG_TRAPPED
+    b.ne    7f
+    mov     \tmp, #DBG_LOADED
+    str     \tmp, [\vcpu, #VCPU_DBG_DIRTY]
+7:
+.endm
+
+.macro dbg_pair op, n, vr, cr, vreg, creg
+    cmp     x2, #\n
+    b.ls    8f
+.ifc \op, save
+    mrs     x3, \vreg
+    str     x3, [x0, #\vr + \n * 8]
+    mrs     x3, \creg
+    str     x3, [x0, #\cr + \n * 8]
+    msr     \creg, xzr                  // off for whoever runs next
+.else
+    ldr     x3, [x0, #\vr + \n * 8]
+    msr     \vreg, x3
+    ldr     x3, [x0, #\cr + \n * 8]
+    msr     \creg, x3
+.endif
+.endm
+
+.macro dbg_bps op
+    mrs     x2, id_aa64dfr0_el1
+    ubfx    x2, x2, #12, #4             // BRPs - 1
+    add     x2, x2, #1
+    dbg_pair \op, 0, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr0_el1, dbgbcr0_el1
+    dbg_pair \op, 1, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr1_el1, dbgbcr1_el1
+    dbg_pair \op, 2, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr2_el1, dbgbcr2_el1
+    dbg_pair \op, 3, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr3_el1, dbgbcr3_el1
+    dbg_pair \op, 4, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr4_el1, dbgbcr4_el1
+    dbg_pair \op, 5, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr5_el1, dbgbcr5_el1
+    dbg_pair \op, 6, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr6_el1, dbgbcr6_el1
+    dbg_pair \op, 7, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr7_el1, dbgbcr7_el1
+    dbg_pair \op, 8, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr8_el1, dbgbcr8_el1
+    dbg_pair \op, 9, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr9_el1, dbgbcr9_el1
+    dbg_pair \op, 10, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr10_el1, dbgbcr10_el1
+    dbg_pair \op, 11, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr11_el1, dbgbcr11_el1
+    dbg_pair \op, 12, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr12_el1, dbgbcr12_el1
+    dbg_pair \op, 13, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr13_el1, dbgbcr13_el1
+    dbg_pair \op, 14, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr14_el1, dbgbcr14_el1
+    dbg_pair \op, 15, VCPU_DBG_BVR, VCPU_DBG_BCR, dbgbvr15_el1, dbgbcr15_el1
+8:
+.endm
+
+.macro dbg_wps op
+    mrs     x2, id_aa64dfr0_el1
+    ubfx    x2, x2, #20, #4             // WRPs - 1
+    add     x2, x2, #1
+    dbg_pair \op, 0, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr0_el1, dbgwcr0_el1
+    dbg_pair \op, 1, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr1_el1, dbgwcr1_el1
+    dbg_pair \op, 2, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr2_el1, dbgwcr2_el1
+    dbg_pair \op, 3, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr3_el1, dbgwcr3_el1
+    dbg_pair \op, 4, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr4_el1, dbgwcr4_el1
+    dbg_pair \op, 5, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr5_el1, dbgwcr5_el1
+    dbg_pair \op, 6, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr6_el1, dbgwcr6_el1
+    dbg_pair \op, 7, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr7_el1, dbgwcr7_el1
+    dbg_pair \op, 8, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr8_el1, dbgwcr8_el1
+    dbg_pair \op, 9, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr9_el1, dbgwcr9_el1
+    dbg_pair \op, 10, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr10_el1, dbgwcr10_el1
+    dbg_pair \op, 11, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr11_el1, dbgwcr11_el1
+    dbg_pair \op, 12, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr12_el1, dbgwcr12_el1
+    dbg_pair \op, 13, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr13_el1, dbgwcr13_el1
+    dbg_pair \op, 14, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr14_el1, dbgwcr14_el1
+    dbg_pair \op, 15, VCPU_DBG_WVR, VCPU_DBG_WCR, dbgwvr15_el1, dbgwcr15_el1
+8:
+.endm
+
+// __debug_load(x0 = vCPU): if DBG_DIRTY, its debug registers into the PE. Clobbers x1..x3.
+    .global __debug_load
+    .type   __debug_load, %function
+__debug_load:
+    ldr     x1, [x0, #VCPU_DBG_DIRTY]
+    cbz     x1, 9f
+    dbg_bps load
+    dbg_wps load
+    ldr     x1, [x0, #VCPU_OSDLR]
+    msr     osdlr_el1, x1
+    ldr     x1, [x0, #VCPU_MDCCINT]
+    msr     mdccint_el1, x1
+    mov     x1, #0xFF
+    msr     dbgclaimclr_el1, x1
+    ldr     x1, [x0, #VCPU_DBGCLAIM]
+    msr     dbgclaimset_el1, x1
+    ldr     x1, [x0, #VCPU_OSLK]
+    msr     oslar_el1, x1
+    ldr     x1, [x0, #VCPU_MDSCR]
+    msr     mdscr_el1, x1
+    isb
+9:  ret
+    .size   __debug_load, . - __debug_load
+
+// __debug_put(x0 = vCPU): if DBG_DIRTY, its debug registers out of the PE and the PE's
+// breakpoints, watchpoints and MDSCR_EL1 off; DBG_LOADED stays only while the vCPU has debug
+// exceptions enabled (MDSCR_EL1.KDE or MDE). Clobbers x1..x3.
+    .global __debug_put
+    .type   __debug_put, %function
+__debug_put:
+    ldr     x2, [x0, #VCPU_DBG_DIRTY]
+    cbz     x2, 9f
+    mrs     x1, mdscr_el1
+    str     x1, [x0, #VCPU_MDSCR]
+    msr     mdscr_el1, xzr
+    cmp     x2, #DBG_TRAPPED
+    b.eq    1f
+    mov     x2, #(MDSCR_KDE | MDSCR_MDE)
+    tst     x1, x2
+    cset    x1, ne                      // DBG_LOADED while debug exceptions are enabled
+    str     x1, [x0, #VCPU_DBG_DIRTY]
+1:
+    mrs     x1, oslsr_el1
+    ubfx    x1, x1, #1, #1              // OSLK
+    str     x1, [x0, #VCPU_OSLK]
+    mrs     x1, osdlr_el1
+    str     x1, [x0, #VCPU_OSDLR]
+    mrs     x1, mdccint_el1
+    str     x1, [x0, #VCPU_MDCCINT]
+    mrs     x1, dbgclaimclr_el1
+    str     x1, [x0, #VCPU_DBGCLAIM]
+    dbg_bps save
+    dbg_wps save
+    isb
+9:  ret
+    .size   __debug_put, . - __debug_put

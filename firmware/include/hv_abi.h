@@ -56,8 +56,14 @@
 #define MDCR_TDA 0x200
 #define MDCR_TDOSA 0x400
 #define MDCR_TDRA 0x800
-#define MDCR_GUEST 0xE00
-#define MDCR_HOST 0
+#define MDCR_HPME 0x80
+#define MDCR_TDEBUG 0xE00
+#define GUEST_PMU_COUNTERS 4
+#define GUEST_PMU_MASK 0x8000000F
+#define MDCR_GUEST 0xE84
+#define MDCR_HOST 0x84
+#define MDSCR_KDE 0x2000
+#define MDSCR_MDE 0x8000
 #define CNTHCTL_EL1PCTEN 1
 #define CNTHCTL_EL1PCEN 2
 #define CNTHCTL_GUEST 1
@@ -401,8 +407,16 @@
 #define SYSREG_ISS_KEY_PMCCFILTR_EL0 SYSREG_ISS_KEY(3, 3, 14, 15, 7)
 #define SYSREG_ISS_KEY_PMEVCNTR0_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 0)
 #define SYSREG_ISS_KEY_PMEVCNTR1_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 1)
+#define SYSREG_ISS_KEY_PMEVCNTR2_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 2)
+#define SYSREG_ISS_KEY_PMEVCNTR3_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 3)
+#define SYSREG_ISS_KEY_PMEVCNTR4_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 4)
+#define SYSREG_ISS_KEY_PMEVCNTR5_EL0 SYSREG_ISS_KEY(3, 3, 14, 8, 5)
 #define SYSREG_ISS_KEY_PMEVTYPER0_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 0)
 #define SYSREG_ISS_KEY_PMEVTYPER1_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 1)
+#define SYSREG_ISS_KEY_PMEVTYPER2_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 2)
+#define SYSREG_ISS_KEY_PMEVTYPER3_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 3)
+#define SYSREG_ISS_KEY_PMEVTYPER4_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 4)
+#define SYSREG_ISS_KEY_PMEVTYPER5_EL0 SYSREG_ISS_KEY(3, 3, 14, 12, 5)
 #define SYSREG_ISS_KEY_ID_PFR0_EL1 SYSREG_ISS_KEY(3, 0, 0, 1, 0)
 #define SYSREG_ISS_KEY_ID_PFR1_EL1 SYSREG_ISS_KEY(3, 0, 0, 1, 1)
 #define SYSREG_ISS_KEY_ID_DFR0_EL1 SYSREG_ISS_KEY(3, 0, 0, 1, 2)
@@ -578,7 +592,29 @@
 #define VCPU_VGICR_PEND 1384  // pending, not yet in a list register (GICR_ISPENDR0, SGIs)
 #define VCPU_VGICR_EDGE 1392  // edge-triggered PPIs (GICR_ICFGR1), SGIs always
 #define VCPU_VGICR_PRIO 1400  // 32 x 1 bytes  GICR_IPRIORITYR<n>
-#define VCPU_SIZE 1440
+#define VCPU_CNTP_CTL 1432  // CNTP_CTL_EL0 (ENABLE, IMASK)
+#define VCPU_CNTP_CVAL 1440  // CNTP_CVAL_EL0, in the physical count
+#define VCPU_PMCR 1448  // PMCR_EL0
+#define VCPU_PMSELR 1456  // PMSELR_EL0
+#define VCPU_PMCNTEN 1464  // PMCNTENSET_EL0, the guest's bits
+#define VCPU_PMINTEN 1472  // PMINTENSET_EL1, the guest's bits
+#define VCPU_PMOVS 1480  // PMOVSSET_EL0, the guest's bits
+#define VCPU_PMUSERENR 1488  // PMUSERENR_EL0
+#define VCPU_PMCCFILTR 1496  // PMCCFILTR_EL0
+#define VCPU_PMCCNTR 1504  // PMCCNTR_EL0
+#define VCPU_PMEVTYPER 1512  // 4 x 8 bytes  PMEVTYPER<n>_EL0
+#define VCPU_PMEVCNTR 1544  // 4 x 8 bytes  PMEVCNTR<n>_EL0
+#define VCPU_DBG_DIRTY 1576  // not 0: its debug registers go into the PE, untrapped (hyp/switch.S)
+#define VCPU_MDSCR 1584  // MDSCR_EL1
+#define VCPU_OSLK 1592  // OSLSR_EL1.OSLK: the OS lock (1 at reset)
+#define VCPU_OSDLR 1600  // OSDLR_EL1
+#define VCPU_MDCCINT 1608  // MDCCINT_EL1
+#define VCPU_DBGCLAIM 1616  // DBGCLAIMSET/CLR_EL1: the claim tags
+#define VCPU_DBG_BVR 1624  // 16 x 8 bytes  DBGBVR<n>_EL1, n < ID_AA64DFR0_EL1.BRPs + 1
+#define VCPU_DBG_BCR 1752  // 16 x 8 bytes  DBGBCR<n>_EL1
+#define VCPU_DBG_WVR 1880  // 16 x 8 bytes  DBGWVR<n>_EL1, n < ID_AA64DFR0_EL1.WRPs + 1
+#define VCPU_DBG_WCR 2008  // 16 x 8 bytes  DBGWCR<n>_EL1
+#define VCPU_SIZE 2144
 
 // PCPU: per-PE hypervisor data (TPIDR_EL2; TPIDR_EL1 in the host part)
 #define PCPU_HOST_CTXT 0  // the host part's context (split build)
@@ -593,7 +629,9 @@
 #define PCPU_HOST_SP 1160  // top of this PE's host stack
 #define PCPU_VTIMER_ACTIVE 1168  // 1 while this PE's physical PPI 27 is active (host/vgic.S)
 #define PCPU_TIMER_AT 1176  // the host timer's compare value (physical count), -1 when it is off
-#define PCPU_SIZE 1184
+#define PCPU_PMU_OWNER 1184  // the vCPU whose share of the PMU is in the registers, or 0
+#define PCPU_PMU_ACTIVE 1192  // 1 while this PE's physical PPI 23 is active (host/vgic.S)
+#define PCPU_SIZE 1200
 
 // VM: a virtual machine: configuration (from Python), then run-time state (firmware)
 #define VM_NAME 0  // 16 x 1 bytes  console tag, NUL-terminated

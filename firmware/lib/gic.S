@@ -12,10 +12,12 @@
 //                           emptied while more virtual interrupts wait: ICH_HCR_EL2.UIE)
 //   PPI 27                  the running vCPU's virtual timer fired: its virtual twin goes into
 //                           a list register with HW = 1 (host/vgic.S)
+//   PPI 23                  the PMU overflow interrupt of the guest's share of the counters
+//                           (the hypervisor enables none for its own): the same, HW = 1
 //   HOST_TIMER_PPI          the host part's timer: a blocked vCPU's virtual timer deadline,
 //                           or the end of the running vCPU's time slice
 // The CPU interface runs with ICC_CTLR_EL1.EOImode = 1: ICC_EOIR1_EL1 drops the priority,
-// ICC_DIR_EL1 deactivates. PPI 27 is not deactivated by the hypervisor: it stays active until
+// ICC_DIR_EL1 deactivates. PPIs 27 and 23 are not deactivated by the hypervisor: each stays active until
 // the guest's EOI of the virtual interrupt deactivates it through the list register (or
 // vgic_flush changes its active state when another vCPU comes in).
 
@@ -54,7 +56,7 @@ gic_cpu_init:
     mov     w2, #-1
     ldr     x3, =GICR_IGROUPR0
     str     w2, [x1, x3]                // every SGI and PPI in Group 1
-    ldr     w2, =((1 << SGI_KICK) | (1 << PPI_GIC_MAINTENANCE) | (1 << PPI_VIRT_TIMER) | (1 << HOST_TIMER_PPI))
+    ldr     w2, =((1 << SGI_KICK) | (1 << PPI_GIC_MAINTENANCE) | (1 << PPI_VIRT_TIMER) | (1 << HOST_TIMER_PPI) | (1 << PPI_PMU))
     ldr     x3, =GICR_ISENABLER0
     str     w2, [x1, x3]
     mov     x2, #0xFF
@@ -101,24 +103,37 @@ gic_kick_others:
     .size   gic_kick_others, . - gic_kick_others
 
 // gic_set_vtimer_active(x0 = 0 or 1): this PE's PPI 27 inactive or active (GICR_ICACTIVER0 /
-// GICR_ISACTIVER0), recorded in PCPU_VTIMER_ACTIVE. Clobbers x0..x3.
+// GICR_ISACTIVER0), recorded in PCPU_VTIMER_ACTIVE. Clobbers x0..x3, x9.
     .global gic_set_vtimer_active
     .type   gic_set_vtimer_active, %function
 gic_set_vtimer_active:
     this_pcpu x1
     str     x0, [x1, #PCPU_VTIMER_ACTIVE]
-    ldr     x1, [x1, #PCPU_INDEX]
-    ldr     x2, =GICR_BASE
-    mov     x3, #GICR_STRIDE
-    madd    x1, x1, x3, x2
-    ldr     x3, =GICR_ICACTIVER0
-    ldr     x2, =GICR_ISACTIVER0
-    cmp     x0, #0
-    csel    x3, x3, x2, eq
     mov     w2, #(1 << PPI_VIRT_TIMER)
+    b       gic_set_ppi_active
+    .size   gic_set_vtimer_active, . - gic_set_vtimer_active
+
+// gic_set_pmu_active(x0 = 0 or 1): the same for PPI 23, recorded in PCPU_PMU_ACTIVE.
+    .global gic_set_pmu_active
+    .type   gic_set_pmu_active, %function
+gic_set_pmu_active:
+    this_pcpu x1
+    str     x0, [x1, #PCPU_PMU_ACTIVE]
+    mov     w2, #(1 << PPI_PMU)
+    .size   gic_set_pmu_active, . - gic_set_pmu_active
+    // fall through
+// gic_set_ppi_active(x0 = 0 or 1, x1 = PCPU, w2 = the PPI's bit)
+gic_set_ppi_active:
+    ldr     x1, [x1, #PCPU_INDEX]
+    ldr     x3, =GICR_BASE
+    mov     x9, #GICR_STRIDE
+    madd    x1, x1, x9, x3
+    ldr     x3, =GICR_ICACTIVER0
+    ldr     x9, =GICR_ISACTIVER0
+    cmp     x0, #0
+    csel    x3, x3, x9, eq
     str     w2, [x1, x3]
     ret
-    .size   gic_set_vtimer_active, . - gic_set_vtimer_active
 
 // irq_drain() -> x0 = 1 if the host timer fired: acknowledge every pending physical interrupt
 // (see the top of this file for what each one means). Clobbers x0..x3.
@@ -130,11 +145,18 @@ irq_drain:
     cmp     x0, #SPURIOUS_FIRST
     b.hs    9f
     cmp     x0, #PPI_VIRT_TIMER
-    b.ne    2f
+    b.ne    21f
     msr     icc_eoir1_el1, x0           // priority drop only: it stays active (EOImode = 1)
     this_pcpu x1
     mov     x2, #1
     str     x2, [x1, #PCPU_VTIMER_ACTIVE]
+    b       1b
+21: cmp     x0, #PPI_PMU                // the same for the PMU's overflow interrupt
+    b.ne    2f
+    msr     icc_eoir1_el1, x0
+    this_pcpu x1
+    mov     x2, #1
+    str     x2, [x1, #PCPU_PMU_ACTIVE]
     b       1b
 2:  cmp     x0, #HOST_TIMER_PPI
     b.ne    3f
