@@ -90,7 +90,8 @@ def test_trapped_system_register_keys_are_generated(tmp_path):
         names.append(explain.sysreg_from_iss(key)[0].removesuffix(", x0").removeprefix("MSR "))
         at += 8
     assert names == ["ACTLR_EL1", "DC ISW", "DC CSW", "DC CISW", "ICC_SGI1R_EL1",
-                     "ICC_SGI0R_EL1", "ICC_ASGI1R_EL1"]
+                     "ICC_SGI0R_EL1", "ICC_ASGI1R_EL1", "CNTP_TVAL_EL0", "CNTP_CTL_EL0",
+                     "CNTP_CVAL_EL0"]
     mask = sum(((1 << w) - 1) << lsb for name, lsb, w in syndrome.SYSREG_ISS_FIELDS
                if name not in ("Rt", "Direction"))
     assert f"#define SYSREG_ISS_KEY_MASK 0x{mask:X}\n" in \
