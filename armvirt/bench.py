@@ -1,0 +1,247 @@
+"""``armvirt bench``: the KVM/ARM measurements of armvirt's hypervisor, under a cost profile.
+
+    armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
+    armvirt bench breakdown [--hv split,direct] [--profile P] ...
+    armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
+
+* ``micro``: the seven microbenchmarks of Dall et al. (ISCA 2016) measured by
+  ``guests/microbench.S`` from inside a guest with PMCCNTR_EL0, next to the published ARM KVM
+  and ARM Xen figures (``armvirt/published.toml``, with their provenance).
+* ``breakdown``: one no-op hypercall round trip by phase of the hypervisor
+  (``armvirt/hv/phases.py``), laid out as the paper's Table 3 (save and restore per register
+  group), beside the published ARM KVM breakdown.
+* ``exits``: KVM's exit timing table for a run of IMAGE (``armvirt/hv/exittiming.py``).
+
+Every figure is in emulated cycles under the profile (armvirt/costs.py), so it is
+deterministic: ``--repeat N`` runs each measurement N times and fails if any run differs.
+One progress line per run goes to stderr. ``--json`` records the profile, the firmware
+builds' hashes and the armvirt version with the figures.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:   # Python 3.10
+    import tomli as tomllib   # type: ignore[no-redef]
+
+PUBLISHED_FILE = Path(__file__).resolve().parent / "published.toml"
+VERSION = "0.1.0"
+MODES = ("split", "direct")
+
+
+class BenchError(Exception):
+    pass
+
+
+def published() -> dict:
+    """armvirt/published.toml: the published figures and their sources."""
+    return tomllib.loads(PUBLISHED_FILE.read_text())
+
+
+def say(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def firmware_hash(mode: str) -> str:
+    from armvirt.hv.launch import ensure_firmware
+    elf = ensure_firmware(mode)
+    return hashlib.sha256(elf.with_suffix(".bin").read_bytes()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ micro
+def kvm_micro(mode: str, profile=None, image: str | None = None,
+              firmware: Path | None = None) -> dict[str, int]:
+    """guests/microbench.S under one build: two vCPUs on two PEs for everything but the VM
+    switch, two one-vCPU VMs on one PE for that. Returns {name: cycles}."""
+    from armvirt.build import BUILD, build_guests
+    from armvirt.hv.launch import HvConfig, VMConfig, launch, result
+    if image is None:
+        image = str(BUILD / "guests" / "microbench.elf")
+        if not Path(image).exists():
+            build_guests()
+    figures: dict[str, int] = {}
+    for cfg in (HvConfig([VMConfig(image, vcpus=2, pin=[0, 1])], mode=mode),
+                HvConfig([VMConfig(image, name="a", pin=[0]), VMConfig(image, name="b", pin=[0])],
+                         mode=mode)):
+        out = bytearray()
+        m, run = launch(cfg, uart=out.extend, firmware=firmware, profile=profile)
+        info = m.run(max_insns=200_000_000)
+        res = result(m, run)
+        text = out.decode(errors="replace")
+        if info.reason != "system_off" or not res.ok or "microbench: done" not in text:
+            raise BenchError(f"microbench under {mode}: {info.reason}\n{text}")
+        for line in text.splitlines():
+            words = line.split()
+            if len(words) == 4 and words[1] == "microbench:" and words[3].isdigit():
+                figures[words[2]] = int(words[3])
+    return figures
+
+
+def _repeat(what: str, repeat: int, fn):
+    """Run ``fn`` ``repeat`` times with a progress line each; the results must agree."""
+    first = None
+    for i in range(repeat):
+        t = time.perf_counter()
+        r = fn()
+        say(f"{what} run {i + 1}/{repeat}: {time.perf_counter() - t:.1f} s")
+        if first is None:
+            first = r
+        elif r != first:
+            raise BenchError(f"{what}: run {i + 1} differs from run 1 (not deterministic)")
+    return first
+
+
+def _order(a: int, b: int) -> int:
+    return (a > b) - (a < b)
+
+
+def format_micro(figs: dict[str, dict[str, int]], profile) -> str:
+    pub = published()
+    modes = list(figs)
+    head = f"{'microbenchmark (cycles)':<28}" + "".join(f"{m:>10}" for m in modes) + \
+        f"{'ARM KVM':>10}{'ARM Xen':>10}"
+    both = "split" in figs and "direct" in figs
+    if both:
+        head += "  split/direct like KVM/Xen"
+    rows = [f"profile {profile.name} ({profile.cpu_hz / 1e9:.4g} GHz)", head]
+    for name, p in pub["micro"].items():
+        star = "" if p["checked"] else "*"
+        row = f"{p['title']:<28}" + "".join(f"{figs[m].get(name, 0):>10,}" for m in modes) + \
+            f"{p['kvm']:>9,}{star or ' '}{p['xen']:>9,}{star or ' '}"
+        if both:
+            same = _order(figs["split"][name], figs["direct"][name]) == _order(p["kvm"], p["xen"])
+            row += "  " + ("yes" if same else "no")
+        rows.append(row)
+    rows.append("published: " + "; ".join(f"[{k}] {v}" for k, v in pub["sources"].items()
+                                          if k == "ISCA16"))
+    rows.append("* as commonly cited; to be checked against the paper")
+    return "\n".join(rows)
+
+
+# -------------------------------------------------------------------------------- breakdown
+def format_breakdown(results: dict, profile) -> str:
+    from armvirt.hv import abi
+    from armvirt.hv.phases import GROUP_TITLES, format_breakdown as table
+    pub = published()["breakdown"]
+    out = [f"profile {profile.name}: one ARMVIRT_HC_NOP round trip by phase (cycles)",
+           table(results), "",
+           f"published ARM KVM hypercall (ISCA 2016 Table 3{'' if pub['checked'] else ', *'}):"]
+    for g in abi.PHASE_GROUPS:
+        s, r = pub[g]
+        out.append(f"{GROUP_TITLES[g]:<30}{s:>14,}{r:>16,}")
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------------------- CLI
+def add_parser(sub) -> None:
+    from armvirt.cli import parse_profile
+    b = sub.add_parser("bench", help="KVM/ARM-style measurements: micro, breakdown, exits",
+                       description="The measurements of the KVM/ARM papers on armvirt's "
+                       "hypervisor, in emulated cycles under a cost profile: the seven "
+                       "microbenchmarks (micro), a hypercall by phase (breakdown), KVM's "
+                       "exit timing table for a run of IMAGE (exits).")
+    b.add_argument("what", choices=("micro", "breakdown", "exits"), help="what to measure")
+    b.add_argument("image", nargs="?", metavar="IMAGE", help="the guest (exits only)")
+    b.add_argument("--hv", default="split,direct", metavar="DESIGNS",
+                   help="hypervisor builds, comma-separated (default split,direct)")
+    b.add_argument("--profile", type=parse_profile, default=None, metavar="NAME|FILE",
+                   help="cost profile (simple, cortex-a15, x-gene, or a TOML file)")
+    b.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run each measurement N times; they must agree (default 1)")
+    b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    b.add_argument("--csv", metavar="FILE", help="also write the results as CSV")
+    b.add_argument("--max-insns", type=int, default=2_000_000_000, metavar="N",
+                   help="exits: stop the run after N instructions")
+
+
+def cmd_bench(args) -> int:
+    from armvirt import costs
+    profile = args.profile or costs.load()
+    modes = [m.strip() for m in args.hv.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        print(f"armvirt: bench --hv: unknown design {bad[0] if bad else '(none)'!r} "
+              f"(known: {', '.join(MODES)})", file=sys.stderr)
+        return 2
+    if args.repeat < 1:
+        print("armvirt: bench --repeat must be at least 1", file=sys.stderr)
+        return 2
+    if (args.what == "exits") != (args.image is not None):
+        print("armvirt: bench exits needs IMAGE (and only exits takes one)", file=sys.stderr)
+        return 2
+    if args.image is not None and not Path(args.image).is_file():
+        print(f"armvirt: bench exits: no such file {args.image}", file=sys.stderr)
+        return 2
+    record: dict = {"armvirt": VERSION, "profile": profile.name,
+                    "profile_file": profile.path, "what": args.what,
+                    "firmware": {m: firmware_hash(m) for m in modes}}
+    rows: list[dict] = []
+    try:
+        if args.what == "micro":
+            figs = {m: _repeat(f"micro {m} ({profile.name})", args.repeat,
+                               lambda m=m: kvm_micro(m, profile)) for m in modes}
+            print(format_micro(figs, profile))
+            pub = published()["micro"]
+            record["micro"] = figs
+            record["published"] = pub
+            for name, p in pub.items():
+                for m in modes:
+                    rows.append({"benchmark": name, "design": m, "profile": profile.name,
+                                 "cycles": figs[m].get(name), "arm_kvm": p["kvm"],
+                                 "arm_xen": p["xen"]})
+        elif args.what == "breakdown":
+            from armvirt.hv.phases import hypercall_breakdown
+            res = {m: _repeat(f"breakdown {m} ({profile.name})", args.repeat,
+                              lambda m=m: hypercall_breakdown(m, profile)) for m in modes}
+            print(format_breakdown(res, profile))
+            record["breakdown"] = {m: b.as_dict() for m, b in res.items()}
+            for m, b in res.items():
+                for ph in b.as_dict()["phases"]:
+                    rows.append({"design": m, "profile": profile.name, **ph})
+        else:
+            res = {m: _repeat(f"exits {m} ({profile.name})", args.repeat,
+                              lambda m=m: exit_timing(args.image, m, profile, args.max_insns))
+                   for m in modes}
+            for m, t in res.items():
+                print(f"{m} ({profile.name}):")
+                print(t.format())
+            record["exits"] = {m: t.as_dict() for m, t in res.items()}
+            for m, t in res.items():
+                for k, v in t.as_dict()["exits"].items():
+                    rows.append({"design": m, "profile": profile.name, "exit": k, **v})
+    except BenchError as e:
+        print(f"armvirt: {e}", file=sys.stderr)
+        return 1
+    try:
+        if args.json:
+            Path(args.json).write_text(json.dumps(record, indent=1, default=str) + "\n")
+        if args.csv and rows:
+            with open(args.csv, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+                w.writeheader()
+                w.writerows(rows)
+    except OSError as e:
+        print(f"armvirt: cannot write the results: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def exit_timing(image: str, mode: str, profile, max_insns: int):
+    """Run IMAGE as the only guest (one vCPU) under ``mode`` with the exit timer on."""
+    from armvirt.hv.exittiming import attach
+    from armvirt.hv.launch import HvConfig, LaunchError, VMConfig, launch
+    try:
+        m, run = launch(HvConfig([VMConfig(image)], mode=mode), uart=lambda data: None,
+                        profile=profile)
+    except LaunchError as e:
+        raise BenchError(str(e)) from None
+    t = attach(m)
+    m.run(max_insns=max_insns)
+    return t
