@@ -254,6 +254,13 @@ class Machine:
             self.reset_pe(pe)
             self.cpus[pe][L.POWER] = L.POWER_OFF if pe else L.POWER_ON
 
+    def set_profile(self, profile) -> None:
+        """Use another cost profile (armvirt/costs.py: a name, a TOML path or a Profile) from
+        now on. Cycles already counted stay; timer deadlines computed under the old clock
+        keep their cycle counts until their registers are written again."""
+        self.profile = costs.load(profile)
+        self.profile.apply(self.state, self.cpus)
+
     # ------------------------------------------------------------------ reset and boot
     def mpidr(self, pe: int) -> int:
         """MPIDR_EL1 of PE ``pe``: Aff0 = pe, bit 31 RES1 (as QEMU's virt with <= 8 PEs)."""

@@ -230,3 +230,83 @@ def test_every_op_and_sysreg_has_a_class():
     assert classes["VTTBR_EL2"] == "el2_vm" and classes["HCR_EL2"] == "el2"
     assert classes["CNTV_CVAL_EL0"] == "timer" and classes["PMCCNTR_EL0"] == "pmu"
     assert classes["SCTLR_EL1"] == "el1" and classes["DAIF"] == "pstate"
+
+
+# ------------------------------------------------------------------ costs that need a setting
+def _profile_with(tmp_path, name: str, **events) -> str:
+    text = _simple_text()
+    for k, v in events.items():
+        text, n = __import__("re").subn(rf"(?m)^{k} = \d+", f"{k} = {v}", text)
+        assert n == 1, k
+    f = tmp_path / f"{name}.toml"
+    f.write_text(text)
+    return str(f)
+
+
+def test_each_descriptor_read_of_a_walk_costs_its_cycles(tmp_path):
+    """A two-stage workload (stage 1 and stage 2, benchmarks/workloads): raising the
+    descriptor_read cost by 7 raises its cycles by exactly 7 x the walk's descriptor reads the
+    MMU counted."""
+    from armvirt.loader import load_image
+    from benchmarks.run import build
+    elf = build("chase/s12", 200)
+
+    def run(profile):
+        m = Machine(ram_size=64 << 20, psci_conduit="smc", profile=profile)
+        load_image(m, elf, el=2)
+        assert m.run(max_insns=50_000_000).reason == "system_off"
+        return m.reg("cycles"), m.tlb_stats(0)["descriptor_reads"]
+    c0, reads0 = run("simple")
+    c7, reads7 = run(_profile_with(tmp_path, "walk7", descriptor_read=7))
+    assert reads0 == reads7 > 0
+    assert c7 - c0 == 7 * reads0
+
+
+def test_waking_from_wfi_costs_its_cycles(tmp_path):
+    """A PE asleep in WFI until its virtual timer fires (interrupts masked: WFI just wakes):
+    the wake-up adds exactly the profile's wfi_wakeup to what PMCCNTR reads after it."""
+    from gicrig import GicRig, gic_on
+
+    def run(profile):
+        r = GicRig()
+        r.m.set_profile(profile)
+        r.code(0x4000_0000, gic_on(enable=1 << 27) + """
+            mov x0, #1
+            msr pmcr_el0, x0
+            mov x0, #(1 << 31)
+            msr pmcntenset_el0, x0
+            mov x1, #2000
+            msr cntv_tval_el0, x1
+            mov x1, #1
+            msr cntv_ctl_el0, x1
+            wfi
+            mrs x4, pmccntr_el0
+            b .
+        """)
+        r.boot(1)
+        r.run(200)
+        return r["x4"]
+    assert run(_profile_with(tmp_path, "wake50", wfi_wakeup=50)) - run("simple") == 50
+
+
+def test_run_profile_changes_the_cycles_not_the_output(tmp_path):
+    """`armvirt run --profile`: the same guest under the hypervisor prints the same thing and
+    takes more cycles under x-gene than under simple (both deterministic)."""
+    import json
+    from armvirt.build import BUILD, build_guests
+    build_guests()
+    out = {}
+    for p in ("simple", "x-gene", "x-gene"):
+        j = tmp_path / f"{p}.json"
+        r = subprocess.run([sys.executable, "-m", "armvirt.cli", "run", "--profile", p,
+                            "--regs-json", str(j), str(BUILD / "guests" / "hello.elf")],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        snap = json.loads(j.read_text())
+        cycles = snap["pes"][0]["cycles"] if "pes" in snap else snap["cycles"]
+        out.setdefault(p, set()).add((r.stdout, cycles))
+    assert len(out["x-gene"]) == 1                      # deterministic
+    (s_out, s_cyc), = out["simple"]
+    (x_out, x_cyc), = out["x-gene"]
+    assert s_out == x_out and "Hello" in s_out
+    assert x_cyc > 2 * s_cyc
