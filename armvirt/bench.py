@@ -3,6 +3,7 @@
     armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
     armvirt bench breakdown [--hv split,direct] [--profile P] ...
     armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
+    (each also takes --plot DIR: PNG and SVG charts, with matplotlib)
 
 * ``micro``: the seven microbenchmarks of Dall et al. (ISCA 2016) measured by
   ``guests/microbench.S`` from inside a guest with PMCCNTR_EL0, next to the published ARM KVM
@@ -157,6 +158,8 @@ def add_parser(sub) -> None:
                    help="run each measurement N times; they must agree (default 1)")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--csv", metavar="FILE", help="also write the results as CSV")
+    b.add_argument("--plot", metavar="DIR",
+                   help="also draw the results as PNG and SVG charts in DIR (needs matplotlib)")
     b.add_argument("--max-insns", type=int, default=2_000_000_000, metavar="N",
                    help="exits: stop the run after N instructions")
 
@@ -183,6 +186,15 @@ def cmd_bench(args) -> int:
                     "profile_file": profile.path, "what": args.what,
                     "firmware": {m: firmware_hash(m) for m in modes}}
     rows: list[dict] = []
+    plot_dir = Path(args.plot) if args.plot else None
+    if plot_dir is not None:
+        from armvirt.bench_plot import PlotError, _plt
+        try:
+            _plt()
+        except PlotError as e:
+            print(f"armvirt: {e}", file=sys.stderr)
+            return 2
+    plots: list[Path] = []
     try:
         if args.what == "micro":
             figs = {m: _repeat(f"micro {m} ({profile.name})", args.repeat,
@@ -191,6 +203,9 @@ def cmd_bench(args) -> int:
             pub = published()["micro"]
             record["micro"] = figs
             record["published"] = pub
+            if plot_dir is not None:
+                from armvirt.bench_plot import plot_micro
+                plots += plot_micro(figs, pub, profile.name, plot_dir)
             for name, p in pub.items():
                 for m in modes:
                     rows.append({"benchmark": name, "design": m, "profile": profile.name,
@@ -202,6 +217,9 @@ def cmd_bench(args) -> int:
                               lambda m=m: hypercall_breakdown(m, profile)) for m in modes}
             print(format_breakdown(res, profile))
             record["breakdown"] = {m: b.as_dict() for m, b in res.items()}
+            if plot_dir is not None:
+                from armvirt.bench_plot import plot_breakdown
+                plots += plot_breakdown(res, published()["breakdown"], profile.name, plot_dir)
             for m, b in res.items():
                 for ph in b.as_dict()["phases"]:
                     rows.append({"design": m, "profile": profile.name, **ph})
@@ -213,12 +231,20 @@ def cmd_bench(args) -> int:
                 print(f"{m} ({profile.name}):")
                 print(t.format())
             record["exits"] = {m: t.as_dict() for m, t in res.items()}
+            if plot_dir is not None:
+                from armvirt.bench_plot import plot_exits
+                plots += plot_exits(res, profile.name, plot_dir)
             for m, t in res.items():
                 for k, v in t.as_dict()["exits"].items():
                     rows.append({"design": m, "profile": profile.name, "exit": k, **v})
     except BenchError as e:
         print(f"armvirt: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        print(f"armvirt: cannot write the charts: {e}", file=sys.stderr)
+        return 2
+    for p in plots:
+        say(f"wrote {p}")
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1, default=str) + "\n")

@@ -90,3 +90,20 @@ def test_bad_input_one_line_exit_2(args, msg):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0]
+
+
+def test_plots(tmp_path):
+    """--plot DIR: PNG and SVG per chart, the same bytes for the same figures (no dates)."""
+    pytest.importorskip("matplotlib")
+    build_guests()
+    for what in (["micro"], ["breakdown"], ["exits", str(BUILD / "guests" / "hello.elf")]):
+        r = bench(*what, "--profile", "x-gene", "--plot", str(tmp_path / "a"))
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(f"{w}-x-gene.{e}" for w in ("micro", "breakdown", "exits")
+                           for e in ("png", "svg"))
+    assert all((tmp_path / "a" / n).stat().st_size > 10_000 for n in names)
+    r = bench("micro", "--profile", "x-gene", "--plot", str(tmp_path / "b"))
+    assert r.returncode == 0
+    assert (tmp_path / "a" / "micro-x-gene.svg").read_bytes() == \
+        (tmp_path / "b" / "micro-x-gene.svg").read_bytes()
