@@ -3,7 +3,7 @@
     armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
     armvirt bench breakdown [--hv split,direct] [--profile P] ...
     armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
-    (each also takes --plot DIR: PNG and SVG charts, with matplotlib)
+    (each also takes --plot DIR: PNG and SVG charts, with matplotlib; --jobs N: processes)
 
 * ``micro``: the seven microbenchmarks of Dall et al. (ISCA 2016) measured by
   ``guests/microbench.S`` from inside a guest with PMCCNTR_EL0, next to the published ARM KVM
@@ -85,18 +85,60 @@ def kvm_micro(mode: str, profile=None, image: str | None = None,
     return figures
 
 
-def _repeat(what: str, repeat: int, fn):
-    """Run ``fn`` ``repeat`` times with a progress line each; the results must agree."""
-    first = None
-    for i in range(repeat):
-        t = time.perf_counter()
-        r = fn()
-        say(f"{what} run {i + 1}/{repeat}: {time.perf_counter() - t:.1f} s")
-        if first is None:
-            first = r
-        elif r != first:
-            raise BenchError(f"{what}: run {i + 1} differs from run 1 (not deterministic)")
-    return first
+def run_task(task: tuple):
+    """One independent run: (what, design, profile, image, max_insns) -> its result. A plain
+    module-level function of picklable arguments, so any executor can run it."""
+    what, mode, profile, image, max_insns = task
+    if what == "micro":
+        return kvm_micro(mode, profile)
+    if what == "breakdown":
+        from armvirt.hv.phases import hypercall_breakdown
+        return hypercall_breakdown(mode, profile)
+    return exit_timing(image, mode, profile, max_insns)
+
+
+def execute(tasks: list[tuple], jobs: int = 1) -> list:
+    """Run ``tasks`` (``run_task``'s tuples), in this process (``jobs`` = 1) or in ``jobs``
+    worker processes; results in task order, one progress line per run as it ends."""
+    import concurrent.futures as cf
+    results: list = [None] * len(tasks)
+    t0 = time.perf_counter()
+
+    def done(i: int) -> None:
+        what, mode, profile = tasks[i][:3]
+        say(f"{what} {mode} ({profile.name}) run {i + 1}/{len(tasks)} done at "
+            f"{time.perf_counter() - t0:.1f} s")
+    if jobs <= 1:
+        for i, t in enumerate(tasks):
+            results[i] = run_task(t)
+            done(i)
+        return results
+    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+        for f in cf.as_completed(futures):
+            i = futures[f]
+            results[i] = f.result()
+            done(i)
+    return results
+
+
+def by_design(what: str, modes: list[str], profile, repeat: int, jobs: int,
+              image: str | None = None, max_insns: int = 0) -> dict:
+    """Each design ``repeat`` times; the repeats of a design must agree (deterministic)."""
+    tasks = [(what, m, profile, image, max_insns) for m in modes for _ in range(repeat)]
+    results = execute(tasks, jobs)
+    out = {}
+    for k, m in enumerate(modes):
+        runs = results[k * repeat:(k + 1) * repeat]
+        for j, r in enumerate(runs[1:], 2):
+            if _comparable(r) != _comparable(runs[0]):
+                raise BenchError(f"{what} {m}: run {j} differs from run 1 (not deterministic)")
+        out[m] = runs[0]
+    return out
+
+
+def _comparable(r):
+    return r.as_dict() if hasattr(r, "as_dict") else r
 
 
 def _order(a: int, b: int) -> int:
@@ -160,6 +202,9 @@ def add_parser(sub) -> None:
     b.add_argument("--csv", metavar="FILE", help="also write the results as CSV")
     b.add_argument("--plot", metavar="DIR",
                    help="also draw the results as PNG and SVG charts in DIR (needs matplotlib)")
+    b.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run the independent runs (designs x repeats) in N processes "
+                   "(default 1: in this one)")
     b.add_argument("--max-insns", type=int, default=2_000_000_000, metavar="N",
                    help="exits: stop the run after N instructions")
 
@@ -173,8 +218,9 @@ def cmd_bench(args) -> int:
         print(f"armvirt: bench --hv: unknown design {bad[0] if bad else '(none)'!r} "
               f"(known: {', '.join(MODES)})", file=sys.stderr)
         return 2
-    if args.repeat < 1:
-        print("armvirt: bench --repeat must be at least 1", file=sys.stderr)
+    if args.repeat < 1 or args.jobs < 1:
+        print(f"armvirt: bench --{'repeat' if args.repeat < 1 else 'jobs'} must be at least 1",
+              file=sys.stderr)
         return 2
     if (args.what == "exits") != (args.image is not None):
         print("armvirt: bench exits needs IMAGE (and only exits takes one)", file=sys.stderr)
@@ -197,8 +243,7 @@ def cmd_bench(args) -> int:
     plots: list[Path] = []
     try:
         if args.what == "micro":
-            figs = {m: _repeat(f"micro {m} ({profile.name})", args.repeat,
-                               lambda m=m: kvm_micro(m, profile)) for m in modes}
+            figs = by_design("micro", modes, profile, args.repeat, args.jobs)
             print(format_micro(figs, profile))
             pub = published()["micro"]
             record["micro"] = figs
@@ -212,9 +257,7 @@ def cmd_bench(args) -> int:
                                  "cycles": figs[m].get(name), "arm_kvm": p["kvm"],
                                  "arm_xen": p["xen"]})
         elif args.what == "breakdown":
-            from armvirt.hv.phases import hypercall_breakdown
-            res = {m: _repeat(f"breakdown {m} ({profile.name})", args.repeat,
-                              lambda m=m: hypercall_breakdown(m, profile)) for m in modes}
+            res = by_design("breakdown", modes, profile, args.repeat, args.jobs)
             print(format_breakdown(res, profile))
             record["breakdown"] = {m: b.as_dict() for m, b in res.items()}
             if plot_dir is not None:
@@ -224,9 +267,8 @@ def cmd_bench(args) -> int:
                 for ph in b.as_dict()["phases"]:
                     rows.append({"design": m, "profile": profile.name, **ph})
         else:
-            res = {m: _repeat(f"exits {m} ({profile.name})", args.repeat,
-                              lambda m=m: exit_timing(args.image, m, profile, args.max_insns))
-                   for m in modes}
+            res = by_design("exits", modes, profile, args.repeat, args.jobs,
+                            args.image, args.max_insns)
             for m, t in res.items():
                 print(f"{m} ({profile.name}):")
                 print(t.format())

@@ -38,7 +38,7 @@ def test_micro_record_and_progress(micro_xgene):
     assert rec["profile"] == "x-gene" and rec["armvirt"] and rec["what"] == "micro"
     assert set(rec["firmware"]) == {"split", "direct"} and all(rec["firmware"].values())
     # one progress line per run: 2 designs x 2 repeats
-    assert sum("bench: micro" in line for line in r.stderr.splitlines()) == 4
+    assert sum(line.startswith("bench: micro") for line in r.stderr.splitlines()) == 4
     pub = published()["micro"]
     for mode in ("split", "direct"):
         assert set(rec["micro"][mode]) == set(pub)
@@ -81,6 +81,7 @@ def test_exits_cli(tmp_path):
     (["micro", "--hv", "split,xen"], "unknown design 'xen'"),
     (["micro", "--profile", "nope"], "unknown cost profile"),
     (["micro", "--repeat", "0"], "at least 1"),
+    (["micro", "--jobs", "0"], "--jobs must be at least 1"),
     (["exits"], "needs IMAGE"),
     (["exits", "/nonexistent.elf"], "no such file"),
     (["micro", "x.elf"], "needs IMAGE"),
@@ -107,3 +108,13 @@ def test_plots(tmp_path):
     assert r.returncode == 0
     assert (tmp_path / "a" / "micro-x-gene.svg").read_bytes() == \
         (tmp_path / "b" / "micro-x-gene.svg").read_bytes()
+
+
+def test_jobs_give_the_same_figures(tmp_path):
+    """--jobs 2: the runs in two worker processes; the same figures as in one process."""
+    one = bench("micro", "--hv", "split,direct", "--json", str(tmp_path / "1.json"))
+    two = bench("micro", "--hv", "split,direct", "--jobs", "2", "--json",
+                str(tmp_path / "2.json"))
+    assert one.returncode == two.returncode == 0, two.stderr
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("1.json", "2.json"))
+    assert a["micro"] == b["micro"]
