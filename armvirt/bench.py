@@ -3,7 +3,8 @@
     armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
     armvirt bench breakdown [--hv split,direct] [--profile P] ...
     armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
-    (each also takes --plot DIR: PNG and SVG charts, with matplotlib; --jobs N: processes)
+    (each also takes --plot DIR: PNG and SVG charts, with matplotlib; --jobs N: processes;
+    --scheduler ADDR: an existing Dask cluster)
 
 * ``micro``: the seven microbenchmarks of Dall et al. (ISCA 2016) measured by
   ``guests/microbench.S`` from inside a guest with PMCCNTR_EL0, next to the published ARM KVM
@@ -38,7 +39,11 @@ MODES = ("split", "direct")
 
 
 class BenchError(Exception):
-    pass
+    """A measurement that failed (exit 1)."""
+
+
+class BenchUsage(BenchError):
+    """Input that cannot be used, found only when it is used (exit 2)."""
 
 
 def published() -> dict:
@@ -97,9 +102,11 @@ def run_task(task: tuple):
     return exit_timing(image, mode, profile, max_insns)
 
 
-def execute(tasks: list[tuple], jobs: int = 1) -> list:
-    """Run ``tasks`` (``run_task``'s tuples), in this process (``jobs`` = 1) or in ``jobs``
-    worker processes; results in task order, one progress line per run as it ends."""
+def execute(tasks: list[tuple], jobs: int = 1, scheduler: str | None = None) -> list:
+    """Run ``tasks`` (``run_task``'s tuples): in this process (``jobs`` = 1), in ``jobs``
+    worker processes, or on the Dask cluster whose scheduler is at ``scheduler``
+    (dask.distributed; its workers need armvirt installed). Results in task order, one
+    progress line per run as it ends."""
     import concurrent.futures as cf
     results: list = [None] * len(tasks)
     t0 = time.perf_counter()
@@ -108,6 +115,27 @@ def execute(tasks: list[tuple], jobs: int = 1) -> list:
         what, mode, profile = tasks[i][:3]
         say(f"{what} {mode} ({profile.name}) run {i + 1}/{len(tasks)} done at "
             f"{time.perf_counter() - t0:.1f} s")
+    if scheduler is not None:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise BenchUsage("--scheduler needs dask.distributed (pip install "
+                             "'armvirt[dask]')") from None
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise BenchUsage(f"--scheduler {scheduler}: cannot reach the Dask scheduler "
+                             f"({e})") from None
+        try:
+            futures = [client.submit(run_task, t, pure=False) for t in tasks]
+            index = {f.key: i for i, f in enumerate(futures)}
+            for f in as_completed(futures):
+                i = index[f.key]
+                results[i] = f.result()
+                done(i)
+        finally:
+            client.close()
+        return results
     if jobs <= 1:
         for i, t in enumerate(tasks):
             results[i] = run_task(t)
@@ -123,10 +151,11 @@ def execute(tasks: list[tuple], jobs: int = 1) -> list:
 
 
 def by_design(what: str, modes: list[str], profile, repeat: int, jobs: int,
-              image: str | None = None, max_insns: int = 0) -> dict:
+              image: str | None = None, max_insns: int = 0,
+              scheduler: str | None = None) -> dict:
     """Each design ``repeat`` times; the repeats of a design must agree (deterministic)."""
     tasks = [(what, m, profile, image, max_insns) for m in modes for _ in range(repeat)]
-    results = execute(tasks, jobs)
+    results = execute(tasks, jobs, scheduler)
     out = {}
     for k, m in enumerate(modes):
         runs = results[k * repeat:(k + 1) * repeat]
@@ -205,6 +234,9 @@ def add_parser(sub) -> None:
     b.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="run the independent runs (designs x repeats) in N processes "
                    "(default 1: in this one)")
+    b.add_argument("--scheduler", metavar="ADDR", default=None,
+                   help="run them on an existing Dask cluster (dask.distributed scheduler "
+                   "address, e.g. tcp://host:8786)")
     b.add_argument("--max-insns", type=int, default=2_000_000_000, metavar="N",
                    help="exits: stop the run after N instructions")
 
@@ -243,7 +275,8 @@ def cmd_bench(args) -> int:
     plots: list[Path] = []
     try:
         if args.what == "micro":
-            figs = by_design("micro", modes, profile, args.repeat, args.jobs)
+            figs = by_design("micro", modes, profile, args.repeat, args.jobs,
+                             scheduler=args.scheduler)
             print(format_micro(figs, profile))
             pub = published()["micro"]
             record["micro"] = figs
@@ -257,7 +290,8 @@ def cmd_bench(args) -> int:
                                  "cycles": figs[m].get(name), "arm_kvm": p["kvm"],
                                  "arm_xen": p["xen"]})
         elif args.what == "breakdown":
-            res = by_design("breakdown", modes, profile, args.repeat, args.jobs)
+            res = by_design("breakdown", modes, profile, args.repeat, args.jobs,
+                            scheduler=args.scheduler)
             print(format_breakdown(res, profile))
             record["breakdown"] = {m: b.as_dict() for m, b in res.items()}
             if plot_dir is not None:
@@ -268,7 +302,7 @@ def cmd_bench(args) -> int:
                     rows.append({"design": m, "profile": profile.name, **ph})
         else:
             res = by_design("exits", modes, profile, args.repeat, args.jobs,
-                            args.image, args.max_insns)
+                            args.image, args.max_insns, args.scheduler)
             for m, t in res.items():
                 print(f"{m} ({profile.name}):")
                 print(t.format())
@@ -281,7 +315,7 @@ def cmd_bench(args) -> int:
                     rows.append({"design": m, "profile": profile.name, "exit": k, **v})
     except BenchError as e:
         print(f"armvirt: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, BenchUsage) else 1
     except OSError as e:
         print(f"armvirt: cannot write the charts: {e}", file=sys.stderr)
         return 2

@@ -118,3 +118,26 @@ def test_jobs_give_the_same_figures(tmp_path):
     assert one.returncode == two.returncode == 0, two.stderr
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("1.json", "2.json"))
     assert a["micro"] == b["micro"]
+
+
+def test_dask_local_cluster_gives_the_same_figures(tmp_path):
+    """--scheduler ADDR: the runs on a Dask cluster (a local one here, two worker processes);
+    the same figures as in one process."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        r = bench("micro", "--hv", "split,direct", "--scheduler", cluster.scheduler_address,
+                  "--json", str(tmp_path / "d.json"))
+    assert r.returncode == 0, r.stderr
+    one = bench("micro", "--hv", "split,direct", "--json", str(tmp_path / "1.json"))
+    assert one.returncode == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("1.json", "d.json"))
+    assert a["micro"] == b["micro"]
+
+
+def test_unreachable_scheduler_is_one_line():
+    pytest.importorskip("distributed")
+    r = bench("micro", "--hv", "split", "--scheduler", "tcp://127.0.0.1:9", timeout=180)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
