@@ -74,10 +74,10 @@ def test_format_has_save_and_restore_columns(breakdowns):
 
 def test_markers_are_validated():
     with pytest.raises(PhaseError, match="not a phase"):
-        PhaseMap.from_symbols({"__phase.nonsense.run.1": 0x100})
+        PhaseMap.from_symbols({"$phase.nonsense.run.1": 0x100})
     with pytest.raises(PhaseError, match="no phase"):
         PhaseMap.from_symbols({"hv_end": 0x100})
-    m = PhaseMap.from_symbols({"__phase.gp.save.1": 0x100, "__phase.vgic.restore.2": 0x200,
+    m = PhaseMap.from_symbols({"$phase.gp.save.1": 0x100, "$phase.vgic.restore.2": 0x200,
                                "hv_end": 0x300})
     assert m.phase_of(0xFC)[0] == UNMARKED and m.phase_of(0x300)[0] == UNMARKED
     assert m.phase_of(0x100) == ("gp", "save") and m.phase_of(0x1FC) == ("gp", "save")
@@ -94,7 +94,7 @@ def test_markers_change_no_byte_of_the_firmware(tmp_path, mode):
     shutil.copytree(build.FIRMWARE, fw)
     h = fw / "include" / "hv_abi.h"
     text = h.read_text()
-    text, n = re.subn(r"\.macro phase name, dir=run\n__phase[^\n]*\n\.endm",
+    text, n = re.subn(r"\.macro phase name, dir=run\n\$phase[^\n]*\n\.endm",
                       ".macro phase name, dir=run\n.endm", text)
     assert n == 1
     h.write_text(text)
@@ -104,3 +104,19 @@ def test_markers_change_no_byte_of_the_firmware(tmp_path, mode):
     assert elf.with_suffix(".bin").read_bytes() == marked
     syms = PhaseMap.from_elf(ensure_firmware(mode))
     assert len(syms.markers) > 20
+
+
+def test_markers_are_invisible_to_symbolizers():
+    """The debugger and read_elf skip '$' names: a backtrace through __kvm_vcpu_run still
+    says __kvm_vcpu_run, not the marker before the return address."""
+    from armvirt.debug.symbols import SymbolTable
+    from armvirt.hv.launch import ensure_firmware
+    from armvirt.loader import read_elf
+    elf = ensure_firmware("split")
+    assert not any(n.startswith("$") for n in read_elf(elf.read_bytes(), str(elf)).symbols)
+    st = SymbolTable()
+    st.add_elf(elf)
+    marks = PhaseMap.from_elf(elf)
+    for addr, _, _ in marks.markers:
+        assert "phase" not in st.describe(addr + 4)
+    assert not any(n.startswith("$") for n in st.names())

@@ -1,8 +1,9 @@
 """Where the cycles go: every cycle of a stretch of a run attributed to a phase of the hypervisor.
 
 The firmware declares its phases once, with the ``phase NAME[, DIR]`` macro (generated into
-hv_abi.h from ``abi.PHASES``): each use is a symbol ``__phase.NAME.DIR.<n>`` and no code, so
-the image is byte-for-byte the one without markers. A firmware instruction belongs to the last
+hv_abi.h from ``abi.PHASES``): each use is a symbol ``$phase.NAME.DIR.<n>`` and no code, so
+the image is byte-for-byte the one without markers (and, named with a ``$`` like the AArch64
+mapping symbols, invisible to the debugger's symbolizer and to ``loader.read_elf``). A firmware instruction belongs to the last
 marker at or before its address (:class:`PhaseMap`). Two phases need no marker:
 
 * ``guest``: an instruction executed at EL0/EL1 with stage 2 on (HCR_EL2.VM): the VM's own;
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from armvirt.hv import abi
 
-PREFIX = "__phase."
+PREFIX = "$phase."
 GUEST, TRAP, UNMARKED = "guest", "trap", "unmarked"
 GROUP_TITLES = {"gp": "GP regs", "fp": "FP/SIMD regs", "el1": "EL1 system regs",
                 "vgic": "vGIC regs", "timer": "timer regs", "el2": "EL2 config regs",
@@ -62,13 +63,20 @@ class PhaseMap:
                                  f"{', '.join(abi.PHASE_DIRS)}")
             markers.append((addr, parts[0], parts[1]))
         if not markers:
-            raise PhaseError("the firmware declares no phase (no __phase.* symbol)")
+            raise PhaseError("the firmware declares no phase (no $phase.* symbol)")
         return cls(markers, symbols.get("hv_end", max(a for a, _, _ in markers) + 1))
 
     @classmethod
     def from_elf(cls, path: str | Path) -> "PhaseMap":
-        from armvirt.loader import read_elf
-        return cls.from_symbols(read_elf(Path(path).read_bytes(), str(path)).symbols)
+        """The markers of a firmware ELF (its symbol table: read_elf leaves ``$`` names out)."""
+        from elftools.elf.elffile import ELFFile
+        symbols: dict[str, int] = {}
+        with open(path, "rb") as f:
+            tab = ELFFile(f).get_section_by_name(".symtab")
+            for sym in tab.iter_symbols() if tab is not None else ():
+                if sym.name.startswith(PREFIX) or sym.name == "hv_end":
+                    symbols[sym.name] = sym["st_value"]
+        return cls.from_symbols(symbols)
 
     def phase_of(self, addr: int) -> tuple[str, str]:
         """(phase, direction) of the firmware instruction at ``addr``."""
@@ -184,7 +192,7 @@ def hypercall_breakdown(mode: str = "split", profile=None, out_dir: Path | None 
     syms = read_elf(elf.read_bytes(), str(elf)).symbols
     cfg = HvConfig([VMConfig(str(elf), name="vm0", pin=[0], mem=16 << 20)], mode=mode)
     m, run = launch(cfg, uart=lambda data: None, profile=profile)
-    phases = PhaseMap.from_symbols(run.fw_symbols)
+    phases = PhaseMap.from_elf(run.firmware)
     from armvirt import layout as L
     bp = m.add_breakpoint(syms["hc_start"], el=1, vmid=1)
     info = m.run(max_insns=50_000_000)

@@ -341,9 +341,10 @@
 
 // ---- phase markers (abi.PHASES; armvirt/hv/phases.py): `phase NAME[, DIR]` says that
 // the code from here on, in address order, is NAME (DIR: save, restore or run). Only a
-// symbol: no instruction, no byte of the image changes.
+// symbol: no instruction, no byte of the image changes. Its name starts with '$', as the
+// AArch64 mapping symbols do, so symbolizers (the debugger, read_elf) pass over it.
 .macro phase name, dir=run
-__phase.\name\().\dir\().\@:
+$phase.\name\().\dir\().\@:
 .endm
 
 // ---- the EL1 system registers of a context (abi.EL1_SYSREGS), in one place
