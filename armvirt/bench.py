@@ -3,6 +3,7 @@
     armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
     armvirt bench breakdown [--hv split,direct] [--profile P] ...
     armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
+    armvirt bench overhead  [--profile P] ...
     (each also takes --plot DIR: PNG and SVG charts, with matplotlib; --jobs N: processes;
     --scheduler ADDR: an existing Dask cluster)
 
@@ -13,6 +14,8 @@
   (``armvirt/hv/phases.py``), laid out as the paper's Table 3 (save and restore per register
   group), beside the published ARM KVM breakdown.
 * ``exits``: KVM's exit timing table for a run of IMAGE (``armvirt/hv/exittiming.py``).
+* ``overhead``: the memory-virtualization overhead, guest/native in cycles per workload, with
+  stage 2 in 2 MiB blocks and in 4 KiB pages (``benchmarks/workloads``; a source checkout).
 
 Every figure is in emulated cycles under the profile (armvirt/costs.py), so it is
 deterministic: ``--repeat N`` runs each measurement N times and fails if any run differs.
@@ -197,6 +200,63 @@ def format_micro(figs: dict[str, dict[str, int]], profile) -> str:
     return "\n".join(rows)
 
 
+# --------------------------------------------------------------------------------- overhead
+OVERHEAD_WORKLOADS = ("alu", "ldst", "chase")
+OVERHEAD_VARIANTS = (("s1", "native (stage 1)"), ("s12", "stage 2, 2 MiB blocks"),
+                     ("s12p", "stage 2, 4 KiB pages"))
+
+
+def overhead(profile, workloads=OVERHEAD_WORKLOADS) -> list[dict]:
+    """The memory-virtualization overhead in cycles: each workload of benchmarks/workloads at
+    EL1 with stage 1 only (native), then with stage 2 as well (identity; 2 MiB blocks, as KVM
+    with huge pages, and 4 KiB pages), under ``profile``. Cycles and walk descriptor reads per
+    iteration by difference of two iteration counts (boot and set-up cancel)."""
+    root = Path(__file__).resolve().parent.parent      # a source checkout: benchmarks/ beside
+    if (root / "benchmarks" / "run.py").is_file() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        from benchmarks.run import ITERS, build
+    except ImportError:
+        raise BenchUsage("bench overhead needs armvirt's source tree (benchmarks/workloads); "
+                         "run it from a checkout") from None
+    from armvirt.loader import load_image
+    from armvirt.machine import Machine
+
+    def run(elf):
+        m = Machine(ram_size=128 << 20, psci_conduit="smc", profile=profile)
+        load_image(m, elf, el=2)
+        info = m.run(max_insns=500_000_000)
+        if info.reason != "system_off":
+            raise BenchError(f"{elf.name}: {info.reason} {info.detail}")
+        return m.reg("cycles"), m.tlb_stats(0)["descriptor_reads"]
+    rows = []
+    for w in workloads:
+        n1 = ITERS[w][0]
+        n2 = 3 * n1
+        row: dict = {"workload": w, "profile": profile.name}
+        for v, _ in OVERHEAD_VARIANTS:
+            (c1, d1), (c2, d2) = (run(build(f"{w}/{v}", n)) for n in (n1, n2))
+            row[f"{v}_cycles"] = (c2 - c1) / (n2 - n1)
+            row[f"{v}_walk_reads"] = (d2 - d1) / (n2 - n1)
+        for v in ("s12", "s12p"):
+            row[f"{v}_pct"] = 100 * row["s1_cycles"] / row[f"{v}_cycles"]
+        say(f"overhead {w} ({profile.name}): {row['s12_pct']:.1f}% / {row['s12p_pct']:.1f}%")
+        rows.append(row)
+    return rows
+
+
+def format_overhead(rows: list[dict], profile) -> str:
+    out = [f"profile {profile.name}: cycles per iteration; guest/native = native cycles / "
+           "guest cycles",
+           f"{'workload':<10}{'native':>12}{'2 MiB s2':>12}{'guest/native':>14}{'4 KiB s2':>12}"
+           f"{'guest/native':>14}{'walk reads 4K':>15}"]
+    for r in rows:
+        out.append(f"{r['workload']:<10}{r['s1_cycles']:>12,.0f}{r['s12_cycles']:>12,.0f}"
+                   f"{r['s12_pct']:>13.1f}%{r['s12p_cycles']:>12,.0f}{r['s12p_pct']:>13.1f}%"
+                   f"{r['s12p_walk_reads']:>15,.1f}")
+    return "\n".join(out)
+
+
 # -------------------------------------------------------------------------------- breakdown
 def format_breakdown(results: dict, profile) -> str:
     from armvirt.hv import abi
@@ -219,7 +279,8 @@ def add_parser(sub) -> None:
                        "hypervisor, in emulated cycles under a cost profile: the seven "
                        "microbenchmarks (micro), a hypercall by phase (breakdown), KVM's "
                        "exit timing table for a run of IMAGE (exits).")
-    b.add_argument("what", choices=("micro", "breakdown", "exits"), help="what to measure")
+    b.add_argument("what", choices=("micro", "breakdown", "exits", "overhead"),
+                   help="what to measure")
     b.add_argument("image", nargs="?", metavar="IMAGE", help="the guest (exits only)")
     b.add_argument("--hv", default="split,direct", metavar="DESIGNS",
                    help="hypervisor builds, comma-separated (default split,direct)")
@@ -262,7 +323,8 @@ def cmd_bench(args) -> int:
         return 2
     record: dict = {"armvirt": VERSION, "profile": profile.name,
                     "profile_file": profile.path, "what": args.what,
-                    "firmware": {m: firmware_hash(m) for m in modes}}
+                    "firmware": ({m: firmware_hash(m) for m in modes}
+                                 if args.what != "overhead" else {})}
     rows: list[dict] = []
     plot_dir = Path(args.plot) if args.plot else None
     if plot_dir is not None:
@@ -300,6 +362,13 @@ def cmd_bench(args) -> int:
             for m, b in res.items():
                 for ph in b.as_dict()["phases"]:
                     rows.append({"design": m, "profile": profile.name, **ph})
+        elif args.what == "overhead":
+            runs = [overhead(profile) for _ in range(args.repeat)]
+            if any(r != runs[0] for r in runs[1:]):
+                raise BenchError("overhead: the repeats differ (not deterministic)")
+            print(format_overhead(runs[0], profile))
+            record["overhead"] = runs[0]
+            rows += runs[0]
         else:
             res = by_design("exits", modes, profile, args.repeat, args.jobs,
                             args.image, args.max_insns, args.scheduler)

@@ -141,3 +141,20 @@ def test_unreachable_scheduler_is_one_line():
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+
+
+def test_overhead_two_dimensional_walks(tmp_path):
+    """bench overhead under x-gene: a compute loop pays nothing for stage 2; the pointer chase
+    (every load a TLB miss) pays a two-dimensional walk: (n1 + 1)(n2 + 1) - 1 descriptor reads
+    for n1 stage-1 and n2 stage-2 levels (Arm ARM, stage 2 translating each stage-1 table
+    address and the output): 3 for stage 1 alone, 11 with 2 MiB blocks (n2 = 2), 15 with
+    4 KiB pages (n2 = 3), 8 loads per iteration."""
+    r = bench("overhead", "--profile", "x-gene", "--json", str(tmp_path / "o.json"))
+    assert r.returncode == 0, r.stderr
+    rows = {row["workload"]: row for row in json.loads((tmp_path / "o.json").read_text())
+            ["overhead"]}
+    assert rows["alu"]["s12_pct"] == rows["alu"]["s12p_pct"] == 100.0
+    chase = rows["chase"]
+    assert (chase["s1_walk_reads"], chase["s12_walk_reads"], chase["s12p_walk_reads"]) == \
+        (8 * 3, 8 * 11, 8 * 15)
+    assert 100 > chase["s12_pct"] > chase["s12p_pct"] > 0
