@@ -3,6 +3,7 @@
     armvirt bench micro     [--hv split,direct] [--profile P] [--repeat N] [--json F] [--csv F]
     armvirt bench breakdown [--hv split,direct] [--profile P] ...
     armvirt bench exits IMAGE [--hv split,direct] [--profile P] ...
+    armvirt bench latency   [--hv split,direct] [--profile P] ...
     armvirt bench overhead  [--profile P] ...
     (each also takes --plot DIR: PNG and SVG charts, with matplotlib; --jobs N: processes;
     --scheduler ADDR: an existing Dask cluster)
@@ -14,6 +15,8 @@
   (``armvirt/hv/phases.py``), laid out as the paper's Table 3 (save and restore per register
   group), beside the published ARM KVM breakdown.
 * ``exits``: KVM's exit timing table for a run of IMAGE (``armvirt/hv/exittiming.py``).
+* ``latency``: virtual-timer interrupt latency, cyclictest style, alone, sharing the PE with a
+  busy VM, and on a PE of its own (``armvirt/hv/latency.py``).
 * ``overhead``: the memory-virtualization overhead, guest/native in cycles per workload, with
   stage 2 in 2 MiB blocks and in 4 KiB pages (``benchmarks/workloads``; a source checkout).
 
@@ -97,6 +100,9 @@ def run_task(task: tuple):
     """One independent run: (what, design, profile, image, max_insns) -> its result. A plain
     module-level function of picklable arguments, so any executor can run it."""
     what, mode, profile, image, max_insns = task
+    if what == "latency":     # ``image`` is the scenario's name here
+        from armvirt.hv.latency import measure
+        return measure(image, mode, profile)
     if what == "micro":
         return kvm_micro(mode, profile)
     if what == "breakdown":
@@ -279,7 +285,7 @@ def add_parser(sub) -> None:
                        "hypervisor, in emulated cycles under a cost profile: the seven "
                        "microbenchmarks (micro), a hypercall by phase (breakdown), KVM's "
                        "exit timing table for a run of IMAGE (exits).")
-    b.add_argument("what", choices=("micro", "breakdown", "exits", "overhead"),
+    b.add_argument("what", choices=("micro", "breakdown", "exits", "latency", "overhead"),
                    help="what to measure")
     b.add_argument("image", nargs="?", metavar="IMAGE", help="the guest (exits only)")
     b.add_argument("--hv", default="split,direct", metavar="DESIGNS",
@@ -362,6 +368,25 @@ def cmd_bench(args) -> int:
             for m, b in res.items():
                 for ph in b.as_dict()["phases"]:
                     rows.append({"design": m, "profile": profile.name, **ph})
+        elif args.what == "latency":
+            from armvirt.hv.latency import SCENARIOS, format_latency
+            keys = [(m, sc) for m in modes for sc in SCENARIOS]
+            tasks = [("latency", m, profile, sc, 0) for m, sc in keys for _ in range(args.repeat)]
+            results = execute(tasks, args.jobs, args.scheduler)
+            lat = {}
+            for k, key in enumerate(keys):
+                runs = results[k * args.repeat:(k + 1) * args.repeat]
+                if any(r.samples != runs[0].samples for r in runs[1:]):
+                    raise BenchError(f"latency {key}: the repeats differ (not deterministic)")
+                lat[key] = runs[0]
+            print(format_latency(lat, profile.name))
+            record["latency"] = {f"{m}/{sc}": v.as_dict() for (m, sc), v in lat.items()}
+            for (m, sc), v in lat.items():
+                rows.append({"design": m, "scenario": sc, "profile": profile.name,
+                             "min": v.min, "mean": v.mean, "max": v.max})
+            if plot_dir is not None:
+                from armvirt.bench_plot import plot_latency
+                plots += plot_latency(lat, profile.name, plot_dir)
         elif args.what == "overhead":
             runs = [overhead(profile) for _ in range(args.repeat)]
             if any(r != runs[0] for r in runs[1:]):

@@ -111,3 +111,22 @@ def plot_exits(timers: dict, profile: str, out: Path) -> list[Path]:
     paths = _save(fig, out, f"exits-{profile}")
     plt.close(fig)
     return paths
+
+
+def plot_latency(results: dict, profile: str, out: Path) -> list[Path]:
+    """One histogram panel per design: the latency samples of each scenario."""
+    plt = _plt()
+    modes = sorted({m for m, _ in results})
+    fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4), squeeze=False)
+    for ax, m in zip(axes[0], modes):
+        for (mode, scen), lat in results.items():
+            if mode == m:
+                ax.hist(lat.samples, bins=24, alpha=0.6, label=f"{scen} (max {lat.max:,})")
+        ax.set_title(f"{m}")
+        ax.set_xlabel("cycles from the deadline to the handler")
+        ax.set_ylabel("samples")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"Virtual timer latency (profile {profile})")
+    paths = _save(fig, out, f"latency-{profile}")
+    plt.close(fig)
+    return paths

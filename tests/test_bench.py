@@ -158,3 +158,18 @@ def test_overhead_two_dimensional_walks(tmp_path):
     assert (chase["s1_walk_reads"], chase["s12_walk_reads"], chase["s12p_walk_reads"]) == \
         (8 * 3, 8 * 11, 8 * 15)
     assert 100 > chase["s12_pct"] > chase["s12p_pct"] > 0
+
+
+def test_latency_scenarios(tmp_path):
+    """bench latency: positive latencies in every scenario and design; a PE of its own (the
+    shielded scenario) has a lower maximum than sharing the PE with a busy VM, measured."""
+    r = bench("latency", "--profile", "x-gene", "--json", str(tmp_path / "l.json"))
+    assert r.returncode == 0, r.stderr
+    lat = json.loads((tmp_path / "l.json").read_text())["latency"]
+    for mode in ("split", "direct"):
+        for scen in ("alone", "shared", "shielded"):
+            v = lat[f"{mode}/{scen}"]
+            assert v["min"] > 0 and len(v["samples"]) == 48
+            assert sum(n for _, _, n in v["histogram"]) == 48
+        assert lat[f"{mode}/shielded"]["max"] < lat[f"{mode}/shared"]["max"]
+    assert sum(line.startswith("bench: latency") for line in r.stderr.splitlines()) == 6
