@@ -70,7 +70,30 @@ def test_timer_arithmetic():
     t.feed((TR_EXC_RETURN, 0, 580, 2, 1, -1, 0, 0, 0, 0, 1))        # 300 out
     assert t.classes["HVC64"].count == 1 and t.classes["HVC64"].total == 100
     assert t.classes["IRQ"].total == 300
-    assert t.guest == {0: (150 - 100) + (280 - 250)}
+    assert t.guest == {(0, 1): (150 - 100) + (280 - 250)}
+    # another VM (VMID 2) runs after VMID 1's next exit: VMID 1 is descheduled until it is back
+    t.feed((TR_EXC_ENTRY, 0, 610, 1, 2, hvc, 0, 0, 0x400, 0, 1))    # VMID 1 exits at 600
+    t.feed((TR_EXC_RETURN, 0, 700, 2, 1, -1, 0, 0, 0, 0, 2))        # VMID 2 in at 700
+    t.feed((TR_EXC_ENTRY, 0, 910, 1, 2, hvc, 0, 0, 0x400, 0, 2))    # VMID 2 exits at 900
+    t.feed((TR_EXC_RETURN, 0, 1000, 2, 1, -1, 0, 0, 0, 0, 1))       # VMID 1 back at 1000
+    assert t.classes["HVC64"].count == 3 and t.classes["HVC64"].total == 100 + 100 + 100
+    assert t.descheduled == {(0, 1): 1000 - 700}
+    assert t.guest[(0, 2)] == 900 - 700 and t.guest[(0, 1)] == 80 + (600 - 580)
+
+
+def test_two_vms_on_one_pe_are_descheduled(guests):
+    """Two VMs time-sharing PE 0: each spends time descheduled while the other runs, and the
+    counts still match the hypervisor's."""
+    m, run = launch(HvConfig([VMConfig(str(guests / "vtimer.elf"), name="a", pin=[0]),
+                              VMConfig(str(guests / "vtimer.elf"), name="b", pin=[0])],
+                             mode="split"), uart=lambda d: None)
+    t = attach(m)
+    assert m.run(max_insns=50_000_000).reason == "system_off"
+    res = result(m, run)
+    assert res.ok
+    vcpus = [v for r in res.vms for v in r.vcpus]
+    assert t.count + len(t.in_progress) == sum(v.exits for v in vcpus)
+    assert len(t.descheduled) == 2 and all(v > 0 for v in t.descheduled.values())
 
 
 def test_run_exit_timing_prints_the_table(guests):

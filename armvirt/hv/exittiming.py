@@ -5,8 +5,9 @@ It is computed from the exception trace (``Machine.set_trace(["exc"])``: each en
 with the PE's cycle count and the VMID of the world on the EL0/EL1 side), so it needs nothing
 from the firmware and works for both builds. An *exit* is an exception taken to EL2 from a
 guest (EL0/EL1 with stage 2 on); it lasts until the next exception return into a guest on that
-PE, whatever happens in between (the host part's own HVCs and interrupts in the split build,
-another VM running: its cycles count to the exit that let it run). Its class is the exit's EC
+PE, whatever happens in between (the host part's own HVCs and interrupts in the split build).
+When that return enters another VM, the exit ends there and the VM that exited is
+*descheduled* until the PE enters it again. Its class is the exit's EC
 name (``syndrome.EC_TABLE``: HVC64, DABT_LOWER, SYSREG, WFX, ...) or, for an interrupt,
 ``IRQ``/``FIQ``/``SERROR`` (KVM's INTERRUPT).
 
@@ -56,6 +57,7 @@ class ExitClass:
 class _PE:
     exit_class: str | None = None   # the class of the exit in progress
     exit_start: int = 0
+    exit_vmid: int = -1             # whose exit it is
     guest_since: int | None = None
 
 
@@ -65,8 +67,12 @@ class ExitTimer:
     cycles (``Machine.profile.events["exception_entry"]``)."""
     entry_cost: int = 0
     classes: dict[str, ExitClass] = field(default_factory=dict)
-    guest: dict[int, int] = field(default_factory=dict)   # PE -> cycles in a guest
+    # (PE, VMID) -> cycles in the guest, and cycles descheduled: after an exit the PE went on
+    # to another VM, until this one was entered again (a vCPU of each VM per PE)
+    guest: dict[tuple[int, int], int] = field(default_factory=dict)
+    descheduled: dict[tuple[int, int], int] = field(default_factory=dict)
     _pes: dict[int, _PE] = field(default_factory=dict)
+    _out_since: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def feed(self, ev: tuple[int, ...]) -> None:
         kind, pe, cycles, from_el, to_el, esr = ev[:6]
@@ -77,8 +83,10 @@ class ExitTimer:
                 return
             start = cycles - self.entry_cost
             if st.guest_since is not None:
-                self.guest[pe] = self.guest.get(pe, 0) + start - st.guest_since
+                key = (pe, vmid)
+                self.guest[key] = self.guest.get(key, 0) + start - st.guest_since
                 st.guest_since = None
+            st.exit_vmid = vmid
             if esr >= 0:
                 ec = ec_of(esr)
                 st.exit_class = _EC_NAME.get(ec, f"EC_0x{ec:02x}")
@@ -89,6 +97,12 @@ class ExitTimer:
             if st.exit_class is not None:
                 self.classes.setdefault(st.exit_class, ExitClass()).add(cycles - st.exit_start)
                 st.exit_class = None
+                if st.exit_vmid != vmid:      # the PE switched VMs: the other one waits
+                    self._out_since[(pe, st.exit_vmid)] = cycles
+            since = self._out_since.pop((pe, vmid), None)
+            if since is not None:
+                self.descheduled[(pe, vmid)] = self.descheduled.get((pe, vmid), 0) + \
+                    cycles - since
             st.guest_since = cycles
 
     @property
@@ -106,7 +120,9 @@ class ExitTimer:
         return {"exits": {k: {"count": c.count, "min": c.min, "max": c.max, "mean": c.mean,
                               "sum": c.total, "std": c.std}
                           for k, c in sorted(self.classes.items())},
-                "time_in_guest": dict(sorted(self.guest.items())),
+                "time_in_guest": {f"PE{p}/VMID{v}": c for (p, v), c in sorted(self.guest.items())},
+                "descheduled": {f"PE{p}/VMID{v}": c
+                                for (p, v), c in sorted(self.descheduled.items())},
                 "in_progress": dict(sorted(self.in_progress.items()))}
 
     def format(self) -> str:
@@ -118,8 +134,10 @@ class ExitTimer:
                         f"{c.total:>14,}{c.std:>12,.1f}")
         total = sum(c.total for c in self.classes.values())
         rows.append(f"{'all exits':<14}{self.count:>10,}{'':>32}{total:>14,}")
-        for pe, cyc in sorted(self.guest.items()):
-            rows.append(f"{'in guest':<14}{'PE' + str(pe):>10}{'':>32}{cyc:>14,}")
+        for (pe, vmid), cyc in sorted(self.guest.items()):
+            rows.append(f"{'in guest':<14}{f'PE{pe}/VMID{vmid}':>14}{'':>28}{cyc:>14,}")
+        for (pe, vmid), cyc in sorted(self.descheduled.items()):
+            rows.append(f"{'descheduled':<14}{f'PE{pe}/VMID{vmid}':>14}{'':>28}{cyc:>14,}")
         for pe, k in sorted(self.in_progress.items()):
             rows.append(f"{'not returned':<14}{'PE' + str(pe):>10}  {k} (still out of the guest "
                         "at the end)")
