@@ -200,11 +200,16 @@ def measure(scenario: str, mode: str = "split", profile=None,
             out_dir: Path | None = None) -> Latency:
     """Run one scenario; the latencies in cycles of the profile."""
     from armvirt import costs
-    from armvirt.hv.launch import HvConfig, VMConfig, launch, result
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown latency scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     prof = costs.load(profile)
-    lat, busy = build_guests(Path(out_dir or tempfile.mkdtemp(prefix="armvirt-lat-")))
+    with tempfile.TemporaryDirectory(prefix="armvirt-lat-") as tmp:
+        lat, busy = build_guests(Path(out_dir or tmp))
+        return _measure(scenario, mode, prof, lat, busy)
+
+
+def _measure(scenario, mode, prof, lat: Path, busy: Path) -> Latency:
+    from armvirt.hv.launch import HvConfig, VMConfig, launch, result
     vms = {"alone": [VMConfig(str(lat), name="rt", pin=[0])],
            "shared": [VMConfig(str(lat), name="rt", pin=[0]),
                       VMConfig(str(busy), name="busy", pin=[0])],

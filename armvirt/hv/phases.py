@@ -187,11 +187,11 @@ def hypercall_breakdown(mode: str = "split", profile=None, out_dir: Path | None 
     import tempfile
     from armvirt.hv.launch import HvConfig, VMConfig, launch
     from armvirt.loader import read_elf
-    tmp = Path(out_dir or tempfile.mkdtemp(prefix="armvirt-phases-"))
-    elf = hypercall_guest(tmp)
-    syms = read_elf(elf.read_bytes(), str(elf)).symbols
-    cfg = HvConfig([VMConfig(str(elf), name="vm0", pin=[0], mem=16 << 20)], mode=mode)
-    m, run = launch(cfg, uart=lambda data: None, profile=profile)
+    with tempfile.TemporaryDirectory(prefix="armvirt-phases-") as tmp:
+        elf = hypercall_guest(Path(out_dir or tmp))
+        syms = read_elf(elf.read_bytes(), str(elf)).symbols
+        cfg = HvConfig([VMConfig(str(elf), name="vm0", pin=[0], mem=16 << 20)], mode=mode)
+        m, run = launch(cfg, uart=lambda data: None, profile=profile)   # loaded: tmp may go
     phases = PhaseMap.from_elf(run.firmware)
     from armvirt import layout as L
     bp = m.add_breakpoint(syms["hc_start"], el=1, vmid=1)
