@@ -101,8 +101,10 @@ def run_task(task: tuple):
     module-level function of picklable arguments, so any executor can run it."""
     what, mode, profile, image, max_insns = task
     if what == "latency":     # ``image`` is the scenario's name here
-        from armvirt.hv.latency import measure
-        return measure(image, mode, profile)
+        from armvirt.hv.latency import latency_phases, measure
+        lat = measure(image, mode, profile)
+        lat.phases = latency_phases(image, mode, profile)[0]
+        return lat
     if what == "micro":
         return kvm_micro(mode, profile)
     if what == "breakdown":

@@ -172,4 +172,11 @@ def test_latency_scenarios(tmp_path):
             assert v["min"] > 0 and len(v["samples"]) == 48
             assert sum(n for _, _, n in v["histogram"]) == 48
         assert lat[f"{mode}/shielded"]["max"] < lat[f"{mode}/shared"]["max"]
+        for scen in ("alone", "shared", "shielded"):
+            # one sample by phase: every cycle from the deadline to the handler accounted for
+            ph = lat[f"{mode}/{scen}"]["phases_of_one_sample"]
+            assert sum(p["cycles"] for p in ph["phases"]) == ph["total"] > 0
+            assert not any(p["phase"] == "unmarked" for p in ph["phases"])
+            v = lat[f"{mode}/{scen}"]
+            assert v["min"] <= ph["total"] <= v["max"] + 40     # within a counter tick
     assert sum(line.startswith("bench: latency") for line in r.stderr.splitlines()) == 6

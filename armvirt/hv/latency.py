@@ -83,6 +83,8 @@ next:
     stp     x2, x3, [x19]               // PMCCNTR at arming, CVAL - CNTVCT at arming
     mov     x4, #1
     msr     cntv_ctl_el0, x4
+    .global lat_wait
+lat_wait:
     isb
 1:  wfi
     ldr     x5, [x19, #16]
@@ -113,6 +115,7 @@ next:
 
 // The IRQ handler: its first instruction stamps the cycle counter. It uses x9/x10 only, which
 // the interrupted code (the WFI loop) does not.
+    .global irq_handler
 irq_handler:
     mrs     x9, pmccntr_el0
     str     x9, [x19, #16]
@@ -157,6 +160,7 @@ SCENARIOS = ("alone", "shared", "shielded")
 class Latency:
     scenario: str
     samples: list[int]
+    phases: object = None    # a phases.Breakdown of one sample (latency_phases), if measured
 
     @property
     def mean(self) -> float:
@@ -180,8 +184,11 @@ class Latency:
         return [(lo + i * width, lo + (i + 1) * width - 1, n) for i, n in enumerate(counts)]
 
     def as_dict(self) -> dict:
-        return {"scenario": self.scenario, "mean": self.mean, "min": self.min, "max": self.max,
-                "samples": self.samples, "histogram": self.histogram()}
+        d = {"scenario": self.scenario, "mean": self.mean, "min": self.min, "max": self.max,
+             "samples": self.samples, "histogram": self.histogram()}
+        if self.phases is not None:
+            d["phases_of_one_sample"] = self.phases.as_dict()
+        return d
 
 
 def build_guests(out_dir: Path) -> tuple[Path, Path]:
@@ -208,13 +215,18 @@ def measure(scenario: str, mode: str = "split", profile=None,
         return _measure(scenario, mode, prof, lat, busy)
 
 
-def _measure(scenario, mode, prof, lat: Path, busy: Path) -> Latency:
-    from armvirt.hv.launch import HvConfig, VMConfig, launch, result
-    vms = {"alone": [VMConfig(str(lat), name="rt", pin=[0])],
+def _vms(scenario: str, lat: Path, busy: Path):
+    from armvirt.hv.launch import VMConfig
+    return {"alone": [VMConfig(str(lat), name="rt", pin=[0])],
            "shared": [VMConfig(str(lat), name="rt", pin=[0]),
                       VMConfig(str(busy), name="busy", pin=[0])],
            "shielded": [VMConfig(str(busy), name="busy", pin=[0]),
                         VMConfig(str(lat), name="rt", pin=[1])]}[scenario]
+
+
+def _measure(scenario, mode, prof, lat: Path, busy: Path) -> Latency:
+    from armvirt.hv.launch import HvConfig, launch, result
+    vms = _vms(scenario, lat, busy)
     out = bytearray()
     m, run = launch(HvConfig(vms, mode=mode), uart=out.extend, profile=prof)
     info = m.run(max_insns=500_000_000)
@@ -234,10 +246,61 @@ def _measure(scenario, mode, prof, lat: Path, busy: Path) -> Latency:
 
 
 def format_latency(results: dict, profile_name: str) -> str:
+    from armvirt.hv.phases import format_breakdown
     rows = [f"virtual timer latency, deadline to the handler's first instruction (cycles, "
             f"profile {profile_name}; {SAMPLES} samples each)",
             f"{'design':<8}{'scenario':<11}{'min':>9}{'mean':>11}{'max':>10}  histogram"]
     for (mode, scen), lat in results.items():
         hist = " ".join(f"{lo}-{hi}:{n}" for lo, hi, n in lat.histogram() if n)
         rows.append(f"{mode:<8}{scen:<11}{lat.min:>9,}{lat.mean:>11,.1f}{lat.max:>10,}  {hist}")
+    for mode in dict.fromkeys(m for m, _ in results):
+        split = {scen: lat.phases for (m, scen), lat in results.items()
+                 if m == mode and lat.phases is not None}
+        if split:
+            rows += ["", f"{mode}: one sample (the 5th) from the deadline to the handler, by "
+                     "phase (the exit, the host's interrupt handling and scheduling, the "
+                     "injection and the entry)", format_breakdown(split)]
     return "\n".join(rows)
+
+
+def latency_phases(scenario: str, mode: str = "split", profile=None, sample: int = 5):
+    """Where one latency sample's cycles go (``armvirt/hv/phases.py``): the real-time vCPU's
+    PE is stepped from its ``sample``-th arming to the first instruction of its handler, and
+    only the cycles after the deadline are kept. Returns (Breakdown, latency in cycles)."""
+    from armvirt import costs, layout as L
+    from armvirt.hv.launch import HvConfig, launch
+    from armvirt.hv.phases import Accountant, Breakdown, PhaseMap
+    from armvirt.loader import read_elf
+    prof = costs.load(profile)
+    with tempfile.TemporaryDirectory(prefix="armvirt-lat-") as tmp:
+        lat, busy = build_guests(Path(tmp))
+        syms = read_elf(lat.read_bytes(), str(lat)).symbols
+        vms = _vms(scenario, lat, busy)
+        m, run = launch(HvConfig(vms, mode=mode), uart=lambda d: None, profile=prof)
+    rt = next(i for i, v in enumerate(vms) if v.name == "rt")
+    pe = vms[rt].pin[0]
+    bp = m.add_breakpoint(syms["lat_wait"], el=1, vmid=rt + 1)
+    for _ in range(sample):
+        info = m.run(max_insns=100_000_000)
+        if info.reason != "breakpoint":
+            raise RuntimeError(f"latency phases: {info.reason} {info.detail}")
+    m.remove_breakpoint(bp)
+    c = m.cpus[pe]
+    deadline = (m.reg("CNTV_CVAL_EL0", pe) + m.reg("CNTVOFF_EL2", pe)) * prof.cycles_per_tick
+    acc = Accountant(m, PhaseMap.from_elf(run.firmware), pe=pe)
+    handler = syms["irq_handler"]
+    b = Breakdown()
+    for _ in range(2_000_000):
+        if int(c[L.PC]) == handler and int(c[L.EL]) == 1 and int(c[acc._HCR]) & 1:
+            break
+        before = int(c[L.CYCLES])
+        one = Breakdown()
+        acc.step(one)
+        after = int(c[L.CYCLES])
+        if after > deadline:
+            (key, _), = one.cycles.items()
+            b.add(key, after - max(before, deadline))
+    else:
+        raise RuntimeError("latency phases: the handler never ran")
+    b.start, b.end = deadline, int(c[L.CYCLES])
+    return b, b.end - deadline
