@@ -190,6 +190,9 @@ def format_micro(figs: dict[str, dict[str, int]], profile) -> str:
     modes = list(figs)
     head = f"{'microbenchmark (cycles)':<28}" + "".join(f"{m:>10}" for m in modes) + \
         f"{'ARM KVM':>10}{'ARM Xen':>10}"
+    a15 = published().get("micro_a15", {}) if profile.name == "cortex-a15" else {}
+    if a15:
+        head += f"{'A15 KVM':>10}"
     both = "split" in figs and "direct" in figs
     if both:
         head += "  split/direct like KVM/Xen"
@@ -198,12 +201,17 @@ def format_micro(figs: dict[str, dict[str, int]], profile) -> str:
         star = "" if p["checked"] else "*"
         row = f"{p['title']:<28}" + "".join(f"{figs[m].get(name, 0):>10,}" for m in modes) + \
             f"{p['kvm']:>9,}{star or ' '}{p['xen']:>9,}{star or ' '}"
+        if a15:
+            row += f"{a15[name]:>10,}" if name in a15 else f"{'':>10}"
         if both:
             same = _order(figs["split"][name], figs["direct"][name]) == _order(p["kvm"], p["xen"])
             row += "  " + ("yes" if same else "no")
         rows.append(row)
     rows.append("published: " + "; ".join(f"[{k}] {v}" for k, v in pub["sources"].items()
                                           if k == "ISCA16"))
+    if a15:
+        rows.append("A15 KVM: " + published()["sources"]["ASPLOS14"] + " (closest benchmark: "
+                    "the IPI there is a round trip, EOI there includes the ACK)")
     rows.append("* as commonly cited; to be checked against the paper")
     return "\n".join(rows)
 
