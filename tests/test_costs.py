@@ -310,3 +310,20 @@ def test_run_profile_changes_the_cycles_not_the_output(tmp_path):
     (x_out, x_cyc), = out["x-gene"]
     assert s_out == x_out and "Hello" in s_out
     assert x_cyc > 2 * s_cyc
+
+
+def test_debug_takes_the_profile():
+    """`armvirt debug --profile`: the same run, the profile's cycles."""
+    from armvirt.build import BUILD, build_guests
+    build_guests()
+    seen = {}
+    for p in ("simple", "x-gene"):
+        r = subprocess.run([sys.executable, "-m", "armvirt.cli", "debug", "--profile", p,
+                            "-ex", "continue", "-ex", "info registers cycles", "-ex", "quit",
+                            str(BUILD / "guests" / "hello.elf")],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert "Hello from armvirt!" in r.stdout
+        line = next(ln for ln in r.stdout.splitlines() if ln.startswith("cycles"))
+        seen[p] = int(line.split()[-1])
+    assert seen["x-gene"] > 2 * seen["simple"] > 0
