@@ -6,8 +6,8 @@ kvm-unit-tests-style software find what they look for on ``virt``:
 
 * :class:`PL031`: the PrimeCell real-time clock at 0x0901_0000 (ARM DDI 0224, "PrimeCell Real
   Time Clock (PL031) Technical Reference Manual"). Its seconds come from the machine's virtual
-  time (PE 0's cycle count at ``costs.CPU_HZ``) added to an epoch: a fixed one by default, so
-  runs stay deterministic (``--rtc`` chooses another, or the host's clock at start).
+  time (PE 0's cycle count at the cost profile's clock, ``Machine.profile.cpu_hz``) added to
+  an epoch: a fixed one by default, so runs stay deterministic (``--rtc`` chooses another, or the host's clock at start).
 * :class:`VirtioMMIOSlot`: one of the 32 virtio-mmio transports at 0x0A00_0000 with no device
   behind it, as QEMU presents an empty slot (virtio 1.2, 4.2.2 "MMIO Device Register Layout":
   MagicValue "virt", Version 1 — QEMU's legacy default —, DeviceID 0 = no device, VendorID
@@ -18,7 +18,6 @@ from __future__ import annotations
 import calendar
 import time
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt import memmap
 
@@ -50,7 +49,7 @@ class PL031:
         self.spi = memmap.RTC_SPI
 
     def seconds(self) -> int:
-        return self.offset + int(self.m.cpus[0][L.CYCLES]) // costs.CPU_HZ
+        return self.offset + int(self.m.cpus[0][L.CYCLES]) // self.m.profile.cpu_hz
 
     def _update(self) -> None:
         if self.seconds() & 0xFFFF_FFFF == self.match:

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the final state of every PE as JSON to FILE")
     r.add_argument("--exit-stats", action="store_true",
                    help="under the hypervisor: print each vCPU's exits by class at the end")
+    r.add_argument("--exit-timing", action="store_true",
+                   help="print KVM's exit timing table at the end: per exit class (EC) the "
+                   "count, min, max, mean, sum and std dev of the cycles outside the guest, "
+                   "and the cycles in the guest")
+
+    from armvirt.bench import add_parser as add_bench
+    add_bench(sub)
 
     t = sub.add_parser("dumpdtb", help="write the device tree the board gives a guest",
                        description="Write the flattened device tree that `armvirt run` would "
@@ -189,6 +196,16 @@ class _Script(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+def parse_profile(text: str):
+    """--profile NAME|FILE: a cost profile (armvirt/costs.py), loaded and checked now so that
+    a bad one is one line and exit 2."""
+    from armvirt import costs
+    try:
+        return costs.load(text)
+    except costs.ProfileError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> None:
     """The options that describe the board and how IMAGE is booted (run and debug)."""
     if image_optional:
@@ -198,6 +215,9 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
     else:
         r.add_argument("image", metavar="IMAGE", nargs="?",
                        help="the image to boot (on the bare board)")
+    r.add_argument("--profile", type=parse_profile, default=None, metavar="NAME|FILE",
+                   help="cost profile: the cycles each instruction and event costs (simple, "
+                   "the default; cortex-a15; x-gene; or a TOML file like armvirt/profiles/*)")
     r.add_argument("--bios", default=None, metavar="FILE",
                    help="boot firmware from flash, as qemu -bios: FILE (at most 64 MiB) in "
                    "CFI flash bank 0 at 0x0, started at EL2 with the DTB at the start of RAM "
@@ -418,7 +438,7 @@ def cmd_run(args) -> int:
             m = Machine(ram_size=args.mem, smp=args.smp,
                         psci_conduit="hvc" if args.el == 1 and not args.bios else "smc",
                         rtc_epoch=args.rtc, uart=to_stdout, trace=kinds,
-                        flash=bool(args.bios))
+                        flash=bool(args.bios), profile=args.profile)
             if kinds:
                 m.trace_sink = sink
             if args.bios:
@@ -445,7 +465,8 @@ def cmd_run(args) -> int:
                 else:
                     sinks[vm.name] = prefixed(vm.name, to_stdout)
             demux = ConsoleDemux(sinks, to_stdout)
-            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds - {"insn", "mmu"})
+            m, hv_run = launch(cfg, uart=demux.feed, trace=kinds - {"insn", "mmu"},
+                               profile=args.profile)
             if kinds:
                 m.trace_sink = sink
             symbols = None
@@ -480,6 +501,7 @@ def cmd_run(args) -> int:
         MmuFaultTracer(m, text_out, symbols=symbols, worlds=worlds).install()
     if perfetto:   # streamed as the run goes: no run is too long to trace
         chrome = tr.ChromeTrace.write_to(outputs["--trace-file"], smp=m.smp,
+                                         cpu_hz=m.profile.cpu_hz,
                                          namer=namer if hv_run is not None else None)
     from armvirt.console import ConsoleQuit, StdinConsole
     console = None
@@ -487,6 +509,10 @@ def cmd_run(args) -> int:
         console = StdinConsole(0)
         m.uart_source, m.uart_source_waits = console.read, console.waits
     m.stuck_sink = lambda line: print(f"armvirt: {line}", file=sys.stderr, flush=True)
+    timer = None
+    if args.exit_timing:
+        from armvirt.hv.exittiming import attach
+        timer = attach(m)
     try:
         if console is not None:
             console.__enter__()
@@ -541,6 +567,9 @@ def cmd_run(args) -> int:
             f.close()
     if "unimp" in args.trace:
         print(tr.format_unimp(m.unimplemented_report()), file=sys.stderr)
+    if timer is not None:
+        print(f"exit timing (cycles, profile {m.profile.name}):", file=sys.stderr)
+        print(timer.format(), file=sys.stderr)
     if args.regs_json:
         with outputs["--regs-json"] as f:
             json.dump(regs_snapshot(m), f, indent=1)
@@ -677,7 +706,8 @@ def cmd_debug(args) -> int:
                                      append=args.append, load_addr=args.load_addr,
                                      initrd=args.initrd, dtb=args.dtb)],
                            mode=args.hv, smp=args.smp)
-            m, hv_run = launch(cfg)   # the debugger records exceptions when it needs them
+            m, hv_run = launch(cfg, profile=args.profile)   # the debugger records
+            # exceptions when it needs them
             boot = hv_run.boots[0]
             # The firmware runs at PA = VA 0x4000_0000 and so does the guest's IPA space:
             # tag both so the debugger symbolizes by the selected PE's world.
@@ -688,7 +718,7 @@ def cmd_debug(args) -> int:
         else:
             m = Machine(ram_size=args.mem, smp=args.smp,
                         psci_conduit="hvc" if args.el == 1 and not args.bios else "smc",
-                        rtc_epoch=args.rtc, flash=bool(args.bios))
+                        rtc_epoch=args.rtc, flash=bool(args.bios), profile=args.profile)
             if args.bios:
                 boot = load_bios(m, args.bios, pflash=args.pflash, bootargs=args.append,
                                  dtb_file=args.dtb)
@@ -804,6 +834,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_debug(args)
     if args.command == "dumpdtb":
         return cmd_dumpdtb(args)
+    if args.command == "bench":
+        from armvirt.bench import cmd_bench
+        return cmd_bench(args)
     return EXIT_USAGE
 
 

@@ -7,7 +7,8 @@ details in the exit record (``mach[EXIT_*]``). Python handles it and calls ``run
 
 Per instruction the fast path is: compare the pc's page with the cached code page, load one
 decode-cache entry (``M_DCACHE``: ``(op << 32) | word`` per RAM word), execute it through the
-generated dispatcher, count it, and test one attention flag. Everything rare — decoding a new
+generated dispatcher, count it (its cycles from the cost profile's per-op table, ``S_OPCOST``),
+and test one attention flag. Everything rare — decoding a new
 word, a breakpoint (a negated entry in the decode cache), a new code page, an
 exit, an interrupt becoming deliverable — hides behind those tests, so unused features cost
 nothing.
@@ -90,7 +91,7 @@ def run_pe(c, M, limit):
         if (pc >> 12) != c[L.CODE_VPAGE]:  # PSTATE.IL = 1 always drops the page, so it lands here
             if not fetch_slow(c, M, pc):
                 n += 1  # a fault on fetch is a step too: a bad vector table cannot spin forever
-                if c[L.ATTN] and _attention(c, M, pc) != ATTN_CONTINUE:
+                if c[L.ATTN] and _attention(c, M, pc, 0) != ATTN_CONTINUE:
                     return n, True
                 continue
         idx = (pc + c[L.CODE_DELTA]) >> 2
@@ -112,12 +113,14 @@ def run_pe(c, M, limit):
                     mach[L.EXIT_ADDR] = pc
                     return n, True
         c[L.PC] = pc + 4
-        execute(e >> 32, e & 0xFFFFFFFF, c, M, pc)
-        c[L.CYCLES] += 1
+        op = e >> 32
+        execute(op, e & 0xFFFFFFFF, c, M, pc)
+        cost = mach[L.S_OPCOST + op]   # the cost profile's cycles for this op (armvirt/costs.py)
+        c[L.CYCLES] += cost
         c[L.INSTRET] += 1
         n += 1
         if c[L.ATTN]:
-            a = _attention(c, M, pc)
+            a = _attention(c, M, pc, cost)
             if a != ATTN_CONTINUE:
                 if a == ATTN_REPLAY:
                     n -= 1  # the instruction will run again: it has not executed yet
@@ -131,9 +134,10 @@ ATTN_REPLAY = 2     # stop, and the instruction did not complete: it runs again 
 
 
 @njit(cache=True)
-def _attention(c, M, pc):
+def _attention(c, M, pc, cost):
     """Something asked the loop to look: an exit request, a Python-MMIO replay to finish, a
-    change of power state. Returns one of ATTN_*."""
+    change of power state. ``cost``: the cycles just counted for the instruction at pc (taken
+    back if it is to be replayed). Returns one of ATTN_*."""
     c[L.ATTN] = 0
     mach = M[L.M_MACH]
     code = mach[L.EXIT_CODE]
@@ -143,7 +147,7 @@ def _attention(c, M, pc):
         # (MMIO) or reported (a watchpoint stops *before* the access).
         c[L.PC] = pc
         c[L.MMIO_SEQ] = 0
-        c[L.CYCLES] -= 1   # it will be counted when it completes
+        c[L.CYCLES] -= cost   # it will be counted when it completes
         c[L.INSTRET] -= 1
         return ATTN_REPLAY
     if c[L.MMIO_SEQ] != 0:  # a replay completed: its answers are used up

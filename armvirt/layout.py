@@ -41,7 +41,7 @@ PSTATE_SS = 38   # software step
 PSTATE_IL = 39   # illegal execution state
 PSTATE_PAN = 40  # Armv8.1 privileged access never
 # Bookkeeping that is not architectural state.
-CYCLES = 41        # emulated cycles under the cost model (armvirt/costs.py)
+CYCLES = 41        # emulated cycles under the cost profile (armvirt/costs.py, armvirt/profiles/)
 INSTRET = 42       # instructions retired
 EXCL_VALID = 43    # local exclusive monitor: Exclusive Access state
 EXCL_ADDR = 44     # physical address of the marked granule
@@ -67,6 +67,7 @@ DEADLINE = 59      # CYCLES value of the next timer/PMU event of this PE (NEVER:
 RESCHED = 60       # 1: end the current slice at once (a deadline moved); the loop re-plans it
 PMU_LAST = 61      # CYCLES when the PMU's counters were last brought up to date (pmu_counter.py)
 SLICE_LEFT = 62    # instructions left in a slice the budget cut short (armvirt/engine.py)
+TICK_CYCLES = 63   # cycles per tick of the system counter under the cost profile (timer.py)
 V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
@@ -208,7 +209,9 @@ SRI_KIND = 6      # KIND_*: how reads and writes are carried out
 SRI_WMASK = 7     # writable bits (others keep their value)
 SRI_FIXED = 8     # reset value (the value of a KIND_CONST register)
 SRI_FLAGS = 9     # SRF_* behaviour flags
-SRI_SIZE = 10
+SRI_RCOST = 10    # extra cycles of a completed MRS under the cost profile (armvirt/costs.py)
+SRI_WCOST = 11    # extra cycles of a completed MSR
+SRI_SIZE = 12
 
 # Regions of S after the machine-wide slots (all offsets are compile-time constants)
 S_SR_INDEX = MACH_SIZE                             # 65536: encoding -> record, -1 unallocated
@@ -234,4 +237,18 @@ S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redis
 PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
 S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
 S_HOOKS = S_PMU + _MAX_PES * PMU_WIDTH             # HOOK_CAP x HOOK_WIDTH event hooks
-S_SIZE = S_HOOKS + HOOK_CAP * HOOK_WIDTH
+# The cost profile (armvirt/costs.py fills these from a profile file; the core only reads them,
+# so changing profile never recompiles). COST_*: extra cycles of an event, on top of the cost
+# of the instruction that caused it; S_OPCOST: the cost of an instruction, per decoder op.
+COST_EXC_ENTRY = 0      # taking an exception (on top of the instruction that caused it)
+COST_EXC_RETURN = 1     # ERET's exception return
+COST_BRANCH_TAKEN = 2   # a conditional branch that is taken (over one that is not)
+COST_DESC_READ = 3      # each translation table descriptor read by a walk (a TLB miss)
+COST_MMIO = 4           # an access that leaves the core for a device
+COST_CACHE_MAINT = 5    # DC/IC by VA or set/way
+COST_TLBI = 6           # a TLB maintenance instruction
+COST_WFI_WAKE = 7       # waking from WFI
+COST_SIZE = 16
+S_COST = S_HOOKS + HOOK_CAP * HOOK_WIDTH           # COST_SIZE event costs
+S_OPCOST = S_COST + COST_SIZE                      # NUM_OPS: cycles per instruction, by op
+S_SIZE = S_OPCOST + NUM_OPS

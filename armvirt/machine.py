@@ -157,7 +157,7 @@ class Machine:
     def __init__(self, ram_size: int = memmap.RAM_SIZE_DEFAULT, smp: int = 1, *,
                  psci_conduit: str = "hvc", uart: Callable[[bytes], None] | None = None,
                  trace: Iterable[str] = (), rtc_epoch: int | None = None,
-                 flash: bool = False):
+                 flash: bool = False, profile: "str | costs.Profile | None" = None):
         if not 1 <= smp <= memmap.MAX_PES:
             raise MachineError(f"--smp must be between 1 and {memmap.MAX_PES}, not {smp}")
         if ram_size <= 0 or ram_size % 4096 or ram_size > memmap.RAM_SIZE_MAX:
@@ -174,6 +174,10 @@ class Machine:
         sr_index, sr_info = build_tables()
         self.state[L.S_SR_INDEX:L.S_SR_INDEX + sr_index.size] = sr_index
         self.state[L.S_SR_INFO:L.S_SR_INFO + sr_info.size] = sr_info.ravel()
+        # The cost profile (armvirt/costs.py): data the core reads, so any profile runs on the
+        # same compiled code. reset_pe gives each PE its counter rate.
+        self.profile = costs.load(profile)
+        self.profile.apply(self.state)
         self.unimp = self.state[L.S_UNIMP:L.S_UNIMP + 2 * NUM_OPS].reshape(NUM_OPS, 2)
         self.trace_ring = self.state[L.S_TRACE:L.S_TRACE + L.TRACE_CAP * L.TRACE_WIDTH] \
             .reshape(L.TRACE_CAP, L.TRACE_WIDTH)
@@ -250,6 +254,13 @@ class Machine:
             self.reset_pe(pe)
             self.cpus[pe][L.POWER] = L.POWER_OFF if pe else L.POWER_ON
 
+    def set_profile(self, profile) -> None:
+        """Use another cost profile (armvirt/costs.py: a name, a TOML path or a Profile) from
+        now on. Cycles already counted stay; timer deadlines computed under the old clock
+        keep their cycle counts until their registers are written again."""
+        self.profile = costs.load(profile)
+        self.profile.apply(self.state, self.cpus)
+
     # ------------------------------------------------------------------ reset and boot
     def mpidr(self, pe: int) -> int:
         """MPIDR_EL1 of PE ``pe``: Aff0 = pe, bit 31 RES1 (as QEMU's virt with <= 8 PEs)."""
@@ -272,6 +283,7 @@ class Machine:
         c[SR.MPIDR_EL1] = self.mpidr(pe)
         c[SR.VMPIDR_EL2] = self.mpidr(pe)
         c[SR.CNTFRQ_EL0] = costs.COUNTER_HZ
+        c[L.TICK_CYCLES] = self.profile.cycles_per_tick
         c[L.EL] = 2
         c[L.SPSEL] = 1
         c[L.DAIF] = 0xF

@@ -159,7 +159,7 @@ class ChromeTrace:
     def __init__(self, *, smp: int, cpu_hz: int | None = None,
                  out: Callable[[dict], None] | None = None, namer: Namer | None = None):
         from armvirt import costs
-        self.hz = cpu_hz or costs.CPU_HZ
+        self.hz = cpu_hz or costs.load().cpu_hz   # the default profile's clock
         self.to_us = 1e6 / self.hz
         self.items: list[dict] = []
         self._out = out if out is not None else self.items.append

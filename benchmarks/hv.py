@@ -5,7 +5,8 @@
 1. **Overhead** (wall clock): the compute workloads of ``benchmarks/workloads`` bare and as the
    only guest of the hypervisor (stage 2 on), MIPS of the guest's own instructions measured by
    difference of two iteration counts (as ``benchmarks/run.py``), and guest/native in %.
-2. **Exit costs** (emulated cycles, deterministic: ``armvirt/costs.py``), after the KVM/ARM
+2. **Exit costs** (emulated cycles under the default cost profile, deterministic:
+   ``armvirt/costs.py``), after the KVM/ARM
    microbenchmarks (../shared/reference/microbenchmarks.md): a no-op hypercall
    (``ARMVIRT_HC_NOP``), an MMIO write to the doorbell (I/O latency out: trap, decode,
    backend), a trapped system-register read, and a VM switch (two VMs on one PE, each yielding
@@ -104,41 +105,21 @@ def exit_costs(tmp: Path) -> list[dict]:
     return rows
 
 
-# name in microbench.S -> (the paper's name, ARM KVM, ARM Xen, figures marked * in the source)
-PUBLISHED = {
-    "hypercall": ("Hypercall", 6_500, 376, False),
-    "gicd_iidr": ("Interrupt Controller Trap", 7_370, 1_356, True),
-    "virtual_ipi": ("Virtual IPI", 11_557, 5_978, True),
-    "virtual_eoi": ("Virtual IRQ Completion", 71, 71, True),
-    "vm_switch": ("VM Switch", 10_387, 8_799, True),
-    "io_out": ("I/O Latency Out", 6_024, 16_491, True),
-    "io_in": ("I/O Latency In", 13_872, 15_650, True),
-}
+def _published_micro() -> dict:
+    from armvirt.bench import published
+    return published()["micro"]
 
 
-def kvm_micro(mode: str, image: str | None = None, firmware: Path | None = None) -> dict[str, int]:
-    """guests/microbench.S under one build (``firmware``: its ELF, else the one assembled from
-    firmware/): two vCPUs on two PEs for everything but the VM switch, two one-vCPU VMs on one
-    PE for that. Returns {name: cycles}."""
-    from armvirt.build import BUILD
-    from armvirt.hv.launch import HvConfig, VMConfig, launch, result
-    image = image or str(BUILD / "guests" / "microbench.elf")
-    figures: dict[str, int] = {}
-    for cfg in (HvConfig([VMConfig(image, vcpus=2, pin=[0, 1])], mode=mode),
-                HvConfig([VMConfig(image, name="a", pin=[0]), VMConfig(image, name="b", pin=[0])],
-                         mode=mode)):
-        out = bytearray()
-        m, run = launch(cfg, uart=out.extend, firmware=firmware)
-        info = m.run(max_insns=200_000_000)
-        res = result(m, run)
-        text = out.decode(errors="replace")
-        if info.reason != "system_off" or not res.ok or "microbench: done" not in text:
-            raise RuntimeError(f"microbench under {mode}: {info.reason}\n{text}")
-        for line in text.splitlines():
-            words = line.split()
-            if len(words) == 4 and words[1] == "microbench:" and words[3].isdigit():
-                figures[words[2]] = int(words[3])
-    return figures
+# name in microbench.S -> its published figures (armvirt/published.toml, the one copy)
+PUBLISHED = _published_micro()
+
+
+def kvm_micro(mode: str, image: str | None = None, firmware: Path | None = None,
+              profile=None) -> dict[str, int]:
+    """guests/microbench.S under one build: ``armvirt.bench.kvm_micro`` (also behind
+    ``armvirt bench micro``). Returns {name: cycles}."""
+    from armvirt.bench import kvm_micro as run
+    return run(mode, profile, image=image, firmware=firmware)
 
 
 def overhead(repeat: int) -> list[dict]:
@@ -159,12 +140,13 @@ def overhead(repeat: int) -> list[dict]:
 
 
 def report_micro(micro: dict[str, dict[str, int]]) -> str:
+    """The microbenchmarks next to the published figures (armvirt/published.toml)."""
     out = ["| microbenchmark (cycles) | armvirt split | armvirt direct | ARM KVM | ARM Xen |",
            "|---|---:|---:|---:|---:|"]
-    for name, (title, kvm, xen, cited) in PUBLISHED.items():
-        star = "*" if cited else ""
-        out.append(f"| {title} | {micro['split'][name]:,} | {micro['direct'][name]:,} | "
-                   f"{kvm:,}{star} | {xen:,}{star} |")
+    for name, p in PUBLISHED.items():
+        star = "" if p["checked"] else "*"
+        out.append(f"| {p['title']} | {micro['split'][name]:,} | {micro['direct'][name]:,} | "
+                   f"{p['kvm']:,}{star} | {p['xen']:,}{star} |")
     return "\n".join(out)
 
 

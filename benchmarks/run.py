@@ -4,7 +4,8 @@ QEMU TCG and unicorn in the same run when they are installed.
     python -m benchmarks.run [--json FILE] [--only alu,ldst,chase/s12] [--no-start]
 
 Workloads run with translation off, and as ``name/s1`` (EL1 stage 1, 4 KiB pages) and
-``name/s12`` (stage 1 + stage 2 with 2 MiB blocks, under a small EL2 set-up): the table shows
+``name/s12`` (stage 1 + stage 2 with 2 MiB blocks, under a small EL2 set-up; ``name/s12p``: stage
+2 in 4 KiB pages, for ``armvirt bench overhead``): the table shows
 each variant's MIPS against the MMU-off run, its TLB misses and the descriptor reads per miss
 (the cost of the two-dimensional walk that virtualization adds).
 
@@ -41,7 +42,7 @@ ITERS = {"alu": (50_000, 3_000_000), "ldst": (100, 4_000), "branchy": (50_000, 2
          "simd": (100, 10_000)}
 # Translation variants: "name/s1" runs with EL1 stage 1 on (4 KiB pages), "name/s12" with
 # stage 1 and stage 2 (2 MiB blocks); both entered at EL2 (workloads/prologue.inc).
-MMU_VARIANTS = {"": None, "s1": 1, "s12": 2}
+MMU_VARIANTS = {"": None, "s1": 1, "s12": 2, "s12p": 3}   # s12p: stage 2 in 4 KiB pages
 DEFAULT = ["alu", "ldst", "branchy", "calls", "chase", "fp", "alu/s1", "alu/s12", "ldst/s1",
            "ldst/s12", "chase/s1", "chase/s12", "simd"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fdt
 import pytest
 
-from armvirt import board, costs, memmap
+from armvirt import board, memmap
 from armvirt import layout as L
 from armvirt.dtb import build_dtb
 from armvirt.machine import Machine
@@ -36,7 +36,7 @@ def store32(m: Machine, pa: int, value: int) -> None:
 def test_rtc_counts_virtual_seconds_from_a_fixed_epoch():
     m = Machine(ram_size=1 << 20)
     assert load32(m, memmap.RTC_BASE) == board.DEFAULT_RTC_EPOCH
-    m.cpus[0][L.CYCLES] += 5 * costs.CPU_HZ
+    m.cpus[0][L.CYCLES] += 5 * m.profile.cpu_hz
     assert load32(m, memmap.RTC_BASE) == board.DEFAULT_RTC_EPOCH + 5
     m2 = Machine(ram_size=1 << 20, rtc_epoch=1_000_000)
     assert load32(m2, memmap.RTC_BASE) == 1_000_000

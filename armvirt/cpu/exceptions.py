@@ -10,7 +10,6 @@ UNDEFINED and traps; the next instruction for SVC/HVC/SMC (the handlers pass ``p
 """
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.pstate import drop_cached_translations, get_psr, set_el_spsel, set_psr_fields
@@ -170,7 +169,7 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
     if span == 0 and target_el == 1:
         c[L.PSTATE_PAN] = 1
     c[L.PC] = (vbar & ~0x7FF) + base + vect_offset
-    c[L.CYCLES] += costs.EXCEPTION_ENTRY
+    c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_EXC_ENTRY]
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_ENTRY, from_el, target_el, esr, preferred_return, far,
                     c[L.PC])
@@ -273,7 +272,7 @@ def exception_return(c, M):
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
     c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr
-    c[L.CYCLES] += costs.EXCEPTION_RETURN
+    c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_EXC_RETURN]
     c[L.ATTN] = 1  # interrupts may have been unmasked
     if M[L.M_MACH][L.TRACE_FLAGS] & L.TRACE_EXC:
         trace_event(c, M, TR_EXC_RETURN, el, c[L.EL], -1, elr, 0, spsr)

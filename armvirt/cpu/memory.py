@@ -26,7 +26,6 @@ import numpy as np
 
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
@@ -288,7 +287,7 @@ def python_mmio(c, M, pa, size, is_write, value, va, acc):
             else:
                 data_abort(c, M, va, acc, FSC_EXTERNAL, default_target_el(c), False)
             return 2, 0
-        c[L.CYCLES] += costs.MMIO_ACCESS  # charged once, when the access completes
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_MMIO]  # charged once, when the access completes
         return 1, mach[L.MMIO_RESP + k]
     if k >= L.MMIO_RESP_MAX:
         mach[L.EXIT_CODE] = L.EXIT_INTERNAL
@@ -316,10 +315,10 @@ def phys_read(c, M, pa, size, va, acc):
     if foff >= 0:
         return True, ram_load(M, foff, size)
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
-        c[L.CYCLES] += costs.MMIO_ACCESS
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_MMIO]
         return True, pl011_read(c, M, pa - memmap.UART_BASE, size)
     if gic_claims(M, pa):
-        c[L.CYCLES] += costs.MMIO_ACCESS
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_MMIO]
         return True, gic_mmio_read(M, pa, size)
     st, v = python_mmio(c, M, pa, size, False, 0, va, acc)
     return st == 1, v
@@ -332,11 +331,11 @@ def phys_write(c, M, pa, size, value, va, acc):
         ram_store(M, off, size, value)
         return True
     if memmap.UART_BASE <= pa < memmap.UART_BASE + memmap.UART_SIZE:
-        c[L.CYCLES] += costs.MMIO_ACCESS
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_MMIO]
         pl011_write(c, M, pa - memmap.UART_BASE, size, value)
         return True
     if gic_claims(M, pa):
-        c[L.CYCLES] += costs.MMIO_ACCESS
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_MMIO]
         gic_mmio_write(M, pa, size, value)
         return True
     st, _ = python_mmio(c, M, pa, size, True, value, va, acc)

@@ -232,12 +232,15 @@ def _record(M, kind, inaddr, descpa, value, rec):
 
 
 @njit(cache=True, inline="always")
-def read_descriptor(c, M, pa):
+def read_descriptor(c, M, pa, rec):
     """A 64-bit little-endian descriptor read from RAM (ok, value). Descriptors are read with
     the walk's own (physical) access: anywhere outside RAM nothing answers, which the walk
-    reports as a synchronous external abort on a translation table walk."""
+    reports as a synchronous external abort on a translation table walk. Costs the profile's
+    COST_DESC_READ, except in a walk the debugger inspects (``rec``)."""
     S = M[L.M_MACH]
     S[L.S_MMU_STATS + c[L.PE_INDEX] * ST_WIDTH + ST_DESC_READS] += 1
+    if not rec:
+        c[L.CYCLES] += S[L.S_COST + L.COST_DESC_READ]
     off = pa - memmap.RAM_BASE
     if off < 0 or off + 8 > S[L.RAM_BYTES]:   # RAM only (the arrays may hold flash after it)
         return False, 0
@@ -306,7 +309,7 @@ def s2_walk(c, M, ipa, s1ptw, rec):
         bottom = level_bottom(level, g)
         idx = (ipa >> bottom) & ((1 << (top - bottom + 1)) - 1)
         descaddr = base | (idx << 3)
-        ok, desc = read_descriptor(c, M, descaddr)
+        ok, desc = read_descriptor(c, M, descaddr, rec)
         if not ok:
             _record(M, kind0 | level | STEP_EXTERNAL, ipa, descaddr, 0, rec)
             return fault_word(FSC_EXTERNAL_WALK, level, True, s1ptw), 0, 0
@@ -439,7 +442,7 @@ def s1_walk(c, M, va, regime, s2on, rec):
             f2, pa, _ = s2_walk(c, M, descaddr, True, rec)
             if f2:
                 return f2, descaddr, 0
-        ok, desc = read_descriptor(c, M, pa)
+        ok, desc = read_descriptor(c, M, pa, rec)
         if not ok:
             _record(M, level | STEP_EXTERNAL, va, pa, 0, rec)
             return fault_word(FSC_EXTERNAL_WALK, level, False, False), 0, 0

@@ -373,6 +373,7 @@ def sysreg_read(c, M, op0, op1, crn, crm, op2, rt, pc):
     S = M[L.M_MACH]
     r = L.S_SR_INFO + rec * L.SRI_SIZE  # this record's row
     kind = S[r + L.SRI_KIND]
+    c[L.CYCLES] += S[r + L.SRI_RCOST]  # the profile's cost of this register's class
     if kind == T.KIND_PLAIN:
         return True, c[S[r + L.SRI_SLOT]]
     if kind == T.KIND_CONST:
@@ -399,6 +400,7 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
     S = M[L.M_MACH]
     r = L.S_SR_INFO + rec * L.SRI_SIZE  # this record's row
     kind = S[r + L.SRI_KIND]
+    c[L.CYCLES] += S[r + L.SRI_WCOST]
     if kind == T.KIND_PLAIN:
         wm = S[r + L.SRI_WMASK]
         slot = S[r + L.SRI_SLOT]

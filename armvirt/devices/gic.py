@@ -459,6 +459,7 @@ def gic_update_pe(M, pe):
             (power == L.POWER_WFE and pending_async(c)[0] != ASYNC_NONE):
         c[L.POWER] = L.POWER_ON
         c[L.ATTN] = 1
+        c[L.CYCLES] += S[L.S_COST + L.COST_WFI_WAKE]   # the cost profile's wake-up latency
 
 
 @njit(cache=True)

@@ -2,8 +2,9 @@
 (CNTP_*, PPI 30), the EL1 virtual timer (CNTV_*, PPI 27, counting CNTVCT = CNTPCT - CNTVOFF_EL2)
 and the EL2 physical timer (CNTHP_*, PPI 26).
 
-Time. The system counter (CNTPCT_EL0) is the PE's cycle count divided by
-``costs.CYCLES_PER_TICK`` (1 GHz / 62.5 MHz = 16): emulated time, never the host's. The run loop
+Time. The system counter (CNTPCT_EL0) is the PE's cycle count divided by ``c[TICK_CYCLES]``,
+the cost profile's CPU clock over the board's 62.5 MHz counter (``armvirt/costs.py``; 16 in the
+``simple`` profile): emulated time, never the host's. The run loop
 keeps the PEs' cycle counts in step (``armvirt/engine.py``, ARCHITECTURE.md "Time"), so the
 counter is one machine-wide time.
 
@@ -18,7 +19,6 @@ deadline is honoured exactly.
 """
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.bits import ult
 from armvirt import memmap
@@ -38,7 +38,7 @@ CTL_ISTATUS = 4
 @njit(cache=True, inline="always")
 def counter_value(c):
     """CNTPCT_EL0: the system counter, derived from the PE's deterministic cycle count."""
-    return c[L.CYCLES] // costs.CYCLES_PER_TICK
+    return c[L.CYCLES] // c[L.TICK_CYCLES]
 
 
 # Per timer (indexed by TIMER_*): its CTL and CVAL slots and its PPI
@@ -76,9 +76,9 @@ def timer_deadline(c, t):
     if (ctl & CTL_ENABLE) == 0 or (ctl & CTL_IMASK) != 0 or timer_condition(c, t):
         return L.NEVER
     ticks = c[_CVAL[t]] - timer_count(c, t)   # unsigned distance; > 0 here
-    if ticks < 0 or ticks >= L.NEVER // costs.CYCLES_PER_TICK:
+    if ticks < 0 or ticks >= L.NEVER // c[L.TICK_CYCLES]:
         return L.NEVER
-    at = (counter_value(c) + ticks) * costs.CYCLES_PER_TICK
+    at = (counter_value(c) + ticks) * c[L.TICK_CYCLES]
     return at if at < L.NEVER else L.NEVER
 
 

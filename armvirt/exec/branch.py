@@ -3,7 +3,9 @@
 Handlers of ``armvirt/isa/branch_sys.decode`` (Arm ARM C4.1.65 "Branches, Exception Generating
 and System instructions"), following the contract of ``armvirt.exec.common``: on entry
 ``c[PC]`` already holds ``pc + 4`` (the not-taken path), so a handler only writes ``c[PC]`` when
-it branches.
+it branches. A conditional branch that is taken adds the profile's COST_BRANCH_TAKEN to the cost
+of its op (``armvirt/costs.py``); B, BL, BR, BLR and RET are always taken and cost that in their
+op's entry.
 
 The engine re-translates the code page whenever PC leaves the cached one, and its slow fetch
 path is also where the PC alignment check lives (``engine.fetch_slow``). A branch to a register
@@ -79,6 +81,7 @@ def trans_B_cond(c, M, pc, imm19, cond):
     as 1110, always)."""
     if condition_holds(c, cond):
         c[L.PC] = pc + (imm19 << 2)
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
 
 
 @njit(cache=True)
@@ -87,6 +90,7 @@ def trans_CBZ(c, M, pc, sf, imm19, Rt):
     v = c[Rt] if sf else c[Rt] & MASK32
     if v == 0:
         c[L.PC] = pc + (imm19 << 2)
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
 
 
 @njit(cache=True)
@@ -95,6 +99,7 @@ def trans_CBNZ(c, M, pc, sf, imm19, Rt):
     v = c[Rt] if sf else c[Rt] & MASK32
     if v != 0:
         c[L.PC] = pc + (imm19 << 2)
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
 
 
 @njit(cache=True)
@@ -103,6 +108,7 @@ def trans_TBZ(c, M, pc, b5, b40, imm14, Rt):
     register; bit numbers below 32 are the same bit either way)."""
     if (c[Rt] >> ((b5 << 5) | b40)) & 1 == 0:
         c[L.PC] = pc + (imm14 << 2)
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
 
 
 @njit(cache=True)
@@ -110,6 +116,7 @@ def trans_TBNZ(c, M, pc, b5, b40, imm14, Rt):
     """C6.2.374 TBNZ: branch to PC + imm14 * 4 if bit b5:b40 of X[t] is 1."""
     if (c[Rt] >> ((b5 << 5) | b40)) & 1 != 0:
         c[L.PC] = pc + (imm14 << 2)
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
 
 
 @njit(cache=True)

@@ -11,15 +11,11 @@ and BC.cond; they move between issues, the instruction names do not.
 """
 import numpy as np
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.bits import lsr, sdiv64, sext, sext32, smulh, udiv64, ule, ult, umulh
 from armvirt.exec.common import (MASK32, condition_holds, set_w, set_x, set_x_or_sp,
                                  x_or_sp)
 from armvirt.jit import njit
-
-_DIVIDE_COST = costs.DIVIDE
-_MULTIPLY_LONG_COST = costs.MULTIPLY_LONG
 
 
 def _crc_table(poly_reflected: int) -> np.ndarray:
@@ -437,8 +433,7 @@ def trans_CONDSEL(c, M, pc, sf, op, Rm, cond, o2, Rn, Rd):
 @njit(cache=True)
 def trans_DIV(c, M, pc, sf, Rm, o1, Rn, Rd):
     """C6.2.388 UDIV, C6.2.270 SDIV: quotient rounded toward zero; a zero divisor gives 0 and
-    SDIV of the most negative value by -1 wraps.  Costs costs.DIVIDE extra cycles."""
-    c[L.CYCLES] += _DIVIDE_COST
+    SDIV of the most negative value by -1 wraps.  (Its cycles: the profile's ``divide`` class.)"""
     x = c[Rn]
     y = c[Rm]
     if sf:
@@ -555,9 +550,8 @@ def trans_MADDSUBL(c, M, pc, U, Rm, o0, Ra, Rn, Rd):
 
 @njit(cache=True)
 def trans_MULH(c, M, pc, U, Rm, Rn, Rd):
-    """C6.2.288 SMULH, C6.2.392 UMULH: bits 127:64 of the 128-bit product.  Costs
-    costs.MULTIPLY_LONG extra cycles."""
-    c[L.CYCLES] += _MULTIPLY_LONG_COST
+    """C6.2.288 SMULH, C6.2.392 UMULH: bits 127:64 of the 128-bit product.  (Its cycles:
+    the profile's ``multiply_high`` class.)"""
     if U:
         set_x(c, Rd, umulh(c[Rn], c[Rm]))
     else:

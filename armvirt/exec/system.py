@@ -21,7 +21,6 @@ instruction names do not.
 """
 from armvirt.jit import njit
 
-from armvirt import costs
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_WFX,
@@ -281,8 +280,8 @@ def trans_WFI(c, M, pc):
 def trans_DSB(c, M, pc, CRm):
     """C6.2.86 DSB (and SSBB/PSSBB, CRm = 0/4): the emulator is sequentially consistent and
     completes every access, cache and TLB operation before the next instruction, so a DSB only
-    costs time (costs.BARRIER)."""
-    c[L.CYCLES] += costs.BARRIER
+    costs time (the profile's cost of the DSB op, counted by the run loop)."""
+    pass
 
 
 @njit(cache=True)
@@ -294,8 +293,9 @@ def trans_DMB(c, M, pc, CRm):
 @njit(cache=True)
 def trans_ISB(c, M, pc, CRm):
     """C6.2.118 ISB: a context synchronization event. System register writes take effect
-    immediately here and stores invalidate decoded instructions, so only the cost remains."""
-    c[L.CYCLES] += costs.BARRIER
+    immediately here and stores invalidate decoded instructions, so only the cost remains
+    (the profile's cost of the ISB op, counted by the run loop)."""
+    pass
 
 
 @njit(cache=True)
@@ -446,6 +446,7 @@ def cache_maintenance(c, M, pc, op1, CRm, op2, Rt):
         if el == 1 and (hcr & trap):
             _sys_trap(c, M, 2, op1, 7, CRm, op2, Rt, pc)
             return
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_CACHE_MAINT]
         if by_va:
             _cmo_by_va(c, M, c[Rt])
         return
@@ -466,6 +467,7 @@ def cache_maintenance(c, M, pc, op1, CRm, op2, Rt):
         if el < 2 and (hcr & trap):
             _sys_trap(c, M, 2, op1, 7, CRm, op2, Rt, pc)
             return
+        c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_CACHE_MAINT]
         _cmo_by_va(c, M, c[Rt])
         return
     undefined(c, M, pc)
@@ -626,6 +628,7 @@ def tlb_maintenance(c, M, pc, op1, CRm, op2, Rt):
     else:
         undefined(c, M, pc)
         return
+    c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_TLBI]
     xt = c[Rt]
     if scope == mmu.TLBI_IPA:
         page = xt & ((1 << 36) - 1)

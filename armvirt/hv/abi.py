@@ -141,6 +141,20 @@ EXC_IRQ = 2
 EXC_FIQ = 3
 EXC_SERROR = 4
 
+# Phases of the hypervisor's time (armvirt/hv/phases.py): the firmware marks where each starts
+# with ``phase NAME[, DIR]`` (a macro of hv_abi.h that only defines a symbol,
+# ``__phase.NAME.DIR.<n>``); every firmware instruction belongs to the last marker before it in
+# address order. The register groups are those of Dall et al., ISCA 2016, Table 3 (save and
+# restore columns); "dispatch" is the code that finds out what the exit was and routes it,
+# "handler" the code that emulates it, "host" the host part's run loop (scheduling, vGIC
+# emulation around a run). "guest" (EL0/EL1 with stage 2 on) and "trap" (an instruction that
+# takes an exception or ERETs: the exception entry and return themselves) need no marker.
+# "pmu" and "debug" (the guest's PMU share and debug registers, switched lazily) are not in the
+# paper's table: the KVM it measured switched neither.
+PHASE_GROUPS = ("gp", "fp", "el1", "vgic", "timer", "el2", "stage2", "pmu", "debug")
+PHASES = PHASE_GROUPS + ("dispatch", "handler", "host")
+PHASE_DIRS = ("save", "restore", "run")
+
 # Exit statistics per vCPU: one counter per class (VCPU_STAT + 8 * STAT_x). "irq" counts the
 # exits a physical interrupt caused (a timer, a kick, the maintenance interrupt); "vsgi" the
 # virtual SGIs the vCPU sent (trapped ICC_SGI1R_EL1 writes, also counted in "sysreg"), "virq"

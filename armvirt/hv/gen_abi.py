@@ -45,12 +45,23 @@ def render() -> str:
     for s in abi.STRUCTS:
         out += s.render()
         out.append("")
+    out += [
+        "// ---- phase markers (abi.PHASES; armvirt/hv/phases.py): `phase NAME[, DIR]` says that",
+        "// the code from here on, in address order, is NAME (DIR: save, restore or run). Only a",
+        "// symbol: no instruction, no byte of the image changes. Its name starts with '$', as the",
+        "// AArch64 mapping symbols do, so symbolizers (the debugger, read_elf) pass over it.",
+        ".macro phase name, dir=run",
+        "$phase.\\name\\().\\dir\\().\\@:",
+        ".endm",
+        "",
+    ]
     out.append("// ---- the EL1 system registers of a context (abi.EL1_SYSREGS), in one place")
     for macro, insn in (("save_el1_sysregs", "mrs"), ("restore_el1_sysregs", "msr")):
         verb = "Save" if insn == "mrs" else "Restore"
         out.append(f"// {verb} the EL1 system registers of the running context "
                    f"{'to' if insn == 'mrs' else 'from'} the CTXT at \\ctxt (clobbers \\tmp).")
         out.append(f".macro {macro} ctxt, tmp")
+        out.append(f"    phase   el1, {'save' if insn == 'mrs' else 'restore'}")
         for name in abi.EL1_SYSREGS:
             off = f"CTXT_SYS_{name}"
             if insn == "mrs":

@@ -298,9 +298,11 @@ def manifest_bytes(p: Plan, loaded: list[_VMMemory]) -> bytes:
 
 
 def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
-           trace: tuple[str, ...] | list[str] = (), firmware: Path | None = None):
+           trace: tuple[str, ...] | list[str] = (), firmware: Path | None = None,
+           profile=None):
     """Plan, build a Machine, load firmware, images, device trees and manifest, and start every
-    PE at the firmware's entry at EL2. Returns ``(machine, Launched)``; nothing has run yet."""
+    PE at the firmware's entry at EL2. Returns ``(machine, Launched)``; nothing has run yet.
+    ``profile``: the cost profile (``armvirt.costs.load``; None: the default)."""
     from armvirt.machine import Machine, MachineError
     p = plan(cfg)
     fw_path = firmware or ensure_firmware(p.mode)
@@ -312,7 +314,8 @@ def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
     try:
         # The board's own PSCI answers SMC: the firmware's (EL2, or the host part at EL1) calls
         # to switch the machine off. Guests' HVC and SMC trap to the hypervisor.
-        m = Machine(ram_size=p.ram_size, smp=p.smp, psci_conduit="smc", uart=uart, trace=trace)
+        m = Machine(ram_size=p.ram_size, smp=p.smp, psci_conduit="smc", uart=uart, trace=trace,
+                    profile=profile)
     except MachineError as e:
         raise LaunchError(str(e)) from None
     for seg in fw.segments:

@@ -11,6 +11,7 @@
     .global handle_exit
     .type   handle_exit, %function
 handle_exit:
+    phase   dispatch
     enter
     mov     x19, x0
     ldr     x2, [x19, #VCPU_EXITS]
@@ -63,6 +64,7 @@ exit_handlers:                          // indexed by ESR_EL2.EC (6 bits); 0 = u
     .global count_exit
     .type   count_exit, %function
 count_exit:
+    phase   handler
     add     x2, x0, #VCPU_STAT
     ldr     x3, [x2, x1, lsl #3]
     add     x3, x3, #1

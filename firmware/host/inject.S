@@ -9,6 +9,7 @@
     .global inject_undef
     .type   inject_undef, %function
 inject_undef:
+    phase   handler
     mov     x1, #ESR_IL
     mov     x2, #-1                     // no FAR
     b       enter_exception64

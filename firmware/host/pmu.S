@@ -29,6 +29,7 @@
     .global pmu_level
     .type   pmu_level, %function
 pmu_level:
+    phase   host
     this_pcpu x1
     ldr     x1, [x1, #PCPU_PMU_OWNER]
     cmp     x1, x0
@@ -54,6 +55,7 @@ pmu_level:
     .global pmu_load
     .type   pmu_load, %function
 pmu_load:
+    phase   pmu, restore
     this_pcpu x5
     ldr     x1, [x5, #PCPU_PMU_OWNER]
     cmp     x1, x0

@@ -25,6 +25,7 @@
     .global ptimer_level
     .type   ptimer_level, %function
 ptimer_level:
+    phase   host                        // the run loop's look at the emulated timer
     ldr     x1, [x0, #VCPU_CNTP_CTL]
     and     x1, x1, #(CNT_ENABLE | CNT_IMASK)
     cmp     x1, #CNT_ENABLE
@@ -69,6 +70,7 @@ ptimer_deadline:
     .global ptimer_access
     .type   ptimer_access, %function
 ptimer_access:
+    phase   handler
     enter
     mov     x19, x0
     mov     x20, x1

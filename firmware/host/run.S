@@ -20,6 +20,7 @@
     .global host_main
     .type   host_main, %function
 host_main:
+    phase   host
     mov     x19, x0
 1:  mov     x0, x19
     bl      pick_vcpu

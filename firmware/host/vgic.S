@@ -81,6 +81,7 @@
     .global vm_vgicd
     .type   vm_vgicd, %function
 vm_vgicd:
+    phase   handler
     ldr     x1, [x0, #VM_INDEX]
     mov     x9, #VGICD_SIZE
     ldr     x0, =vgic_dists
@@ -320,6 +321,7 @@ vgic_queue:
     .global vgic_flush
     .type   vgic_flush, %function
 vgic_flush:
+    phase   host
     enter_big
     mov     x19, x0
     ldr     x0, [x19, #VCPU_VM]
@@ -594,6 +596,7 @@ vgic_vcpu_pending:
     .global vgic_kick_vcpu
     .type   vgic_kick_vcpu, %function
 vgic_kick_vcpu:
+    phase   handler
     ldr     x0, [x0, #VCPU_PCPU]
     this_pcpu x1
     ldr     x1, [x1, #PCPU_INDEX]

@@ -20,15 +20,19 @@
 
 // __activate_traps(x0 = vCPU): the EL2 configuration a guest runs with.
 __activate_traps:
+    phase   el2, restore
     ldr     x1, [x0, #VCPU_HCR]
     msr     hcr_el2, x1
+    phase   stage2, restore             // the VM's identity and its stage 2
     ldr     x1, [x0, #VCPU_MPIDR]
     msr     vmpidr_el2, x1
     ldr     x2, [x0, #VCPU_VM]
     ldr     x1, [x2, #VM_VTTBR]
     msr     vttbr_el2, x1
+    phase   timer, restore
     ldr     x1, [x2, #VM_CNTVOFF]
     msr     cntvoff_el2, x1
+    phase   el2, restore
     ldr     x1, =MDCR_GUEST             // debug registers trapped until first used
     ldr     x2, [x0, #VCPU_DBG_DIRTY]
     cbz     x2, 2f
@@ -53,6 +57,7 @@ __set_cptr:
 
 // __fpsimd_switch(x0 = CTXT that trapped): make its FP/SIMD state the live one.
 __fpsimd_switch:
+    phase   fp, restore
     enter
     mov     x19, x0
     mrs     x20, tpidr_el2
@@ -70,6 +75,7 @@ __fpsimd_switch:
 // fixup_guest_exit(x0 = vCPU, x1 = exit code) -> x0 = 1 if EL2 dealt with the exit and the
 // guest can go straight back in, 0 if the exit handlers must see it (KVM: fixup_guest_exit).
 fixup_guest_exit:
+    phase   dispatch
     enter
     mov     x19, x0
     cmp     x1, #EXC_SYNC
@@ -98,6 +104,7 @@ fixup_guest_exit:
 // x0 = HOST_HC_*, x1.. arguments; x0 = result. Like a function call, x0..x17 are clobbered;
 // the host's x18..x30 and its ELR_EL2/SPSR_EL2 survive.
 host_sync:
+    phase   dispatch
     push2   x29, x30
     mrs     x16, esr_el2
     lsr     x16, x16, #26
@@ -130,26 +137,33 @@ host_sync:
 
 // __kvm_vcpu_run(x0 = vCPU) -> x0 = exit code: one full world switch there and back.
 __kvm_vcpu_run:
+    phase   dispatch
     enter
     mov     x19, x0
     mrs     x20, tpidr_el2              // the PCPU; its HOST_CTXT is at offset 0
+    phase   gp, save
     mrs     x1, elr_el2                 // the host's own return state
     str     x1, [x20, #CTXT_PC]
     mrs     x1, spsr_el2
     str     x1, [x20, #CTXT_PSTATE]
     save_el1_sysregs x20, x1            // host EL1 state out
+    phase   el2, restore
     mov     x0, x19
     bl      __activate_traps            // guest EL2 configuration in (CNTVOFF_EL2 included)
     restore_el1_sysregs x19, x1         // guest EL1 state in
+    phase   timer, restore
     mov     x0, x19
     bl      __debug_load                // its debug registers, if it uses them
     mov     x0, x19
     bl      __timer_restore_state       // its virtual timer
+    phase   vgic, restore
     mov     x0, x19
     bl      __vgic_v3_restore_state     // its virtual CPU interface and list registers
+    phase   gp, save
 1:  mov     x0, x19
     mov     x1, x20
     bl      __guest_enter
+    phase   dispatch
     mov     x21, x0
     debug_ran x19, x1
     mov     x0, x19
@@ -157,16 +171,21 @@ __kvm_vcpu_run:
     bl      fixup_guest_exit
     cbnz    x0, 1b
     save_el1_sysregs x19, x1            // guest EL1 state out
+    phase   timer, save
     mov     x0, x19
     bl      __debug_put                 // its debug registers, if it used them: out, and off
     mov     x0, x19
     bl      __timer_save_state          // its timer out, and off
+    phase   vgic, save
     mov     x0, x19
     bl      __vgic_v3_save_state        // its virtual interface out, and off
+    phase   el2, save
     str     xzr, [x20, #PCPU_VCPU]
     mov     x1, #HCR_HOST               // host EL2 configuration back
     msr     hcr_el2, x1
+    phase   stage2, save
     msr     vttbr_el2, xzr
+    phase   el2, save
     mov     x1, #MDCR_HOST
     msr     mdcr_el2, x1
     mov     x1, #CNTHCTL_HOST
@@ -176,6 +195,7 @@ __kvm_vcpu_run:
     mov     x0, x20
     bl      __set_cptr
     restore_el1_sysregs x20, x1         // host EL1 state back
+    phase   gp, restore
     ldr     x1, [x20, #CTXT_PC]
     msr     elr_el2, x1
     ldr     x1, [x20, #CTXT_PSTATE]
@@ -189,12 +209,15 @@ __kvm_vcpu_run:
     .global __direct_vcpu_run
     .type   __direct_vcpu_run, %function
 __direct_vcpu_run:
+    phase   dispatch
     enter
     mov     x19, x0
     mrs     x20, tpidr_el2
+    phase   gp, save
 1:  mov     x0, x19
     mov     x1, x20
     bl      __guest_enter
+    phase   dispatch
     mov     x21, x0
     debug_ran x19, x1
     mov     x0, x19
@@ -214,6 +237,7 @@ __direct_vcpu_run:
     .global vcpu_load
     .type   vcpu_load, %function
 vcpu_load:
+    phase   host
 #ifdef HV_DIRECT
     enter
     mov     x19, x0
@@ -224,15 +248,19 @@ vcpu_load:
     b.eq    1f
     cbz     x0, 2f
     bl      vcpu_put                    // another vCPU's state is live: put it away
-2:  mov     x0, x19
+2:  phase   el2, restore
+    mov     x0, x19
     bl      __activate_traps            // CNTVOFF_EL2 before the timer
     restore_el1_sysregs x19, x1
+    phase   timer, restore
     mov     x0, x19
     bl      __debug_load
     mov     x0, x19
     bl      __timer_restore_state
+    phase   vgic, restore
     mov     x0, x19
     bl      __vgic_v3_restore_state
+    phase   host
     str     x19, [x20, #PCPU_LOADED]
 1:  leave
 #else
@@ -254,10 +282,13 @@ vcpu_put:
     b.ne    1f
     str     xzr, [x1, #PCPU_LOADED]     // the next run restores them from memory
     save_el1_sysregs x0, x2
+    phase   timer, save
     mov     x9, x30
     bl      __debug_put
     bl      __timer_save_state
+    phase   vgic, save
     bl      __vgic_v3_save_state
+    phase   host
     mov     x30, x9
 1:
 #endif
@@ -270,6 +301,7 @@ vcpu_put:
     .global vcpu_forget_fp
     .type   vcpu_forget_fp, %function
 vcpu_forget_fp:
+    phase   host
     this_pcpu x1
     ldr     x2, [x1, #PCPU_FP_OWNER]
     cmp     x2, x0

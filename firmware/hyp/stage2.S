@@ -12,6 +12,7 @@
     .global s2_build
     .type   s2_build, %function
 s2_build:
+    phase   host
     enter
     mov     x19, x0
     ldr     x20, =s2_pool

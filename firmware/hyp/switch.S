@@ -16,6 +16,7 @@
     .global __guest_enter
     .type   __guest_enter, %function
 __guest_enter:
+    phase   gp, save                    // EL2's own registers out
     add     x2, x1, #PCPU_HYP_REGS
     stp     x18, x19, [x2, #0]
     stp     x20, x21, [x2, #16]
@@ -26,6 +27,7 @@ __guest_enter:
     mov     x3, sp
     stp     x30, x3, [x2, #96]
     str     x0, [x1, #PCPU_VCPU]        // __guest_exit finds the vCPU here
+    phase   gp, restore                 // the guest's PC, PSTATE and registers in
     ldr     x2, [x0, #CTXT_PC]
     msr     elr_el2, x2
     ldr     x2, [x0, #CTXT_PSTATE]
@@ -54,6 +56,7 @@ __guest_enter:
     .global __guest_exit
     .type   __guest_exit, %function
 __guest_exit:
+    phase   gp, save                    // the guest's registers, PC and PSTATE out
     mrs     x1, tpidr_el2
     ldr     x1, [x1, #PCPU_VCPU]
     stp     x2, x3, [x1, #CTXT_REGS + 2 * 8]
@@ -77,12 +80,14 @@ __guest_exit:
     str     x2, [x1, #CTXT_PC]
     mrs     x2, spsr_el2
     str     x2, [x1, #CTXT_PSTATE]
+    phase   dispatch                    // the syndrome: what the exit was
     mrs     x2, esr_el2
     str     x2, [x1, #VCPU_FAULT_ESR]
     mrs     x2, far_el2
     str     x2, [x1, #VCPU_FAULT_FAR]
     mrs     x2, hpfar_el2
     str     x2, [x1, #VCPU_FAULT_HPFAR]
+    phase   gp, restore                 // EL2's own registers back
     mrs     x2, tpidr_el2
     add     x2, x2, #PCPU_HYP_REGS
     ldp     x18, x19, [x2, #0]
@@ -100,6 +105,7 @@ __guest_exit:
     .global __fpsimd_save
     .type   __fpsimd_save, %function
 __fpsimd_save:                          // x0 = CTXT
+    phase   fp, save
     add     x1, x0, #CTXT_VREGS
     stp     q0, q1, [x1, #0]
     stp     q2, q3, [x1, #32]
@@ -127,6 +133,7 @@ __fpsimd_save:                          // x0 = CTXT
     .global __fpsimd_restore
     .type   __fpsimd_restore, %function
 __fpsimd_restore:                       // x0 = CTXT
+    phase   fp, restore
     add     x1, x0, #CTXT_VREGS
     ldp     q0, q1, [x1, #0]
     ldp     q2, q3, [x1, #32]
@@ -250,6 +257,7 @@ __fpsimd_restore:                       // x0 = CTXT
     .global __debug_load
     .type   __debug_load, %function
 __debug_load:
+    phase   debug, restore
     ldr     x1, [x0, #VCPU_DBG_DIRTY]
     cbz     x1, 9f
     dbg_bps load
@@ -276,6 +284,7 @@ __debug_load:
     .global __debug_put
     .type   __debug_put, %function
 __debug_put:
+    phase   debug, save
     ldr     x2, [x0, #VCPU_DBG_DIRTY]
     cbz     x2, 9f
     mrs     x1, mdscr_el1

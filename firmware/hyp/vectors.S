@@ -24,6 +24,7 @@
     .global __guest_vectors
     .type   __guest_vectors, %function
 __guest_vectors:
+    phase   dispatch
     ventry  hyp_panic_vector            // current EL, SP_EL0: sync
     ventry  hyp_panic_vector            //   IRQ
     ventry  hyp_panic_vector            //   FIQ

@@ -19,6 +19,7 @@
     .global __vgic_v3_save_state
     .type   __vgic_v3_save_state, %function
 __vgic_v3_save_state:
+    phase   vgic, save
     mrs     x1, ich_hcr_el2
     str     x1, [x0, #VCPU_VGIC_HCR]
     mrs     x1, ich_vmcr_el2
@@ -74,6 +75,7 @@ __vgic_v3_save_state:
     .global __vgic_v3_restore_state
     .type   __vgic_v3_restore_state, %function
 __vgic_v3_restore_state:
+    phase   vgic, restore
     ldr     x1, [x0, #VCPU_VGIC_VMCR]
     msr     ich_vmcr_el2, x1
     ldr     x1, [x0, #VCPU_VGIC_AP0R]
@@ -131,6 +133,7 @@ __vgic_v3_restore_state:
     .global __vgic_read_lr
     .type   __vgic_read_lr, %function
 __vgic_read_lr:
+    phase   handler
     adr     x2, 1f
     add     x2, x2, x0, lsl #3
     br      x2
@@ -218,6 +221,7 @@ __vgic_write_lr:
     .global __timer_save_state
     .type   __timer_save_state, %function
 __timer_save_state:
+    phase   timer, save
     mrs     x1, cntv_ctl_el0
     and     x1, x1, #3
     str     x1, [x0, #VCPU_CNTV_CTL]
@@ -232,6 +236,7 @@ __timer_save_state:
     .global __timer_restore_state
     .type   __timer_restore_state, %function
 __timer_restore_state:
+    phase   timer, restore
     ldr     x1, [x0, #VCPU_CNTV_CVAL]
     msr     cntv_cval_el0, x1
     ldr     x1, [x0, #VCPU_CNTV_CTL]

@@ -690,9 +690,18 @@
 #define VGICD_ROUTE 800  // 256 x 8 bytes  GICD_IROUTER<n>
 #define VGICD_SIZE 2848
 
+// ---- phase markers (abi.PHASES; armvirt/hv/phases.py): `phase NAME[, DIR]` says that
+// the code from here on, in address order, is NAME (DIR: save, restore or run). Only a
+// symbol: no instruction, no byte of the image changes. Its name starts with '$', as the
+// AArch64 mapping symbols do, so symbolizers (the debugger, read_elf) pass over it.
+.macro phase name, dir=run
+$phase.\name\().\dir\().\@:
+.endm
+
 // ---- the EL1 system registers of a context (abi.EL1_SYSREGS), in one place
 // Save the EL1 system registers of the running context to the CTXT at \ctxt (clobbers \tmp).
 .macro save_el1_sysregs ctxt, tmp
+    phase   el1, save
     mrs     \tmp, sctlr_el1
     str     \tmp, [\ctxt, #CTXT_SYS_SCTLR_EL1]
     mrs     \tmp, actlr_el1
@@ -745,6 +754,7 @@
 
 // Restore the EL1 system registers of the running context from the CTXT at \ctxt (clobbers \tmp).
 .macro restore_el1_sysregs ctxt, tmp
+    phase   el1, restore
     ldr     \tmp, [\ctxt, #CTXT_SYS_SCTLR_EL1]
     msr     sctlr_el1, \tmp
     ldr     \tmp, [\ctxt, #CTXT_SYS_ACTLR_EL1]

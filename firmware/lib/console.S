@@ -9,6 +9,7 @@
     .global uart_putc
     .type   uart_putc, %function
 uart_putc:
+    phase   host
     ldr     x9, =UART_BASE
 1:  ldr     w10, [x9, #0x18]            // UARTFR: wait while the transmit FIFO is full
     tbnz    w10, #5, 1b
