@@ -178,7 +178,8 @@ def test_latency_scenarios(tmp_path):
             assert sum(p["cycles"] for p in ph["phases"]) == ph["total"] > 0
             assert not any(p["phase"] == "unmarked" for p in ph["phases"])
             v = lat[f"{mode}/{scen}"]
-            assert v["min"] <= ph["total"] <= v["max"] + 40     # within a counter tick
+            # the samples are in whole counter ticks (38 cycles under x-gene): within one
+            assert v["min"] - 40 <= ph["total"] <= v["max"] + 40
     assert sum(line.startswith("bench: latency") for line in r.stderr.splitlines()) == 6
 
 

@@ -2,12 +2,11 @@
 interrupt handler runs, as a distribution, in the scenarios of the real-time KVM studies.
 
 The guest (``LATENCY_GUEST``, built on the fly) arms its virtual timer ``PERIOD + jitter``
-counter ticks ahead, sleeps in WFI, and stamps PMCCNTR_EL0 in the first instruction of its IRQ
-handler; at arming it reads CNTVCT_EL0 and PMCCNTR_EL0 back to back. The deadline in cycles is
-then ``PMCCNTR at arming + (CVAL - CNTVCT at arming) * cycles_per_tick`` (the profile's counter
-rate: the guest cannot know it, Python does), and the latency the handler's stamp minus that,
-exact to within one counter tick (the arming read's position inside its tick). PMCCNTR counts
-at every EL (PMCCFILTR_EL0.NSH): the hypervisor's cycles are the point.
+counter ticks ahead, sleeps in WFI, and stamps CNTVCT_EL0 in the first instruction of its IRQ
+handler, as cyclictest reads the clock. The latency is ``(stamp - CVAL) * cycles_per_tick`` (the
+profile's counter rate: the guest cannot know it, Python does), to one counter tick. Not the
+cycle counter: like KVM, the hypervisor gives each vCPU its own PMCCNTR, which stands still while
+another VM runs on the PE — exactly the time the shared scenario is about.
 
 Scenarios (``SCENARIOS``), under either hypervisor build:
 
@@ -60,12 +59,6 @@ _start:
     msr     icc_pmr_el1, x2
     mov     x2, #1
     msr     icc_igrpen1_el1, x2
-    mov     x0, #1                      // PMCR_EL0.E
-    msr     pmcr_el0, x0
-    mov     x0, #(1 << 27)              // PMCCFILTR_EL0.NSH: count at EL2 too
-    msr     pmccfiltr_el0, x0
-    mov     x0, #(1 << 31)
-    msr     pmcntenset_el0, x0
     isb
     msr     daifclr, #2
     ldr     x19, =samples
@@ -77,10 +70,9 @@ next:
     add     x3, x3, #PERIOD
     isb
     mrs     x1, cntvct_el0
-    mrs     x2, pmccntr_el0
     add     x4, x1, x3
     msr     cntv_cval_el0, x4
-    stp     x2, x3, [x19]               // PMCCNTR at arming, CVAL - CNTVCT at arming
+    stp     x1, x3, [x19]               // CNTVCT at arming, CVAL - CNTVCT at arming
     mov     x4, #1
     msr     cntv_ctl_el0, x4
     .global lat_wait
@@ -93,7 +85,7 @@ lat_wait:
     add     x20, x20, #1
     cmp     x20, #SAMPLES
     b.lo    next
-    ldr     x19, =samples               // "lat: <handler - arming cycles> <ticks ahead>"
+    ldr     x19, =samples               // "lat: <handler - arming ticks> <ticks ahead>"
     mov     x20, #0
 2:  say     "lat: "
     ldp     x0, x1, [x19]
@@ -113,11 +105,11 @@ lat_wait:
     bl      newline
     b       system_off
 
-// The IRQ handler: its first instruction stamps the cycle counter. It uses x9/x10 only, which
+// The IRQ handler: its first instruction stamps the virtual count. It uses x9/x10 only, which
 // the interrupted code (the WFI loop) does not.
     .global irq_handler
 irq_handler:
-    mrs     x9, pmccntr_el0
+    mrs     x9, cntvct_el0
     str     x9, [x19, #16]
     mrs     x10, icc_iar1_el1
     msr     cntv_ctl_el0, xzr           // off before the EOI: the level drops
@@ -239,7 +231,7 @@ def _measure(scenario, mode, prof, lat: Path, busy: Path) -> Latency:
         words = line.split()
         if len(words) == 4 and words[1] == "lat:" and words[2].isdigit():
             since_arming, ticks = int(words[2]), int(words[3])
-            samples.append(since_arming - ticks * prof.cycles_per_tick)
+            samples.append((since_arming - ticks) * prof.cycles_per_tick)
     if len(samples) != SAMPLES:
         raise RuntimeError(f"latency {scenario}: {len(samples)} samples, not {SAMPLES}")
     return Latency(scenario, samples)
