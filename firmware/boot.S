@@ -110,7 +110,8 @@ hv_init:
     bl      vm_create
     add     x21, x21, #1
     b       1b
-2:  bl      log_begin
+2:  bl      vpl011_console_init         // host/mmio.S: the console input to its VM
+    bl      log_begin
 #ifdef HV_SPLIT
     log_s   "armvirt hypervisor (split: exits handled by the host part at EL1), "
 #else

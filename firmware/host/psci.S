@@ -116,8 +116,8 @@ psci_call:
     cmp     x20, x1
     b.ne    ret1                        // anything else: NOT_SUPPORTED
     mov     x0, x22
-    mov     x1, #VM_STATE_RESET
-    bl      vm_stop
+    mov     x1, x19
+    bl      vm_system_reset             // host/vflash.S: firmware starts again, or the VM stops
     leave
 
 // CPU_SUSPEND: every power state is treated as standby (DEN 0022 5.4.2 allows it): like WFI
