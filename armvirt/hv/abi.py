@@ -388,6 +388,7 @@ VM = Struct("VM", [
     F("CON_LEN", doc="bytes in CON_BUF"),
     F("CON_BUF", size=1, count=CONSOLE_LINE, align=8, doc="the virtual UART's current line"),
     F("UART_REGS", count=8, doc="PL011 CR, LCR_H, IBRD, FBRD, IFLS, IMSC, RIS, DMACR"),
+    F("UART_POLLS", doc="UARTFR reads since the last UARTDR write (2: the guest polls)"),
     # Flash (a VM with a bios; firmware/host/vflash.S): config from Python, then per-bank state
     F("FLASH_PA", doc="physical address of its flash banks (VM_FLASH_SPAN bytes), or 0"),
     F("DTB_COPY", doc="physical address of the pristine device tree (a reset rewrites it)"),

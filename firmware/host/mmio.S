@@ -177,7 +177,9 @@ report_fault:
 // masked, RXRIS is set and, if the VM's UARTIMSC lets it through, UART_INTID of the VM's GIC
 // raised; RXRIS clears when the VM reads UARTDR until the FIFO is empty, or writes UARTICR,
 // and the physical interrupt is enabled again (at once again if more came meanwhile).
-// Other VMs' receive FIFOs are always empty. The other registers keep what the guest writes
+// Other VMs' receive FIFOs are always empty. A line is sent to the console when it is complete;
+// what the guest printed of one goes out as a partial line when the guest waits for input: it
+// reads UARTFR twice without transmitting (polling), or blocks in WFI (host/run.S). The other registers keep what the guest writes
 // (UART_REGS) so that drivers probing and configuring the UART see a PL011; the ID registers
 // read as QEMU's PL011.
 #define UARTDR      0x000
@@ -209,6 +211,7 @@ vpl011_access:
     cbz     x5, 20f
     cmp     x20, #UARTDR                // ---- writes
     b.ne    1f
+    str     xzr, [x19, #VM_UART_POLLS]
     mov     x0, x19
     and     x1, x21, #0xFF
     bl      vm_console_putc
@@ -247,7 +250,14 @@ vpl011_access:
 20: mov     x0, #0                      // ---- reads
     cmp     x20, #UARTFR
     b.ne    1f
-    mov     x0, #UARTFR_TXFE
+    ldr     x9, [x19, #VM_UART_POLLS]   // a second status read with nothing sent between:
+    add     x9, x9, #1                  // the guest polls for input, and what it printed of
+    str     x9, [x19, #VM_UART_POLLS]   // a line (a prompt) must show now
+    cmp     x9, #2
+    b.ne    7f
+    mov     x0, x19
+    bl      vm_console_flush
+7:  mov     x0, #UARTFR_TXFE
     bl      vpl011_phys_rx              // x9 = the board's UART, or 0 for no input
     mov     x10, #UARTFR_RXFE
     cbz     x9, 5f

@@ -319,21 +319,22 @@
 #define VM_CON_LEN 152  // bytes in CON_BUF
 #define VM_CON_BUF 160  // 120 x 1 bytes  the virtual UART's current line
 #define VM_UART_REGS 280  // 8 x 8 bytes  PL011 CR, LCR_H, IBRD, FBRD, IFLS, IMSC, RIS, DMACR
-#define VM_FLASH_PA 344  // physical address of its flash banks (VM_FLASH_SPAN bytes), or 0
-#define VM_DTB_COPY 352  // physical address of the pristine device tree (a reset rewrites it)
-#define VM_DTB_SIZE 360  // its size in bytes
-#define VM_FL_CMD 368  // 2 x 8 bytes  per bank: the command in progress (0: read array)
-#define VM_FL_WCYCLE 384  // 2 x 8 bytes  per bank: write cycle of the command
-#define VM_FL_STATUS 400  // 2 x 8 bytes  per bank: status register (SR.7 ready, SR.5, SR.4 errors)
-#define VM_FL_COUNTER 416  // 2 x 8 bytes  per bank: write-to-buffer words left
-#define VM_FL_UNMAPPED 432  // 2 x 8 bytes  per bank: 1 while out of stage 2 (not in read-array mode)
-#define VM_RESETS 448  // system resets carried out (PSCI SYSTEM_RESET of a VM with a bios)
-#define VM_DB_VALUE 456  // doorbell: last value rung
-#define VM_DB_COUNT 464  // doorbell: rings
-#define VM_DB_SEEN 472  // doorbell: guest virtual count when the backend saw the last ring
-#define VM_DB_SEEN_PMC 480  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
-#define VM_DB_RAISED_PMC 488  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
-#define VM_SIZE 496
+#define VM_UART_POLLS 344  // UARTFR reads since the last UARTDR write (2: the guest polls)
+#define VM_FLASH_PA 352  // physical address of its flash banks (VM_FLASH_SPAN bytes), or 0
+#define VM_DTB_COPY 360  // physical address of the pristine device tree (a reset rewrites it)
+#define VM_DTB_SIZE 368  // its size in bytes
+#define VM_FL_CMD 376  // 2 x 8 bytes  per bank: the command in progress (0: read array)
+#define VM_FL_WCYCLE 392  // 2 x 8 bytes  per bank: write cycle of the command
+#define VM_FL_STATUS 408  // 2 x 8 bytes  per bank: status register (SR.7 ready, SR.5, SR.4 errors)
+#define VM_FL_COUNTER 424  // 2 x 8 bytes  per bank: write-to-buffer words left
+#define VM_FL_UNMAPPED 440  // 2 x 8 bytes  per bank: 1 while out of stage 2 (not in read-array mode)
+#define VM_RESETS 456  // system resets carried out (PSCI SYSTEM_RESET of a VM with a bios)
+#define VM_DB_VALUE 464  // doorbell: last value rung
+#define VM_DB_COUNT 472  // doorbell: rings
+#define VM_DB_SEEN 480  // doorbell: guest virtual count when the backend saw the last ring
+#define VM_DB_SEEN_PMC 488  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
+#define VM_DB_RAISED_PMC 496  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
+#define VM_SIZE 512
 
 // MAN: the boot manifest, at HV_MANIFEST
 #define MAN_MAGIC 0  // MANIFEST_MAGIC
@@ -346,8 +347,8 @@
 #define MAN_PANIC_ESR 56
 #define MAN_PANIC_ELR 64
 #define MAN_PANIC_FAR 72
-#define MAN_VMS 80  // 8 x 496 bytes  VM records
-#define MAN_SIZE 4048
+#define MAN_VMS 80  // 8 x 512 bytes  VM records
+#define MAN_SIZE 4176
 
 // VGICD: a VM's emulated GICv3 distributor (KVM: struct vgic_dist); array vgic_dists, by VM index
 #define VGICD_LOCK 0  // spinlock over the VM's virtual GIC state (distributor and redistributors)
