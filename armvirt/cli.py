@@ -359,8 +359,8 @@ def _check_bios_args(args) -> str | None:
         if value is not None:
             return f"{option} is for an IMAGE, not for --bios"
     if args.el_given and args.el != 2:
-        return ("--bios starts the firmware at the highest EL, as qemu -bios does: "
-                f"--el {args.el} does not apply")
+        return ("--bios starts the firmware at the highest EL (EL2 on the bare board), as "
+                f"qemu -bios does: --el {args.el} does not apply")
     return None
 
 
