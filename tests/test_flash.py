@@ -185,3 +185,24 @@ def test_bad_bios_and_pflash_inputs_of_a_vm(tmp_path):
         assert r.returncode == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and words in err, (args, err)
         assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("hv", ["split", "direct"])
+def test_the_firmware_checks_a_vm_flash_in_the_manifest(tmp_path, hv):
+    """The firmware does not trust the manifest: a bios VM's flash that is not right after its
+    RAM (here: over the hypervisor) is refused before any VM runs."""
+    from armvirt.hv import abi
+    from armvirt.hv.console import ConsoleDemux
+    from armvirt.hv.launch import HvConfig, VMConfig, launch
+    out: dict[str, bytearray] = {"hv": bytearray(), "vm0": bytearray()}
+    demux = ConsoleDemux({k: v.extend for k, v in out.items()}, out["vm0"].extend)
+    m, _ = launch(HvConfig([VMConfig(None, bios=str(firmware("flash_reset", tmp_path)))],
+                           mode=hv), uart=demux.feed)
+    vm0 = abi.HV_MANIFEST + abi.MANIFEST.off("VMS")
+    m.write_phys(vm0 + abi.VM.off("FLASH_PA"), abi.HV_BASE.to_bytes(8, "little"))
+    info = m.run(50_000_000)
+    demux.flush()
+    assert info.reason == "system_off"
+    assert out["hv"] == b"bad boot manifest: memory is not inside RAM above the hypervisor " \
+                        b"(VM 0)\n"
+    assert not out["vm0"]
