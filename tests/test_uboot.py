@@ -251,6 +251,8 @@ def test_uboot_as_a_guest_saveenv_survives_a_reset(tmp_path, hv):
     u.m.uart_input(b" ")
     u.until(PROMPT)
     assert "armvirt_marker=flash-ok" in u.command("printenv armvirt_marker")
+    from armvirt.hv.launch import result
+    assert result(u.m, u.run_info).vms[0].resets == 1
     u.save_flash()
     assert b"armvirt_marker=flash-ok" in store.read_bytes()
 

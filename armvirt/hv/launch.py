@@ -112,6 +112,7 @@ class VMResult:
     vcpus: list[VCPUResult]
     esr: int = 0                     # the exit that stopped it, when the hypervisor did
     elr: int = 0
+    resets: int = 0                  # system resets carried out (a VM with a bios)
 
 
 @dataclass
@@ -445,7 +446,8 @@ def result(m, run: Launched) -> HvResult:
         base = M.off("VMS") + i * V.size
         st = V.get(man, base, "STATE")
         vms.append(VMResult(vm.name, abi.VM_STATE_NAMES.get(st, f"state {st}"), per_vm[i],
-                            V.get(man, base, "ESR"), V.get(man, base, "ELR")))
+                            V.get(man, base, "ESR"), V.get(man, base, "ELR"),
+                            V.get(man, base, "RESETS")))
     panic = None
     if hv_state == "panic":
         panic = {k.lower(): M.get(man, 0, f"PANIC_{k}") for k in ("PE", "ESR", "ELR", "FAR")}

@@ -375,7 +375,10 @@ vflash_cfi:
 // again at the firmware's first word (IPA 0, EL1, x0 = 0) with the architectural reset state;
 // its virtual GIC, timers and PL011 reset; the flash back in read-array mode; the device tree
 // written again at the start of its RAM (a ROM blob QEMU copies again); RAM and flash contents
-// kept. Any other VM is stopped (the reset reported), as before.
+// kept. Any other VM is stopped (the reset reported), as before. The other vCPUs are expected
+// to be parked (off, or blocked in WFI, as Linux and U-Boot leave them before a reset): one
+// running at this moment on another PE is switched off, but its registers, saved at its next
+// exit, are not reset — and if it is vCPU 0, that save undoes its reset.
     .global vm_system_reset
     .type   vm_system_reset, %function
 vm_system_reset:
