@@ -541,7 +541,8 @@ def cmd_run(args) -> int:
         if console is not None:
             console.restore()
         if demux is not None:
-            demux.flush()
+            from armvirt.hv.launch import unsent_output
+            demux.flush(unsent_output(m, hv_run))
         if hv_run is not None:
             from armvirt.hv.launch import save_flash
             save_flash(m, hv_run)

@@ -228,3 +228,46 @@ def test_busybox_shell_on_a_terminal(tmp_path, mode):
         assert s.restored()
     finally:
         s.close()
+
+
+# Prints "partial" (no newline) on the VM's PL011, then spins: the line stays in the
+# hypervisor's buffer for the VM.
+PARTIAL_THEN_SPIN = f"""
+    ldr     x20, ={memmap.UART_BASE:#x}
+    adr     x2, text
+2:  ldrb    w0, [x2], #1
+    cbz     w0, 1f
+    str     w0, [x20]
+    b       2b
+1:  b       1b
+text:
+    .asciz  "partial"
+    .balign 4
+    .ltorg
+"""
+
+
+@pytest.mark.parametrize("hv", ["split", "direct"])
+def test_interrupted_guest_keeps_its_unsent_line(tmp_path, hv):
+    """A VM's console output goes out a line at a time; when the run is interrupted (SIGINT,
+    status 130) what it printed of its current line is read from the hypervisor's buffer and
+    written out, not lost."""
+    import signal
+    img = tmp_path / "partial.bin"
+    img.write_bytes(assemble(PARTIAL_THEN_SPIN, memmap.RAM_BASE).code)
+    p = subprocess.Popen([sys.executable, "-m", "armvirt.cli", "run", "--hv", hv, "--load-addr",
+                          hex(memmap.RAM_BASE), str(img)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        banner = b""
+        while b"armvirt hypervisor" not in banner:    # the firmware is up; the VM runs
+            line = p.stderr.readline()
+            assert line, banner
+            banner += line
+        time.sleep(2)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert out == b"partial", (out, err)

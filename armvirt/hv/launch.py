@@ -363,6 +363,19 @@ def load_vm_bios(m, vm: PlannedVM, target: _VMMemory) -> BootInfo:
                     segments=[(memmap.FLASH_BASE, len(bios))], path=vm.cfg.bios, dtb_blob=blob)
 
 
+def unsent_output(m, run: "Launched") -> dict[str, bytes]:
+    """What each VM printed of a line that its virtual PL011 has not sent to the console yet
+    (the firmware sends whole lines; a VM that stops has its last one sent): for a run that is
+    interrupted, so that nothing the guest printed is lost."""
+    out = {}
+    for i, vm in enumerate(run.plan.vms):
+        base = manifest_vm_base(i)
+        n = int.from_bytes(m.read_phys(base + abi.VM.off("CON_LEN"), 8), "little")
+        if 0 < n <= abi.CONSOLE_LINE:
+            out[vm.name] = m.read_phys(base + abi.VM.off("CON_BUF"), n)
+    return out
+
+
 def save_flash(m, run: "Launched") -> None:
     """Write each bios VM's flash bank 1 back to its ``pflash`` file (QEMU's pflash drive keeps
     the guest's changes): at the end of a run, however it ended."""
