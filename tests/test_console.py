@@ -62,8 +62,13 @@ def run_args(image) -> list[str]:
             hex(memmap.RAM_BASE)]
 
 
-def test_input_from_a_pipe_reaches_the_guest(echo_image):
-    r = subprocess.run(run_args(echo_image), input=b"hello, guest\x01x\nq", capture_output=True,
+@pytest.mark.parametrize("where", [["--bare"], ["--hv", "split"], ["--hv", "direct"]])
+def test_input_from_a_pipe_reaches_the_guest(echo_image, where):
+    """On the bare board, and as a guest polling its virtual PL011 (UARTFR.RXFE and UARTDR read
+    through to the board's UART by the hypervisor)."""
+    args = run_args(echo_image)
+    args[args.index("--bare"):args.index("--bare") + 1] = where
+    r = subprocess.run(args, input=b"hello, guest\x01x\nq", capture_output=True,
                        timeout=600, cwd=ROOT)
     assert r.stdout == b"ready\nhello, guest\x01x\nq"      # no escapes on a pipe
     assert r.returncode == 0, r.stderr
