@@ -50,6 +50,9 @@ s2_build:
     add     x5, x20, #(S2_FLASH_L2 * 4096)   // the flash's level-2 table: IPA GiB 0
     orr     x6, x5, #S2_DESC_TABLE
     str     x6, [x20]
+    mov     x6, #FLASH_SR_READY         // both banks at power-on: status ready, read array
+    str     x6, [x19, #VM_FL_STATUS]
+    str     x6, [x19, #VM_FL_STATUS + 8]
     mov     x0, x19
     mov     x1, #0
     mov     x2, #1
