@@ -489,8 +489,7 @@ def cmd_run(args) -> int:
     # What is typed goes to the board's PL011 (under the hypervisor: on to the first VM's,
     # through the firmware: firmware/host/mmio.S).
     console = StdinConsole(0)
-    if console is not None:
-        m.uart_source, m.uart_source_waits = console.read, console.waits
+    m.uart_source, m.uart_source_waits = console.read, console.waits
     m.stuck_sink = lambda line: print(f"armvirt: {line}", file=sys.stderr, flush=True)
     try:
         if console is not None:

@@ -343,10 +343,10 @@ def load_vm_bios(m, vm: PlannedVM, target: _VMMemory) -> BootInfo:
     from armvirt import pflash as pf
     from armvirt.loader import _firmware_dtb
     try:
-        bios = pf.read_bios(vm.cfg.bios)
-        store = pf.read_pflash(vm.cfg.pflash) if vm.cfg.pflash is not None else None
+        bios = pf.read_bios(vm.cfg.bios, "bios")
+        store = pf.read_pflash(vm.cfg.pflash, "pflash") if vm.cfg.pflash is not None else None
     except ValueError as e:
-        raise LaunchError(f"VM {vm.name}: {str(e).replace('--bios', 'bios').replace('--pflash', 'pflash')}") from None
+        raise LaunchError(f"VM {vm.name}: {e}") from None
     blob = _firmware_dtb(target, vm.cfg.append, vm.cfg.dtb)
     fpa = flash_pa(vm)
     m.write_phys(fpa, bios)
