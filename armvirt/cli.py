@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--vm", action="append", default=[], metavar="SPEC",
                    help="a VM: IMAGE[,name=N][,mem=SIZE][,vcpus=N][,pin=PE:PE][,append=ARGS]"
                    "[,initrd=FILE][,dtb=FILE][,output=FILE][,kind=K][,load-addr=A][,base=PA]"
-                   "[,stage2=on|off]; repeatable")
+                   "[,stage2=on|off], or bios=FILE[,pflash=FILE][,...] instead of IMAGE; "
+                   "repeatable")
     r.add_argument("--config", metavar="FILE",
                    help="the VMs in a TOML file ([[vm]] tables with the --vm keys; hv, smp, mem)")
     r.add_argument("--max-insns", type=_int, default=None, metavar="N",
@@ -220,8 +221,9 @@ def _board_options(r: argparse.ArgumentParser, image_optional: bool = False) -> 
                    "the default; cortex-a15; x-gene; or a TOML file like armvirt/profiles/*)")
     r.add_argument("--bios", default=None, metavar="FILE",
                    help="boot firmware from flash, as qemu -bios: FILE (at most 64 MiB) in "
-                   "CFI flash bank 0 at 0x0, started at EL2 with the DTB at the start of RAM "
-                   "(instead of IMAGE; on the bare board). A system reset restarts it")
+                   "CFI flash bank 0 at 0x0, started at the highest EL (EL2 bare, EL1 as a "
+                   "guest of the hypervisor) with the DTB at the start of RAM (instead of "
+                   "IMAGE). A system reset restarts it")
     r.add_argument("--pflash", default=None, metavar="FILE",
                    help="with --bios: flash bank 1 at 0x4000000, the firmware's variable store "
                    "(a 64 MiB file: truncate -s 64M FILE); the guest's changes are written "
@@ -305,9 +307,10 @@ def _hv_config(args):
     board)."""
     from armvirt.hv.config import load_config, parse_vm_spec
     from armvirt.hv.launch import HvConfig, VMConfig
-    if args.image:
+    if args.image or args.bios:
         cfg = HvConfig([VMConfig(args.image, mem=args.mem, vcpus=args.smp, append=args.append,
-                                 load_addr=args.load_addr, initrd=args.initrd, dtb=args.dtb)])
+                                 load_addr=args.load_addr, initrd=args.initrd, dtb=args.dtb,
+                                 bios=args.bios, pflash=args.pflash)])
         cfg.smp = args.smp
     else:
         cfg = load_config(args.config) if args.config else HvConfig([])
@@ -320,6 +323,8 @@ def _hv_config(args):
         cfg.mode = args.hv
     from armvirt.loader import LoadError, refuse_unknown
     for vm in cfg.vms:     # the loader's strict rule, for what a user names on the command line
+        if vm.image is None:
+            continue       # a bios: any bytes are firmware
         try:
             with open(vm.image, "rb") as f:
                 head = f.read(4096)
@@ -340,9 +345,8 @@ def _check_run_args(args) -> str | None:
     problem = _check_bios_args(args)
     if problem:
         return problem
-    if args.bios and not args.bare:
-        return ("--bios needs --bare: firmware in flash as a guest of the hypervisor is not "
-                "supported yet")
+    if args.bios and (args.vm or args.config):
+        return "--bios is the one VM's firmware: with --vm/--config, give each VM its bios="
     if args.bare and args.bios:
         return None
     if args.bare:
@@ -354,7 +358,7 @@ def _check_run_args(args) -> str | None:
     if args.rtc is not None:
         return ("--rtc sets the board's PL031, which guests of the hypervisor do not see: "
                 "use --bare")
-    if not args.image and not args.vm and not args.config:
+    if not args.image and not args.bios and not args.vm and not args.config:
         return "the following arguments are required: IMAGE (or --vm/--config)"
     if args.image and (args.vm or args.config):
         return "give IMAGE, or the VMs with --vm/--config, not both"
@@ -375,8 +379,8 @@ def _check_bios_args(args) -> str | None:
         if value is not None:
             return f"{option} is for an IMAGE, not for --bios"
     if args.el_given and args.el != 2:
-        return ("--bios starts the firmware at EL2, the highest EL, as qemu -bios does: "
-                f"--el {args.el} does not apply")
+        return ("--bios starts the firmware at the highest EL (EL2 on the bare board), as "
+                f"qemu -bios does: --el {args.el} does not apply")
     return None
 
 
@@ -504,10 +508,10 @@ def cmd_run(args) -> int:
                                          cpu_hz=m.profile.cpu_hz,
                                          namer=namer if hv_run is not None else None)
     from armvirt.console import ConsoleQuit, StdinConsole
-    console = None
-    if args.bare:   # what is typed goes to the board's PL011 (under the hypervisor: not yet)
-        console = StdinConsole(0)
-        m.uart_source, m.uart_source_waits = console.read, console.waits
+    # What is typed goes to the board's PL011 (under the hypervisor: on to the first VM's,
+    # through the firmware: firmware/host/mmio.S).
+    console = StdinConsole(0)
+    m.uart_source, m.uart_source_waits = console.read, console.waits
     m.stuck_sink = lambda line: print(f"armvirt: {line}", file=sys.stderr, flush=True)
     timer = None
     if args.exit_timing:
@@ -562,7 +566,11 @@ def cmd_run(args) -> int:
         if console is not None:
             console.restore()
         if demux is not None:
-            demux.flush()
+            from armvirt.hv.launch import unsent_output
+            demux.flush(unsent_output(m, hv_run))
+        if hv_run is not None:
+            from armvirt.hv.launch import save_flash
+            save_flash(m, hv_run)
         for f in files:
             f.close()
     if "unimp" in args.trace:

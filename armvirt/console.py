@@ -62,7 +62,8 @@ class StdinConsole:
     @property
     def waits(self) -> bool:
         """Whether a run with every PE asleep should wait for input (a person may type), or
-        end as it would without input (a pipe or a file has said all it will)."""
+        end as it would without input once what a pipe or a file holds now has been read
+        (Machine.run looks for it first: a guest may sleep until its receive interrupt)."""
         return self.tty
 
     def read(self, timeout: float) -> bytes | None:

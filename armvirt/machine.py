@@ -772,10 +772,14 @@ class Machine:
                 info = self._handle_exit(code)
                 self._drain_uart()
                 if self.uart_source is not None:
-                    if info is not None and info.reason == "idle" and self.uart_source_waits:
-                        # Every PE sleeps: only what is typed can wake one. Wait for it.
-                        self._console_input(self.uart_source(0.1))
-                        continue
+                    if info is not None and info.reason == "idle":
+                        # Every PE sleeps: only input can wake one. A person may still type:
+                        # wait for it. A pipe or a file may hold input not read yet: look
+                        # before giving up (a guest waiting in WFI for its receive interrupt).
+                        data = self.uart_source(0.1)
+                        self._console_input(data)
+                        if self.uart_source_waits or data:
+                            continue
                     now = time.perf_counter()
                     if now - self._last_poll >= self.INPUT_POLL_SECONDS:
                         self._last_poll = now

@@ -243,29 +243,29 @@ class CFIFlash:
                 f.write(data)
 
 
-def read_bios(path: str) -> bytes:
+def read_bios(path: str, option: str = "--bios") -> bytes:
     """The firmware image for bank 0: at most a bank (QEMU's -bios: the rest of the bank is
-    zero). Raises ValueError with a one-line message."""
-    data = _read(path, "--bios")
+    zero). Raises ValueError with a one-line message naming ``option`` (a VM's ``bios``)."""
+    data = _read(path, option)
     if not data:
-        raise ValueError(f"--bios: {path} is empty")
+        raise ValueError(f"{option}: {path} is empty")
     if len(data) > memmap.FLASH_BANK_SIZE:
-        raise ValueError(f"--bios: {path} is {len(data)} bytes, larger than the flash bank "
+        raise ValueError(f"{option}: {path} is {len(data)} bytes, larger than the flash bank "
                          f"({memmap.FLASH_BANK_SIZE >> 20} MiB)")
     return data
 
 
-def read_pflash(path: str) -> bytes:
+def read_pflash(path: str, option: str = "--pflash") -> bytes:
     """The variable store for bank 1: a file of exactly the bank's size, as QEMU requires of
     a pflash drive (``truncate -s 64M FILE`` makes an empty one), writable since changes are
     written back."""
-    data = _read(path, "--pflash")
+    data = _read(path, option)
     if len(data) != memmap.FLASH_BANK_SIZE:
-        raise ValueError(f"--pflash: {path} is {len(data)} bytes; a flash bank is exactly "
+        raise ValueError(f"{option}: {path} is {len(data)} bytes; a flash bank is exactly "
                          f"{memmap.FLASH_BANK_SIZE} ({memmap.FLASH_BANK_SIZE >> 20} MiB): "
                          f"make one with truncate -s 64M {path}")
     if not os.access(path, os.W_OK):
-        raise ValueError(f"--pflash: {path} is not writable (the guest's changes are written "
+        raise ValueError(f"{option}: {path} is not writable (the guest's changes are written "
                          f"back to it)")
     return data
 

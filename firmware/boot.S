@@ -110,7 +110,8 @@ hv_init:
     bl      vm_create
     add     x21, x21, #1
     b       1b
-2:  bl      log_begin
+2:  bl      vpl011_console_init         // host/mmio.S: the console input to its VM
+    bl      log_begin
 #ifdef HV_SPLIT
     log_s   "armvirt hypervisor (split: exits handled by the host part at EL1), "
 #else
@@ -255,7 +256,19 @@ manifest_check:
     cmp     x3, x4
     b.lo    9f
     add     x4, x3, x2
-    cmp     x4, x12
+    ldr     x5, [x14, #VM_FLASH_PA]     // a bios VM's flash: right after its RAM, stage 2 on,
+    cbz     x5, 16f                     // its device tree's copy no larger than its room
+    cmp     x5, x4
+    b.ne    9f
+    ldr     x6, [x14, #VM_FLAGS]
+    tbnz    x6, #0, 9f                  // (VM_F_NO_STAGE2)
+    ldr     x6, [x14, #VM_DTB_SIZE]
+    ldr     x7, =VM_FLASH_PRIV
+    cmp     x6, x7
+    b.hi    9f
+    ldr     x6, =VM_FLASH_SPAN
+    add     x4, x4, x6                  // [x3, x4): its RAM and flash
+16: cmp     x4, x12
     b.hi    9f
     mov     x5, #0                      // no overlap with the VMs before it
 12: cmp     x5, x1
@@ -266,6 +279,11 @@ manifest_check:
     ldr     x7, [x6, #VM_PA_BASE]
     ldr     x8, [x6, #VM_MEM_SIZE]
     add     x8, x7, x8                  // other: [x7, x8), this: [x3, x4)
+    ldr     x15, [x6, #VM_FLASH_PA]
+    cbz     x15, 17f
+    ldr     x15, =VM_FLASH_SPAN
+    add     x8, x8, x15
+17:
     cmp     x3, x8
     b.hs    14f
     cmp     x7, x4

@@ -20,6 +20,11 @@ nr_vcpus_total:
     .size   nr_vcpus_total, . - nr_vcpus_total
 console_lock:
     .quad   0
+    .global console_in_vm
+    .type   console_in_vm, %object
+console_in_vm:                          // the VM that reads the console input, or 0 (host/mmio.S)
+    .quad   0
+    .size   console_in_vm, . - console_in_vm
     .global vgic_nr_lrs
     .type   vgic_nr_lrs, %object
 vgic_nr_lrs:                            // ICH_VTR_EL2.ListRegs + 1 (boot.S: vgic_probe)

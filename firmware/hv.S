@@ -30,6 +30,7 @@
 #include "host/exits.S"
 #include "host/psci.S"
 #include "host/mmio.S"
+#include "host/vflash.S"
 #include "host/sysreg.S"
 #include "host/ptimer.S"
 #include "host/pmu.S"

@@ -7,6 +7,10 @@ pflash0 drive on qemu-system-aarch64 (``-bios`` would make QEMU's bank 0 writabl
 bank 0 is read-only, as QEMU's is for a read-only drive, the usual EDK2 set-up), and both the
 console output and the variable store written back to the ``--pflash`` file must be identical.
 tests/images/flash_reset.S checks that a system reset restarts the firmware with bank 1 kept.
+
+Both again as a guest of the hypervisor (``--hv split|direct --bios``): the VM's banks are
+mapped read-only in stage 2 in read-array mode and emulated by the firmware otherwise
+(firmware/host/vflash.S); the same answers, the same variable store, the same resets (of the VM).
 """
 from __future__ import annotations
 
@@ -66,6 +70,32 @@ def test_cfi_commands_match_qemu(tmp_path):
     assert (tmp_path / "ours.vars").read_bytes() == (tmp_path / "qemu.vars").read_bytes()
 
 
+@pytest.mark.parametrize("hv", ["split", "direct"])
+def test_cfi_commands_as_a_guest_match_qemu(tmp_path, hv):
+    """The same image as the VM's bios: it starts at EL1 (the guest's highest EL), its SMC
+    SYSTEM_OFF trapped by the hypervisor; every answer and the variable store as QEMU's."""
+    fw = firmware("flash_cfi", tmp_path)
+    ours = armvirt("--hv", hv, "--bios", fw, "--pflash", empty_bank(tmp_path / "ours.vars"))
+    assert ours.returncode == 0, ours.stderr.decode()
+    q = qemu(fw, empty_bank(tmp_path / "qemu.vars"), tmp_path)
+    assert q.returncode == 0, q.stderr.decode()
+    assert ours.stdout == q.stdout.replace(b"\r\n", b"\n")
+    assert (tmp_path / "ours.vars").read_bytes() == (tmp_path / "qemu.vars").read_bytes()
+
+
+@pytest.mark.parametrize("hv", ["split", "direct"])
+def test_vm_reset_restarts_its_firmware_with_the_variable_store_kept(tmp_path, hv):
+    fw = firmware("flash_reset", tmp_path)
+    store = empty_bank(tmp_path / "vars")
+    r = armvirt("--hv", hv, "--vm", f"bios={fw},pflash={store}")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"b0\nb1\nb2\nb3\n"
+    assert b"[hv] VM vm0 reset: its firmware starts again" in r.stderr
+    assert store.read_bytes()[:16] == b"\x0b" * 12 + b"\0" * 4
+    r = armvirt("--hv", hv, "--bios", fw, "--pflash", store)
+    assert r.stdout == b"b3\n" and r.returncode == 0, r.stderr.decode()   # it goes on counting
+
+
 def test_reset_restarts_firmware_with_the_variable_store_kept(tmp_path):
     fw = firmware("flash_reset", tmp_path)
     r = armvirt("--bare", "--bios", fw)
@@ -114,7 +144,6 @@ def test_bad_bios_and_pflash_inputs(tmp_path):
         (["--bare", "--bios", fw, fw], "not both"),
         (["--bare", "--bios", fw, "--initrd", fw], "--initrd"),
         (["--bare", "--bios", fw, "--el", "1"], "EL2"),
-        (["--bios", fw], "--bios needs --bare"),
     ]
     for args, words in cases:
         r = armvirt(*args)
@@ -122,3 +151,58 @@ def test_bad_bios_and_pflash_inputs(tmp_path):
         assert r.returncode == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and words in err, (args, err)
         assert "Traceback" not in err
+
+
+def test_bad_bios_and_pflash_inputs_of_a_vm(tmp_path):
+    """The hypervisor's bios/pflash (--bios with --hv, a VM's bios= and pflash= keys, the same
+    keys in a TOML file): one line, exit 2, nothing run."""
+    fw = firmware("flash_reset", tmp_path)
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(BANK + 1)
+    small_vars = tmp_path / "small.vars"
+    small_vars.write_bytes(b"\xff" * 4096)
+    toml = tmp_path / "vms.toml"
+    toml.write_text(f'[[vm]]\nbios = "{fw}"\nimage = "{fw}"\n')
+    cases = [
+        (["--hv", "split", "--bios", tmp_path / "missing.bin"], "missing.bin"),
+        (["--hv", "direct", "--bios", big], "larger than the flash bank"),
+        (["--hv", "split", "--bios", fw, "--pflash", small_vars], "exactly"),
+        (["--hv", "split", "--vm", f"bios={tmp_path / 'none.bin'}"], "none.bin"),
+        (["--vm", f"bios={fw},pflash={tmp_path / 'none.vars'}"], "none.vars"),
+        (["--vm", f"{fw},bios={fw}"], "not both"),
+        (["--vm", f"{fw},load-addr=0x40000000,pflash={small_vars}"], "pflash needs a bios"),
+        (["--vm", f"bios={fw},initrd={fw}"], "initrd is for an image"),
+        (["--vm", f"bios={fw},stage2=off"], "needs stage 2"),
+        (["--vm", "bios=,name=a"], "empty file name"),
+        (["--bios", fw, "--vm", f"bios={fw}"], "give each VM its bios="),
+        (["--config", toml], "not both"),
+        (["--hv", "split", "--bios", fw, "--initrd", fw], "--initrd"),
+    ]
+    for args, words in cases:
+        r = armvirt(*args)
+        err = r.stderr.decode()
+        assert r.returncode == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1 and words in err, (args, err)
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("hv", ["split", "direct"])
+def test_the_firmware_checks_a_vm_flash_in_the_manifest(tmp_path, hv):
+    """The firmware does not trust the manifest: a bios VM's flash that is not right after its
+    RAM (here: over the hypervisor) is refused before any VM runs."""
+    from armvirt.hv import abi
+    from armvirt.hv.console import ConsoleDemux
+    from armvirt.hv.launch import HvConfig, VMConfig, launch
+    out: dict[str, bytearray] = {"hv": bytearray(), "vm0": bytearray()}
+    demux = ConsoleDemux({k: v.extend for k, v in out.items()}, out["vm0"].extend)
+    m, _ = launch(HvConfig([VMConfig(None, bios=str(firmware("flash_reset", tmp_path)))],
+                           mode=hv), uart=demux.feed)
+    vm0 = abi.HV_MANIFEST + abi.MANIFEST.off("VMS")
+    m.write_phys(vm0 + abi.VM.off("FLASH_PA"), abi.HV_BASE.to_bytes(8, "little"))
+    info = m.run(50_000_000)
+    demux.flush()
+    assert info.reason == "system_off"
+    assert out["hv"] == b"bad boot manifest: memory is not inside RAM above the hypervisor " \
+                        b"(VM 0)\n"
+    assert not out["vm0"]

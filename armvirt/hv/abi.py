@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from armvirt import costs, memmap
+from armvirt import pflash as _pflash
 
 # ---------------------------------------------------------------------------------------------
 # Physical memory of a hypervisor run
@@ -41,6 +42,20 @@ VM_MEM_BASE = HV_BASE + HV_SIZE
 VM_MEM_ALIGN = 2 << 20
 VM_MEM_MIN = 2 << 20
 VM_MEM_MAX = 4 << 30         # four level-2 tables per VM: IPA 0x4000_0000..0x1_4000_0000
+# A VM with a ``bios`` has the virt board's two CFI flash banks at IPA FLASH_BASE (0x0) and
+# 0x0400_0000 (firmware/host/vflash.S). Their contents live in physical RAM right after the
+# VM's own (VM_FLASH_PA, 2 MiB-aligned): bank 0, bank 1, then VM_FLASH_PRIV, the hypervisor's
+# private copy of the VM's device tree (written to the start of its RAM again at a reset).
+VM_FLASH_PRIV = 2 << 20
+VM_FLASH_SPAN = 2 * memmap.FLASH_BANK_SIZE + VM_FLASH_PRIV
+# What the emulated banks answer: the same device as the bare board's (armvirt/pflash.py).
+FLASH_ID_MANUFACTURER = _pflash.ID_MANUFACTURER
+FLASH_ID_DEVICE = _pflash.ID_DEVICE
+FLASH_SR_READY = _pflash.SR_READY
+FLASH_SR_ERASE_ERROR = _pflash.SR_ERASE_ERROR
+FLASH_SR_PROGRAM_ERROR = _pflash.SR_PROGRAM_ERROR
+FLASH_CFI_TABLE = _pflash.cfi_table()      # bytes: rendered as FLASH_CFI_BYTES by gen_abi
+FLASH_CFI_LEN = len(FLASH_CFI_TABLE)
 
 MAX_VMS = 8
 MAX_VCPUS_PER_VM = 8
@@ -73,11 +88,16 @@ S2_SL0 = 1                   # start at level 1: one 512-entry table, 1 GiB per 
 VTCR_PS_40BIT = 0b010
 VTCR_VALUE = ((1 << 31) | (VTCR_PS_40BIT << 16) | (0b00 << 14) | (0b11 << 12) | (0b01 << 10)
               | (0b01 << 8) | (S2_SL0 << 6) | S2_T0SZ)   # RES1, PS, TG0 4K, SH0 IS, WBWA, SL0, T0SZ
-S2_L2_TABLES = VM_MEM_MAX >> 30                          # level-2 tables per VM
-S2_PAGES_PER_VM = 1 + S2_L2_TABLES                       # the level-1 table + the level-2 ones
+S2_L2_TABLES = VM_MEM_MAX >> 30                          # level-2 tables per VM (RAM)
+# the level-1 table, the level-2 ones of RAM, and one for IPA 0..1 GiB (the flash banks)
+S2_PAGES_PER_VM = 1 + S2_L2_TABLES + 1
+S2_FLASH_L2 = 1 + S2_L2_TABLES                           # its page in the VM's pool slot
 S2_DESC_TABLE = 0b11
 # Block: valid, MemAttr = 0b1111 (Normal WB), S2AP = 0b11 (read/write), SH = 0b11, AF = 1.
 S2_DESC_BLOCK_RAM = 0b01 | (0xF << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10)
+# A flash bank in read-array mode: the same, read-only (S2AP = 0b01) and executable, so that
+# code runs from it in place and only writes (commands) fault (a permission fault, ISV = 1).
+S2_DESC_BLOCK_ROM = 0b01 | (0xF << 2) | (0b01 << 6) | (0b11 << 8) | (1 << 10)
 VTTBR_VMID_SHIFT = 48
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +144,8 @@ SPSR_M_MASK = 0xF
 # Host -> EL2 hypercalls of the split build (our own ABI, in x0; KVM's __kvm_call_hyp).
 HOST_HC_VCPU_RUN = 1         # x1 = vCPU: run it until an exit the host must see; x0 = exit code
 HOST_HC_NOP = 2              # return at once (measures the host<->EL2 round trip)
+HOST_HC_S2_FLUSH = 3         # x1 = VM: its stage-2 mapping changed; invalidate its TLB entries
+                             # (KVM's __kvm_tlb_flush_vmid: TLBI at EL2 under the VM's VMID)
 
 # Guest hypercalls (Arm DEN 0028 SMCCC): function ID in W0, results in X0..X3, X4..X17 kept.
 SMCCC_VERSION = 0x8000_0000
@@ -171,6 +193,8 @@ VM_STATE_NAMES = {VM_STATE_NEW: "not started", VM_STATE_RUNNING: "running",
                   VM_STATE_CRASHED: "stopped by the hypervisor"}
 VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED = 0, 1, 2
 VM_F_NO_STAGE2 = 1 << 0      # bring-up: no stage 2, IPA = PA, no isolation (see firmware/README)
+VM_F_CONSOLE_IN = 1 << 1     # what is typed on the board's UART goes to this VM's PL011
+                             # (one VM: armvirt/hv/launch.py gives it to the first one)
 
 # ---------------------------------------------------------------------------------------------
 # Interrupts: the physical GIC as the hypervisor uses it, and the virtual GIC of each VM
@@ -181,6 +205,8 @@ VM_F_NO_STAGE2 = 1 << 0      # bring-up: no stage 2, IPA = PA, no isolation (see
 # stays active while the guest owns its virtual twin (a list register with HW = 1), and the
 # guest's EOI of the virtual interrupt deactivates the physical one (IHI 0069 6.3.1).
 SGI_KICK = 0                 # a PE tells another "look at your vCPUs again" (the kick IPI)
+UART_INTID = 32 + memmap.UART_SPI   # the board's PL011 (receive: the console input VM's) and
+                                    # each VM's virtual PL011, at the same INTID
 ICC_CTLR_EOIMODE = 1 << 1
 # The host part's own timer for waking up (a blocked vCPU's virtual timer deadline) and time
 # slicing: the EL2 physical timer (CNTHP, PPI 26) in the direct build; in the split build the
@@ -416,6 +442,17 @@ VM = Struct("VM", [
     F("CON_LEN", doc="bytes in CON_BUF"),
     F("CON_BUF", size=1, count=CONSOLE_LINE, align=8, doc="the virtual UART's current line"),
     F("UART_REGS", count=8, doc="PL011 CR, LCR_H, IBRD, FBRD, IFLS, IMSC, RIS, DMACR"),
+    F("UART_POLLS", doc="UARTFR reads since the last UARTDR write (2: the guest polls)"),
+    # Flash (a VM with a bios; firmware/host/vflash.S): config from Python, then per-bank state
+    F("FLASH_PA", doc="physical address of its flash banks (VM_FLASH_SPAN bytes), or 0"),
+    F("DTB_COPY", doc="physical address of the pristine device tree (a reset rewrites it)"),
+    F("DTB_SIZE", doc="its size in bytes"),
+    F("FL_CMD", count=2, doc="per bank: the command in progress (0: read array)"),
+    F("FL_WCYCLE", count=2, doc="per bank: write cycle of the command"),
+    F("FL_STATUS", count=2, doc="per bank: status register (SR.7 ready, SR.5, SR.4 errors)"),
+    F("FL_COUNTER", count=2, doc="per bank: write-to-buffer words left"),
+    F("FL_UNMAPPED", count=2, doc="per bank: 1 while out of stage 2 (not in read-array mode)"),
+    F("RESETS", doc="system resets carried out (PSCI SYSTEM_RESET of a VM with a bios)"),
     F("DB_VALUE", doc="doorbell: last value rung"),
     F("DB_COUNT", doc="doorbell: rings"),
     F("DB_SEEN", doc="doorbell: guest virtual count when the backend saw the last ring"),

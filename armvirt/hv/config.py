@@ -1,12 +1,18 @@
 """VM descriptions for the command line: ``--vm SPEC`` and ``--config vms.toml``.
 
-``--vm IMAGE[,key=value]...`` (repeatable), keys:
+``--vm IMAGE[,key=value]...`` or ``--vm bios=FILE[,key=value]...`` (repeatable), keys:
 
     name=NAME  mem=SIZE  vcpus=N  pin=PE[:PE...]  append=ARGS  initrd=FILE  dtb=FILE
     output=FILE
     kind=auto|elf|image|raw  load-addr=ADDR  base=ADDR  stage2=on|off
+    bios=FILE  pflash=FILE
 
 (a value cannot contain a comma: give such an ``append`` in a TOML file)
+
+``bios`` starts the VM from firmware in flash instead of an image, as ``--bios`` does on the
+bare board: the file in flash bank 0 at IPA 0 (read-only, run in place), bank 1 at 0x0400_0000
+emulated (``pflash``: a 64 MiB file for it, written back after the run), the device tree at the
+start of the VM's RAM (firmware/host/vflash.S).
 
 A TOML file (Python's tomllib) says the same with tables; paths are relative to the file::
 
@@ -31,7 +37,7 @@ from armvirt.hv.launch import HvConfig, LaunchError, VMConfig
 
 _VM_KEYS = {"name", "image", "mem", "vcpus", "pin", "append", "initrd", "dtb", "output", "kind",
             "load-addr",
-            "load_addr", "base", "stage2"}
+            "load_addr", "base", "stage2", "bios", "pflash"}
 
 
 def _size(value: Any, what: str) -> int:
@@ -70,14 +76,22 @@ def vm_from_dict(d: dict[str, Any], where: str, base_dir: Path | None = None) ->
     if unknown:
         raise LaunchError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
                           f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(_VM_KEYS - {'load_addr'}))})")
-    if "image" not in d:
-        raise LaunchError(f"{where}: no image")
+    if "image" not in d and "bios" not in d:
+        raise LaunchError(f"{where}: no image (or bios)")
+    if "image" in d and "bios" in d:
+        raise LaunchError(f"{where}: give an image or a bios, not both")
 
     def path(p: Any) -> str:
+        if not str(p):
+            raise LaunchError(f"{where}: an empty file name")
         p = Path(str(p))
         return str(base_dir / p) if base_dir is not None and not p.is_absolute() else str(p)
 
-    vm = VMConfig(image=path(d["image"]))
+    vm = VMConfig(image=path(d["image"]) if "image" in d else None)
+    if "bios" in d:
+        vm.bios = path(d["bios"])
+    if "pflash" in d:
+        vm.pflash = path(d["pflash"])
     if "name" in d:
         vm.name = str(d["name"])
     if "mem" in d:
@@ -110,8 +124,12 @@ def vm_from_dict(d: dict[str, Any], where: str, base_dir: Path | None = None) ->
 
 def parse_vm_spec(spec: str, index: int) -> VMConfig:
     """``IMAGE[,key=value...]``: the argument of one ``--vm``."""
-    image, *rest = spec.split(",")
-    d: dict[str, Any] = {"image": image}
+    first, *rest = spec.split(",")
+    d: dict[str, Any] = {}
+    if first.startswith("bios="):        # --vm bios=FILE,...: no image
+        rest.insert(0, first)
+    else:
+        d["image"] = first
     for item in rest:
         key, eq, value = item.partition("=")
         if not eq:

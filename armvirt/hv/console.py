@@ -45,10 +45,20 @@ class ConsoleDemux:
             start = nl + 1
         self._pending = buf[start:]
 
-    def flush(self) -> None:
-        """End of the run: the count of a repeated [hv] message, then what is left without a
-        newline goes out untagged."""
+    def flush(self, unsent: dict[str, bytes] | None = None) -> None:
+        """End of the run: the count of a repeated [hv] message; ``unsent``, what each VM had
+        printed of a line the firmware had not sent yet when the run stopped (interrupted:
+        :func:`armvirt.hv.launch.unsent_output`), to its sink — the firmware's line being sent
+        at that moment, if it was that VM's, is dropped, being a prefix of it; then what is
+        left without a newline goes out untagged."""
         self._report_repeats()
+        for tag, data in (unsent or {}).items():
+            sink = self.sinks.get(tag)
+            if not data or sink is None:
+                continue
+            if self._pending.startswith(b"[" + tag.encode() + b"]"):
+                self._pending = b""
+            sink(data)
         if self._pending:
             self.untagged(self._pending)
             self._pending = b""

@@ -39,6 +39,8 @@ def render() -> str:
         out.append(f"#define STAT_{name.upper()} {i}")
     out.append(f"#define NR_STATS {len(abi.STATS)}")
     out.append(f"#define SCTLR_EL1_RESET {_hex(abi.sysreg_reset('SCTLR_EL1'))}")
+    out.append("// the CFI query table of one flash device (armvirt/pflash.py), for .byte")
+    out.append("#define FLASH_CFI_BYTES " + ",".join(f"0x{b:02X}" for b in abi.FLASH_CFI_TABLE))
     out.append("")
     out += _syndrome()
     out.append("// ---- structures")

@@ -41,7 +41,7 @@ class LaunchError(Exception):
 class VMConfig:
     """One VM: its image and how the hypervisor should run it."""
 
-    image: str
+    image: str | None                # None: a VM started from its bios
     name: str | None = None          # console tag; default vm0, vm1, ...
     mem: int = DEFAULT_VM_MEM
     vcpus: int = 1
@@ -54,6 +54,13 @@ class VMConfig:
     load_addr: int | None = None     # raw image / Image base, as a guest-physical address
     base: int | None = None          # physical address of its RAM (default: packed after the last)
     stage2: bool = True              # False: bring-up mode, IPA = PA, no isolation, no DTB
+    bios: str | None = None          # firmware for its flash bank 0 (started at IPA 0, as -bios)
+    pflash: str | None = None        # its flash bank 1 (variable store), written back after the run
+
+    @property
+    def span(self) -> int:
+        """Physical memory it takes: its RAM, then its flash banks if it has a bios."""
+        return self.mem + (abi.VM_FLASH_SPAN if self.bios else 0)
 
 
 @dataclass
@@ -105,6 +112,7 @@ class VMResult:
     vcpus: list[VCPUResult]
     esr: int = 0                     # the exit that stopped it, when the hypervisor did
     elr: int = 0
+    resets: int = 0                  # system resets carried out (a VM with a bios)
 
 
 @dataclass
@@ -150,6 +158,22 @@ def plan(cfg: HvConfig) -> Plan:
         if name in names:
             raise LaunchError(f"two VMs are named {name!r}")
         names.add(name)
+        if v.bios is None and v.image is None:
+            raise LaunchError(f"VM {name}: no image (or bios)")
+        if v.bios is not None and v.image is not None:
+            raise LaunchError(f"VM {name}: give an image or a bios, not both (the firmware loads "
+                              f"what it boots)")
+        if v.pflash is not None and v.bios is None:
+            raise LaunchError(f"VM {name}: pflash needs a bios (it is the firmware's variable "
+                              f"store, flash bank 1)")
+        if v.bios is not None:
+            for key, value in (("initrd", v.initrd), ("load-addr", v.load_addr)):
+                if value is not None:
+                    raise LaunchError(f"VM {name}: {key} is for an image, not for a bios")
+            if v.kind != "auto":
+                raise LaunchError(f"VM {name}: kind is for an image, not for a bios")
+            if not v.stage2:
+                raise LaunchError(f"VM {name}: a bios needs stage 2 (its flash is mapped there)")
         if not 1 <= v.vcpus <= abi.MAX_VCPUS_PER_VM:
             raise LaunchError(f"VM {name}: {v.vcpus} vCPUs; a VM has 1 to "
                               f"{abi.MAX_VCPUS_PER_VM}")
@@ -184,27 +208,27 @@ def plan(cfg: HvConfig) -> Plan:
             raise LaunchError(f"VM {vm.name}: base 0x{b:x} must be 2 MiB-aligned and at or above "
                               f"0x{abi.VM_MEM_BASE:x} (the hypervisor is below)")
         for s, e, other in taken:
-            if b < e and s < b + vm.cfg.mem:
-                raise LaunchError(f"VM {vm.name} (0x{b:x}..0x{b + vm.cfg.mem:x}) overlaps VM "
+            if b < e and s < b + vm.cfg.span:
+                raise LaunchError(f"VM {vm.name} (0x{b:x}..0x{b + vm.cfg.span:x}) overlaps VM "
                                   f"{other} (0x{s:x}..0x{e:x})")
         vm.pa_base = b
-        taken.append((b, b + vm.cfg.mem, vm.name))
+        taken.append((b, b + vm.cfg.span, vm.name))
     for vm in vms:
         if vm.pa_base >= 0:
             continue
         b = abi.VM_MEM_BASE
         while True:
-            clash = [e for s, e, _ in taken if b < e and s < b + vm.cfg.mem]
+            clash = [e for s, e, _ in taken if b < e and s < b + vm.cfg.span]
             if not clash:
                 break
             b = max(clash)
         vm.pa_base = b
-        taken.append((b, b + vm.cfg.mem, vm.name))
+        taken.append((b, b + vm.cfg.span, vm.name))
     need = max(e for _, e, _ in taken) - memmap.RAM_BASE
     if cfg.mem is not None:
         if cfg.mem < need:
             raise LaunchError(f"the VMs need {_mib(need)} of RAM (the hypervisor "
-                              f"{_mib(abi.HV_SIZE)} and {', '.join(f'{v.name} {_mib(v.cfg.mem)}' for v in vms)}), "
+                              f"{_mib(abi.HV_SIZE)} and {', '.join(f'{v.name} {_mib(v.cfg.span)}' for v in vms)}), "
                               f"the board has {_mib(cfg.mem)}")
         ram = cfg.mem
     else:
@@ -228,6 +252,8 @@ class _VMMemory:
         self.vm = vm
         self.ram_size = vm.cfg.mem
         self.smp = vm.cfg.vcpus
+        self.flash = vm.cfg.bios is not None     # the device tree describes the flash then
+        self.dtb_blob = b""                      # a bios VM's device tree (copied for resets)
         self.entry: int | None = None
         self.x0 = 0
 
@@ -292,9 +318,73 @@ def manifest_bytes(p: Plan, loaded: list[_VMMemory]) -> bytes:
         V.put(buf, base, "ENTRY", entry)
         V.put(buf, base, "DTB", dtb)
         V.put(buf, base, "NR_VCPUS", vm.cfg.vcpus)
-        V.put(buf, base, "FLAGS", 0 if vm.cfg.stage2 else abi.VM_F_NO_STAGE2)
+        flags = 0 if vm.cfg.stage2 else abi.VM_F_NO_STAGE2
+        if i == 0 and vm.cfg.stage2:
+            flags |= abi.VM_F_CONSOLE_IN     # what is typed goes to the first VM's PL011
+        V.put(buf, base, "FLAGS", flags)
         V.put(buf, base, "PIN", bytes(vm.pin))
+        if vm.cfg.bios is not None:
+            fpa = flash_pa(vm)
+            V.put(buf, base, "FLASH_PA", fpa)
+            V.put(buf, base, "DTB_COPY", fpa + 2 * memmap.FLASH_BANK_SIZE)
+            V.put(buf, base, "DTB_SIZE", len(mem.dtb_blob))
     return bytes(buf)
+
+
+def flash_pa(vm: PlannedVM) -> int:
+    """Physical address of a bios VM's flash banks: right after its RAM."""
+    return vm.pa_base + vm.cfg.mem
+
+
+def load_vm_bios(m, vm: PlannedVM, target: _VMMemory) -> BootInfo:
+    """A VM started from firmware, as ``loader.load_bios`` does on the bare board: the bios in
+    its flash bank 0, its ``pflash`` file (or zeros) in bank 1, the device tree at the start of
+    its RAM and a private copy after the banks (for its resets), vCPU 0 at IPA 0 with x0 = 0."""
+    from armvirt import pflash as pf
+    from armvirt.loader import _firmware_dtb
+    try:
+        bios = pf.read_bios(vm.cfg.bios, "bios")
+        store = pf.read_pflash(vm.cfg.pflash, "pflash") if vm.cfg.pflash is not None else None
+    except ValueError as e:
+        raise LaunchError(f"VM {vm.name}: {e}") from None
+    blob = _firmware_dtb(target, vm.cfg.append, vm.cfg.dtb)
+    fpa = flash_pa(vm)
+    m.write_phys(fpa, bios)
+    if store is not None:
+        m.write_phys(fpa + memmap.FLASH_BANK_SIZE, store)
+    if len(blob) > abi.VM_FLASH_PRIV:
+        raise LoadError(f"the device tree ({len(blob)} bytes) is larger than "
+                        f"{abi.VM_FLASH_PRIV >> 20} MiB")
+    m.write_phys(fpa + 2 * memmap.FLASH_BANK_SIZE, blob)
+    target.write_phys(abi.GUEST_RAM_BASE, blob)
+    target.dtb_blob = blob
+    target.entry, target.x0 = memmap.FLASH_BASE, 0
+    return BootInfo(kind="bios", entry=memmap.FLASH_BASE, dtb_addr=abi.GUEST_RAM_BASE,
+                    segments=[(memmap.FLASH_BASE, len(bios))], path=vm.cfg.bios, dtb_blob=blob)
+
+
+def unsent_output(m, run: "Launched") -> dict[str, bytes]:
+    """What each VM printed of a line that its virtual PL011 has not sent to the console yet
+    (the firmware sends whole lines; a VM that stops has its last one sent): for a run that is
+    interrupted, so that nothing the guest printed is lost."""
+    out = {}
+    for i, vm in enumerate(run.plan.vms):
+        base = manifest_vm_base(i)
+        n = int.from_bytes(m.read_phys(base + abi.VM.off("CON_LEN"), 8), "little")
+        if 0 < n <= abi.CONSOLE_LINE:
+            out[vm.name] = m.read_phys(base + abi.VM.off("CON_BUF"), n)
+    return out
+
+
+def save_flash(m, run: "Launched") -> None:
+    """Write each bios VM's flash bank 1 back to its ``pflash`` file (QEMU's pflash drive keeps
+    the guest's changes): at the end of a run, however it ended."""
+    for vm in run.plan.vms:
+        if vm.cfg.pflash is None:
+            continue
+        data = m.read_phys(flash_pa(vm) + memmap.FLASH_BANK_SIZE, memmap.FLASH_BANK_SIZE)
+        with open(vm.cfg.pflash, "r+b") as f:
+            f.write(data)
 
 
 def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
@@ -325,6 +415,10 @@ def launch(cfg: HvConfig, *, uart: Callable[[bytes], None] | None = None,
     for vm in p.vms:
         target = _VMMemory(m, vm)
         try:
+            if vm.cfg.bios is not None:
+                boots.append(load_vm_bios(m, vm, target))
+                loaded.append(target)
+                continue
             boots.append(load_image(target, vm.cfg.image, kind=vm.cfg.kind,
                                     load_addr=vm.cfg.load_addr, bootargs=vm.cfg.append,
                                     dtb=vm.cfg.stage2, initrd=vm.cfg.initrd,
@@ -368,7 +462,8 @@ def result(m, run: Launched) -> HvResult:
         base = M.off("VMS") + i * V.size
         st = V.get(man, base, "STATE")
         vms.append(VMResult(vm.name, abi.VM_STATE_NAMES.get(st, f"state {st}"), per_vm[i],
-                            V.get(man, base, "ESR"), V.get(man, base, "ELR")))
+                            V.get(man, base, "ESR"), V.get(man, base, "ELR"),
+                            V.get(man, base, "RESETS")))
     panic = None
     if hv_state == "panic":
         panic = {k.lower(): M.get(man, 0, f"PANIC_{k}") for k in ("PE", "ESR", "ELR", "FAR")}

@@ -30,9 +30,22 @@ mmio_or_abort:
     mov     x21, x1                     // x21 = IPA
     and     x1, x20, #0x3C              // DFSC 0b0001xx: translation fault, any level
     cmp     x1, #0x04
-    b.ne    abort                       // (permission, access flag, external: not ours)
-    tbnz    x20, #7, abort              // S1PTW: the guest's own page tables are outside its RAM
-    adr     x22, mmio_devices           // find the device: {base, size, handler} records
+    b.eq    0f
+    cmp     x1, #0x0C                   // DFSC 0b0011xx: permission fault: only a write to
+    b.ne    abort                       // a flash bank mapped read-only (a command); access
+    ldr     x1, =FLASH_SIZE             // flag, external: not ours. (HPFAR_EL2 holds the IPA:
+    cmp     x21, x1                     // the board records it for every stage-2 fault; KVM
+    b.hs    abort                       // recomputes it where the Arm ARM leaves it UNKNOWN.)
+0:  tbnz    x20, #7, abort              // S1PTW: the guest's own page tables are outside its RAM
+    ldr     x1, =FLASH_SIZE             // the flash window: a VM with a bios only
+    cmp     x21, x1
+    b.hs    7f
+    ldr     x1, [x19, #VCPU_VM]
+    ldr     x1, [x1, #VM_FLASH_PA]
+    cbz     x1, abort
+    adr     x22, flash_device
+    b       2f
+7:  adr     x22, mmio_devices           // find the device: {base, size, handler} records
 1:  ldr     x1, [x22]
     cbz     x1, abort
     ldr     x2, [x22, #8]
@@ -113,6 +126,8 @@ mmio_devices:                           // {IPA base, size, handler(x0 = VM, x1 
     .quad   GICD_BASE, GICD_SIZE, vgicd_access      // host/vgic.S
     .quad   GICR_BASE, MAX_VCPUS_PER_VM * GICR_STRIDE, vgicr_access
     .quad   0
+flash_device:                           // (base 0 ends the list above: on its own)
+    .quad   FLASH_BASE, FLASH_SIZE, vflash_access   // host/vflash.S
     .size   mmio_or_abort, . - mmio_or_abort
 
 // report_fault(x0 = vCPU, x1 = 0 fetch | 1 data access | 2 device access without syndrome)
@@ -152,10 +167,21 @@ report_fault:
     leave
 
 // ---------------------------------------------------------------------------------------------
-// The virtual PL011 (ARM PrimeCell UART, DDI 0183): transmit only, always ready. Bytes written
-// to UARTDR collect in the VM's line buffer; each complete line goes to the physical console as
-// "[name] line". The other registers keep what the guest writes (UART_REGS) so that drivers
-// probing and configuring the UART see a PL011; the ID registers read as QEMU's PL011.
+// The virtual PL011 (ARM PrimeCell UART, DDI 0183). Transmit: always ready; bytes written to
+// UARTDR collect in the VM's line buffer; each complete line goes to the physical console as
+// "[name] line". Receive: the VM that has the console input (VM_F_CONSOLE_IN, console_in_vm)
+// reads the board's UART through its own: UARTFR.RXFE and UARTDR are the physical UART's
+// (what is typed on armvirt's stdin), the receive interrupt is the physical one forwarded. The
+// physical UART's receive interrupt (UART_INTID, routed to the PE of the VM's vCPU 0) is
+// enabled exactly while the VM's UARTRIS.RXRIS is clear: when it fires (vpl011_rx_irq), it is
+// masked, RXRIS is set and, if the VM's UARTIMSC lets it through, UART_INTID of the VM's GIC
+// raised; RXRIS clears when the VM reads UARTDR until the FIFO is empty, or writes UARTICR,
+// and the physical interrupt is enabled again (at once again if more came meanwhile).
+// Other VMs' receive FIFOs are always empty. A line is sent to the console when it is complete;
+// what the guest printed of one goes out as a partial line when the guest waits for input: it
+// reads UARTFR twice without transmitting (polling), or blocks in WFI (host/run.S). The other registers keep what the guest writes
+// (UART_REGS) so that drivers probing and configuring the UART see a PL011; the ID registers
+// read as QEMU's PL011.
 #define UARTDR      0x000
 #define UARTFR      0x018
 #define UARTIBRD    0x024
@@ -170,6 +196,9 @@ report_fault:
 #define UARTDMACR   0x048
 #define UARTFR_RXFE (1 << 4)
 #define UARTFR_TXFE (1 << 7)
+#define UART_INT_RX (1 << 4)            // RXRIS/RXIM
+#define VM_UART_IMSC (VM_UART_REGS + 5 * 8)
+#define VM_UART_RIS  (VM_UART_REGS + 6 * 8)
 
 // vpl011_access(x0 = VM, x1 = offset, x2 = SAS, x3 = value, x5 = is_write) -> x0 (reads)
 vpl011_access:
@@ -182,6 +211,7 @@ vpl011_access:
     cbz     x5, 20f
     cmp     x20, #UARTDR                // ---- writes
     b.ne    1f
+    str     xzr, [x19, #VM_UART_POLLS]
     mov     x0, x19
     and     x1, x21, #0xFF
     bl      vm_console_putc
@@ -197,22 +227,64 @@ vpl011_access:
     b       2b
 4:  add     x9, x19, #VM_UART_REGS
     str     x21, [x9, x10, lsl #3]
-    b       99f
+    cmp     x20, #UARTIMSC              // unmasking a raised interrupt raises it
+    b.ne    99f
+    ldr     x9, [x19, #VM_UART_RIS]
+    tst     x9, x21
+    b.eq    99f
+    spin_unlock x22
+    mov     x0, x19
+    mov     x1, #UART_INTID
+    bl      vgic_raise_spi
+    leave
 3:  cmp     x20, #UARTICR               // interrupt clear: RIS &= ~value
     b.ne    99f
-    ldr     x9, [x19, #VM_UART_REGS + 6 * 8]
+    ldr     x9, [x19, #VM_UART_RIS]
     bic     x9, x9, x21
-    str     x9, [x19, #VM_UART_REGS + 6 * 8]
+    str     x9, [x19, #VM_UART_RIS]
+    tst     x21, #UART_INT_RX
+    b.eq    99f
+    mov     x0, x19
+    bl      vpl011_rx_rearm
     b       99f
 20: mov     x0, #0                      // ---- reads
     cmp     x20, #UARTFR
     b.ne    1f
-    mov     x0, #(UARTFR_TXFE | UARTFR_RXFE)
+    ldr     x9, [x19, #VM_UART_POLLS]   // a second status read with nothing sent between:
+    add     x9, x9, #1                  // the guest polls for input, and what it printed of
+    str     x9, [x19, #VM_UART_POLLS]   // a line (a prompt) must show now
+    cmp     x9, #2
+    b.ne    7f
+    mov     x0, x19
+    bl      vm_console_flush
+7:  mov     x0, #UARTFR_TXFE
+    bl      vpl011_phys_rx              // x9 = the board's UART, or 0 for no input
+    mov     x10, #UARTFR_RXFE
+    cbz     x9, 5f
+    ldr     w10, [x9, #UARTFR]
+    and     x10, x10, #UARTFR_RXFE
+5:  orr     x0, x0, x10
+    b       99f
+1:  cmp     x20, #UARTDR
+    b.ne    1f
+    bl      vpl011_phys_rx
+    cbz     x9, 99f                     // (x0 = 0)
+    ldr     w10, [x9, #UARTFR]
+    tbnz    w10, #4, 99f                // nothing received: 0
+    ldr     w21, [x9, #UARTDR]          // the byte (and its error bits)
+    ldr     w10, [x9, #UARTFR]
+    tbz     w10, #4, 6f
+    ldr     x10, [x19, #VM_UART_RIS]    // the FIFO is empty: RXRIS clears
+    bic     x10, x10, #UART_INT_RX
+    str     x10, [x19, #VM_UART_RIS]
+    mov     x0, x19
+    bl      vpl011_rx_rearm
+6:  mov     x0, x21
     b       99f
 1:  cmp     x20, #UARTMIS
     b.ne    1f
-    ldr     x0, [x19, #VM_UART_REGS + 6 * 8]
-    ldr     x9, [x19, #VM_UART_REGS + 5 * 8]
+    ldr     x0, [x19, #VM_UART_RIS]
+    ldr     x9, [x19, #VM_UART_IMSC]
     and     x0, x0, x9
     b       99f
 1:  cmp     x20, #0xFE0                 // PeriphID0..3, PCellID0..3
@@ -235,6 +307,112 @@ vpl011_access:
     ldr     x0, [x9, x10, lsl #3]
 99: spin_unlock x22
     leave
+
+// vpl011_phys_rx(x19 = VM) -> x9 = UART_BASE if this VM has the console input, else 0.
+// Keeps x0; clobbers x9.
+vpl011_phys_rx:
+    ldr     x9, =console_in_vm
+    ldr     x9, [x9]
+    cmp     x9, x19
+    ldr     x9, =UART_BASE
+    csel    x9, x9, xzr, eq
+    ret
+
+// vpl011_rx_rearm(x0 = VM, its lock held): RXRIS is clear; if the VM has the console input,
+// the physical receive interrupt is enabled again. Clobbers x9, x10.
+vpl011_rx_rearm:
+    ldr     x9, =console_in_vm
+    ldr     x9, [x9]
+    cmp     x9, x0
+    b.ne    1f
+    ldr     x9, =UART_BASE
+    mov     w10, #UART_INT_RX
+    str     w10, [x9, #UARTIMSC]
+1:  ret
+
+// vpl011_reset(x0 = VM, its lock held): the PL011's reset values (UARTCR TXE | RXE, UARTIFLS
+// 0x12, the rest 0), the receive interrupt given back to the physical UART. Clobbers x0..x10.
+    .global vpl011_reset
+    .type   vpl011_reset, %function
+vpl011_reset:
+    add     x1, x0, #VM_UART_REGS
+    mov     x2, #8
+1:  str     xzr, [x1], #8
+    subs    x2, x2, #1
+    b.ne    1b
+    mov     x1, #0x300
+    str     x1, [x0, #VM_UART_REGS]
+    mov     x1, #0x12
+    str     x1, [x0, #VM_UART_REGS + 4 * 8]
+    b       vpl011_rx_rearm
+    .size   vpl011_reset, . - vpl011_reset
+
+// vpl011_rx_irq: the board's UART raised its receive interrupt (irq_drain, lib/gic.S): it goes
+// to the console input VM's PL011 (see above). A FIFO found empty means the VM has read it
+// since: nothing to do.
+    .global vpl011_rx_irq
+    .type   vpl011_rx_irq, %function
+vpl011_rx_irq:
+    enter
+    ldr     x19, =console_in_vm
+    ldr     x19, [x19]
+    cbz     x19, 9f
+    add     x20, x19, #VM_LOCK
+    spin_lock x20, x9, w10
+    mov     x21, #0
+    ldr     x9, =UART_BASE
+    ldr     w10, [x9, #UARTFR]
+    tbnz    w10, #4, 1f
+    str     wzr, [x9, #UARTIMSC]        // masked until RXRIS clears again
+    ldr     x10, [x19, #VM_UART_RIS]
+    orr     x10, x10, #UART_INT_RX
+    str     x10, [x19, #VM_UART_RIS]
+    ldr     x11, [x19, #VM_UART_IMSC]
+    tst     x10, x11
+    cset    x21, ne
+1:  spin_unlock x20
+    cbz     x21, 9f
+    mov     x0, x19
+    mov     x1, #UART_INTID
+    bl      vgic_raise_spi
+9:  leave
+    .size   vpl011_rx_irq, . - vpl011_rx_irq
+
+// vpl011_console_init (PE 0, boot, after the VMs are created): the first VM with
+// VM_F_CONSOLE_IN gets the console input: the board's distributor delivers the UART's interrupt
+// (Group 1, priority 0, routed to the PE of the VM's vCPU 0) and the UART raises it on receive.
+    .global vpl011_console_init
+    .type   vpl011_console_init, %function
+vpl011_console_init:
+    ldr     x0, =HV_MANIFEST
+    ldr     x1, [x0, #MAN_NR_VMS]
+    add     x2, x0, #MAN_VMS
+1:  cbz     x1, 9f
+    ldr     x3, [x2, #VM_FLAGS]
+    tst     x3, #VM_F_CONSOLE_IN
+    b.ne    2f
+    add     x2, x2, #VM_SIZE
+    sub     x1, x1, #1
+    b       1b
+2:  ldr     x3, =console_in_vm
+    str     x2, [x3]
+    ldr     x4, =GICD_BASE
+    ldrb    w5, [x2, #VM_PIN]           // GICD_IROUTER<n>: Aff0 = that PE, IRM = 0
+    ldr     x6, =(0x6000 + 8 * UART_INTID)
+    add     x6, x4, x6
+    str     w5, [x6]
+    str     wzr, [x6, #4]
+    ldr     w6, [x4, #0x084]            // GICD_IGROUPR1: Group 1
+    orr     w6, w6, #(1 << (UART_INTID - 32))
+    str     w6, [x4, #0x084]
+    strb    wzr, [x4, #(0x400 + UART_INTID)]    // GICD_IPRIORITYR: 0
+    mov     w6, #(1 << (UART_INTID - 32))
+    str     w6, [x4, #0x104]            // GICD_ISENABLER1
+    ldr     x4, =UART_BASE
+    mov     w6, #UART_INT_RX
+    str     w6, [x4, #UARTIMSC]
+9:  ret
+    .size   vpl011_console_init, . - vpl011_console_init
 
     .balign 2
 uart_reg_offsets:                       // the order of VM_UART_REGS

@@ -94,8 +94,8 @@ psci_system_off:
 
 psci_system_reset:
     mov     x0, x22
-    mov     x1, #VM_STATE_RESET
-    bl      vm_stop
+    mov     x1, x19
+    bl      vm_system_reset             // host/vflash.S: firmware starts again, or the VM stops
     leave
 
 // CPU_SUSPEND: every power state is treated as standby (DEN 0022 5.4.2 allows it): like WFI

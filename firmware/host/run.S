@@ -200,6 +200,10 @@ vcpu_block:
     b.ne    2f
     mov     x2, #VCPU_BLOCKED
     str     x2, [x19, #VCPU_POWER]
+    ldr     x0, [x19, #VCPU_VM]         // the guest waits: the start of a line it printed (a
+    bl      vm_console_flush            // prompt) goes out now (host/mmio.S)
+    ldr     x1, [x19, #VCPU_VM]
+    add     x1, x1, #VM_LOCK
 2:  spin_unlock x1
 9:  leave
     .size   vcpu_block, . - vcpu_block

@@ -116,6 +116,12 @@ host_sync:
     bl      __kvm_vcpu_run
     pop2    x29, x30
     eret
+1:  cmp     x0, #HOST_HC_S2_FLUSH
+    b.ne    1f
+    mov     x0, x1
+    bl      __s2_flush_vmid             // hyp/stage2.S
+    mov     x0, #0
+    b       9f
 1:  cmp     x0, #HOST_HC_NOP
     mov     x0, #0
     b.eq    9f

@@ -13,6 +13,14 @@
 #define VM_MEM_ALIGN 0x200000
 #define VM_MEM_MIN 0x200000
 #define VM_MEM_MAX 0x100000000
+#define VM_FLASH_PRIV 0x200000
+#define VM_FLASH_SPAN 0x8200000
+#define FLASH_ID_MANUFACTURER 0x89
+#define FLASH_ID_DEVICE 0x18
+#define FLASH_SR_READY 0x80
+#define FLASH_SR_ERASE_ERROR 0x20
+#define FLASH_SR_PROGRAM_ERROR 0x10
+#define FLASH_CFI_LEN 0x52
 #define MAX_VMS 8
 #define MAX_VCPUS_PER_VM 8
 #define MAX_VCPUS 0x10
@@ -31,9 +39,11 @@
 #define VTCR_PS_40BIT 2
 #define VTCR_VALUE 0x80023559
 #define S2_L2_TABLES 4
-#define S2_PAGES_PER_VM 5
+#define S2_PAGES_PER_VM 6
+#define S2_FLASH_L2 5
 #define S2_DESC_TABLE 3
 #define S2_DESC_BLOCK_RAM 0x7FD
+#define S2_DESC_BLOCK_ROM 0x77D
 #define VTTBR_VMID_SHIFT 0x30
 #define HCR_VM 1
 #define HCR_SWIO 2
@@ -74,6 +84,7 @@
 #define SPSR_M_MASK 0xF
 #define HOST_HC_VCPU_RUN 1
 #define HOST_HC_NOP 2
+#define HOST_HC_S2_FLUSH 3
 #define SMCCC_VERSION 0x80000000
 #define SMCCC_ARCH_FEATURES 0x80000001
 #define SMCCC_VERSION_1_1 0x10001
@@ -98,7 +109,9 @@
 #define VCPU_RUNNABLE 1
 #define VCPU_BLOCKED 2
 #define VM_F_NO_STAGE2 1
+#define VM_F_CONSOLE_IN 2
 #define SGI_KICK 0
+#define UART_INTID 0x21
 #define ICC_CTLR_EOIMODE 2
 #define HOST_TIMER_PPI_SPLIT 0x1E
 #define HOST_TIMER_PPI_DIRECT 0x1A
@@ -141,6 +154,8 @@
 #define STAT_VIRQ 12
 #define NR_STATS 13
 #define SCTLR_EL1_RESET 0x30D00800
+// the CFI query table of one flash device (armvirt/pflash.py), for .byte
+#define FLASH_CFI_BYTES 0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x51,0x52,0x59,0x01,0x00,0x31,0x00,0x00,0x00,0x00,0x00,0x45,0x55,0x00,0x00,0x07,0x07,0x0A,0x00,0x04,0x04,0x04,0x00,0x19,0x02,0x00,0x0B,0x00,0x01,0xFF,0x00,0x00,0x02,0x50,0x52,0x49,0x31,0x30,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x01,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00,0x00
 
 // ---- exception classes (ESR_ELx.EC) and ESR fields, from armvirt/cpu/syndrome.py
 #define EC_UNKNOWN 0  // UNDEFINED
@@ -655,12 +670,22 @@
 #define VM_CON_LEN 152  // bytes in CON_BUF
 #define VM_CON_BUF 160  // 120 x 1 bytes  the virtual UART's current line
 #define VM_UART_REGS 280  // 8 x 8 bytes  PL011 CR, LCR_H, IBRD, FBRD, IFLS, IMSC, RIS, DMACR
-#define VM_DB_VALUE 344  // doorbell: last value rung
-#define VM_DB_COUNT 352  // doorbell: rings
-#define VM_DB_SEEN 360  // doorbell: guest virtual count when the backend saw the last ring
-#define VM_DB_SEEN_PMC 368  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
-#define VM_DB_RAISED_PMC 376  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
-#define VM_SIZE 384
+#define VM_UART_POLLS 344  // UARTFR reads since the last UARTDR write (2: the guest polls)
+#define VM_FLASH_PA 352  // physical address of its flash banks (VM_FLASH_SPAN bytes), or 0
+#define VM_DTB_COPY 360  // physical address of the pristine device tree (a reset rewrites it)
+#define VM_DTB_SIZE 368  // its size in bytes
+#define VM_FL_CMD 376  // 2 x 8 bytes  per bank: the command in progress (0: read array)
+#define VM_FL_WCYCLE 392  // 2 x 8 bytes  per bank: write cycle of the command
+#define VM_FL_STATUS 408  // 2 x 8 bytes  per bank: status register (SR.7 ready, SR.5, SR.4 errors)
+#define VM_FL_COUNTER 424  // 2 x 8 bytes  per bank: write-to-buffer words left
+#define VM_FL_UNMAPPED 440  // 2 x 8 bytes  per bank: 1 while out of stage 2 (not in read-array mode)
+#define VM_RESETS 456  // system resets carried out (PSCI SYSTEM_RESET of a VM with a bios)
+#define VM_DB_VALUE 464  // doorbell: last value rung
+#define VM_DB_COUNT 472  // doorbell: rings
+#define VM_DB_SEEN 480  // doorbell: guest virtual count when the backend saw the last ring
+#define VM_DB_SEEN_PMC 488  // doorbell: PMCCNTR_EL0 when the backend saw the last ring
+#define VM_DB_RAISED_PMC 496  // doorbell: PMCCNTR_EL0 when the backend last raised its interrupt
+#define VM_SIZE 512
 
 // MAN: the boot manifest, at HV_MANIFEST
 #define MAN_MAGIC 0  // MANIFEST_MAGIC
@@ -673,8 +698,8 @@
 #define MAN_PANIC_ESR 56
 #define MAN_PANIC_ELR 64
 #define MAN_PANIC_FAR 72
-#define MAN_VMS 80  // 8 x 384 bytes  VM records
-#define MAN_SIZE 3152
+#define MAN_VMS 80  // 8 x 512 bytes  VM records
+#define MAN_SIZE 4176
 
 // VGICD: a VM's emulated GICv3 distributor (KVM: struct vgic_dist); array vgic_dists, by VM index
 #define VGICD_LOCK 0  // spinlock over the VM's virtual GIC state (distributor and redistributors)

@@ -16,6 +16,8 @@
 //                           (the hypervisor enables none for its own): the same, HW = 1
 //   HOST_TIMER_PPI          the host part's timer: a blocked vCPU's virtual timer deadline,
 //                           or the end of the running vCPU's time slice
+//   UART_INTID (SPI 1)      the board's UART received a byte: for the VM that has the
+//                           console input (host/mmio.S), enabled only when one has it
 // The CPU interface runs with ICC_CTLR_EL1.EOImode = 1: ICC_EOIR1_EL1 drops the priority,
 // ICC_DIR_EL1 deactivates. PPIs 27 and 23 are not deactivated by the hypervisor: each stays active until
 // the guest's EOI of the virtual interrupt deactivates it through the list register (or
@@ -136,7 +138,8 @@ gic_set_ppi_active:
     ret
 
 // irq_drain() -> x0 = 1 if the host timer fired: acknowledge every pending physical interrupt
-// (see the top of this file for what each one means). Clobbers x0..x3.
+// (see the top of this file for what each one means). Clobbers x0..x3, and x0..x17 when the
+// UART's receive interrupt (the console input, UART_INTID) is among them.
     .global irq_drain
     .type   irq_drain, %function
 irq_drain:
@@ -166,7 +169,14 @@ irq_drain:
     str     x2, [x1, #PCPU_TIMER_AT]
     mov     x3, #1
     b       4f
-3:
+3:  cmp     x0, #UART_INTID             // the console input (host/mmio.S: vpl011_rx_irq)
+    b.ne    5f
+    push2   x3, x30
+    bl      vpl011_rx_irq
+    pop2    x3, x30
+    mov     x0, #UART_INTID
+    b       4f
+5:
 #ifdef HV_DIRECT
     cmp     x0, #PPI_GIC_MAINTENANCE    // a level too, while ICH_HCR_EL2.UIE holds with the
     b.ne    4f                          // virtual interface live (direct build): vgic_flush
