@@ -314,3 +314,22 @@ def test_receive_interrupt_reaches_the_guest(rx_irq_image, rx_irq_on_qemu, where
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"ready\nhello, world!q\nfirst UARTMIS 0x10\n"
     assert r.stdout == rx_irq_on_qemu
+
+
+@pytest.mark.parametrize("mode", ["split", "direct"])
+def test_a_line_is_not_cut_when_another_vcpu_sleeps(mode):
+    """A VM's partial line goes out when the VM waits (every vCPU blocked), not when one of its
+    vCPUs sleeps in WFI while another is printing: guests/microbench.S's vCPU 1 waits for its
+    IPI in WFI while vCPU 0 prints, which cut "microbench: virtual_ipi" after its first letter."""
+    from armvirt.build import BUILD, build_guests
+    from armvirt.hv.launch import HvConfig, VMConfig, launch
+    image = BUILD / "guests" / "microbench.elf"
+    if not image.exists():
+        build_guests()
+    out = bytearray()
+    m, _ = launch(HvConfig([VMConfig(str(image), vcpus=2, pin=[0, 1])], mode=mode),
+                  uart=out.extend, profile="cortex-a15")
+    assert m.run(max_insns=200_000_000).reason == "system_off"
+    lines = out.decode().splitlines()
+    assert not [ln for ln in lines if "]~" in ln], lines
+    assert sum(ln.startswith("[vm0] microbench: ") for ln in lines) == 7

@@ -179,9 +179,9 @@ report_fault:
 // and the physical interrupt is enabled again (at once again if more came meanwhile).
 // Other VMs' receive FIFOs are always empty. A line is sent to the console when it is complete;
 // what the guest printed of one goes out as a partial line when the guest waits for input: it
-// reads UARTFR twice without transmitting (polling), or blocks in WFI (host/run.S). The other registers keep what the guest writes
-// (UART_REGS) so that drivers probing and configuring the UART see a PL011; the ID registers
-// read as QEMU's PL011.
+// reads UARTFR twice without transmitting (polling), or every vCPU of the VM blocks in WFI
+// (host/run.S). The other registers keep what the guest writes (UART_REGS) so that drivers
+// probing and configuring the UART see a PL011; the ID registers read as QEMU's PL011.
 #define UARTDR      0x000
 #define UARTFR      0x018
 #define UARTIBRD    0x024

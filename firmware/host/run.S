@@ -200,9 +200,17 @@ vcpu_block:
     b.ne    2f
     mov     x2, #VCPU_BLOCKED
     str     x2, [x19, #VCPU_POWER]
-    ldr     x0, [x19, #VCPU_VM]         // the guest waits: the start of a line it printed (a
-    bl      vm_console_flush            // prompt) goes out now (host/mmio.S)
-    ldr     x1, [x19, #VCPU_VM]
+    ldr     x0, [x19, #VCPU_VM]         // the whole VM waits (no vCPU runnable): the start of
+    ldr     x3, [x0, #VM_VCPUS]         // a line it printed (a prompt) goes out now
+    ldr     x4, [x0, #VM_NR_VCPUS]      // (host/mmio.S); not while another vCPU may be in the
+3:  ldr     x2, [x3, #VCPU_POWER]       // middle of printing that line
+    cmp     x2, #VCPU_RUNNABLE
+    b.eq    4f
+    add     x3, x3, #VCPU_SIZE
+    subs    x4, x4, #1
+    b.ne    3b
+    bl      vm_console_flush
+4:  ldr     x1, [x19, #VCPU_VM]
     add     x1, x1, #VM_LOCK
 2:  spin_unlock x1
 9:  leave
