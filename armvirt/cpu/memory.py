@@ -3,8 +3,9 @@
 Layers, top to bottom:
 
 * ``mem_read`` / ``mem_write`` — virtual accesses made by instructions: alignment checks
-  (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, then the
-  physical access. On a fault they take the architectural exception and return ``ok = False``;
+  (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, the guest's
+  own watchpoints (``armvirt/cpu/debug.py``, only while one is armed: c[DBG] & DBG_WP keeps
+  the data-page caches empty so every access comes here), then the physical access. On a fault they take the architectural exception and return ``ok = False``;
   the handler then returns without writing any register.
 * ``translate`` — the seam for the MMU. With stage 1 off and no stage 2 it is the flat map of
   AArch64.TranslateAddress with the MMU disabled (an address above the implemented PA size is an
@@ -35,6 +36,7 @@ from armvirt.cpu.mmu import (ACC_CM, ACC_FETCH, ACC_UNPRIV, ACC_WRITE, FSC_ALIGN
                              FSC_EXTERNAL, PA_LIMIT)
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
+from armvirt.cpu.debug import watchpoint_check
 from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pl011 import pl011_read, pl011_write
@@ -403,6 +405,10 @@ def mem_read_slow(c, M, va, size, acc):
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False, 0
+    if c[L.DBG] & L.DBG_WP:
+        if not watchpoint_check(c, M, va, size, acc):
+            return False, 0
+        return phys_read(c, M, pa, size, va, acc)   # no data page cached: watched
     off = pa - memmap.RAM_BASE
     if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
             not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
@@ -427,6 +433,8 @@ def _translate_pair(c, M, va, size, acc):
 def _read_across_pages(c, M, va, size, acc):
     pa1, pa2 = _translate_pair(c, M, va, size, acc)
     if pa2 < 0:
+        return False, 0
+    if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
         return False, 0
     n1 = 0x1000 - (va & 0xFFF)
     v = np.int64(0)
@@ -459,6 +467,8 @@ def mem_write_slow(c, M, va, size, value, acc):
         pa1, pa2 = _translate_pair(c, M, va, size, acc)
         if pa2 < 0:
             return False
+        if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
+            return False
         n1 = 0x1000 - (va & 0xFFF)
         for i in range(size):
             pa = pa1 + i if i < n1 else pa2 + (i - n1)
@@ -468,6 +478,10 @@ def mem_write_slow(c, M, va, size, value, acc):
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
+    if c[L.DBG] & L.DBG_WP:
+        if not watchpoint_check(c, M, va, size, acc):
+            return False
+        return phys_write(c, M, pa, size, value, va, acc)   # no data page cached: watched
     off = pa - memmap.RAM_BASE
     if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
             not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)):
@@ -487,8 +501,15 @@ def mem_check_write(c, M, va, size, acc):
         return -1
     if (va & 0xFFF) + size > 0x1000:
         pa1, pa2 = _translate_pair(c, M, va, size, acc)
-        return pa1 if pa2 >= 0 else -1
-    return translate(c, M, va, acc, size)
+        if pa2 < 0:
+            return -1
+    else:
+        pa1 = translate(c, M, va, acc, size)
+        if pa1 < 0:
+            return -1
+    if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
+        return -1
+    return pa1
 
 
 # Exclusives Reservation Granule: CTR_EL0.ERG is log2 of its size in words (4: 64 bytes).
