@@ -56,6 +56,10 @@ ISS_SS_EX = 1 << 6
 ISS_WNR = 1 << 6
 ISS_CM = 1 << 8
 
+# Access bit (memory.py's ``acc``, beside ACC_ATOMIC): an atomic read-modify-write (LSE
+# LDADD/SWP/CAS...), which a watchpoint sees as both a read and a write.
+ACC_RMW = 1 << 20
+
 DBG_ARMED = L.DBG_BP | L.DBG_WP | L.DBG_SS
 DBG_FLAGS = (1 << L.DBG_MARK_SHIFT) - 1
 
@@ -288,37 +292,49 @@ def watchpoint_check(c, M, va, size, acc):
     EL0), for this kind of access (LSC<0> loads, LSC<1> stores) and watching any byte of it.
     With MDSCR_EL1.MDE set and debug exceptions enabled, a match takes the Watchpoint exception:
     EC 0x34/0x35, ISS WnR, CM, DFSC = 0x22; FAR the lowest address of the access that a matching
-    watchpoint watches. True when the access may go ahead."""
+    watchpoint watches. An atomic read-modify-write (ACC_RMW) is matched by a watchpoint on
+    loads or on stores, and reports WnR = 0 when a watchpoint on loads matches (ESR_ELx.WnR: 0
+    when a read of the location would have generated the fault). True when the access may go
+    ahead."""
     if not (c[SR.MDSCR_EL1] & MDSCR_MDE) or not generate_debug_exceptions(c):
         return True
     iswrite = (acc & ACC_WRITE) != 0
+    rmw = (acc & ACC_RMW) != 0
     ispriv = c[L.EL] != 0 and not (acc & ACC_UNPRIV)
     top = addr_top(c, va, REGIME_EL2 if c[L.EL] == 2 else REGIME_EL10)
     hit = False
     far = 0
+    read_hit = False   # a watchpoint on loads matches at far (an atomic then reports WnR = 0)
     for n in range(NUM_WRPS):
         wcr = c[_WVR0 + 2 * n + 1]
         if not (wcr & 1):
             continue
-        if not (wcr >> (4 if iswrite else 3)) & 1:
+        lsc = (wcr >> 3) & 3
+        if rmw:
+            if lsc == 0:
+                continue
+        elif not (lsc >> (1 if iswrite else 0)) & 1:
             continue
         if not state_match(c, (wcr >> 14) & 3, (wcr >> 13) & 1, (wcr >> 1) & 3,
                            (wcr >> 20) & 1, (wcr >> 16) & 0xF, False, ispriv):
             continue
         for i in range(size):
             a = va + i
-            if hit and a - far >= 0:
+            if hit and a - far > 0:
                 break
             if watchpoint_byte_match(c, n, a, top):
+                if not hit or a != far:
+                    read_hit = False
                 hit = True
                 far = a
+                read_hit = read_hit or (lsc & 1) != 0
                 break
     if not hit:
         return True
     iss = FSC_DEBUG
     if acc & ACC_CM:
         iss |= ISS_CM | ISS_WNR
-    elif iswrite:
+    elif iswrite and not (rmw and read_hit):
         iss |= ISS_WNR
     target = debug_exception_el(c)
     ec = EC_WATCHPT_LOWER if target > c[L.EL] else EC_WATCHPT_SAME

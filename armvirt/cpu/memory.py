@@ -36,7 +36,7 @@ from armvirt.cpu.mmu import (ACC_CM, ACC_FETCH, ACC_UNPRIV, ACC_WRITE, FSC_ALIGN
                              FSC_EXTERNAL, PA_LIMIT)
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
-from armvirt.cpu.debug import watchpoint_check
+from armvirt.cpu.debug import ACC_RMW, watchpoint_check  # noqa: F401 (ACC_RMW: for exec/)
 from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pl011 import pl011_read, pl011_write
