@@ -227,3 +227,76 @@ def test_rearm_gates_the_slow_paths_only_while_something_can_fire():
     c[SR.MDSCR_EL1] = (1 << 15) | 1
     debug_rearm(c)
     assert c[L.DBG] == L.DBG_BP | L.DBG_WP | L.DBG_SS
+
+
+# AArch64.BreakpointMatch / BreakpointValueMatch / StateMatch, written from the pseudocode for
+# this PE: 6 breakpoints, 4 and 5 context-aware; EL2, no EL3 (Non-secure), no VHE, with AArch32
+# at EL0 as a Cortex-A57 (so BAS<0> selects an A64 instruction); the CONSTRAINED UNPREDICTABLE
+# choices: reserved types (address mismatch 0b010x, the VHE context types 0b011x and 0b11xx, a
+# context type on a breakpoint that is not context-aware) and links to a breakpoint that is not
+# context-aware behave as disabled.
+def model_bvm(bcr, bvr, n, pc, linked_to, el, contextidr, vmid):
+    if not bcr[n] & 1:
+        return False
+    bt = (bcr[n] >> 20) & 0xF
+    if bt in (4, 5, 6, 7) or bt >= 12 or (bt not in (0, 1) and n < 4):
+        return False
+    match_addr = bt in (0, 1)
+    linked = bool(bt & 1)
+    if linked_to and (not linked or match_addr):
+        return False
+    if not linked_to and linked and not match_addr:
+        return False
+    if match_addr:
+        return bool((bcr[n] >> 5) & 1) and (pc >> 2) == ((bvr[n] & (2**64 - 1)) >> 2)
+    ok = True
+    if bt in (2, 3, 10, 11):
+        ok = el < 2 and contextidr == bvr[n] & 0xFFFFFFFF
+    if bt in (8, 9, 10, 11):
+        ok = ok and el < 2 and vmid == (bvr[n] >> 32) & 0xFF
+    return ok
+
+
+def model_bp_match(bcr, bvr, n, pc, el, contextidr, vmid):
+    v = bcr[n]
+    if not v & 1:
+        return False
+    pmc, hmc, ssc, lbn, bt = (v >> 1) & 3, (v >> 13) & 1, (v >> 14) & 3, (v >> 16) & 0xF, \
+        (v >> 20) & 0xF
+    priv = {2: hmc == 1, 1: bool(pmc & 1), 0: bool(pmc & 2)}[el]
+    if not priv or ssc == 2:
+        return False
+    if bt in (1, 5):
+        if not 4 <= lbn <= 5 or not model_bvm(bcr, bvr, lbn, 0, True, el, contextidr, vmid):
+            return False
+    return model_bvm(bcr, bvr, n, pc, False, el, contextidr, vmid)
+
+
+_bcr = st.builds(lambda e, pmc, bas, hmc, ssc, lbn, bt: e | (pmc << 1) | (bas << 5) |
+                 (hmc << 13) | (ssc << 14) | (lbn << 16) | (bt << 20),
+                 st.sampled_from([1, 1, 1, 0]), st.integers(0, 3),
+                 st.sampled_from([0xF, 0xF, 0x0, 0x3]), st.integers(0, 1),
+                 st.sampled_from([0, 0, 1, 2, 3]), st.sampled_from([4, 5, 4, 5, 0, 2, 15]),
+                 st.sampled_from([0, 0, 1, 1, 2, 3, 4, 8, 9, 10, 11, 12]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(bcrs=st.lists(_bcr, min_size=6, max_size=6),
+       addrs=st.lists(st.integers(0, (1 << 48) - 1), min_size=6, max_size=6),
+       ctx=st.sampled_from([0x1234, 0x4321]), vmid=st.sampled_from([5, 6]),
+       el=st.integers(0, 2), n=st.integers(0, 5), hit=st.booleans())
+def test_breakpoint_match_follows_the_pseudocode(bcrs, addrs, ctx, vmid, el, n, hit):
+    from armvirt.cpu.debug import breakpoint_match
+    bvr = [a & ~3 for a in addrs]
+    for i in (4, 5):   # context values in the context-aware ones (bits 31:0 and 39:32)
+        if (bcrs[i] >> 20) & 0xF not in (0, 1):
+            bvr[i] = (0x1234 if addrs[i] & 1 else 0x4321) | ((5 if addrs[i] & 2 else 6) << 32)
+    pc = bvr[n] if hit else (addrs[(n + 1) % 6] & ~3)
+    c = _row()
+    for i in range(6):
+        c[SR.DBGBVR0_EL1 + 2 * i] = bvr[i]
+        c[SR.DBGBVR0_EL1 + 2 * i + 1] = bcrs[i]
+    c[L.EL] = el
+    c[SR.CONTEXTIDR_EL1] = ctx
+    c[SR.VTTBR_EL2] = vmid << 48
+    assert bool(breakpoint_match(c, n, pc)) == model_bp_match(bcrs, bvr, n, pc, el, ctx, vmid)
