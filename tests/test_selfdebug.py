@@ -60,8 +60,10 @@ def _os_lock_blocks_everything(text: str) -> str:
             i += 1
             while i < len(lines) and lines[i].startswith("  vec="):
                 if "EC=0x32" not in lines[i]:
-                    out.append(lines[i].replace("EC=0x24 ISS=0x0 ELR=+0x1a0 SS=0x1",
-                                                "EC=0x24 ISS=0x0 ELR=+0x1a0 SS=0x0"))
+                    line = lines[i]
+                    if " EC=0x24 " in line:
+                        line = line.replace(" SS=0x1", " SS=0x0")
+                    out.append(line)
                 i += 1
             continue
         else:

@@ -181,6 +181,8 @@ el0_target:
     svc     #0
     b       .
 
+#include "debug_lib_code.inc"
+
 s_hello:        .asciz "debug_bkpt: EL1\n"
 s_dfr0:         .asciz "ID_AA64DFR0_EL1 "
 s_oslsr:        .asciz "OSLSR_EL1 "

@@ -289,6 +289,8 @@ el2_off:
     .balign 8
 wdata:  .quad 0
 
+#include "debug_lib_code.inc"
+
 s_hello:        .asciz "debug_el2: EL2\n"
 s_none:         .asciz " none\n"
 s_vec:          .asciz " vec="

@@ -130,6 +130,8 @@ el1_prog:
     .balign 8
 data:   .quad 0x1122334455667788
 
+#include "debug_lib_code.inc"
+
 s_hello:        .asciz "debug_step: EL1\n"
 s_exc:          .asciz " "
 s_ss:           .asciz " SS="

@@ -270,6 +270,8 @@ t_lse:
     .quad   -1
 #endif
 
+#include "debug_lib_code.inc"
+
 s_hello:        .asciz "debug_wpt: EL1\n"
 s_el1:          .asciz "EL1, MMU off\n"
 s_el0:          .asciz "EL0, MMU off\n"
