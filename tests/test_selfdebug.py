@@ -187,9 +187,10 @@ def test_watchpoint_byte_match_follows_the_pseudocode(base, off, bas, mask, word
                                                                                       addr)
 
 
-def model_generate(el: int, d: int, kde: int, oslk: int, tde: int, tge: int) -> bool:
-    """AArch64.GenerateDebugExceptionsFrom(el, Non-secure, PSTATE.D), no EL3."""
-    if oslk:
+def model_generate(el, d, kde, oslk, dlk, corenpdrq, tde, tge) -> bool:
+    """AArch64.GenerateDebugExceptionsFrom(el, Non-secure, PSTATE.D), no EL3: nothing while the
+    OS lock or the OS double lock (DoubleLockStatus) is set."""
+    if oslk or (dlk and not corenpdrq):
         return False
     target = 2 if (tde or tge) else 1
     if el == target:
@@ -198,17 +199,22 @@ def model_generate(el: int, d: int, kde: int, oslk: int, tde: int, tge: int) -> 
 
 
 @given(el=st.integers(0, 2), d=st.integers(0, 1), kde=st.integers(0, 1),
-       oslk=st.integers(0, 1), tde=st.integers(0, 1), tge=st.integers(0, 1))
-def test_generate_debug_exceptions_follows_the_pseudocode(el, d, kde, oslk, tde, tge):
+       oslk=st.integers(0, 1), dlk=st.integers(0, 1), corenpdrq=st.integers(0, 1),
+       tde=st.integers(0, 1), tge=st.integers(0, 1))
+def test_generate_debug_exceptions_follows_the_pseudocode(el, d, kde, oslk, dlk, corenpdrq,
+                                                          tde, tge):
     from armvirt.cpu.exceptions import generate_debug_exceptions
     c = _row()
     c[L.EL] = el
     c[L.DAIF] = 8 * d
     c[SR.MDSCR_EL1] = kde << 13
     c[SR.OSLSR_EL1] = 0x8 | (oslk << 1)
+    c[SR.OSDLR_EL1] = dlk
+    c[SR.DBGPRCR_EL1] = corenpdrq
     c[SR.MDCR_EL2] = tde << 8
     c[SR.HCR_EL2] = _s64((1 << 31) | (tge << 27))
-    assert bool(generate_debug_exceptions(c)) == model_generate(el, d, kde, oslk, tde, tge)
+    assert bool(generate_debug_exceptions(c)) == model_generate(el, d, kde, oslk, dlk,
+                                                                corenpdrq, tde, tge)
 
 
 def test_rearm_gates_the_slow_paths_only_while_something_can_fire():
@@ -302,3 +308,13 @@ def test_breakpoint_match_follows_the_pseudocode(bcrs, addrs, ctx, vmid, el, n, 
     c[SR.CONTEXTIDR_EL1] = ctx
     c[SR.VTTBR_EL2] = vmid << 48
     assert bool(breakpoint_match(c, n, pc)) == model_bp_match(bcrs, bvr, n, pc, el, ctx, vmid)
+
+
+def test_a_debugger_writing_the_debug_registers_arms_them():
+    """Machine.set_reg (the debugger's and the GDB stub's way in) re-arms as an MSR does."""
+    m = Machine(ram_size=1 << 20)
+    m.set_reg("OSLSR_EL1", 0x8)
+    m.set_reg("DBGWCR3_EL1", 1)
+    assert m.cpus[0][L.DBG] == 0
+    m.set_reg("MDSCR_EL1", 1 << 15)
+    assert m.cpus[0][L.DBG] == L.DBG_WP
