@@ -176,15 +176,17 @@ def _s64(v: int) -> int:
        bas=st.integers(0, 255), mask=st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5, 7, 12]),
        word=st.booleans())
 def test_watchpoint_byte_match_follows_the_pseudocode(base, off, bas, mask, word):
-    from armvirt.cpu.debug import watchpoint_byte_match
+    from armvirt.cpu.debug import watchpoint_byte_match, watchpoint_on_page
     wvr = (base & ~7) | (4 if word else 0)
     wcr = 1 | (bas << 5) | (mask << 24)
     addr = max(0, wvr + off)
     c = _row()
     c[SR.DBGWVR2_EL1] = wvr
     c[SR.DBGWCR2_EL1] = wcr
-    assert bool(watchpoint_byte_match(c, 2, addr, 63)) == model_watchpoint_byte_match(wvr, wcr,
-                                                                                      addr)
+    match = bool(watchpoint_byte_match(c, 2, addr, 63))
+    assert match == model_watchpoint_byte_match(wvr, wcr, addr)
+    # a page with a watched byte is never cached for data (the fast path skips the check)
+    assert watchpoint_on_page(c, addr) or not match
 
 
 def model_generate(el, d, kde, oslk, dlk, corenpdrq, tde, tge) -> bool:
@@ -294,7 +296,7 @@ _bcr = st.builds(lambda e, pmc, bas, hmc, ssc, lbn, bt: e | (pmc << 1) | (bas <<
        ctx=st.sampled_from([0x1234, 0x4321]), vmid=st.sampled_from([5, 6]),
        el=st.integers(0, 2), n=st.integers(0, 5), hit=st.booleans())
 def test_breakpoint_match_follows_the_pseudocode(bcrs, addrs, ctx, vmid, el, n, hit):
-    from armvirt.cpu.debug import breakpoint_match
+    from armvirt.cpu.debug import breakpoint_match, breakpoint_on_page
     bvr = [a & ~3 for a in addrs]
     for i in (4, 5):   # context values in the context-aware ones (bits 31:0 and 39:32)
         if (bcrs[i] >> 20) & 0xF not in (0, 1):
@@ -307,7 +309,10 @@ def test_breakpoint_match_follows_the_pseudocode(bcrs, addrs, ctx, vmid, el, n, 
     c[L.EL] = el
     c[SR.CONTEXTIDR_EL1] = ctx
     c[SR.VTTBR_EL2] = vmid << 48
-    assert bool(breakpoint_match(c, n, pc)) == model_bp_match(bcrs, bvr, n, pc, el, ctx, vmid)
+    match = bool(breakpoint_match(c, n, pc))
+    assert match == model_bp_match(bcrs, bvr, n, pc, el, ctx, vmid)
+    # a page where a breakpoint matches is never cached for fetch (the fast path skips it)
+    assert breakpoint_on_page(c, pc) or not match
 
 
 def test_a_debugger_writing_the_debug_registers_arms_them():

@@ -4,10 +4,13 @@ watchpoints: ``ID_AA64DFR0_EL1`` in ``sysreg_table.py``).
 
 Zero cost while unused. ``c[DBG]`` holds the *armed* bits (``layout.DBG_BP/WP/SS``), recomputed
 by ``debug_rearm`` after every MSR to a debug register (MDSCR_EL1, DBGB*/DBGW*, the OS lock
-registers): with a breakpoint enabled or MDSCR_EL1.SS set, ``fetch_translate`` (the fetch slow
-path of the run loop) never caches the code page, so every instruction comes through
-``software_step_check`` and ``debug_fetched``; with a watchpoint enabled the data-page caches stay
-empty, so every access takes the slow path of ``memory.py``, which calls ``watchpoint_check``.
+registers), which also drops the cached code and data pages. With MDSCR_EL1.SS set, or on a
+page where an enabled breakpoint could match (``breakpoint_on_page``), ``engine.fetch_slow``
+does not keep the code page cached, so every instruction there comes through
+``software_step_check`` and ``debug_fetched``; a page where an enabled watchpoint could match
+(``watchpoint_on_page``) is kept out of the data-page caches, so its accesses take the slow
+path of ``memory.py``, which calls ``watchpoint_check``. Elsewhere armed debug costs nothing
+either.
 Nothing in the hot loop looks at ``c[DBG]``. Whether an armed feature actually generates an
 exception (EL, PSTATE.D, KDE, the OS lock, routing) is decided there, as the Arm ARM does, so the
 armed bits need no update on exception entry, ERET or MSR DAIF.
@@ -186,6 +189,42 @@ def breakpoint_match(c, n, vaddress):
                        (bcr >> 16) & 0xF, True, c[L.EL] != 0):
         return False
     return breakpoint_value_match(c, n, vaddress, False)
+
+
+@njit(cache=True)
+def breakpoint_on_page(c, pc):
+    """Could an enabled breakpoint match an instruction on pc's 4 KiB page? An address
+    breakpoint only on its own page (bits 55:12 compared: a tag never hides one); an unlinked
+    context breakpoint anywhere. While none can, the fetch keeps the page cached and runs at
+    full speed."""
+    for n in range(NUM_BRPS):
+        bcr = c[_BVR0 + 2 * n + 1]
+        if not (bcr & 1):
+            continue
+        bt = (bcr >> 20) & 0xF
+        if (bt & 0b1110) == 0:
+            if (((c[_BVR0 + 2 * n] ^ pc) << 8) >> 20) == 0:
+                return True
+        elif not (bt & 1):
+            return True
+    return False
+
+
+@njit(cache=True)
+def watchpoint_on_page(c, va):
+    """Could an enabled watchpoint watch a byte of va's 4 KiB page (its doubleword, or its
+    2^MASK-byte block, compared on bits 55 and down)? Only then is the page kept out of the
+    data-page caches, so that its accesses come through ``watchpoint_check``."""
+    for n in range(NUM_WRPS):
+        wcr = c[_WVR0 + 2 * n + 1]
+        if not (wcr & 1):
+            continue
+        sh = (wcr >> 24) & 0x1F
+        if sh < 12:
+            sh = 12
+        if (((c[_WVR0 + 2 * n] ^ va) << 8) >> (8 + sh)) == 0:
+            return True
+    return False
 
 
 @njit(cache=True, inline="always")

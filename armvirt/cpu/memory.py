@@ -4,8 +4,8 @@ Layers, top to bottom:
 
 * ``mem_read`` / ``mem_write`` — virtual accesses made by instructions: alignment checks
   (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, the guest's
-  own watchpoints (``armvirt/cpu/debug.py``, only while one is armed: c[DBG] & DBG_WP keeps
-  the data-page caches empty so every access comes here), then the physical access. On a fault they take the architectural exception and return ``ok = False``;
+  own watchpoints (``armvirt/cpu/debug.py``: a page one could watch is kept out of the
+  data-page caches, so every access to it comes here), then the physical access. On a fault they take the architectural exception and return ``ok = False``;
   the handler then returns without writing any register.
 * ``translate`` — the seam for the MMU. With stage 1 off and no stage 2 it is the flat map of
   AArch64.TranslateAddress with the MMU disabled (an address above the implemented PA size is an
@@ -36,7 +36,7 @@ from armvirt.cpu.mmu import (ACC_CM, ACC_FETCH, ACC_UNPRIV, ACC_WRITE, FSC_ALIGN
                              FSC_EXTERNAL, PA_LIMIT)
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
-from armvirt.cpu.debug import ACC_RMW, watchpoint_check  # noqa: F401 (ACC_RMW: for exec/)
+from armvirt.cpu.debug import ACC_RMW, watchpoint_check, watchpoint_on_page  # noqa: F401
 from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pl011 import pl011_read, pl011_write
@@ -405,7 +405,7 @@ def mem_read_slow(c, M, va, size, acc):
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False, 0
-    if c[L.DBG] & L.DBG_WP:
+    if c[L.DBG] & L.DBG_WP and watchpoint_on_page(c, va):
         if not watchpoint_check(c, M, va, size, acc):
             return False, 0
         return phys_read(c, M, pa, size, va, acc)   # no data page cached: watched
@@ -478,7 +478,7 @@ def mem_write_slow(c, M, va, size, value, acc):
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
-    if c[L.DBG] & L.DBG_WP:
+    if c[L.DBG] & L.DBG_WP and watchpoint_on_page(c, va):
         if not watchpoint_check(c, M, va, size, acc):
             return False
         return phys_write(c, M, pa, size, value, va, acc)   # no data page cached: watched
