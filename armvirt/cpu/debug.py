@@ -68,7 +68,8 @@ DBG_FLAGS = (1 << L.DBG_MARK_SHIFT) - 1
 
 
 # ---------------------------------------------------------------------------------------------
-# Enables and routing
+# Enables and routing (AArch64.GenerateDebugExceptionsFrom, DebugTarget and
+# DebugExceptionReturnSS are in exceptions.py, whose ERET needs them)
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
 def debug_exception_el(c):

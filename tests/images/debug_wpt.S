@@ -1,9 +1,10 @@
 // debug_wpt: hardware watchpoints (Arm ARM AArch64.CheckWatchpoint, AArch64.WatchpointMatch,
 // AArch64.WatchpointByteMatch, AArch64.WatchpointException): loads and stores of every size,
 // pairs, SIMD&FP Q registers, exclusives, acquire/release, BAS byte selection for doubleword- and
-// word-aligned DBGWVR, MASK, LSC, PAC (EL0 and EL1), the four watchpoints, unaligned accesses
-// and an access across a page boundary (with the MMU on: unaligned accesses to the Device
-// memory of an MMU-off regime are Alignment faults), and, built with -DLSE, the LSE atomics.
+// word-aligned DBGWVR, MASK, LSC, PAC (EL0 and EL1), the four watchpoints, and, with the MMU on
+// (unaligned accesses and DC ZVA to the Device memory of an MMU-off regime are Alignment
+// faults), unaligned accesses, an access across a page boundary and DC ZVA; built with -DLSE,
+// the LSE atomics too.
 //
 // Runs at EL1 (entered at EL2 it drops to EL1 first); tests/test_selfdebug.py compares its
 // output with QEMU's (cortex-a57; -cpu max for the LSE build). Each case prints its table and
@@ -196,6 +197,8 @@ rt_ldar:    ldar    x2, [x1]
             ret
 rt_stlr:    stlr    x2, [x1]
             ret
+rt_dczva:   dc      zva, x1                 // a store of the 64-byte block
+            ret
 rt_ldrq:    ldr     q0, [x1]
             ret
 rt_strq:    str     q0, [x1]
@@ -257,6 +260,9 @@ t_unaligned:
     CASE(0, 0x10, W(LDST, 0xFF), rt_ldp, 0xC)
     CASE(0, 0x40, W(LDST, 0x01), rt_ldrx, 0x3C)   // across the page boundary
     CASE(0, 0x40, W(ST, 0x02), rt_strw, 0x3E)
+    CASE(0, 0x10, W(ST, 0xFF), rt_dczva, 0)       // DC ZVA needs Normal memory
+    CASE(0, 0x10, W(LD, 0xFF), rt_dczva, 0)
+    CASE(0, 0x38, W(ST, 0x80), rt_dczva, 0x20)    // the block's last byte
     .quad   -1
 #ifdef LSE
 t_lse:
