@@ -21,6 +21,7 @@ from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
+from armvirt.cpu.debug import breakpoint_on_page, debug_fetched, software_step_check
 from armvirt.cpu.exceptions import (EC_ILLEGAL_STATE, EC_PC_ALIGN, HCR_VF, HCR_VI, HCR_VSE,
                                     default_target_el, raise_sync, take_interrupt)
 from armvirt.cpu.memory import array_to_pa, fetch_translate
@@ -62,13 +63,27 @@ def fetch_slow(c, M, pc):
     """Instruction fetch when pc is not on the cached code page: the PC alignment check,
     translation, then the Illegal Execution state check (both checks only arise after a branch
     to a register or an ERET, which drop the cached page), in the Arm ARM's priority order of
-    synchronous exceptions: PC alignment, Instruction Abort, ..., Illegal Execution state.
-    False when an exception was taken or an exit is due."""
+    synchronous exceptions: Software Step, PC alignment, Instruction Abort, Breakpoint, ...,
+    Illegal Execution state. While guest software step is armed, or on a page where a guest
+    breakpoint could match (c[DBG], armvirt/cpu/debug.py), every fetch comes here. False when an exception was taken or an exit
+    is due."""
+    if c[L.DBG] & L.DBG_SS and not software_step_check(c, M, pc):
+        return False
     if pc & 3:
         raise_sync(c, M, default_target_el(c), EC_PC_ALIGN, 0, pc, pc)
         return False
     if not fetch_translate(c, M, pc):
         return False
+    dbg = c[L.DBG]
+    if dbg & L.DBG_SS or (dbg & L.DBG_BP and breakpoint_on_page(c, pc)):
+        # Guest self-hosted debug: software step, or a breakpoint that could match on this page.
+        # Keep every fetch on this path (the page is forgotten; CODE_DELTA stays valid for this
+        # instruction) and check the breakpoints.
+        c[L.CODE_VPAGE] = L.CODE_VPAGE_NONE
+        idx = (pc + c[L.CODE_DELTA]) >> 2
+        word = (M[L.M_RAM64][idx >> 1] >> ((idx & 1) << 5)) & 0xFFFFFFFF
+        if not debug_fetched(c, M, pc, word):
+            return False
     if c[L.PSTATE_IL]:
         raise_sync(c, M, default_target_el(c), EC_ILLEGAL_STATE, 0, pc, 0)
         return False

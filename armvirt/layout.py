@@ -67,8 +67,17 @@ DEADLINE = 59      # CYCLES value of the next timer/PMU event of this PE (NEVER:
 RESCHED = 60       # 1: end the current slice at once (a deadline moved); the loop re-plans it
 PMU_LAST = 61      # CYCLES when the PMU's counters were last brought up to date (pmu_counter.py)
 SLICE_LEFT = 62    # instructions left in a slice the budget cut short (armvirt/engine.py)
-TICK_CYCLES = 63   # cycles per tick of the system counter under the cost profile (timer.py)
-V_BASE = 64        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
+# Self-hosted debug (armvirt/cpu/debug.py): DBG_BP/WP/SS say a breakpoint, a watchpoint or
+# MDSCR_EL1.SS is armed (only then do fetches and data accesses leave their fast paths);
+# bits DBG_MARK_SHIFT.. hold INSTRET + 1 of the instruction being stepped (0: none).
+DBG = 63
+DBG_BP = 1
+DBG_WP = 2
+DBG_SS = 4
+DBG_EX = 8         # the instruction being stepped is a Load-Exclusive (Software Step ISS.EX)
+DBG_MARK_SHIFT = 8
+TICK_CYCLES = 64   # cycles per tick of the system counter under the cost profile (timer.py)
+V_BASE = 65        # FP/SIMD V0..V31: V[n] low 64 bits at V_BASE + 2n, high 64 bits at +2n+1
 assert SYSREG_BASE == V_BASE + 64
 CPU_SIZE = SYSREG_BASE + _sr.NUM_SYSREG_SLOTS
 

@@ -562,6 +562,9 @@ class Machine:
             c[slot] = v
             if device:
                 self._devices_changed(pe)
+            if self._sysreg(name).traps & (T.TRAP_TDA | T.TRAP_TDOSA):
+                from armvirt.cpu.debug import debug_rearm
+                debug_rearm(c)   # a guest debug register: what is armed may have changed
         drop_cached_translations(c)
         c[L.ATTN] = 1  # e.g. HCR_EL2.VI or DAIF: let the loop re-check before the next insn
 

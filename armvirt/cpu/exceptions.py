@@ -58,6 +58,14 @@ HCR_HCD = 1 << 29
 HCR_TRVM = 1 << 30
 MDCR_TDE = 1 << 8
 
+# Debug control bits (MDSCR_EL1, OSLSR_EL1, OSDLR_EL1, DBGPRCR_EL1) for the enables below
+MDSCR_SS = 1 << 0
+MDSCR_KDE = 1 << 13
+MDSCR_MDE = 1 << 15
+OSLSR_OSLK = 1 << 1
+OSDLR_DLK = 1 << 0
+DBGPRCR_CORENPDRQ = 1 << 0
+
 # PSTATE.DAIF bits as kept in c[DAIF]
 DAIF_D = 8
 DAIF_A = 4
@@ -126,6 +134,59 @@ def hook_check(c, M, kind, to_el, esr):
             return
 
 
+# ---------------------------------------------------------------------------------------------
+# Debug exceptions: routing and masking (the match logic is armvirt/cpu/debug.py's)
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def double_lock_status(c):
+    """DoubleLockStatus: OSDLR_EL1.DLK set while DBGPRCR_EL1.CORENPDRQ is clear."""
+    return (c[SR.OSDLR_EL1] & OSDLR_DLK) != 0 and (c[SR.DBGPRCR_EL1] & DBGPRCR_CORENPDRQ) == 0
+
+
+@njit(cache=True)
+def debug_target_el(c):
+    """DebugTarget (Non-secure, no EL3): EL2 when HCR_EL2.TGE or MDCR_EL2.TDE is set, else
+    EL1."""
+    if (c[SR.HCR_EL2] & HCR_TGE) or (c[SR.MDCR_EL2] & MDCR_TDE):
+        return 2
+    return 1
+
+
+@njit(cache=True)
+def generate_debug_exceptions_from(c, from_el, mask):
+    """AArch64.GenerateDebugExceptionsFrom(from, secure=FALSE, mask): none while the OS lock or
+    the OS double lock is set; from the debug target EL only with MDSCR_EL1.KDE = 1 and the mask
+    (PSTATE.D) clear; from a lower EL always; from a higher EL never."""
+    if (c[SR.OSLSR_EL1] & OSLSR_OSLK) or double_lock_status(c):
+        return False
+    target = debug_target_el(c)
+    if from_el == target:
+        return (c[SR.MDSCR_EL1] & MDSCR_KDE) != 0 and mask == 0
+    return target > from_el
+
+
+@njit(cache=True)
+def generate_debug_exceptions(c):
+    """AArch64.GenerateDebugExceptions: from the current EL with PSTATE.D as the mask."""
+    return generate_debug_exceptions_from(c, c[L.EL], (c[L.DAIF] >> 3) & 1)
+
+
+
+@njit(cache=True, inline="always")
+def debug_return_ss(c, spsr, dest_el):
+    """DebugExceptionReturnSS: the PSTATE.SS an ERET restores. SPSR.SS only when MDSCR_EL1.SS is
+    set, stepping is not enabled where the ERET executes, and it is enabled at the destination
+    (with the destination's SPSR.D as the mask); otherwise 0."""
+    if not (c[SR.MDSCR_EL1] & MDSCR_SS):
+        return 0
+    if generate_debug_exceptions(c):
+        return 0
+    if not generate_debug_exceptions_from(c, dest_el, (spsr >> 9) & 1):
+        return 0
+    return (spsr >> 21) & 1
+
+
+
 @njit(cache=True)
 def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
     """AArch64.TakeException: enter ``target_el`` at VBAR_ELx + group offset + vect_offset.
@@ -140,6 +201,17 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
         base = 0x200                      # current EL with SP_ELx
     else:
         base = 0x000                      # current EL with SP_EL0
+    mark = c[L.DBG] >> L.DBG_MARK_SHIFT
+    if mark:
+        # An instruction was being stepped (armvirt/cpu/debug.py). SSAdvance if it completed
+        # (an interrupt taken after it) or it is SVC/HVC/SMC (AArch64.CallSupervisor etc. call
+        # SSAdvance before the exception); any other exception it took leaves PSTATE.SS = 1, so
+        # that it is stepped again after the return.
+        ec = (esr >> 26) & 0x3F if esr >= 0 else -1
+        if (c[L.INSTRET] >= mark or ec == EC_SVC64 or ec == EC_HVC64 or ec == EC_SMC64) and \
+                c[SR.MDSCR_EL1] & MDSCR_SS:
+            c[L.PSTATE_SS] = 0
+        c[L.DBG] &= (1 << L.DBG_MARK_SHIFT) - 1 - L.DBG_EX
     spsr = get_psr(c)
     if target_el == 2:
         c[SR.SPSR_EL2] = spsr
@@ -245,6 +317,7 @@ def illegal_exception_return(c, spsr):
 def exception_return(c, M):
     """ERET: AArch64.ExceptionReturn(ELR_ELx, SPSR_ELx).
 
+    PSTATE.SS comes from ``debug_return_ss`` (DebugExceptionReturnSS), not SPSR.SS alone.
     An illegal return (``illegal_exception_return``) keeps EL and SP (SetPSTATEFromPSR with
     illegal_psr_state), still restores NZCV, DAIF, PAN and SS, sets PSTATE.IL and branches to
     ELR_ELx, so the next instruction takes an Illegal Execution state exception (EC 0x0E).
@@ -258,7 +331,9 @@ def exception_return(c, M):
         elr = c[SR.ELR_EL1]
     target = (spsr >> 2) & 3
     illegal = illegal_exception_return(c, spsr)
+    ss = debug_return_ss(c, spsr, el if illegal else target)
     set_psr_fields(c, spsr)
+    c[L.PSTATE_SS] = ss
     if illegal:
         c[L.PSTATE_IL] = 1
         drop_cached_translations(c)  # force the fetch slow path, which checks PSTATE.IL

@@ -3,8 +3,9 @@
 Layers, top to bottom:
 
 * ``mem_read`` / ``mem_write`` — virtual accesses made by instructions: alignment checks
-  (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, then the
-  physical access. On a fault they take the architectural exception and return ``ok = False``;
+  (SCTLR_ELx.A, ordered/exclusive/atomic accesses, Device memory), translation, the guest's
+  own watchpoints (``armvirt/cpu/debug.py``: a page one could watch is kept out of the
+  data-page caches, so every access to it comes here), then the physical access. On a fault they take the architectural exception and return ``ok = False``;
   the handler then returns without writing any register.
 * ``translate`` — the seam for the MMU. With stage 1 off and no stage 2 it is the flat map of
   AArch64.TranslateAddress with the MMU disabled (an address above the implemented PA size is an
@@ -34,6 +35,7 @@ from armvirt.cpu.mmu import (ACC_CM, ACC_FETCH, ACC_UNPRIV, ACC_WRITE, FSC_ALIGN
                              FSC_EXTERNAL, PA_LIMIT)
 from armvirt.cpu.exceptions import (EC_DABT_LOWER, EC_DABT_SAME, EC_IABT_LOWER, EC_IABT_SAME,
                                     EC_SP_ALIGN, HCR_TGE, default_target_el, raise_sync)
+from armvirt.cpu.debug import ACC_RMW, watchpoint_check, watchpoint_on_page  # noqa: F401
 from armvirt.cpu.sysreg_table import CTR
 from armvirt.devices.gic import gic_claims, gic_mmio_read, gic_mmio_write
 from armvirt.devices.pmu_counter import pmu_mem_access, pmu_mem_watched
@@ -404,13 +406,18 @@ def mem_read_slow(c, M, va, size, acc):
         pa = translate(c, M, va, acc, size)
         if pa < 0:
             return False, 0
-        off = pa - memmap.RAM_BASE
-        if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
-                not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)) and \
-                not pmu_mem_watched(c, M):
-            c[L.DATA_RPAGE] = va >> 12
-            c[L.DATA_RDELTA] = off - va
-        ok, v = phys_read(c, M, pa, size, va, acc)
+        if c[L.DBG] & L.DBG_WP and watchpoint_on_page(c, va):
+            if not watchpoint_check(c, M, va, size, acc):
+                return False, 0
+            ok, v = phys_read(c, M, pa, size, va, acc)   # no data page cached: watched
+        else:
+            off = pa - memmap.RAM_BASE
+            if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
+                    not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)) and \
+                    not pmu_mem_watched(c, M):
+                c[L.DATA_RPAGE] = va >> 12
+                c[L.DATA_RDELTA] = off - va
+            ok, v = phys_read(c, M, pa, size, va, acc)
     if ok:
         pmu_mem_access(c, M)   # the PMU's MEM_ACCESS event (nothing unless it is counted)
     return ok, v
@@ -432,6 +439,8 @@ def _translate_pair(c, M, va, size, acc):
 def _read_across_pages(c, M, va, size, acc):
     pa1, pa2 = _translate_pair(c, M, va, size, acc)
     if pa2 < 0:
+        return False, 0
+    if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
         return False, 0
     n1 = 0x1000 - (va & 0xFFF)
     v = np.int64(0)
@@ -464,6 +473,8 @@ def mem_write_slow(c, M, va, size, value, acc):
         pa1, pa2 = _translate_pair(c, M, va, size, acc)
         if pa2 < 0:
             return False
+        if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
+            return False
         n1 = 0x1000 - (va & 0xFFF)
         for i in range(size):
             pa = pa1 + i if i < n1 else pa2 + (i - n1)
@@ -474,6 +485,13 @@ def mem_write_slow(c, M, va, size, value, acc):
     pa = translate(c, M, va, acc, size)
     if pa < 0:
         return False
+    if c[L.DBG] & L.DBG_WP and watchpoint_on_page(c, va):
+        if not watchpoint_check(c, M, va, size, acc):
+            return False
+        if not phys_write(c, M, pa, size, value, va, acc):  # no data page cached: watched
+            return False
+        pmu_mem_access(c, M)
+        return True
     off = pa - memmap.RAM_BASE
     if 0 <= off and off + size <= ram_size(M) and not (acc & ACC_UNPRIV) and \
             not (M[L.M_MACH][L.WP_COUNT] and page_watched(M, va)) and \
@@ -497,8 +515,15 @@ def mem_check_write(c, M, va, size, acc):
         return -1
     if (va & 0xFFF) + size > 0x1000:
         pa1, pa2 = _translate_pair(c, M, va, size, acc)
-        return pa1 if pa2 >= 0 else -1
-    return translate(c, M, va, acc, size)
+        if pa2 < 0:
+            return -1
+    else:
+        pa1 = translate(c, M, va, acc, size)
+        if pa1 < 0:
+            return -1
+    if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, va, size, acc):
+        return -1
+    return pa1
 
 
 # Exclusives Reservation Granule: CTR_EL0.ERG is log2 of its size in words (4: 64 bytes).

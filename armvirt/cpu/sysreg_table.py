@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SYSREG_BASE = 128  # first system-register slot in a PE's state row (armvirt.layout imports it)
+SYSREG_BASE = 129  # first system-register slot in a PE's state row (armvirt.layout imports it)
 
 # Access kinds
 ACC_R = 1
@@ -113,7 +113,9 @@ HCR_RW = 1 << 31
 # What the core implements (Arm ARM D19.2 ID registers). See the module docstring.
 ID_AA64PFR0 = 0x1 | (0x1 << 4) | (0x1 << 8) | (0x1 << 24)  # EL0-EL2 AArch64-only; no EL3;
 #                                                  FP, AdvSIMD; GIC = 1: GICv3 system registers
-ID_AA64DFR0 = 0x6 | (1 << 8) | (1 << 12) | (1 << 20)   # Armv8.0 debug, PMUv3, 2 BRPs, 2 WRPs
+# Armv8.0 debug, PMUv3, 6 breakpoints (BRPs = 5) of which 2 context-aware (CTX_CMPs = 1), 4
+# watchpoints (WRPs = 3): a Cortex-A57's 0x10305106 (armvirt/cpu/debug.py implements them)
+ID_AA64DFR0 = 0x6 | (1 << 8) | (5 << 12) | (3 << 20) | (1 << 28)
 PMU_N = 6                  # PMU event counters (PMCR_EL0.N), besides the cycle counter: a Cortex-A57's
 ID_AA64ISAR0 = (1 << 16) | (2 << 20)             # CRC32, LSE atomics
 ID_AA64MMFR0 = 0x2 | (0x2 << 4) | (0x1 << 20)    # 40-bit PA, 16-bit ASID, 4K/16K/64K granules
@@ -233,9 +235,10 @@ def _build() -> list[SysReg]:
         R("CNTKCTL_EL1", 3, 0, 14, 1, 0, wmask=0x3FF),
         R("CNTHCTL_EL2", 3, 4, 14, 1, 0, reset=0x3, wmask=0xFF),
         R("CNTVOFF_EL2", 3, 4, 14, 0, 3, kind=KIND_TIMER, flags=SRF_ATTN),
-        # Debug (D19.3). Storage for the architected minimum of 2 breakpoints and 2 watchpoints;
-        # hardware breakpoint/watchpoint *exceptions* are not generated yet (see ARCHITECTURE.md).
-        R("MDSCR_EL1", 2, 0, 0, 2, 2, traps=TRAP_TDA, wmask=0xE000_D03F),
+        # Debug (D19.3). Self-hosted debug: armvirt/cpu/debug.py. Every MSR to a register of
+        # the TDA/TDOSA groups recomputes the PE's armed debug features (debug_rearm).
+        # MDSCR_EL1: SS, ERR, TDCC, KDE, HDE, MDE, RAZ/WI, TDA, INTdis, TXU, RXO, TXfull, RXfull.
+        R("MDSCR_EL1", 2, 0, 0, 2, 2, traps=TRAP_TDA, wmask=0xE000_F03F),
         R("MDCCINT_EL1", 2, 0, 0, 2, 0, traps=TRAP_TDA, wmask=(1 << 29) | (1 << 30)),
         R("MDCCSR_EL0", 2, 3, 0, 1, 0, access=ACC_R, kind=KIND_CONST, traps=TRAP_TDA),
         R("MDRAR_EL1", 2, 0, 1, 0, 0, access=ACC_R, kind=KIND_CONST, traps=TRAP_TDRA),
@@ -251,12 +254,17 @@ def _build() -> list[SysReg]:
         R("DBGAUTHSTATUS_EL1", 2, 0, 7, 14, 6, reset=0xAA, access=ACC_R, kind=KIND_CONST,
           traps=TRAP_TDOSA),
     ]
-    for n in range(2):
+    # DBGBCR: E, PMC, BAS, HMC, SSC, LBN, BT. DBGWCR: E, PAC, LSC, BAS, HMC, SSC, LBN, WT, MASK.
+    # Listed as BVRn, BCRn pairs (then WVRn, WCRn): debug.py indexes them by slot.
+    for n in range(((ID_AA64DFR0 >> 12) & 0xF) + 1):
         regs += [
             R(f"DBGBVR{n}_EL1", 2, 0, 0, n, 4, traps=TRAP_TDA),
-            R(f"DBGBCR{n}_EL1", 2, 0, 0, n, 5, traps=TRAP_TDA, wmask=0x00F0_01E7),
-            R(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, traps=TRAP_TDA),
-            R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F00_1FFF),
+            R(f"DBGBCR{n}_EL1", 2, 0, 0, n, 5, traps=TRAP_TDA, wmask=0x00FF_E1E7),
+        ]
+    for n in range(((ID_AA64DFR0 >> 20) & 0xF) + 1):
+        regs += [
+            R(f"DBGWVR{n}_EL1", 2, 0, 0, n, 6, traps=TRAP_TDA, wmask=~3),
+            R(f"DBGWCR{n}_EL1", 2, 0, 0, n, 7, traps=TRAP_TDA, wmask=0x1F1F_FFFF),
         ]
     regs += _gic_cpu_interface()
     regs += _generic_timers()

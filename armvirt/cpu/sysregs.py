@@ -19,6 +19,7 @@ from armvirt.cpu.exceptions import (EC_FP_ACCESS, HCR_IMO, HCR_FMO, HCR_AMO, HCR
                                     HCR_TGE, HCR_TID1, HCR_TID2, HCR_TID3, HCR_TRVM, HCR_TVM,
                                     HCR_VF, HCR_VI, HCR_VSE, default_target_el, raise_sync,
                                     raise_sysreg_trap, raise_undefined)
+from armvirt.cpu.debug import debug_rearm
 from armvirt.cpu.pstate import (drop_cached_translations, read_sp_el, set_el_spsel, set_pan,
                                 write_sp_el)
 from armvirt.devices.gic_sysregs import gic_sysreg_peek, gic_sysreg_read, gic_sysreg_write
@@ -415,6 +416,8 @@ def sysreg_write(c, M, op0, op1, crn, crm, op2, rt, value, pc):
     elif kind == T.KIND_PMU:
         if not pmu_sysreg_write(c, M, enc, value, pc):
             return False
+    if S[r + L.SRI_TRAPS] & (T.TRAP_TDA | T.TRAP_TDOSA):
+        debug_rearm(c)   # a debug register: which debug features are armed may have changed
     flags = S[r + L.SRI_FLAGS]
     if flags & T.SRF_REGIME:
         drop_cached_translations(c)

@@ -53,8 +53,8 @@ from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt.bits import MASK32, sext, sext32, ult
-from armvirt.cpu.memory import (ACC_ATOMIC, ACC_ORDERED, ACC_UNPRIV, ACC_WRITE, acc_iss,
-                                check_alignment, check_alignment_q, check_sp_alignment,
+from armvirt.cpu.memory import (ACC_ATOMIC, ACC_ORDERED, ACC_RMW, ACC_UNPRIV, ACC_WRITE,
+                                acc_iss, check_alignment, check_alignment_q, check_sp_alignment,
                                 mem_check_write, mem_read, mem_write, translate)
 from armvirt.cpu.memory import store_snoop as _stored
 from armvirt.cpu.memory import store_snoop_acc
@@ -569,7 +569,7 @@ def trans_STXP(c, M, pc, sz, Rs, o0, Rt2, Rn, Rt):
         nbytes = 16
         if not check_alignment(c, M, address, 16, ACC_ATOMIC | ACC_WRITE):
             return
-        pa = mem_check_write(c, M, address, 8, ACC_ATOMIC)  # aligned: one page for both
+        pa = mem_check_write(c, M, address, 16, ACC_ATOMIC)  # aligned: one page, both
         if pa < 0:
             return
     status = 1
@@ -628,7 +628,7 @@ def trans_LDOP(c, M, pc, size, A, R, Rs, Rn, Rt, opc):
     if not ok:
         return
     nbytes = 1 << size
-    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC) < 0:
+    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC | ACC_RMW) < 0:
         return
     ok, old = mem_read(c, M, address, nbytes, ACC_ATOMIC)
     if not ok:
@@ -671,7 +671,7 @@ def trans_SWP(c, M, pc, size, A, R, Rs, Rn, Rt):
     if not ok:
         return
     nbytes = 1 << size
-    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC) < 0:
+    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC | ACC_RMW) < 0:
         return
     ok, old = mem_read(c, M, address, nbytes, ACC_ATOMIC)
     if not ok:
@@ -690,7 +690,7 @@ def trans_CAS(c, M, pc, size, L_, Rs, o0, Rn, Rt):
     if not ok:
         return
     nbytes = 1 << size
-    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC) < 0:
+    if mem_check_write(c, M, address, nbytes, ACC_ATOMIC | ACC_RMW) < 0:
         return
     ok, old = mem_read(c, M, address, nbytes, ACC_ATOMIC)
     if not ok:
@@ -715,7 +715,7 @@ def trans_CASP(c, M, pc, sz, L_, Rs, o0, Rn, Rt):
     t1 = c[Rt]
     t2 = c[Rt + 1]
     if sz == 0:
-        if mem_check_write(c, M, address, 8, ACC_ATOMIC) < 0:
+        if mem_check_write(c, M, address, 8, ACC_ATOMIC | ACC_RMW) < 0:
             return
         ok, old = mem_read(c, M, address, 8, ACC_ATOMIC)
         if not ok:
@@ -729,7 +729,7 @@ def trans_CASP(c, M, pc, sz, L_, Rs, o0, Rn, Rt):
         return
     if not check_alignment(c, M, address, 16, ACC_ATOMIC | ACC_WRITE):
         return
-    if mem_check_write(c, M, address, 8, ACC_ATOMIC) < 0:   # aligned: one page for both
+    if mem_check_write(c, M, address, 16, ACC_ATOMIC | ACC_RMW) < 0:  # aligned: one page
         return
     ok, lo = mem_read(c, M, address, 8, ACC_ATOMIC)
     if not ok:

@@ -30,6 +30,7 @@ from armvirt.cpu.exceptions import (EC_BRK64, EC_HVC64, EC_SMC64, EC_SVC64, EC_W
                                     default_target_el, exception_return, raise_sync,
                                     raise_sysreg_trap, raise_undefined, wfi_wakeup)
 from armvirt.cpu import mmu
+from armvirt.cpu.debug import watchpoint_check
 from armvirt.cpu.memory import (ACC_CM, ACC_WRITE, mem_check_write, mem_write,
                                 store_snoop, translate, translation_fault)
 from armvirt.cpu.pstate import drop_cached_translations, set_el_spsel, set_pan
@@ -400,6 +401,8 @@ def dc_zva(c, M, pc, Rt):
         translation_fault(c, M, va, ACC_WRITE, f,
                           translate_ipa_of(c, M, base) if f & mmu.F_STAGE2 else 0)
         return
+    if c[L.DBG] & L.DBG_WP and not watchpoint_check(c, M, base, ZVA_BYTES, ACC_WRITE):
+        return   # the guest's watchpoints on any byte of the block, before the first changes
     for i in range(ZVA_BYTES // 8):
         if not mem_write(c, M, base + 8 * i, 8, 0, 0):
             return
