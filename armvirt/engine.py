@@ -90,7 +90,7 @@ def fetch_slow(c, M, pc):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def run_pe(c, M, limit):
     """Run one PE for at most ``limit`` instructions. Returns (instructions executed, stopped):
     ``stopped`` when something other than the limit ended the slice (an exit, a change of
@@ -187,7 +187,7 @@ def _interrupts(c, M):
         take_interrupt(c, M)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _turn(c, M, end, left):
     """Give PE ``c`` its turn of the round: run it until its clock (c[CYCLES]) reaches ``end``,
     ``left`` instructions are done, or an exit is due. Returns the instructions executed.
@@ -275,28 +275,6 @@ def _next_round(M):
 
 
 @njit(cache=True)
-def _run_only(M, c, budget):
-    """ONLY_PE: a debugger steps one PE while the others wait (their clocks stand still)."""
-    mach = M[L.M_MACH]
-    done = 0
-    while done < budget:
-        if c[L.POWER] == L.POWER_ON:
-            end = c[L.CYCLES] + QUANTUM
-        elif c[L.POWER] != L.POWER_OFF and c[L.DEADLINE] < L.NEVER:
-            end = c[L.DEADLINE] + 1
-        else:
-            mach[L.EXIT_CODE] = L.EXIT_HALT if c[L.POWER] == L.POWER_OFF else L.EXIT_IDLE
-            break
-        done += _turn(c, M, end, budget - done)
-        if mach[L.EXIT_CODE] != L.EXIT_NONE:
-            break
-    mach[L.RUN_DONE] = done
-    if mach[L.EXIT_CODE] == L.EXIT_NONE:
-        mach[L.EXIT_CODE] = L.EXIT_BUDGET
-    return mach[L.EXIT_CODE]
-
-
-@njit(cache=True)
 def run(M, budget):
     """Run the PEs until an exit or ``budget`` instructions in all. Returns the exit code (also
     left in ``mach[EXIT_CODE]``).
@@ -307,24 +285,44 @@ def run(M, budget):
     wakes (or is powered on) behind the round's start catches up to it. A run interrupted by
     an exit or the budget resumes exactly where it stopped (CUR_PE, and each PE's clock
     against the round's end), so the interleaving depends only on instruction costs, never on
-    how often Python was called (UART flushes, trace drains, a debugger stepping)."""
+    how often Python was called (UART flushes, trace drains, a debugger stepping).
+
+    ONLY_PE: a debugger steps one PE while the others wait (their clocks stand still).
+
+    This is the core's only entry point from Python, and the only function into which the run
+    loop is compiled: ``_turn`` and ``run_pe`` are inlined by Numba (they have one call site
+    each), since every jitted function of its own is optimised and code-generated again with
+    everything it calls."""
     mach = M[L.M_MACH]
     cpus = M[L.M_CPUS]
-    if mach[L.ONLY_PE] >= 0:
-        return _run_only(M, cpus[mach[L.ONLY_PE]], budget)
+    only = mach[L.ONLY_PE]
     npe = mach[L.NUM_PES]
     slot = L.S_SCHED + L.SCHED_ROUND_END
     done = 0
     while done < budget:
-        pe = mach[L.CUR_PE]
-        c = cpus[pe]
-        end = mach[slot]
-        if c[L.POWER] == L.POWER_ON and c[L.CYCLES] < end - QUANTUM:
-            c[L.CYCLES] = end - QUANTUM
+        if only >= 0:
+            pe = only
+            c = cpus[pe]
+            if c[L.POWER] == L.POWER_ON:
+                end = c[L.CYCLES] + QUANTUM
+            elif c[L.POWER] != L.POWER_OFF and c[L.DEADLINE] < L.NEVER:
+                end = c[L.DEADLINE] + 1
+            else:
+                mach[L.EXIT_CODE] = L.EXIT_HALT if c[L.POWER] == L.POWER_OFF else L.EXIT_IDLE
+                mach[L.RUN_DONE] = done
+                return mach[L.EXIT_CODE]
+        else:
+            pe = mach[L.CUR_PE]
+            c = cpus[pe]
+            end = mach[slot]
+            if c[L.POWER] == L.POWER_ON and c[L.CYCLES] < end - QUANTUM:
+                c[L.CYCLES] = end - QUANTUM
         done += _turn(c, M, end, budget - done)
         if mach[L.EXIT_CODE] != L.EXIT_NONE:
             mach[L.RUN_DONE] = done
             return mach[L.EXIT_CODE]
+        if only >= 0:
+            continue
         if c[L.POWER] == L.POWER_ON and (c[L.CYCLES] < end or c[L.SLICE_LEFT] > 0):
             break   # the budget ran out within this PE's turn: resume it here
         if pe + 1 < npe:

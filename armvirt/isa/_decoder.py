@@ -1129,2705 +1129,2993 @@ def decode(w):
 
 @njit(cache=True)
 def decode_int64(x):
-    """decode() proper.  Switches on op0 = bits 28:25 first (C4.1), then on the bits
-    that best split the remaining patterns; each leaf tests (x & MASK) == VALUE in
-    table order, so overlap groups keep their first-match semantics."""
+    """decode() proper.  Switches on op0 = bits 28:25 first (C4.1), then on the
+    bits that best split the remaining patterns; each leaf tests (x & MASK) ==
+    VALUE in table order, so overlap groups keep their first-match semantics."""
     t0 = (x >> 25) & 0xF
     if t0 == 0x0:
-        if (x & 0xE1FF0000) == 0x00000000:
-            return OP_UDF
-        return UNALLOCATED
+        return _decode_1E000000_00000000(x)
     elif t0 == 0x4:
-        t1 = (x >> 21) & 0xF
-        if t1 == 0x0:
-            if (x & 0x20000000) == 0x00000000:
-                return OP_STXR
-            if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTNP
-            return UNALLOCATED
-        elif t1 == 0x1:
-            if (x & 0xA0000000) == 0x80000000:
-                return OP_STXP
-            if (x & 0xA0007C00) == 0x00007C00 and casp_ok(((x >> 16) & 0x1F), (x & 0x1F)):
-                return OP_CASP
-            if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTNP
-            return UNALLOCATED
-        elif t1 == 0x2:
-            if (x & 0x201F7C00) == 0x001F7C00:
-                return OP_LDXR
-            if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTNP
-            return UNALLOCATED
-        elif t1 == 0x3:
-            if (x & 0xA0000000) == 0x80000000:
-                return OP_LDXP
-            if (x & 0xA0007C00) == 0x00007C00 and casp_ok(((x >> 16) & 0x1F), (x & 0x1F)):
-                return OP_CASP
-            if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTNP
-            return UNALLOCATED
-        elif t1 == 0x4:
-            if (x & 0x201FFC00) == 0x001FFC00:
-                return OP_STLR
-            if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
-                return OP_LDSTP_post
-            return UNALLOCATED
-        elif t1 == 0x5 or t1 == 0x7:
-            if (x & 0x20007C00) == 0x00007C00:
-                return OP_CAS
-            if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
-                return OP_LDSTP_post
-            return UNALLOCATED
-        elif t1 == 0x6:
-            if (x & 0x201FFC00) == 0x001FFC00:
-                return OP_LDAR
-            if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
-                return OP_LDSTP_post
-            return UNALLOCATED
-        elif t1 == 0x8 or t1 == 0x9 or t1 == 0xA or t1 == 0xB:
-            if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
-                return OP_LDSTP_off
-            return UNALLOCATED
-        elif t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
-            if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
-                return OP_LDSTP_pre
-            return UNALLOCATED
-        return UNALLOCATED
+        return _decode_1E000000_08000000(x)
     elif t0 == 0x5:
-        if (x & 0x01000000) == 0x00000000 and shift_imm_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3F)):
-            return OP_LOGIC_reg
-        if (x & 0x01200000) == 0x01000000 and addsub_shift_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 10) & 0x3F)):
-            return OP_ADDSUB_shift
-        if (x & 0x01E00000) == 0x01200000 and addsub_ext_ok(((x >> 10) & 0x7)):
-            return OP_ADDSUB_ext
-        return UNALLOCATED
+        return _decode_1E000000_0A000000(x)
     elif t0 == 0x6:
-        t1 = (x >> 23) & 0x3
-        if t1 == 0x0:
-            if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTNP_fp
-            if (x & 0xA03F0000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
-                return OP_SIMD_ldst_multi
-            return UNALLOCATED
-        elif t1 == 0x1:
-            if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTP_fp_post
-            if (x & 0xA0200000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
-                return OP_SIMD_ldst_multi_post
-            return UNALLOCATED
-        elif t1 == 0x2:
-            if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTP_fp_off
-            if (x & 0xA01F0000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
-                return OP_SIMD_ldst_single
-            return UNALLOCATED
-        elif t1 == 0x3:
-            if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDSTP_fp_pre
-            if (x & 0xA0000000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
-                return OP_SIMD_ldst_single_post
-            return UNALLOCATED
-        return UNALLOCATED
+        return _decode_1E000000_0C000000(x)
     elif t0 == 0x7:
-        t1 = (x >> 12) & 0xF
-        if t1 == 0x0:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_a
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
+        return _decode_1E000000_0E000000(x)
+    elif t0 == 0x8:
+        return _decode_1E000000_10000000(x)
+    elif t0 == 0x9:
+        return _decode_1E000000_12000000(x)
+    elif t0 == 0xA:
+        return _decode_1E000000_14000000(x)
+    elif t0 == 0xB:
+        return _decode_1E000000_16000000(x)
+    elif t0 == 0xC:
+        return _decode_1E000000_18000000(x)
+    elif t0 == 0xD:
+        return _decode_1E000000_1A000000(x)
+    elif t0 == 0xE:
+        return _decode_1E000000_1C000000(x)
+    elif t0 == 0xF:
+        return _decode_1E000000_1E000000(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_00000000(x):
+    """The words w with (w & 0x1E000000) == 0x00000000."""
+    if (x & 0xE1FF0000) == 0x00000000:
+        return OP_UDF
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_08000000(x):
+    """The words w with (w & 0x1E000000) == 0x08000000."""
+    t1 = (x >> 21) & 0xF
+    if t1 == 0x0:
+        if (x & 0x20000000) == 0x00000000:
+            return OP_STXR
+        if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTNP
+        return UNALLOCATED
+    elif t1 == 0x1:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_STXP
+        if (x & 0xA0007C00) == 0x00007C00 and casp_ok(((x >> 16) & 0x1F), (x & 0x1F)):
+            return OP_CASP
+        if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTNP
+        return UNALLOCATED
+    elif t1 == 0x2:
+        if (x & 0x201F7C00) == 0x001F7C00:
+            return OP_LDXR
+        if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTNP
+        return UNALLOCATED
+    elif t1 == 0x3:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_LDXP
+        if (x & 0xA0007C00) == 0x00007C00 and casp_ok(((x >> 16) & 0x1F), (x & 0x1F)):
+            return OP_CASP
+        if (x & 0x20000000) == 0x20000000 and ldstnp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTNP
+        return UNALLOCATED
+    elif t1 == 0x4:
+        if (x & 0x201FFC00) == 0x001FFC00:
+            return OP_STLR
+        if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
+            return OP_LDSTP_post
+        return UNALLOCATED
+    elif t1 == 0x5 or t1 == 0x7:
+        if (x & 0x20007C00) == 0x00007C00:
+            return OP_CAS
+        if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
+            return OP_LDSTP_post
+        return UNALLOCATED
+    elif t1 == 0x6:
+        if (x & 0x201FFC00) == 0x001FFC00:
+            return OP_LDAR
+        if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
+            return OP_LDSTP_post
+        return UNALLOCATED
+    elif t1 == 0x8 or t1 == 0x9 or t1 == 0xA or t1 == 0xB:
+        if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
+            return OP_LDSTP_off
+        return UNALLOCATED
+    elif t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
+        if (x & 0x20000000) == 0x20000000 and ldstp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x1)):
+            return OP_LDSTP_pre
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_0A000000(x):
+    """The words w with (w & 0x1E000000) == 0x0A000000."""
+    if (x & 0x01000000) == 0x00000000 and shift_imm_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3F)):
+        return OP_LOGIC_reg
+    if (x & 0x01200000) == 0x01000000 and addsub_shift_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 10) & 0x3F)):
+        return OP_ADDSUB_shift
+    if (x & 0x01E00000) == 0x01200000 and addsub_ext_ok(((x >> 10) & 0x7)):
+        return OP_ADDSUB_ext
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_0C000000(x):
+    """The words w with (w & 0x1E000000) == 0x0C000000."""
+    t1 = (x >> 23) & 0x3
+    if t1 == 0x0:
+        if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTNP_fp
+        if (x & 0xA03F0000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+            return OP_SIMD_ldst_multi
+        return UNALLOCATED
+    elif t1 == 0x1:
+        if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTP_fp_post
+        if (x & 0xA0200000) == 0x00000000 and ldst_multi_ok(((x >> 30) & 0x1), ((x >> 12) & 0xF), ((x >> 10) & 0x3)):
+            return OP_SIMD_ldst_multi_post
+        return UNALLOCATED
+    elif t1 == 0x2:
+        if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTP_fp_off
+        if (x & 0xA01F0000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+            return OP_SIMD_ldst_single
+        return UNALLOCATED
+    elif t1 == 0x3:
+        if (x & 0x20000000) == 0x20000000 and ldstp_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDSTP_fp_pre
+        if (x & 0xA0000000) == 0x00000000 and ldst_single_ok(((x >> 22) & 0x1), ((x >> 13) & 0x7), ((x >> 12) & 0x1), ((x >> 10) & 0x3)):
+            return OP_SIMD_ldst_single_post
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_0E000000(x):
+    """The words w with (w & 0x1E000000) == 0x0E000000."""
+    t1 = (x >> 12) & 0xF
+    if t1 == 0xD:
+        t2 = (x >> 10) & 0x3
+        if t2 == 0x0:
+            if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                return OP_SIMD_elem_c
             return UNALLOCATED
-        elif t1 == 0x1:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                t3 = (x >> 21) & 0x7
-                if t3 == 0x0:
-                    if (x & 0xA1000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
-                        return OP_FP_elem_fmla
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
-                        return OP_FP_elem_fmla
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_a
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0x7
-                if t3 == 0x0:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    return UNALLOCATED
-                elif t3 == 0x4 or t3 == 0x6:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
-                        return OP_FP_elem_fmla
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
-                        return OP_FP_elem_fmla
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
+        elif t2 == 0x1:
+            if (x & 0x81F80000) == 0x01000000:
+                return OP_SIMD_modimm_c
+            if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                return OP_FP_3same
             return UNALLOCATED
-        elif t1 == 0x2:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                        return OP_SIMD_copy
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                        return OP_SIMD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
-                        return OP_SIMD_2misc_c
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                    return OP_SIMD_ZIP
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0x80180C00) == 0x00000400:
-                    return OP_SIMD_modimm_a
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x3:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                        return OP_SIMD_copy
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                        return OP_SIMD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
-                        return OP_SIMD_2misc_c
-                    if (x & 0x801F0000) == 0x00100000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 3, 0):
-                        return OP_SIMD_across_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                    return OP_SIMD_ZIP
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0x80180C00) == 0x00000400:
-                    return OP_SIMD_modimm_a
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x4:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                        return OP_SIMD_copy
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                        return OP_SIMD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 0):
-                        return OP_SIMD_2misc_d
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                    return OP_SIMD_ZIP
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0x80180C00) == 0x00000400:
-                    return OP_SIMD_modimm_a
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x5:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                t3 = (x >> 21) & 0x7
-                if t3 == 0x0:
-                    if (x & 0xA1000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
-                        return OP_FP_elem_fmls
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
-                        return OP_FP_elem_fmls
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_a
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0x7
-                if t3 == 0x0:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    return UNALLOCATED
-                elif t3 == 0x4 or t3 == 0x6:
-                    if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
-                        return OP_FP_elem_fmls
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
-                        return OP_FP_elem_fmls
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                    return OP_SIMD_copy
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x6:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                        return OP_SIMD_copy
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                        return OP_SIMD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 0):
-                        return OP_FCVTN
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                    return OP_SIMD_ZIP
-                return UNALLOCATED
-            elif t2 == 0x5 or t2 == 0x7:
-                if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                    return OP_SIMD_2misc_a
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0x80180C00) == 0x00000400:
-                    return OP_SIMD_modimm_a
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x7:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xA0000000) == 0x00000000:
-                        return OP_SIMD_TBL
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
-                        return OP_SIMD_copy
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                        return OP_SIMD_ZIP
-                    if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
-                        return OP_SIMD_EXT
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                        return OP_SIMD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                        return OP_SIMD_2misc_a
-                    if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 23, 0):
-                        return OP_FCVTL
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
-                    return OP_SIMD_ZIP
-                return UNALLOCATED
-            elif t2 == 0x5 or t2 == 0x7:
-                if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_3same_lo
-                if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
-                    return OP_SIMD_2misc_a
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0x80180C00) == 0x00000400:
-                    return OP_SIMD_modimm_a
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
-                    return OP_SIMD_shift_lo
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x8:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_b
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 23) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 24, 0):
-                        return OP_FRINTN_A
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 24, 0):
-                        return OP_FRINTP
-                    return UNALLOCATED
-                elif t3 == 0x2 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x9:
-            t2 = (x >> 23) & 0x3
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                        return OP_SIMD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 25, 0):
-                        return OP_FRINTM_X
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                        return OP_SIMD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 25, 0):
-                        return OP_FRINTZ_I
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2:
-                if (x & 0x80780C00) == 0x00000400:
-                    return OP_SIMD_modimm_b
-                if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x80000400) == 0x00000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 0):
-                    return OP_FP_elem_fmul
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xA:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_b
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 20) & 0xF
-                if t3 == 0x0 or t3 == 0x1 or t3 == 0x4 or t3 == 0x5 or t3 == 0x8 or t3 == 0x9 or t3 == 0xC or t3 == 0xD:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                elif t3 == 0x2 or t3 == 0x6:
-                    if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 0):
-                        return OP_FCVTN_int
-                    return UNALLOCATED
-                elif t3 == 0x3 or t3 == 0x7 or t3 == 0xB or t3 == 0xF:
-                    if (x & 0x810F0000) == 0x00000000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 10, 0):
-                        return OP_SIMD_across_b
-                    if (x & 0x810F0000) == 0x00010000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
-                        return OP_SIMD_across_c
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                elif t3 == 0xA or t3 == 0xE:
-                    if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 0):
-                        return OP_FCVTP_int
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xB:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_b
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 23) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
-                        return OP_SIMD_across_c
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 0):
-                        return OP_FCVTM_int
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
-                        return OP_SIMD_2misc_b
-                    if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
-                        return OP_SIMD_across_c
-                    if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 0):
-                        return OP_FCVTZ_int
-                    return UNALLOCATED
-                elif t3 == 0x2 or t3 == 0x3:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                        return OP_SIMD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_3same_hi
-                if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
-                    return OP_SIMD_shift_hi
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xC:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
-                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                    return OP_SIMD_elem_a
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_c
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 16) & 0x1
-                if t3 == 0x0:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 0):
-                        return OP_FCMGT_zero
-                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_across
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81BE0000) == 0x00A00000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), 0, 28, 0):
-                        return OP_SIMD_2misc_e
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 0):
-                        return OP_FCVTA_int
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xD:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                    return OP_SIMD_3diff
+        elif t2 == 0x2:
+            t3 = (x >> 16) & 0x1
+            if t3 == 0x0:
                 if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
                     return OP_SIMD_elem_c
+                if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 0):
+                    return OP_FCMEQ_zero
+                if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
                 return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81F80000) == 0x01000000:
-                    return OP_SIMD_modimm_c
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 16) & 0x1
-                if t3 == 0x0:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
-                        return OP_SIMD_elem_c
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 0):
-                        return OP_FCMEQ_zero
-                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_across
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
-                        return OP_SIMD_elem_c
-                    if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 0):
-                        return OP_CVTF_int
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 0):
-                        return OP_FRECPE_FRSQRTE
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                    return OP_FP_3same
+            elif t3 == 0x1:
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 0):
+                    return OP_SIMD_elem_c
+                if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 0):
+                    return OP_CVTF_int
+                if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 0):
+                    return OP_FRECPE_FRSQRTE
                 return UNALLOCATED
             return UNALLOCATED
-        elif t1 == 0xE:
-            t2 = (x >> 24) & 0x1
-            if t2 == 0x0:
-                t3 = (x >> 10) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
-                        return OP_SIMD_3diff
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                        return OP_FP_3same
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 0):
-                        return OP_FCMLT_zero
-                    if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_across
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 10) & 0x1
-                if t3 == 0x0:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
-                        return OP_SIMD_elem_a
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x80F80800) == 0x00000000:
-                        return OP_SIMD_modimm_d
-                    if (x & 0x80C00800) == 0x00400000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
-                        return OP_FP_cvtf_fixed_d
-                    if (x & 0x80E00800) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
-                        return OP_FP_cvtf_fixed_s
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t2 == 0x3:
+            if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                return OP_FP_3same
             return UNALLOCATED
-        elif t1 == 0xF:
-            t2 = (x >> 10) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+        return UNALLOCATED
+    elif t1 == 0xE:
+        t2 = (x >> 24) & 0x1
+        if t2 == 0x0:
+            t3 = (x >> 10) & 0x3
+            if t3 == 0x0:
+                if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
                     return OP_SIMD_3diff
-                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                    return OP_SIMD_elem_b
                 return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            elif t3 == 0x1 or t3 == 0x3:
+                if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
                     return OP_FP_3same
-                if (x & 0x81F80000) == 0x01000000 and simd_fmov_imm_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1)):
-                    return OP_FMOV_vimm
                 return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 15, 0):
-                        return OP_FABS_FNEG
-                    if (x & 0x80BF0000) == 0x00A10000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 0):
-                        return OP_FSQRT_FRECPX
-                    if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_across
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
-                        return OP_SIMD_elem_b
-                    return UNALLOCATED
+            elif t3 == 0x2:
+                if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 0):
+                    return OP_FCMLT_zero
+                if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                    return OP_FP_across
                 return UNALLOCATED
-            elif t2 == 0x3:
-                t3 = (x >> 22) & 0x7
-                if t3 == 0x0 or t3 == 0x1 or t3 == 0x2 or t3 == 0x3:
-                    if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
-                        return OP_FP_3same
-                    return UNALLOCATED
-                elif t3 == 0x4:
-                    if (x & 0x80200000) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
-                        return OP_FP_fcvtz_fixed_s
-                    return UNALLOCATED
-                elif t3 == 0x5:
-                    if (x & 0x80000000) == 0x00000000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
-                        return OP_FP_fcvtz_fixed_d
-                    return UNALLOCATED
+            return UNALLOCATED
+        elif t2 == 0x1:
+            t3 = (x >> 10) & 0x1
+            if t3 == 0x0:
+                if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                    return OP_SIMD_elem_a
+                return UNALLOCATED
+            elif t3 == 0x1:
+                if (x & 0x80F80800) == 0x00000000:
+                    return OP_SIMD_modimm_d
+                if (x & 0x80C00800) == 0x00400000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                    return OP_FP_cvtf_fixed_d
+                if (x & 0x80E00800) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                    return OP_FP_cvtf_fixed_s
                 return UNALLOCATED
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0x8:
+    elif t1 == 0x1:
+        return _decode_1E00F000_0E001000(x)
+    elif t1 == 0x5:
+        return _decode_1E00F000_0E005000(x)
+    elif t1 == 0x6:
+        return _decode_1E00F000_0E006000(x)
+    elif t1 == 0x7:
+        return _decode_1E00F000_0E007000(x)
+    elif t1 == 0x3:
+        return _decode_1E00F000_0E003000(x)
+    elif t1 == 0x2:
+        return _decode_1E00F000_0E002000(x)
+    elif t1 == 0x4:
+        return _decode_1E00F000_0E004000(x)
+    elif t1 == 0x0:
+        return _decode_1E00F000_0E000000(x)
+    elif t1 == 0xA:
+        return _decode_1E00F000_0E00A000(x)
+    elif t1 == 0x9:
+        return _decode_1E00F000_0E009000(x)
+    elif t1 == 0xB:
+        return _decode_1E00F000_0E00B000(x)
+    elif t1 == 0xF:
+        return _decode_1E00F000_0E00F000(x)
+    elif t1 == 0x8:
+        return _decode_1E00F000_0E008000(x)
+    elif t1 == 0xC:
+        return _decode_1E00F000_0E00C000(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_10000000(x):
+    """The words w with (w & 0x1E000000) == 0x10000000."""
+    if (x & 0x81000000) == 0x00000000:
+        return OP_ADR
+    if (x & 0x81000000) == 0x80000000:
+        return OP_ADRP
+    if (x & 0x01800000) == 0x01000000:
+        return OP_ADDSUB_imm
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_12000000(x):
+    """The words w with (w & 0x1E000000) == 0x12000000."""
+    t1 = (x >> 23) & 0x3
+    if t1 == 0x0:
+        if logic_imm_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 10) & 0x3F)):
+            return OP_LOGIC_imm
+        return UNALLOCATED
+    elif t1 == 0x1:
+        if (x & 0x60000000) == 0x00000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
+            return OP_MOVN
+        if (x & 0x60000000) == 0x40000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
+            return OP_MOVZ
+        if (x & 0x60000000) == 0x60000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
+            return OP_MOVK
+        return UNALLOCATED
+    elif t1 == 0x2:
+        if (x & 0x60000000) == 0x00000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
+            return OP_SBFM
+        if (x & 0x60000000) == 0x20000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
+            return OP_BFM
+        if (x & 0x60000000) == 0x40000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
+            return OP_UBFM
+        return UNALLOCATED
+    elif t1 == 0x3:
+        if (x & 0x60200000) == 0x00000000 and extr_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 10) & 0x3F)):
+            return OP_EXTR
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_14000000(x):
+    """The words w with (w & 0x1E000000) == 0x14000000."""
+    t1 = (x >> 21) & 0xF
+    if t1 == 0x1:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_CBZ
+        elif t2 == 0x2:
+            if (x & 0x00000010) == 0x00000000:
+                return OP_B_cond
+            return UNALLOCATED
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x0000001F) == 0x00000000:
+                return OP_BRK
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x2:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_CBZ
+        elif t2 == 0x2:
+            if (x & 0x00000010) == 0x00000000:
+                return OP_B_cond
+            return UNALLOCATED
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x0000001F) == 0x00000000:
+                return OP_HLT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x3 or t1 == 0x4 or t1 == 0x6 or t1 == 0x7:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_CBZ
+        elif t2 == 0x2:
+            if (x & 0x00000010) == 0x00000000:
+                return OP_B_cond
+            return UNALLOCATED
+        elif t2 == 0x4:
+            return OP_BL
+        return UNALLOCATED
+    elif t1 == 0x5:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_CBZ
+        elif t2 == 0x2:
+            if (x & 0x00000010) == 0x00000000:
+                return OP_B_cond
+            return UNALLOCATED
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x0000001C) == 0x00000000 and dcps_ok((x & 0x3)):
+                return OP_DCPS
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x8:
+        t2 = (x >> 30) & 0x1
+        if t2 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_B
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_BL
+            if (x & 0x20000000) == 0x20000000:
+                return OP_CBNZ
+            return UNALLOCATED
+        elif t2 == 0x1:
+            return _decode_5FE00000_55000000(x)
+        return UNALLOCATED
+    elif t1 == 0x9:
+        t2 = (x >> 29) & 0x3
+        if t2 == 0x0:
+            if (x & 0x80000000) == 0x00000000:
+                return OP_B
+            if (x & 0x80000000) == 0x80000000:
+                return OP_BL
+            return UNALLOCATED
+        elif t2 == 0x1:
+            return OP_CBNZ
+        elif t2 == 0x2:
+            if (x & 0x80180000) == 0x80080000:
+                return OP_SYSL
+            if (x & 0x80100000) == 0x80100000:
+                return OP_MRS
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0xA or t1 == 0xB or t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
+        if (x & 0xE0000000) == 0x00000000:
+            return OP_B
+        if (x & 0xE0000000) == 0x80000000:
+            return OP_BL
+        if (x & 0x60000000) == 0x20000000:
+            return OP_CBNZ
+        return UNALLOCATED
+    elif t1 == 0x0:
+        return _decode_1FE00000_14000000(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_16000000(x):
+    """The words w with (w & 0x1E000000) == 0x16000000."""
+    t1 = (x >> 21) & 0xF
+    if t1 == 0x0:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_TBZ
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x001FFC1F) == 0x001F0000:
+                return OP_BR
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x1:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_TBZ
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x001FFC1F) == 0x001F0000:
+                return OP_BLR
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x2:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_TBZ
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x001FFC1F) == 0x001F0000:
+                return OP_RET
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x3 or t1 == 0x6 or t1 == 0x7:
+        if (x & 0xE0000000) == 0x00000000:
+            return OP_B
+        if (x & 0xE0000000) == 0x80000000:
+            return OP_BL
+        if (x & 0x60000000) == 0x20000000:
+            return OP_TBZ
+        return UNALLOCATED
+    elif t1 == 0x4:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_TBZ
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x001FFFFF) == 0x001F03E0:
+                return OP_ERET
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x5:
+        t2 = (x >> 29) & 0x7
+        if t2 == 0x0:
+            return OP_B
+        elif t2 == 0x1 or t2 == 0x5:
+            return OP_TBZ
+        elif t2 == 0x4:
+            return OP_BL
+        elif t2 == 0x6:
+            if (x & 0x001FFFFF) == 0x001F03E0:
+                return OP_DRPS
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x8 or t1 == 0x9 or t1 == 0xA or t1 == 0xB or t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
+        if (x & 0xE0000000) == 0x00000000:
+            return OP_B
+        if (x & 0xE0000000) == 0x80000000:
+            return OP_BL
+        if (x & 0x60000000) == 0x20000000:
+            return OP_TBNZ
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_18000000(x):
+    """The words w with (w & 0x1E000000) == 0x18000000."""
+    t1 = (x >> 10) & 0xF
+    if t1 == 0x1 or t1 == 0x5 or t1 == 0x9 or t1 == 0xD:
+        t2 = (x >> 29) & 0x3
+        if t2 == 0x0:
+            if (x & 0x81000000) == 0x00000000:
+                return OP_LDR_lit
+            if (x & 0x81000000) == 0x80000000:
+                return OP_LDRSW_lit
+            return UNALLOCATED
+        elif t2 == 0x1:
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_post
+            return UNALLOCATED
+        elif t2 == 0x2:
+            if (x & 0x81000000) == 0x00000000:
+                return OP_LDR_lit
+            if (x & 0x81000000) == 0x80000000:
+                return OP_PRFM_lit
+            return UNALLOCATED
+        elif t2 == 0x3:
+            if (x & 0x81C00000) == 0x81800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_post
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x2 or t1 == 0x6 or t1 == 0xA or t1 == 0xE:
+        t2 = (x >> 29) & 0x1
+        if t2 == 0x0:
+            if (x & 0x81000000) == 0x00000000:
+                return OP_LDR_lit
+            if (x & 0xC1000000) == 0x80000000:
+                return OP_LDRSW_lit
+            if (x & 0xC1000000) == 0xC0000000:
+                return OP_PRFM_lit
+            return UNALLOCATED
+        elif t2 == 0x1:
+            if (x & 0xC1C00000) == 0xC1800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unpriv
+            if (x & 0xC1E00000) == 0xC0A00000 and prfm_reg_ok(((x >> 13) & 0x7)):
+                return OP_PRFM_reg
+            if (x & 0x01200000) == 0x00200000 and ldst_reg_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3), ((x >> 13) & 0x7)):
+                return OP_LDST_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB or t1 == 0xF:
+        t2 = (x >> 29) & 0x3
+        if t2 == 0x0:
+            if (x & 0x81000000) == 0x00000000:
+                return OP_LDR_lit
+            if (x & 0x81000000) == 0x80000000:
+                return OP_LDRSW_lit
+            return UNALLOCATED
+        elif t2 == 0x1:
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_pre
+            return UNALLOCATED
+        elif t2 == 0x2:
+            if (x & 0x81000000) == 0x00000000:
+                return OP_LDR_lit
+            if (x & 0x81000000) == 0x80000000:
+                return OP_PRFM_lit
+            return UNALLOCATED
+        elif t2 == 0x3:
+            if (x & 0x81C00000) == 0x81800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_pre
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x0:
+        return _decode_1E003C00_18000000(x)
+    elif t1 == 0x4:
+        return _decode_1E003C00_18001000(x)
+    elif t1 == 0x8:
+        return _decode_1E003C00_18002000(x)
+    elif t1 == 0xC:
+        return _decode_1E003C00_18003000(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_1A000000(x):
+    """The words w with (w & 0x1E000000) == 0x1A000000."""
+    t1 = (x >> 22) & 0x7
+    if t1 == 0x0:
+        if (x & 0x0020FC00) == 0x00000000:
+            return OP_ADDSUB_carry
+        return UNALLOCATED
+    elif t1 == 0x1:
+        if (x & 0x20200C10) == 0x20000000:
+            return OP_CONDCMP_reg
+        if (x & 0x20200C10) == 0x20000800:
+            return OP_CONDCMP_imm
+        return UNALLOCATED
+    elif t1 == 0x2:
+        if (x & 0x20200800) == 0x00000000:
+            return OP_CONDSEL
+        return UNALLOCATED
+    elif t1 == 0x3:
+        t2 = (x >> 12) & 0x7
+        if t2 == 0x0:
+            if (x & 0x60208800) == 0x00000800:
+                return OP_DIV
+            if (x & 0x603F8C00) == 0x40000000:
+                return OP_RBIT
+            if (x & 0x603F8000) == 0x40000000 and rev_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3)):
+                return OP_REV
+            return UNALLOCATED
+        elif t2 == 0x1:
+            if (x & 0x603F8C00) == 0x40000000:
+                return OP_CLZ
+            if (x & 0x603F8C00) == 0x40000400:
+                return OP_CLS
+            return UNALLOCATED
+        elif t2 == 0x2:
+            if (x & 0x60208000) == 0x00000000:
+                return OP_SHIFTV
+            return UNALLOCATED
+        elif t2 == 0x4 or t2 == 0x5:
+            if (x & 0x60208000) == 0x00000000 and crc32_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3)):
+                return OP_CRC32
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x4:
+        if (x & 0x60200000) == 0x00000000:
+            return OP_MADDSUB
+        if (x & 0xE0200000) == 0x80200000:
+            return OP_MADDSUBL
+        return UNALLOCATED
+    elif t1 == 0x5 or t1 == 0x7:
+        if (x & 0xE0208000) == 0x80000000:
+            return OP_MULH
+        return UNALLOCATED
+    elif t1 == 0x6:
+        if (x & 0xE0200000) == 0x80200000:
+            return OP_MADDSUBL
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_1C000000(x):
+    """The words w with (w & 0x1E000000) == 0x1C000000."""
+    t1 = (x >> 10) & 0x3
+    if t1 == 0x0:
+        if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDR_lit_fp
+        if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_uimm
+        if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_unscaled
+        return UNALLOCATED
+    elif t1 == 0x1:
+        if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDR_lit_fp
+        if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_uimm
+        if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_post
+        return UNALLOCATED
+    elif t1 == 0x2:
+        if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDR_lit_fp
+        if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_uimm
+        if (x & 0x21200000) == 0x20200000 and ldst_fp_reg_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3), ((x >> 13) & 0x7)):
+            return OP_LDST_fp_reg
+        return UNALLOCATED
+    elif t1 == 0x3:
+        if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
+            return OP_LDR_lit_fp
+        if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_uimm
+        if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+            return OP_LDST_fp_pre
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E000000_1E000000(x):
+    """The words w with (w & 0x1E000000) == 0x1E000000."""
+    t1 = (x >> 10) & 0xF
+    if t1 == 0x0:
+        t2 = (x >> 21) & 0xF
+        if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+            if (x & 0x6000C000) == 0x00000000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
+                return OP_FMOV_gen
+            if (x & 0x6000C000) == 0x00000000 and fp_int_ok(((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
+                return OP_FP_int
+            if (x & 0xE0004000) == 0x00004000 and fp_1src_ok(((x >> 22) & 0x3), ((x >> 15) & 0x3F)):
+                return OP_FP_1src
+            if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            return UNALLOCATED
+        elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x4:
+        t2 = (x >> 30) & 0x1
+        if t2 == 0x0:
+            if (x & 0xA12003E0) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_imm
+            if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t2 == 0x1:
+            t3 = (x >> 14) & 0x3
+            if t3 == 0x0:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
+                if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                    return OP_FP_elem_fmla_s
+                return UNALLOCATED
+            elif t3 == 0x1:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
+                if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                    return OP_FP_elem_fmls_s
+                return UNALLOCATED
+            elif t3 == 0x2:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
+                if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                    return OP_FP_elem_fmul_s
+                return UNALLOCATED
+            elif t3 == 0x3:
+                if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                    return OP_SISD_3diff
+                if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                    return OP_SISD_elem_c
+                return UNALLOCATED
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0x8:
+        t2 = (x >> 21) & 0xF
+        if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+            if (x & 0xE000C007) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_cmp
+            if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            return UNALLOCATED
+        elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0xC:
+        t2 = (x >> 21) & 0xF
+        if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+            if (x & 0xE00003E0) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_imm
+            if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
+                return OP_SISD_3diff
+            return UNALLOCATED
+        elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t1 == 0xA:
+        return _decode_1E003C00_1E002800(x)
+    elif t1 == 0xE:
+        return _decode_1E003C00_1E003800(x)
+    elif t1 == 0x2:
+        return _decode_1E003C00_1E000800(x)
+    elif t1 == 0x6:
+        return _decode_1E003C00_1E001800(x)
+    elif t1 == 0x9:
+        return _decode_1E003C00_1E002400(x)
+    elif t1 == 0xF:
+        return _decode_1E003C00_1E003C00(x)
+    elif t1 == 0x1:
+        return _decode_1E003C00_1E000400(x)
+    elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB:
+        return _decode_1E003C00_1E000C00(x)
+    elif t1 == 0x5 or t1 == 0xD:
+        return _decode_1E003C00_1E001400(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_18000000(x):
+    """The words w with (w & 0x1E003C00) == 0x18000000."""
+    t2 = (x >> 29) & 0x1
+    if t2 == 0x0:
         if (x & 0x81000000) == 0x00000000:
-            return OP_ADR
-        if (x & 0x81000000) == 0x80000000:
-            return OP_ADRP
-        if (x & 0x01800000) == 0x01000000:
-            return OP_ADDSUB_imm
+            return OP_LDR_lit
+        if (x & 0xC1000000) == 0x80000000:
+            return OP_LDRSW_lit
+        if (x & 0xC1000000) == 0xC0000000:
+            return OP_PRFM_lit
         return UNALLOCATED
-    elif t0 == 0x9:
-        t1 = (x >> 23) & 0x3
-        if t1 == 0x0:
-            if logic_imm_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 10) & 0x3F)):
-                return OP_LOGIC_imm
+    elif t2 == 0x1:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0:
+            if (x & 0xC1C00000) == 0xC1800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0xC1E00000) == 0xC0800000:
+                return OP_PRFUM
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
+            if (x & 0x01200000) == 0x00200000:
+                return OP_LDADD
             return UNALLOCATED
-        elif t1 == 0x1:
-            if (x & 0x60000000) == 0x00000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
-                return OP_MOVN
-            if (x & 0x60000000) == 0x40000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
-                return OP_MOVZ
-            if (x & 0x60000000) == 0x60000000 and movw_ok(((x >> 31) & 0x1), ((x >> 21) & 0x3)):
-                return OP_MOVK
+        elif t3 == 0x1:
+            if (x & 0xC1C00000) == 0xC1800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0xC1E00000) == 0xC0800000:
+                return OP_PRFUM
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
+            if (x & 0x01200000) == 0x00200000:
+                return OP_LDSMAX
             return UNALLOCATED
-        elif t1 == 0x2:
-            if (x & 0x60000000) == 0x00000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
-                return OP_SBFM
-            if (x & 0x60000000) == 0x20000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
-                return OP_BFM
-            if (x & 0x60000000) == 0x40000000 and bitfield_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 16) & 0x3F), ((x >> 10) & 0x3F)):
-                return OP_UBFM
+        elif t3 == 0x2:
+            if (x & 0xC1C00000) == 0xC1800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0xC1E00000) == 0xC0800000:
+                return OP_PRFUM
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
+            if (x & 0x01200000) == 0x00200000:
+                return OP_SWP
             return UNALLOCATED
-        elif t1 == 0x3:
-            if (x & 0x60200000) == 0x00000000 and extr_ok(((x >> 31) & 0x1), ((x >> 22) & 0x1), ((x >> 10) & 0x3F)):
-                return OP_EXTR
-            return UNALLOCATED
-        return UNALLOCATED
-    elif t0 == 0xA:
-        t1 = (x >> 21) & 0xF
-        if t1 == 0x0:
-            t2 = (x >> 30) & 0x3
-            if t2 == 0x0:
-                if (x & 0x20000000) == 0x00000000:
-                    return OP_B
-                if (x & 0x20000000) == 0x20000000:
-                    return OP_CBZ
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x20000010) == 0x00000000:
-                    return OP_B_cond
-                return UNALLOCATED
-            elif t2 == 0x2:
-                if (x & 0x20000000) == 0x00000000:
-                    return OP_BL
-                if (x & 0x20000000) == 0x20000000:
-                    return OP_CBZ
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x2000001F) == 0x00000001:
-                    return OP_SVC
-                if (x & 0x2000001F) == 0x00000002:
-                    return OP_HVC
-                if (x & 0x2000001F) == 0x00000003:
-                    return OP_SMC
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x1:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_CBZ
-            elif t2 == 0x2:
-                if (x & 0x00000010) == 0x00000000:
-                    return OP_B_cond
-                return UNALLOCATED
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x0000001F) == 0x00000000:
-                    return OP_BRK
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x2:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_CBZ
-            elif t2 == 0x2:
-                if (x & 0x00000010) == 0x00000000:
-                    return OP_B_cond
-                return UNALLOCATED
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x0000001F) == 0x00000000:
-                    return OP_HLT
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x3 or t1 == 0x4 or t1 == 0x6 or t1 == 0x7:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_CBZ
-            elif t2 == 0x2:
-                if (x & 0x00000010) == 0x00000000:
-                    return OP_B_cond
-                return UNALLOCATED
-            elif t2 == 0x4:
-                return OP_BL
-            return UNALLOCATED
-        elif t1 == 0x5:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_CBZ
-            elif t2 == 0x2:
-                if (x & 0x00000010) == 0x00000000:
-                    return OP_B_cond
-                return UNALLOCATED
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x0000001C) == 0x00000000 and dcps_ok((x & 0x3)):
-                    return OP_DCPS
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x8:
-            t2 = (x >> 30) & 0x1
-            if t2 == 0x0:
-                if (x & 0xA0000000) == 0x00000000:
-                    return OP_B
-                if (x & 0xA0000000) == 0x80000000:
-                    return OP_BL
-                if (x & 0x20000000) == 0x20000000:
-                    return OP_CBNZ
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 5) & 0x7
-                if t3 == 0x0:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_NOP
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_YIELD
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_WFE
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA007F01F) == 0x8003301F:
-                            return OP_CLREX
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_WFI
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x4:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_SEV
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA007F01F) == 0x8003301F:
-                            return OP_DSB
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x5:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007FF1F) == 0x8003201F:
-                            return OP_SEVL
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA007F01F) == 0x8003301F:
-                            return OP_DMB
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x6:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA007F01F) == 0x8003301F:
-                            return OP_ISB
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                elif t3 == 0x7:
-                    t4 = (x >> 19) & 0x3
-                    if t4 == 0x0:
-                        if (x & 0xA007F01F) == 0x8003201F:
-                            return OP_HINT
-                        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
-                            return OP_MSR_imm
-                        return UNALLOCATED
-                    elif t4 == 0x1:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_SYS
-                        return UNALLOCATED
-                    elif t4 == 0x2 or t4 == 0x3:
-                        if (x & 0xA0000000) == 0x80000000:
-                            return OP_MSR_reg
-                        return UNALLOCATED
-                    return UNALLOCATED
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x9:
-            t2 = (x >> 29) & 0x3
-            if t2 == 0x0:
-                if (x & 0x80000000) == 0x00000000:
-                    return OP_B
-                if (x & 0x80000000) == 0x80000000:
-                    return OP_BL
-                return UNALLOCATED
-            elif t2 == 0x1:
-                return OP_CBNZ
-            elif t2 == 0x2:
-                if (x & 0x80180000) == 0x80080000:
-                    return OP_SYSL
-                if (x & 0x80100000) == 0x80100000:
-                    return OP_MRS
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xA or t1 == 0xB or t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
-            if (x & 0xE0000000) == 0x00000000:
-                return OP_B
-            if (x & 0xE0000000) == 0x80000000:
-                return OP_BL
-            if (x & 0x60000000) == 0x20000000:
-                return OP_CBNZ
+        elif t3 == 0x3:
+            if (x & 0xC1C00000) == 0xC1800000:
+                return OP_PRFM_imm
+            if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
+            if (x & 0xC1E00000) == 0xC0800000:
+                return OP_PRFUM
+            if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0xB:
-        t1 = (x >> 21) & 0xF
-        if t1 == 0x0:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_TBZ
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x001FFC1F) == 0x001F0000:
-                    return OP_BR
-                return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_18001000(x):
+    """The words w with (w & 0x1E003C00) == 0x18001000."""
+    t2 = (x >> 29) & 0x1
+    if t2 == 0x0:
+        if (x & 0x81000000) == 0x00000000:
+            return OP_LDR_lit
+        if (x & 0xC1000000) == 0x80000000:
+            return OP_LDRSW_lit
+        if (x & 0xC1000000) == 0xC0000000:
+            return OP_PRFM_lit
+        return UNALLOCATED
+    elif t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x1:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_TBZ
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x001FFC1F) == 0x001F0000:
-                    return OP_BLR
-                return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0x0000C000) == 0x00000000:
+                return OP_LDCLR
+            if (x & 0x0000C000) == 0x00004000:
+                return OP_LDSMIN
             return UNALLOCATED
-        elif t1 == 0x2:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_TBZ
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x001FFC1F) == 0x001F0000:
-                    return OP_RET
-                return UNALLOCATED
+        elif t3 == 0x4:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFUM
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x3 or t1 == 0x6 or t1 == 0x7:
-            if (x & 0xE0000000) == 0x00000000:
-                return OP_B
-            if (x & 0xE0000000) == 0x80000000:
-                return OP_BL
-            if (x & 0x60000000) == 0x20000000:
-                return OP_TBZ
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
-        elif t1 == 0x4:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_TBZ
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x001FFFFF) == 0x001F03E0:
-                    return OP_ERET
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x5:
-            t2 = (x >> 29) & 0x7
-            if t2 == 0x0:
-                return OP_B
-            elif t2 == 0x1 or t2 == 0x5:
-                return OP_TBZ
-            elif t2 == 0x4:
-                return OP_BL
-            elif t2 == 0x6:
-                if (x & 0x001FFFFF) == 0x001F03E0:
-                    return OP_DRPS
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x8 or t1 == 0x9 or t1 == 0xA or t1 == 0xB or t1 == 0xC or t1 == 0xD or t1 == 0xE or t1 == 0xF:
-            if (x & 0xE0000000) == 0x00000000:
-                return OP_B
-            if (x & 0xE0000000) == 0x80000000:
-                return OP_BL
-            if (x & 0x60000000) == 0x20000000:
-                return OP_TBNZ
+        elif t3 == 0xC or t3 == 0xD:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFM_imm
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0xC:
-        t1 = (x >> 10) & 0xF
-        if t1 == 0x0:
-            t2 = (x >> 29) & 0x1
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0xC1000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                if (x & 0xC1000000) == 0xC0000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0:
-                    if (x & 0xC1C00000) == 0xC1800000:
-                        return OP_PRFM_imm
-                    if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    if (x & 0xC1E00000) == 0xC0800000:
-                        return OP_PRFUM
-                    if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    if (x & 0x01200000) == 0x00200000:
-                        return OP_LDADD
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xC1C00000) == 0xC1800000:
-                        return OP_PRFM_imm
-                    if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    if (x & 0xC1E00000) == 0xC0800000:
-                        return OP_PRFUM
-                    if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    if (x & 0x01200000) == 0x00200000:
-                        return OP_LDSMAX
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xC1C00000) == 0xC1800000:
-                        return OP_PRFM_imm
-                    if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    if (x & 0xC1E00000) == 0xC0800000:
-                        return OP_PRFUM
-                    if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    if (x & 0x01200000) == 0x00200000:
-                        return OP_SWP
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xC1C00000) == 0xC1800000:
-                        return OP_PRFM_imm
-                    if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    if (x & 0xC1E00000) == 0xC0800000:
-                        return OP_PRFUM
-                    if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_18002000(x):
+    """The words w with (w & 0x1E003C00) == 0x18002000."""
+    t2 = (x >> 29) & 0x1
+    if t2 == 0x0:
+        if (x & 0x81000000) == 0x00000000:
+            return OP_LDR_lit
+        if (x & 0xC1000000) == 0x80000000:
+            return OP_LDRSW_lit
+        if (x & 0xC1000000) == 0xC0000000:
+            return OP_PRFM_lit
+        return UNALLOCATED
+    elif t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x1 or t1 == 0x5 or t1 == 0x9 or t1 == 0xD:
-            t2 = (x >> 29) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0x81000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_uimm
-                if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_post
-                return UNALLOCATED
-            elif t2 == 0x2:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0x81000000) == 0x80000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81C00000) == 0x81800000:
-                    return OP_PRFM_imm
-                if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_uimm
-                if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_post
-                return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0x0000C000) == 0x00000000:
+                return OP_LDEOR
+            if (x & 0x0000C000) == 0x00004000:
+                return OP_LDUMAX
             return UNALLOCATED
-        elif t1 == 0x2 or t1 == 0x6 or t1 == 0xA or t1 == 0xE:
-            t2 = (x >> 29) & 0x1
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0xC1000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                if (x & 0xC1000000) == 0xC0000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0xC1C00000) == 0xC1800000:
-                    return OP_PRFM_imm
-                if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_uimm
-                if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_unpriv
-                if (x & 0xC1E00000) == 0xC0A00000 and prfm_reg_ok(((x >> 13) & 0x7)):
-                    return OP_PRFM_reg
-                if (x & 0x01200000) == 0x00200000 and ldst_reg_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3), ((x >> 13) & 0x7)):
-                    return OP_LDST_reg
-                return UNALLOCATED
+        elif t3 == 0x4:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFUM
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB or t1 == 0xF:
-            t2 = (x >> 29) & 0x3
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0x81000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_uimm
-                if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_pre
-                return UNALLOCATED
-            elif t2 == 0x2:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0x81000000) == 0x80000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x3:
-                if (x & 0x81C00000) == 0x81800000:
-                    return OP_PRFM_imm
-                if (x & 0x01000000) == 0x01000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_uimm
-                if (x & 0x01200000) == 0x00000000 and ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                    return OP_LDST_pre
-                return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
-        elif t1 == 0x4:
-            t2 = (x >> 29) & 0x1
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0xC1000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                if (x & 0xC1000000) == 0xC0000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x0000C000) == 0x00000000:
-                        return OP_LDCLR
-                    if (x & 0x0000C000) == 0x00004000:
-                        return OP_LDSMIN
-                    return UNALLOCATED
-                elif t3 == 0x4:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFUM
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFM_imm
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0x8:
-            t2 = (x >> 29) & 0x1
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0xC1000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                if (x & 0xC1000000) == 0xC0000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x0000C000) == 0x00000000:
-                        return OP_LDEOR
-                    if (x & 0x0000C000) == 0x00004000:
-                        return OP_LDUMAX
-                    return UNALLOCATED
-                elif t3 == 0x4:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFUM
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFM_imm
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                return UNALLOCATED
-            return UNALLOCATED
-        elif t1 == 0xC:
-            t2 = (x >> 29) & 0x1
-            if t2 == 0x0:
-                if (x & 0x81000000) == 0x00000000:
-                    return OP_LDR_lit
-                if (x & 0xC1000000) == 0x80000000:
-                    return OP_LDRSW_lit
-                if (x & 0xC1000000) == 0xC0000000:
-                    return OP_PRFM_lit
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0x0000C000) == 0x00000000:
-                        return OP_LDSET
-                    if (x & 0x0000C000) == 0x00004000:
-                        return OP_LDUMIN
-                    return UNALLOCATED
-                elif t3 == 0x4:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFUM
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_unscaled
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD:
-                    if (x & 0xC0000000) == 0xC0000000:
-                        return OP_PRFM_imm
-                    if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                        return OP_LDST_uimm
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t3 == 0xC or t3 == 0xD:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFM_imm
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0xD:
-        t1 = (x >> 22) & 0x7
-        if t1 == 0x0:
-            if (x & 0x0020FC00) == 0x00000000:
-                return OP_ADDSUB_carry
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_18003000(x):
+    """The words w with (w & 0x1E003C00) == 0x18003000."""
+    t2 = (x >> 29) & 0x1
+    if t2 == 0x0:
+        if (x & 0x81000000) == 0x00000000:
+            return OP_LDR_lit
+        if (x & 0xC1000000) == 0x80000000:
+            return OP_LDRSW_lit
+        if (x & 0xC1000000) == 0xC0000000:
+            return OP_PRFM_lit
+        return UNALLOCATED
+    elif t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x6:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x1:
-            if (x & 0x20200C10) == 0x20000000:
-                return OP_CONDCMP_reg
-            if (x & 0x20200C10) == 0x20000800:
-                return OP_CONDCMP_imm
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0x0000C000) == 0x00000000:
+                return OP_LDSET
+            if (x & 0x0000C000) == 0x00004000:
+                return OP_LDUMIN
             return UNALLOCATED
-        elif t1 == 0x2:
-            if (x & 0x20200800) == 0x00000000:
-                return OP_CONDSEL
+        elif t3 == 0x4:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFUM
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_unscaled
             return UNALLOCATED
-        elif t1 == 0x3:
-            t2 = (x >> 12) & 0x7
-            if t2 == 0x0:
-                if (x & 0x60208800) == 0x00000800:
-                    return OP_DIV
-                if (x & 0x603F8C00) == 0x40000000:
-                    return OP_RBIT
-                if (x & 0x603F8000) == 0x40000000 and rev_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3)):
-                    return OP_REV
-                return UNALLOCATED
-            elif t2 == 0x1:
-                if (x & 0x603F8C00) == 0x40000000:
-                    return OP_CLZ
-                if (x & 0x603F8C00) == 0x40000400:
-                    return OP_CLS
-                return UNALLOCATED
-            elif t2 == 0x2:
-                if (x & 0x60208000) == 0x00000000:
-                    return OP_SHIFTV
-                return UNALLOCATED
-            elif t2 == 0x4 or t2 == 0x5:
-                if (x & 0x60208000) == 0x00000000 and crc32_ok(((x >> 31) & 0x1), ((x >> 10) & 0x3)):
-                    return OP_CRC32
-                return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xE or t3 == 0xF:
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
-        elif t1 == 0x4:
-            if (x & 0x60200000) == 0x00000000:
-                return OP_MADDSUB
-            if (x & 0xE0200000) == 0x80200000:
-                return OP_MADDSUBL
-            return UNALLOCATED
-        elif t1 == 0x5 or t1 == 0x7:
-            if (x & 0xE0208000) == 0x80000000:
-                return OP_MULH
-            return UNALLOCATED
-        elif t1 == 0x6:
-            if (x & 0xE0200000) == 0x80200000:
-                return OP_MADDSUBL
+        elif t3 == 0xC or t3 == 0xD:
+            if (x & 0xC0000000) == 0xC0000000:
+                return OP_PRFM_imm
+            if ldst_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
+                return OP_LDST_uimm
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0xE:
-        t1 = (x >> 10) & 0x3
-        if t1 == 0x0:
-            if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDR_lit_fp
-            if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_uimm
-            if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_unscaled
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E000400(x):
+    """The words w with (w & 0x1E003C00) == 0x1E000400."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        if (x & 0xE000C000) == 0x40000000 and advcopy_ok(0, 0, ((x >> 16) & 0x1F), 0, 1):
+            return OP_SISD_DUP_elem
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_3same_lo
             return UNALLOCATED
-        elif t1 == 0x1:
-            if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDR_lit_fp
-            if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_uimm
-            if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_post
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_3same_hi
             return UNALLOCATED
-        elif t1 == 0x2:
-            if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDR_lit_fp
-            if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_uimm
-            if (x & 0x21200000) == 0x20200000 and ldst_fp_reg_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3), ((x >> 13) & 0x7)):
-                return OP_LDST_fp_reg
-            return UNALLOCATED
-        elif t1 == 0x3:
-            if (x & 0x21000000) == 0x00000000 and ldr_lit_fp_ok(((x >> 30) & 0x3)):
-                return OP_LDR_lit_fp
-            if (x & 0x21000000) == 0x21000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_uimm
-            if (x & 0x21200000) == 0x20000000 and ldst_fp_ok(((x >> 30) & 0x3), ((x >> 22) & 0x3)):
-                return OP_LDST_fp_pre
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                return OP_FP_3same_s
             return UNALLOCATED
         return UNALLOCATED
-    elif t0 == 0xF:
-        t1 = (x >> 10) & 0xF
-        if t1 == 0x0:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0x6000C000) == 0x00000000 and fmov_gen_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
-                    return OP_FMOV_gen
-                if (x & 0x6000C000) == 0x00000000 and fp_int_ok(((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7)):
-                    return OP_FP_int
-                if (x & 0xE0004000) == 0x00004000 and fp_1src_ok(((x >> 22) & 0x3), ((x >> 15) & 0x3F)):
-                    return OP_FP_1src
-                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                    return OP_SISD_3diff
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                    return OP_SISD_elem_a
-                return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+            return OP_SISD_shift_lo
+        if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+            return OP_SISD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E000800(x):
+    """The words w with (w & 0x1E003C00) == 0x1E000800."""
+    t2 = (x >> 14) & 0x7
+    if t2 == 0x0 or t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
             return UNALLOCATED
-        elif t1 == 0x1:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                if (x & 0xE000C000) == 0x40000000 and advcopy_ok(0, 0, ((x >> 16) & 0x1F), 0, 1):
-                    return OP_SISD_DUP_elem
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                        return OP_FP_3same_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                    return OP_SISD_shift_lo
-                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                    return OP_SISD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                return OP_SISD_2misc_a
             return UNALLOCATED
-        elif t1 == 0x2:
-            t2 = (x >> 14) & 0x7
-            if t2 == 0x0 or t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
-                        return OP_SISD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
-                        return OP_SISD_2misc_b
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                t3 = (x >> 30) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 1):
-                        return OP_FCMGT_zero_s
-                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x4 or t2 == 0x6:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x5:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 1):
-                        return OP_SISD_2misc_d
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x7:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 1):
-                        return OP_FCVTA_int_s
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
             return UNALLOCATED
-        elif t1 == 0x3 or t1 == 0x7 or t1 == 0xB:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                        return OP_FP_3same_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                    return OP_SISD_shift_lo
-                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                    return OP_SISD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
             return UNALLOCATED
-        elif t1 == 0x4:
-            t2 = (x >> 30) & 0x1
-            if t2 == 0x0:
-                if (x & 0xA12003E0) == 0x00200000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_imm
-                if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0:
-                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                        return OP_SISD_3diff
-                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
-                        return OP_FP_elem_fmla_s
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                        return OP_SISD_3diff
-                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
-                        return OP_FP_elem_fmls_s
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                        return OP_SISD_3diff
-                    if (x & 0x81800000) == 0x01800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
-                        return OP_FP_elem_fmul_s
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                        return OP_SISD_3diff
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
-                        return OP_SISD_elem_c
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                return OP_SISD_2misc_b
             return UNALLOCATED
-        elif t1 == 0x5 or t1 == 0xD:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                        return OP_FP_3same_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                    return OP_SISD_shift_lo
-                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                    return OP_SISD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
             return UNALLOCATED
-        elif t1 == 0x6:
-            t2 = (x >> 14) & 0x7
-            if t2 == 0x0:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
-                        return OP_SISD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
-                        return OP_FP_elem_fmla_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
-                        return OP_SISD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
-                        return OP_FP_elem_fmls_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
-                        return OP_SISD_2misc_b
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    return UNALLOCATED
-                elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
-                        return OP_FP_elem_fmul_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                t3 = (x >> 30) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
-                        return OP_SISD_elem_c
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 1):
-                        return OP_FCMEQ_zero_s
-                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x4:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
-                        return OP_FP_elem_fmla_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x5:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
-                        return OP_FP_elem_fmls_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x6:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
-                        return OP_FP_elem_fmul_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x7:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 1):
-                        return OP_CVTF_int_s
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 1):
-                        return OP_FRECPE_FRSQRTE_s
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
-                        return OP_SISD_elem_c
-                    return UNALLOCATED
-                return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        t3 = (x >> 30) & 0x1
+        if t3 == 0x0:
+            if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
             return UNALLOCATED
-        elif t1 == 0x8:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0xE000C007) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_cmp
-                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                    return OP_SISD_3diff
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                    return OP_SISD_elem_a
-                return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 1):
+                return OP_FCMGT_zero_s
+            if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_pairwise_s
             return UNALLOCATED
-        elif t1 == 0x9:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_ccmp
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                        return OP_FP_3same_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                    return OP_SISD_shift_lo
-                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                    return OP_SISD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x9:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_shift_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_shift_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
-                        return OP_FP_cvtf_fixed_s_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0xA or t2 == 0xB:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_shift_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_shift_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
-                        return OP_FP_cvtf_fixed_d_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x4 or t2 == 0x6:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
             return UNALLOCATED
-        elif t1 == 0xA:
-            t2 = (x >> 14) & 0x7
-            if t2 == 0x0 or t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
-                        return OP_SISD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
-                        return OP_SISD_2misc_b
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                t3 = (x >> 30) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 1):
-                        return OP_FCMLT_zero_s
-                    if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x4:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
-                        return OP_SISD_2misc_c
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x5:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 1):
-                        return OP_FCVTN_s
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x6:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 1):
-                        return OP_FCVTN_int_s
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 1):
-                        return OP_FCVTP_int_s
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x7:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
-                        return OP_SISD_elem_a
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
             return UNALLOCATED
-        elif t1 == 0xC:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                if (x & 0xE00003E0) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_imm
-                if (x & 0xC0000000) == 0x40000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 1):
-                    return OP_SISD_3diff
-                return UNALLOCATED
-            elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB or t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                    return OP_SISD_elem_b
-                return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x5:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
             return UNALLOCATED
-        elif t1 == 0xE:
-            t2 = (x >> 14) & 0x7
-            if t2 == 0x0 or t2 == 0x1:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
-                        return OP_SISD_2misc_a
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x2:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
-                        return OP_SISD_2misc_b
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x3:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xE01E0000) == 0x60100000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
-                        return OP_FP_pairwise_s
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x4:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
-                        return OP_SISD_2misc_c
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x5:
-                t3 = (x >> 24) & 0x1
-                if t3 == 0x0:
-                    if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x6:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 1):
-                        return OP_FCVTM_int_s
-                    return UNALLOCATED
-                elif t3 == 0x5:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
-                        return OP_FCVTZ_int_s
-                    return UNALLOCATED
-                elif t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xE01E0000) == 0x40100000:
-                        return OP_SISD_ADDP
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
-                        return OP_FCVTZ_int_s
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x7:
-                t3 = (x >> 21) & 0xF
-                if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
-                    if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                        return OP_FP_fixed
-                    return UNALLOCATED
-                elif t3 == 0x1 or t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    return UNALLOCATED
-                elif t3 == 0x5 or t3 == 0x7:
-                    if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
-                        return OP_FP_2src
-                    if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 1):
-                        return OP_FSQRT_FRECPX_s
-                    return UNALLOCATED
-                elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
-                        return OP_SISD_elem_b
-                    return UNALLOCATED
-                return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 1):
+                return OP_SISD_2misc_d
             return UNALLOCATED
-        elif t1 == 0xF:
-            t2 = (x >> 21) & 0xF
-            if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
-                if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
-                    return OP_FP_fixed
-                return UNALLOCATED
-            elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_3same_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_3same_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FCSEL
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
-                        return OP_FP_3same_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0x8:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                    return OP_SISD_shift_lo
-                if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                    return OP_SISD_shift_hi
-                return UNALLOCATED
-            elif t2 == 0x9:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_shift_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_shift_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
-                        return OP_FP_fcvtz_fixed_s_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0xA or t2 == 0xB:
-                t3 = (x >> 14) & 0x3
-                if t3 == 0x0 or t3 == 0x1:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
-                        return OP_SISD_shift_lo
-                    return UNALLOCATED
-                elif t3 == 0x2:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
-                        return OP_SISD_shift_hi
-                    return UNALLOCATED
-                elif t3 == 0x3:
-                    if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                        return OP_FP_3src
-                    if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
-                        return OP_FP_fcvtz_fixed_d_s
-                    return UNALLOCATED
-                return UNALLOCATED
-            elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
-                if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
-                    return OP_FP_3src
-                return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
             return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x7:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 1):
+                return OP_FCVTA_int_s
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E000C00(x):
+    """The words w with (w & 0x1E003C00) == 0x1E000C00."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                return OP_FP_3same_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+            return OP_SISD_shift_lo
+        if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+            return OP_SISD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E001400(x):
+    """The words w with (w & 0x1E003C00) == 0x1E001400."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                return OP_FP_3same_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x8 or t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+            return OP_SISD_shift_lo
+        if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+            return OP_SISD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E001800(x):
+    """The words w with (w & 0x1E003C00) == 0x1E001800."""
+    t2 = (x >> 14) & 0x7
+    if t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                return OP_SISD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            return UNALLOCATED
+        elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                return OP_FP_elem_fmls_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                return OP_SISD_2misc_b
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            return UNALLOCATED
+        elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                return OP_FP_elem_fmul_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        t3 = (x >> 30) & 0x1
+        if t3 == 0x0:
+            if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+                return OP_SISD_elem_c
+            if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 13, 1):
+                return OP_FCMEQ_zero_s
+            if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_pairwise_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x4:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+                return OP_FP_elem_fmla_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x5:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 1):
+                return OP_FP_elem_fmls_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x6:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0800000) == 0x40800000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 1):
+                return OP_FP_elem_fmul_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x7:
+        return _decode_1E01FC00_1E01D800(x)
+    elif t2 == 0x0:
+        return _decode_1E01FC00_1E001800(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E002400(x):
+    """The words w with (w & 0x1E003C00) == 0x1E002400."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_ccmp
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                return OP_FP_3same_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+            return OP_SISD_shift_lo
+        if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+            return OP_SISD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x9:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_shift_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_shift_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                return OP_FP_cvtf_fixed_s_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0xA or t2 == 0xB:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_shift_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_shift_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                return OP_FP_cvtf_fixed_d_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E002800(x):
+    """The words w with (w & 0x1E003C00) == 0x1E002800."""
+    t2 = (x >> 14) & 0x7
+    if t2 == 0x0 or t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                return OP_SISD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                return OP_SISD_2misc_b
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        t3 = (x >> 30) & 0x1
+        if t3 == 0x0:
+            if (x & 0xA1200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xA1000000) == 0x01000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0x21200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 14, 1):
+                return OP_FCMLT_zero_s
+            if (x & 0xA13E0000) == 0x20300000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_pairwise_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x4:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                return OP_SISD_2misc_c
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x5:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 1):
+                return OP_FCVTN_s
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x7:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+                return OP_SISD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x6:
+        return _decode_1E01FC00_1E01A800(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E003800(x):
+    """The words w with (w & 0x1E003C00) == 0x1E003800."""
+    t2 = (x >> 14) & 0x7
+    if t2 == 0x0 or t2 == 0x1:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+                return OP_SISD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 1):
+                return OP_SISD_2misc_b
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xE01E0000) == 0x60100000 and simd_fp_pairwise_ok(((x >> 23) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_pairwise_s
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x4:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 1):
+                return OP_SISD_2misc_c
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x5:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0xE0200000) == 0x00200000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0x60200000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x7:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+                return OP_FP_fixed
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+                return OP_FP_2src
+            if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 1):
+                return OP_FSQRT_FRECPX_s
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+                return OP_SISD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x6:
+        return _decode_1E01FC00_1E01B800(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E003C00_1E003C00(x):
+    """The words w with (w & 0x1E003C00) == 0x1E003C00."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0 or t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and adv3same_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FCSEL
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_3same_ok(0, ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 1):
+                return OP_FP_3same_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0008000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+            return OP_SISD_shift_lo
+        if (x & 0xC000C000) == 0x40008000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+            return OP_SISD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x9:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_shift_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_shift_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 32, 1):
+                return OP_FP_fcvtz_fixed_s_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0xA or t2 == 0xB:
+        t3 = (x >> 14) & 0x3
+        if t3 == 0x0 or t3 == 0x1:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 1):
+                return OP_SISD_shift_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and advshift_ok(0, ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 1):
+                return OP_SISD_shift_hi
+            return UNALLOCATED
+        elif t3 == 0x3:
+            if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+                return OP_FP_3src
+            if (x & 0xC0000000) == 0x40000000 and simd_fp_cvt_fixed_ok(0, 64, 1):
+                return OP_FP_fcvtz_fixed_d_s
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E000000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E000000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_a
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0xF
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            return UNALLOCATED
+        elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+            if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E001000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E001000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        t3 = (x >> 21) & 0x7
+        if t3 == 0x0:
+            if (x & 0xA1000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x4 or t3 == 0x6:
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                return OP_FP_elem_fmla
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                return OP_FP_elem_fmla
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_a
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0x7
+        if t3 == 0x0:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            return UNALLOCATED
+        elif t3 == 0x4 or t3 == 0x6:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                return OP_FP_elem_fmla
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 0):
+                return OP_FP_elem_fmla
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E002000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E002000."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                return OP_SIMD_copy
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                return OP_SIMD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                return OP_SIMD_2misc_c
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+            return OP_SIMD_ZIP
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0x80180C00) == 0x00000400:
+            return OP_SIMD_modimm_a
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E003000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E003000."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                return OP_SIMD_copy
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                return OP_SIMD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x1), 18, 0):
+                return OP_SIMD_2misc_c
+            if (x & 0x801F0000) == 0x00100000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 3, 0):
+                return OP_SIMD_across_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+            return OP_SIMD_ZIP
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0x80180C00) == 0x00000400:
+            return OP_SIMD_modimm_a
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E004000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E004000."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                return OP_SIMD_copy
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3 or t2 == 0x5 or t2 == 0x7:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                return OP_SIMD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x801F0000) == 0x00010000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 20, 0):
+                return OP_SIMD_2misc_d
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+            return OP_SIMD_ZIP
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0x80180C00) == 0x00000400:
+            return OP_SIMD_modimm_a
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E005000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E005000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        t3 = (x >> 21) & 0x7
+        if t3 == 0x0:
+            if (x & 0xA1000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x4 or t3 == 0x6:
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                return OP_FP_elem_fmls
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0x81000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                return OP_FP_elem_fmls
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_a
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 21) & 0x7
+        if t3 == 0x0:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA1000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            return UNALLOCATED
+        elif t3 == 0x4 or t3 == 0x6:
+            if (x & 0xA1000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                return OP_FP_elem_fmls
+            return UNALLOCATED
+        elif t3 == 0x5 or t3 == 0x7:
+            if (x & 0x811F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x81000000) == 0x01000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 1, 0):
+                return OP_FP_elem_fmls
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x81E00000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+            return OP_SIMD_copy
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E006000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E006000."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                return OP_SIMD_copy
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                return OP_SIMD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 22, 0):
+                return OP_FCVTN
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+            return OP_SIMD_ZIP
+        return UNALLOCATED
+    elif t2 == 0x5 or t2 == 0x7:
+        if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+            return OP_SIMD_2misc_a
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0x80180C00) == 0x00000400:
+            return OP_SIMD_modimm_a
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E007000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E007000."""
+    t2 = (x >> 21) & 0xF
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0xA0000000) == 0x00000000:
+                return OP_SIMD_TBL
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advcopy_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 16) & 0x1F), ((x >> 11) & 0xF), 0):
+                return OP_SIMD_copy
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0xA0000000) == 0x00000000 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+                return OP_SIMD_ZIP
+            if (x & 0xA0000000) == 0x20000000 and advext_ok(((x >> 30) & 0x1), ((x >> 11) & 0xF)):
+                return OP_SIMD_EXT
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1 or t2 == 0x3:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80000000) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+                return OP_SIMD_3same_lo
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x801F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+                return OP_SIMD_2misc_a
+            if (x & 0x801F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 23, 0):
+                return OP_FCVTL
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2 or t2 == 0x4 or t2 == 0x6:
+        if (x & 0xA0000C00) == 0x00000800 and advzip_ok(((x >> 30) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7)):
+            return OP_SIMD_ZIP
+        return UNALLOCATED
+    elif t2 == 0x5 or t2 == 0x7:
+        if (x & 0x80000400) == 0x00000400 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_3same_lo
+        if (x & 0x80000C00) == 0x00000000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x801F0C00) == 0x00000800 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 0):
+            return OP_SIMD_2misc_a
+        return UNALLOCATED
+    elif t2 == 0x8:
+        if (x & 0x80180C00) == 0x00000400:
+            return OP_SIMD_modimm_a
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0x9 or t2 == 0xA or t2 == 0xB:
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0xF), 0, 0):
+            return OP_SIMD_shift_lo
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0xC or t2 == 0xD or t2 == 0xE or t2 == 0xF:
+        if (x & 0x80000400) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E008000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E008000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_b
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 23) & 0x3
+        if t3 == 0x0:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 24, 0):
+                return OP_FRINTN_A
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 24, 0):
+                return OP_FRINTP
+            return UNALLOCATED
+        elif t3 == 0x2 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E009000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E009000."""
+    t2 = (x >> 23) & 0x3
+    if t2 == 0x0:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                return OP_SIMD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 25, 0):
+                return OP_FRINTM_X
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x1:
+        t3 = (x >> 10) & 0x3
+        if t3 == 0x0:
+            if (x & 0x80200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+                return OP_SIMD_3diff
+            return UNALLOCATED
+        elif t3 == 0x1 or t3 == 0x3:
+            if (x & 0x80200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+                return OP_SIMD_3same_hi
+            return UNALLOCATED
+        elif t3 == 0x2:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 25, 0):
+                return OP_FRINTZ_I
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x2:
+        if (x & 0x80780C00) == 0x00000400:
+            return OP_SIMD_modimm_b
+        if (x & 0x80000400) == 0x00000400 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x80000400) == 0x00000000 and simd_fp_elem_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 2, 0):
+            return OP_FP_elem_fmul
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E00A000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E00A000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_b
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 20) & 0xF
+        if t3 == 0x0 or t3 == 0x1 or t3 == 0x4 or t3 == 0x5 or t3 == 0x8 or t3 == 0x9 or t3 == 0xC or t3 == 0xD:
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            return UNALLOCATED
+        elif t3 == 0x2 or t3 == 0x6:
+            if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 0):
+                return OP_FCVTN_int
+            return UNALLOCATED
+        elif t3 == 0x3 or t3 == 0x7 or t3 == 0xB or t3 == 0xF:
+            if (x & 0x810F0000) == 0x00000000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 10, 0):
+                return OP_SIMD_across_b
+            if (x & 0x810F0000) == 0x00010000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                return OP_SIMD_across_c
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            return UNALLOCATED
+        elif t3 == 0xA or t3 == 0xE:
+            if (x & 0x810F0000) == 0x00000000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            if (x & 0x810F0000) == 0x00010000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 0):
+                return OP_FCVTP_int
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E00B000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E00B000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_b
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 23) & 0x3
+        if t3 == 0x0:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                return OP_SIMD_across_c
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 0):
+                return OP_FCVTM_int
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x803F0000) == 0x00200000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x3), 8, 0):
+                return OP_SIMD_2misc_b
+            if (x & 0x803F0000) == 0x00310000 and advacross_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), 26, ((x >> 12) & 0x1)):
+                return OP_SIMD_across_c
+            if (x & 0x803F0000) == 0x00210000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 0):
+                return OP_FCVTZ_int
+            return UNALLOCATED
+        elif t3 == 0x2 or t3 == 0x3:
+            if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                return OP_SIMD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and adv3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_3same_hi
+        if (x & 0x81800000) == 0x01000000 and advshift_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 19) & 0xF), ((x >> 11) & 0x7), 16, 0):
+            return OP_SIMD_shift_hi
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E00C000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E00C000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+            return OP_SIMD_elem_a
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81F80000) == 0x01000000:
+            return OP_SIMD_modimm_c
+        if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            return OP_FP_3same
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 16) & 0x1
+        if t3 == 0x0:
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            if (x & 0x81BE0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 12, 0):
+                return OP_FCMGT_zero
+            if (x & 0xA13E0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_across
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x81BE0000) == 0x00A00000 and adv2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 22) & 0x1), 0, 28, 0):
+                return OP_SIMD_2misc_e
+            if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 0):
+                return OP_SIMD_elem_a
+            if (x & 0x81BE0000) == 0x00200000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 28, 0):
+                return OP_FCVTA_int
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            return OP_FP_3same
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E00F000_0E00F000(x):
+    """The words w with (w & 0x1E00F000) == 0x0E00F000."""
+    t2 = (x >> 10) & 0x3
+    if t2 == 0x0:
+        if (x & 0x81200000) == 0x00200000 and adv3diff_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0xF), 0):
+            return OP_SIMD_3diff
+        if (x & 0x81000000) == 0x01000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+            return OP_SIMD_elem_b
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x81200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+            return OP_FP_3same
+        if (x & 0x81F80000) == 0x01000000 and simd_fmov_imm_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1)):
+            return OP_FMOV_vimm
+        return UNALLOCATED
+    elif t2 == 0x2:
+        t3 = (x >> 24) & 0x1
+        if t3 == 0x0:
+            if (x & 0x80BF0000) == 0x00A00000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 15, 0):
+                return OP_FABS_FNEG
+            if (x & 0x80BF0000) == 0x00A10000 and simd_fp_2misc_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 31, 0):
+                return OP_FSQRT_FRECPX
+            if (x & 0xA03F0000) == 0x20300000 and simd_fp_across_ok(((x >> 30) & 0x1), ((x >> 22) & 0x1), ((x >> 12) & 0x3)):
+                return OP_FP_across
+            return UNALLOCATED
+        elif t3 == 0x1:
+            if (x & 0x80000000) == 0x00000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 0):
+                return OP_SIMD_elem_b
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t2 == 0x3:
+        t3 = (x >> 22) & 0x7
+        if t3 == 0x0 or t3 == 0x1 or t3 == 0x2 or t3 == 0x3:
+            if (x & 0x80200000) == 0x00200000 and simd_fp_3same_ok(((x >> 30) & 0x1), ((x >> 29) & 0x1), ((x >> 23) & 0x1), ((x >> 22) & 0x1), ((x >> 11) & 0x7), 0):
+                return OP_FP_3same
+            return UNALLOCATED
+        elif t3 == 0x4:
+            if (x & 0x80200000) == 0x00200000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 32, 0):
+                return OP_FP_fcvtz_fixed_s
+            return UNALLOCATED
+        elif t3 == 0x5:
+            if (x & 0x80000000) == 0x00000000 and simd_fp_cvt_fixed_ok(((x >> 30) & 0x1), 64, 0):
+                return OP_FP_fcvtz_fixed_d
+            return UNALLOCATED
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E01FC00_1E001800(x):
+    """The words w with (w & 0x1E01FC00) == 0x1E001800."""
+    t3 = (x >> 21) & 0xF
+    if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t3 == 0x1 or t3 == 0x3 or t3 == 0x5 or t3 == 0x7:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and adv2misc_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 12) & 0x7), 0, 1):
+            return OP_SISD_2misc_a
+        return UNALLOCATED
+    elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        return UNALLOCATED
+    elif t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0000000) == 0x40000000 and simd_fp_elem_ok(0, ((x >> 29) & 0x1), ((x >> 22) & 0x1), ((x >> 21) & 0x1), 0, 1):
+            return OP_FP_elem_fmla_s
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E01FC00_1E01A800(x):
+    """The words w with (w & 0x1E01FC00) == 0x1E01A800."""
+    t3 = (x >> 21) & 0xF
+    if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t3 == 0x1 or t3 == 0x3:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 26, 1):
+            return OP_FCVTN_int_s
+        return UNALLOCATED
+    elif t3 == 0x5 or t3 == 0x7:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 26, 1):
+            return OP_FCVTP_int_s
+        return UNALLOCATED
+    elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 13) & 0x7), 0, 1):
+            return OP_SISD_elem_a
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E01FC00_1E01B800(x):
+    """The words w with (w & 0x1E01FC00) == 0x1E01B800."""
+    t3 = (x >> 21) & 0xF
+    if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t3 == 0x1 or t3 == 0x3:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 27, 1):
+            return OP_FCVTM_int_s
+        return UNALLOCATED
+    elif t3 == 0x5:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
+            return OP_FCVTZ_int_s
+        return UNALLOCATED
+    elif t3 == 0x7:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xE01E0000) == 0x40100000:
+            return OP_SISD_ADDP
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 27, 1):
+            return OP_FCVTZ_int_s
+        return UNALLOCATED
+    elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), ((x >> 14) & 0x3), 1, 1):
+            return OP_SISD_elem_b
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1E01FC00_1E01D800(x):
+    """The words w with (w & 0x1E01FC00) == 0x1E01D800."""
+    t3 = (x >> 21) & 0xF
+    if t3 == 0x0 or t3 == 0x2 or t3 == 0x4 or t3 == 0x6:
+        if (x & 0x60000000) == 0x00000000 and fp_fixed_ok(((x >> 31) & 0x1), ((x >> 22) & 0x3), ((x >> 19) & 0x3), ((x >> 16) & 0x7), ((x >> 10) & 0x3F)):
+            return OP_FP_fixed
+        return UNALLOCATED
+    elif t3 == 0x1 or t3 == 0x3:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 0, ((x >> 22) & 0x1), 29, 1):
+            return OP_CVTF_int_s
+        return UNALLOCATED
+    elif t3 == 0x5 or t3 == 0x7:
+        if (x & 0xE0000000) == 0x00000000 and fp_2src_ok(((x >> 22) & 0x3), ((x >> 12) & 0xF)):
+            return OP_FP_2src
+        if (x & 0xC01E0000) == 0x40000000 and simd_fp_2misc_ok(0, ((x >> 29) & 0x1), 1, ((x >> 22) & 0x1), 29, 1):
+            return OP_FRECPE_FRSQRTE_s
+        return UNALLOCATED
+    elif t3 == 0x8 or t3 == 0x9 or t3 == 0xA or t3 == 0xB or t3 == 0xC or t3 == 0xD or t3 == 0xE or t3 == 0xF:
+        if (x & 0xE0000000) == 0x00000000 and fp_ptype_ok(((x >> 22) & 0x3)):
+            return OP_FP_3src
+        if (x & 0xC0000000) == 0x40000000 and advelem_ok(((x >> 29) & 0x1), ((x >> 22) & 0x3), 0, 2, 1):
+            return OP_SISD_elem_c
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_1FE00000_14000000(x):
+    """The words w with (w & 0x1FE00000) == 0x14000000."""
+    t2 = (x >> 30) & 0x3
+    if t2 == 0x0:
+        if (x & 0x20000000) == 0x00000000:
+            return OP_B
+        if (x & 0x20000000) == 0x20000000:
+            return OP_CBZ
+        return UNALLOCATED
+    elif t2 == 0x1:
+        if (x & 0x20000010) == 0x00000000:
+            return OP_B_cond
+        return UNALLOCATED
+    elif t2 == 0x2:
+        if (x & 0x20000000) == 0x00000000:
+            return OP_BL
+        if (x & 0x20000000) == 0x20000000:
+            return OP_CBZ
+        return UNALLOCATED
+    elif t2 == 0x3:
+        if (x & 0x2000001F) == 0x00000001:
+            return OP_SVC
+        if (x & 0x2000001F) == 0x00000002:
+            return OP_HVC
+        if (x & 0x2000001F) == 0x00000003:
+            return OP_SMC
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_5FE00000_55000000(x):
+    """The words w with (w & 0x5FE00000) == 0x55000000."""
+    t3 = (x >> 5) & 0x7
+    if t3 == 0x0:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007FF1F) == 0x8003201F:
+                return OP_NOP
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x1:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007FF1F) == 0x8003201F:
+                return OP_YIELD
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x3:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007FF1F) == 0x8003201F:
+                return OP_WFI
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x5:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007FF1F) == 0x8003201F:
+                return OP_SEVL
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA007F01F) == 0x8003301F:
+                return OP_DMB
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x6:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA007F01F) == 0x8003301F:
+                return OP_ISB
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x7:
+        t4 = (x >> 19) & 0x3
+        if t4 == 0x0:
+            if (x & 0xA007F01F) == 0x8003201F:
+                return OP_HINT
+            if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+                return OP_MSR_imm
+            return UNALLOCATED
+        elif t4 == 0x1:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_SYS
+            return UNALLOCATED
+        elif t4 == 0x2 or t4 == 0x3:
+            if (x & 0xA0000000) == 0x80000000:
+                return OP_MSR_reg
+            return UNALLOCATED
+        return UNALLOCATED
+    elif t3 == 0x2:
+        return _decode_5FE000E0_55000040(x)
+    elif t3 == 0x4:
+        return _decode_5FE000E0_55000080(x)
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_5FE000E0_55000040(x):
+    """The words w with (w & 0x5FE000E0) == 0x55000040."""
+    t4 = (x >> 19) & 0x3
+    if t4 == 0x0:
+        if (x & 0xA007FF1F) == 0x8003201F:
+            return OP_WFE
+        if (x & 0xA007F01F) == 0x8003201F:
+            return OP_HINT
+        if (x & 0xA007F01F) == 0x8003301F:
+            return OP_CLREX
+        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+            return OP_MSR_imm
+        return UNALLOCATED
+    elif t4 == 0x1:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_SYS
+        return UNALLOCATED
+    elif t4 == 0x2 or t4 == 0x3:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_MSR_reg
+        return UNALLOCATED
+    return UNALLOCATED
+
+
+@njit(cache=True)
+def _decode_5FE000E0_55000080(x):
+    """The words w with (w & 0x5FE000E0) == 0x55000080."""
+    t4 = (x >> 19) & 0x3
+    if t4 == 0x0:
+        if (x & 0xA007FF1F) == 0x8003201F:
+            return OP_SEV
+        if (x & 0xA007F01F) == 0x8003201F:
+            return OP_HINT
+        if (x & 0xA007F01F) == 0x8003301F:
+            return OP_DSB
+        if (x & 0xA000F01F) == 0x8000401F and msr_imm_ok(((x >> 16) & 0x7), ((x >> 5) & 0x7)):
+            return OP_MSR_imm
+        return UNALLOCATED
+    elif t4 == 0x1:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_SYS
+        return UNALLOCATED
+    elif t4 == 0x2 or t4 == 0x3:
+        if (x & 0xA0000000) == 0x80000000:
+            return OP_MSR_reg
         return UNALLOCATED
     return UNALLOCATED

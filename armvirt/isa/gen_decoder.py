@@ -96,6 +96,8 @@ FIRST_OP = 2
 TOP_SHIFT, TOP_WIDTH = 25, 4
 # Decision-tree tuning: a leaf tests at most this many units linearly, at most this deep.
 LEAF_MAX = 3
+# A subtree longer than this many lines is a function of its own (see _emit_top).
+OUTLINE_LINES = 120
 MAX_DEPTH = 4
 MAX_SWITCH_BITS = 4
 
@@ -501,13 +503,12 @@ def _choose_switch(units: list, kmask: int):
     return best[1], best[2]
 
 
-def _emit_tree(units: list, kmask: int, kvalue: int, depth: int, indent: str, top: bool,
-               preds: dict) -> list:
+def _emit_tree(units: list, kmask: int, kvalue: int, depth: int, indent: str,
+               preds: dict, outlined: dict) -> list:
     """Code returning the op of the word ``x`` among ``units``, given that the bits of
-    ``kmask`` are known to equal ``kvalue``."""
-    if top:
-        sw = (TOP_SHIFT, TOP_WIDTH)
-    elif len(units) <= LEAF_MAX or depth > MAX_DEPTH:
+    ``kmask`` are known to equal ``kvalue``. A subtree longer than OUTLINE_LINES becomes a
+    function of its own (``outlined``: body -> name), called from here."""
+    if len(units) <= LEAF_MAX or depth > MAX_DEPTH:
         sw = None
     else:
         sw = _choose_switch(units, kmask)
@@ -522,10 +523,20 @@ def _emit_tree(units: list, kmask: int, kvalue: int, depth: int, indent: str, to
         if not sub:
             continue
         body = _emit_tree(sub, kmask | fmask, kvalue | (v << lo), depth + 1, indent + "    ",
-                          False, preds)
+                          preds, outlined)
         if body == [f"{indent}    return UNALLOCATED"]:
             continue
         bodies.setdefault(tuple(body), []).append(v)
+    # While this switch is too long, its longest branch becomes a function.
+    while sum(len(b) + 1 for b in bodies) > OUTLINE_LINES:
+        body = max(bodies, key=len)
+        if len(body) <= 2:
+            break
+        vals = bodies.pop(body)
+        v = vals[0]
+        name = _outline(_split(units, lo, width)[v], kmask | fmask, kvalue | (v << lo),
+                        depth + 1, preds, outlined)
+        bodies.setdefault((f"{indent}    return {name}(x)",), []).extend(vals)
     kw = "if"
     for body, vals in bodies.items():
         cond = " or ".join(f"{var} == 0x{v:X}" for v in vals)
@@ -534,6 +545,15 @@ def _emit_tree(units: list, kmask: int, kvalue: int, depth: int, indent: str, to
         kw = "elif"
     lines.append(f"{indent}return UNALLOCATED")
     return lines
+
+
+def _outline(units: list, kmask: int, kvalue: int, depth: int, preds: dict,
+             outlined: dict) -> str:
+    """The name of a function deciding ``units`` given the known bits (made once per body)."""
+    body = tuple(_emit_tree(units, kmask, kvalue, depth, "    ", preds, outlined))
+    if body not in outlined:
+        outlined[body] = f"_decode_{kmask:08X}_{kvalue:08X}"
+    return outlined[body]
 
 
 def _emit_leaf(units: list, kmask: int, kvalue: int, indent: str, preds: dict) -> list:
@@ -603,15 +623,45 @@ def render_decoder(table: Table, handlers: dict) -> str:
             '    passes), a Python int or a numpy uint32.  Only this wrapper is compiled per',
             '    argument type; the tree itself always runs on int64."""',
             "    return decode_int64(np.int64(w))",
-            "",
-            "",
-            "@njit(cache=True)",
-            "def decode_int64(x):",
-            '    """decode() proper.  Switches on op0 = bits 28:25 first (C4.1), then on the bits',
-            '    that best split the remaining patterns; each leaf tests (x & MASK) == VALUE in',
-            '    table order, so overlap groups keep their first-match semantics."""']
-    out += _emit_tree(_units(pats), 0, 0, 0, "    ", True, table.predicates)
+            ""]
+    out += _emit_top(_units(pats), table.predicates)
     return "\n".join(out) + "\n"
+
+
+def _emit_top(units: list, preds: dict) -> list:
+    """decode_int64, the switch on op0 (bits 28:25, C4.1), and the functions it calls: each op0
+    group's tree, and within those every subtree longer than OUTLINE_LINES, is a function of
+    its own. Numba's front end (SSA reconstruction, type inference) grows faster than linearly
+    with a function's size: the whole tree as one function of ~2,700 lines took 30 s of CPU to
+    compile, about a sixth of the core's cold compile; decoding only runs on a decode-cache
+    miss, so the calls cost nothing that matters."""
+    fmask = ((1 << TOP_WIDTH) - 1) << TOP_SHIFT
+    outlined: dict = {}
+    groups: dict = {}  # op0 values with identical trees share one function
+    for v, sub in enumerate(_split(units, TOP_SHIFT, TOP_WIDTH)):
+        if sub and _emit_tree(sub, fmask, v << TOP_SHIFT, 1, "    ", preds, {}) != \
+                ["    return UNALLOCATED"]:
+            groups.setdefault(_outline(sub, fmask, v << TOP_SHIFT, 1, preds, outlined),
+                              []).append(v)
+    out: list = ["",
+                 "@njit(cache=True)",
+                 "def decode_int64(x):",
+                 '    """decode() proper.  Switches on op0 = bits 28:25 first (C4.1), then on the',
+                 '    bits that best split the remaining patterns; each leaf tests (x & MASK) ==',
+                 '    VALUE in table order, so overlap groups keep their first-match semantics."""',
+                 f"    t0 = (x >> {TOP_SHIFT}) & 0x{(1 << TOP_WIDTH) - 1:X}"]
+    kw = "if"
+    for name, vals in groups.items():
+        out += [f"    {kw} {' or '.join(f't0 == 0x{v:X}' for v in vals)}:",
+                f"        return {name}(x)"]
+        kw = "elif"
+    out.append("    return UNALLOCATED")
+    for body, name in sorted(outlined.items(), key=lambda kv: kv[1]):
+        mask, value = name.split("_")[2:]
+        out += ["", "", "@njit(cache=True)", f"def {name}(x):",
+                f'    """The words w with (w & 0x{mask}) == 0x{value}."""']
+        out += list(body)
+    return out
 
 
 def render_dispatch(table: Table, handlers: dict, package: str) -> str:
