@@ -20,7 +20,8 @@
 // device answers (status, identifiers, the query table) are replicated in both halves.
 
 #define FL_BANK_SHIFT   26              // log2(FLASH_BANK_SIZE)
-#define FL_BLOCKS       (FLASH_BANK_SIZE >> 21)   // 2 MiB stage-2 blocks per bank
+#define FL_BLOCK        0x200000                  // a level-2 stage-2 block: 2 MiB
+#define FL_BLOCKS       (FLASH_BANK_SIZE / FL_BLOCK)  // blocks per bank
 
 // vflash_fill(x0 = VM, x1 = bank, x2 = 1 map read-only | 0 unmap): the bank's level-2 entries
 // (s2_build's flash table). No TLB maintenance: vflash_map does that. Clobbers x0..x7.
@@ -41,7 +42,7 @@ vflash_fill:
 1:  cmp     x2, #0
     csel    x7, x4, xzr, ne
     str     x7, [x3], #8
-    add     x4, x4, #(2 << 20)
+    add     x4, x4, #FL_BLOCK
     subs    x6, x6, #1
     b.ne    1b
     add     x0, x0, #VM_FL_UNMAPPED
