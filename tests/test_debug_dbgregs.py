@@ -160,3 +160,43 @@ def test_monitor_info_dbg_is_the_repl_view(images):
     text = bytes.fromhex(g.handle_packet("qRcmd," + b"info dbg".hex())).decode()
     assert text.rstrip("\n") == d.command("info dbg")
     assert "wp2: load" in text
+
+
+@pytest.mark.parametrize("mode", HV_MODES)
+def test_gdb_monitor_info_dbg_and_vcpu_under_the_hypervisor(images, mode):
+    """Real gdb-multiarch stopped in the guest at `stop`: `monitor info dbg` and `monitor vcpu`
+    print the guest's own debug registers and PMU share, decoded."""
+    import subprocess
+    import threading
+
+    from armvirt.debug.gdbstub import GdbServer
+    from conftest import require_tool
+    gdb = require_tool("gdb-multiarch")
+    elf, prog = images[1]
+    m, run = launch(HvConfig([VMConfig(elf)], mode=mode, smp=1))
+    symbols = SymbolTable()
+    symbols.add_elf(run.firmware, space="hyp")
+    symbols.add_elf(elf, space="guest")
+    srv = GdbServer(m, symbols=symbols)
+    srv.listen("tcp::0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", srv.serve()), daemon=True)
+    t.start()
+    cmds = ["set confirm off", "set pagination off", "set width 0", f"file {elf}",
+            f"target remote 127.0.0.1:{srv.port}", "break stop",
+            "continue", "monitor info dbg", "monitor vcpu", "detach"]
+    r = subprocess.run([gdb, "--batch", "-nx"] + [a for c in cmds for a in ("-ex", c)],
+                       capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    t.join(30)
+    srv.close()
+    out = r.stdout + r.stderr
+    assert result["r"].reason == "detach", out
+    # GDB prints the monitor's output on its own stream: found by content, not position
+    lines = [ln.strip() for ln in out.splitlines()]
+    lines = lines[next(i for i, ln in enumerate(lines) if ln.startswith("PE0 MDCR_EL2")):]
+    vcpu = out
+    assert lines[0].startswith(f"PE0 MDCR_EL2 0x{abi.MDCR_HOST:x}: TDE 0 TDA 0"), out
+    assert lines[1:6] == expected_debug(prog, 1), out
+    assert "vm0 vcpu0 (PE0, record 0x" in vcpu, out
+    assert "pmu (in PE0, PMU_OWNER): PMCR_EL0 0x" in vcpu and "enabled 0,1  overflow 1" in vcpu
+    assert "debug (loaded; switched in: PE0's registers)" in vcpu, out

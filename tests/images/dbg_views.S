@@ -69,11 +69,7 @@ _start:
     mov     x0, #1
     msr     cntp_ctl_el0, x0
     isb
-    .global stop
-stop:
-    nop
-2:  wfi
-    b       2b
+    b       stop
     .ltorg
     .size   _start, . - _start
 
@@ -89,3 +85,14 @@ never:
     .global wdata
 wdata:
     .fill   64, 1, 0
+
+    // 128 KiB in: where the hypervisor has no code at the same address (as a PA), so GDB's
+    // unscoped breakpoint on `stop` cannot stop in the hypervisor before the VM exists
+    .balign 0x20000
+    .global stop
+    .type   stop, %function
+stop:
+    nop
+2:  wfi
+    b       2b
+    .size   stop, . - stop
