@@ -200,3 +200,35 @@ def test_gdb_monitor_info_dbg_and_vcpu_under_the_hypervisor(images, mode):
     assert "vm0 vcpu0 (PE0, record 0x" in vcpu, out
     assert "pmu (in PE0, PMU_OWNER): PMCR_EL0 0x" in vcpu and "enabled 0,1  overflow 1" in vcpu
     assert "debug (loaded; switched in: PE0's registers)" in vcpu, out
+
+
+@pytest.mark.parametrize("mode", HV_MODES)
+def test_vcpu_view_while_the_hypervisor_handles_an_exit(images, mode):
+    """Stopped in ptimer_access, handling the guest's first trapped CNTP_* write (the debug
+    registers and the PMU are programmed by then): the PMU share stays in the PE (switched
+    lazily, PCPU.PMU_OWNER); the debug registers are in the record in the split build (the
+    host part runs after __debug_put) and still in the PE in the direct one (the vCPU stays
+    loaded while EL2 handles its exit). Either way the values are the guest's."""
+    elf, prog = images[1]
+    m, run = launch(HvConfig([VMConfig(elf)], mode=mode, smp=1))
+    symbols = SymbolTable()
+    symbols.add_elf(run.firmware, space="hyp")
+    symbols.add_elf(elf, space="guest")
+    d = Debugger(m, symbols)
+    d.command("break ptimer_access")
+    out = d.command("continue")
+    assert "Breakpoint 1" in out and "ptimer_access" in out, out
+    block = _vcpu_block(d.command("vcpu"), "vm0")
+    # CNTP_CVAL is being written: the record's timer is still off
+    assert "CNTP_CTL 0x0 (ENABLE 0 IMASK 0 ISTATUS 0)  CNTP_CVAL 0x0" in block[1], block
+    assert block[2].startswith("  pmu (in PE0, PMU_OWNER): "), block
+    assert "enabled 0,1  overflow 1  interrupt-enabled 2" in block[2], block
+    how = "switched out: the record" if mode == "split" else "switched in: PE0's registers"
+    assert block[4].startswith(f"  debug (loaded; {how}): "), block
+    assert [block[4].split("): ", 1)[1]] + [ln.strip() for ln in block[5:]] == \
+        expected_debug(prog, 1), block
+    if mode == "split":
+        # the PE's own debug registers are off while the host part runs: nothing can fire
+        assert d.command("info dbg").splitlines()[1:] == [
+            "  MDSCR_EL1 0x0: SS 0 KDE 0 MDE 0  OS lock unlocked",
+            "  no breakpoint enabled (of 6)", "  no watchpoint enabled (of 4)"]

@@ -265,7 +265,7 @@ HELP = {
     "set": "set $REG = EXPR | set *(u64*)ADDR = EXPR | set {u32}ADDR = EXPR | set var ...",
     "info": "info registers [NAME...] | all-registers | breakpoints | el | sysregs "
             "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb | gic "
-            "| lr (the list registers) | timer",
+            "| lr (the list registers) | timer | dbg [PE]",
     "disassemble": "disas[/r] [ADDR[,+LEN|,END]]: disassemble the function at pc or ADDR, "
                    "with symbols and source lines.",
     "backtrace": "bt [N]: frame-pointer backtrace (x29 chain, saved LR at [x29+8]).",
