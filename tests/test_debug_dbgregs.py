@@ -72,6 +72,11 @@ def test_decoders_against_the_arm_arm_layouts():
     assert DR.wp_range((1 << 24) | (0xFF << 5) | 1, 0x1000) is None        # MASK 1 reserved
     assert DR.wp_range((0xC << 5) | 1, 0x1004) == (0x1006, 0x1007)          # word: BAS<3:0>
     assert DR.wp_range((0x80 << 5) | 1, 0x1000) == (0x1007, 0x1007)
+    # the generic timer (D11.2.4): ISTATUS = ENABLE && count >= CVAL; the line also needs ~IMASK
+    assert DR.ptimer_text(3, 10, 10).startswith("CNTP_CTL 0x3 (ENABLE 1 IMASK 1 ISTATUS 1)")
+    assert DR.ptimer_text(3, 10, 10).endswith("PPI 30 not pending")
+    assert "ISTATUS 0" in DR.ptimer_text(1, 11, 10) and "ISTATUS 0" in DR.ptimer_text(0, 0, 10)
+    assert DR.ptimer_text(1, 10, 10).endswith("PPI 30 pending")
     assert DR.mdcr_text((1 << 8) | (1 << 9) | 4) == \
         "MDCR_EL2 0x304: TDE 1 TDA 1 TDOSA 0 TDRA 0 HPME 0 HPMN 4"
 

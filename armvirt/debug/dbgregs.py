@@ -129,14 +129,14 @@ def debug_lines(d: dict) -> list[str]:
     return out
 
 
-def ptimer_lines(ctl: int, cval: int, cntpct: int) -> list[str]:
+def ptimer_text(ctl: int, cval: int, cntpct: int) -> str:
     """An EL1 physical timer: CTL, CVAL and whether its output is asserted (ENABLE, not IMASK,
     CNTPCT >= CVAL: ISTATUS unmasked, the level of PPI 30)."""
     istatus = bool(ctl & 1) and cntpct >= cval
     pending = istatus and not ctl & 2
-    return [f"CNTP_CTL 0x{ctl & 3:x} (ENABLE {ctl & 1} IMASK {(ctl >> 1) & 1} ISTATUS "
+    return (f"CNTP_CTL 0x{ctl & 3:x} (ENABLE {ctl & 1} IMASK {(ctl >> 1) & 1} ISTATUS "
             f"{int(istatus)})  CNTP_CVAL 0x{cval:x}  CNTPCT 0x{cntpct:x}  PPI 30 "
-            f"{'pending' if pending else 'not pending'}"]
+            f"{'pending' if pending else 'not pending'}")
 
 
 def pmu_lines(p: dict, counters: int) -> list[str]:

@@ -968,7 +968,7 @@ class ViewsMixin:
             self._say(f"{v['vm']} vcpu{v['index']} (PE{pe}, record 0x{a:x}):")
             cntpct = self.m.timer_info(pe if 0 <= pe < self.m.smp else 0)["cntpct"]
             self._say("  ptimer (emulated, in the record): " +
-                      DR.ptimer_lines(rec("CNTP_CTL"), rec("CNTP_CVAL"), cntpct)[0])
+                      DR.ptimer_text(rec("CNTP_CTL"), rec("CNTP_CVAL"), cntpct))
             n = abi.GUEST_PMU_COUNTERS
             if v["pmu_live"]:
                 p = self.m.pmu_info(pe)
