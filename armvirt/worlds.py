@@ -180,6 +180,33 @@ class Worlds:
         return vcpu_addr in (self.pcpu_field(pe, "VCPU"), self.pcpu_field(pe, "LOADED")) \
             and (self.m.reg("VTTBR_EL2", pe) >> 48) & 0xFF == self._vm_vmid(vcpu_addr)
 
+    def vcpus(self) -> list[dict]:
+        """Every vCPU of every created VM: its VM's name, index, record address, PE, and where
+        each part of its extra state is now (as the firmware decides it):
+        ``pmu_live`` — its PMU share is in its PE's registers (PCPU.PMU_OWNER names it,
+        host/pmu.S); ``dbg_live`` — its debug registers are in the PE (VCPU.DBG_DIRTY set and
+        the vCPU running, PCPU.VCPU, or loaded in the direct build, PCPU.LOADED: hyp/switch.S
+        __debug_load/__debug_put). The emulated physical timer is only ever in the record."""
+        from armvirt.hv import abi
+        out = []
+        for vm in self.vms():
+            for k in range(vm["nr_vcpus"] if vm["vcpus"] else 0):
+                a = vm["vcpus"] + k * abi.VCPU.size
+                pe = self._field(abi.VCPU, a, "PCPU")
+                on_pe = 0 <= pe < self.m.smp
+                running = on_pe and a in (self.pcpu_field(pe, "VCPU"),
+                                          self.pcpu_field(pe, "LOADED"))
+                out.append({"vm": vm["name"], "index": k, "addr": a, "pe": pe,
+                            "pmu_live": on_pe and self.pcpu_field(pe, "PMU_OWNER") == a,
+                            "dbg_dirty": self._field(abi.VCPU, a, "DBG_DIRTY"),
+                            "dbg_live": running and self._field(abi.VCPU, a, "DBG_DIRTY") != 0})
+        return out
+
+    def vcpu_field(self, vcpu_addr: int, name: str, index: int = 0) -> int:
+        """Field ``name`` (element ``index``) of the VCPU record at ``vcpu_addr``."""
+        from armvirt.hv import abi
+        return self._field(abi.VCPU, vcpu_addr, name, index)
+
     def _vm_vmid(self, vcpu_addr: int) -> int:
         from armvirt.hv import abi
         return self._field(abi.VM, self._field(abi.VCPU, vcpu_addr, "VM"), "VMID")

@@ -265,7 +265,7 @@ HELP = {
     "set": "set $REG = EXPR | set *(u64*)ADDR = EXPR | set {u32}ADDR = EXPR | set var ...",
     "info": "info registers [NAME...] | all-registers | breakpoints | el | sysregs "
             "[el0|el1|el2|NAME...] | pes | symbol ADDR | line [LOCATION] | record | tlb | gic "
-            "| lr (the list registers) | timer",
+            "| lr (the list registers) | timer | dbg [PE]",
     "disassemble": "disas[/r] [ADDR[,+LEN|,END]]: disassemble the function at pc or ADDR, "
                    "with symbols and source lines.",
     "backtrace": "bt [N]: frame-pointer backtrace (x29 chain, saved LR at [x29+8]).",
@@ -282,7 +282,11 @@ HELP = {
           "(default $pc) on this PE: every stage 1 and stage 2 descriptor read, with its "
           "address, value and fields, then the PA or the fault. s1: stop at the IPA.",
     "vcpu": "vcpu: which VM and vCPU each PE runs (EL, stage 2, VMID; and the firmware's "
-            "own records when armvirt's hypervisor is loaded).",
+            "own records when armvirt's hypervisor is loaded), then each vCPU's emulated "
+            "physical timer (CTL, CVAL, PPI 30 pending), its PMU share (PMCR, enabled, "
+            "overflowed and interrupt-enabled counters, their values) and its debug registers "
+            "(switched in or not, MDSCR_EL1, OS lock, enabled breakpoints and watchpoints): "
+            "from its PE's registers while the firmware keeps them there, else its record.",
     "world": "world [hyp|host|VM [vcpu N]|auto]: the world addresses belong to (x, disas, "
              "bt, list, p *ADDR, breakpoints without an EL scope): a guest's VA goes through "
              "the guest's stage 1 and its VM's stage 2 even while the hypervisor runs. auto "
@@ -329,6 +333,11 @@ SUBHELP = {
         "lr": "info lr: the selected PE's list registers and ICH_* state, decoded.",
         "timer": "info timer: the counter and each generic timer of the selected PE (fires "
                  "in how many ticks).",
+        "dbg": "info dbg [PE]: the self-hosted debug registers of the selected PE (or PE) "
+               "decoded: MDSCR_EL1 (SS, KDE, MDE), the OS lock, MDCR_EL2's routing and traps "
+               "(TDE, TDA, TDOSA, TDRA, HPMN), and every enabled breakpoint (type, address and "
+               "BAS or context, ELs, link) and watchpoint (load/store, the bytes BAS/MASK "
+               "watch, ELs, link).",
         "display": "info display: the auto-display expressions.",
         "frame": "info frame: the selected frame (frame, up, down).",
     },
@@ -367,7 +376,7 @@ Code:         disassemble [ADDR[,+LEN]], list [LOC], backtrace/bt, info symbol, 
 Stack:        backtrace/bt, frame/f [N], up, down, finish, until/u [LOC], display EXPR
 Machine:      info el, info sysregs [elN|NAME..], info pes, pe N, explain fault [elN],
               explain esr VALUE, trace on|off, pt VA [elN] [read|write|exec], info tlb,
-              info gic, info lr, info timer, vcpu, world [hyp|host|VM|auto]
+              info gic, info lr, info timer, info dbg [PE], vcpu, world [hyp|host|VM|auto]
 LOC is *ADDR, 0xADDR, symbol[+off], file:line or line.  help COMMAND [SUBCOMMAND] for
 details (help info el)."""
 

@@ -16,6 +16,7 @@ from armvirt import memmap
 from armvirt.cpu import sysreg_table as T
 from armvirt.cpu.exceptions import TR_EXC_ENTRY
 from armvirt.cpu.syndrome import CALL_ECS, EC_HVC64
+from armvirt.debug import dbgregs as DR
 from armvirt.debug import explain as X
 from armvirt.debug.base import DebugError, INFO_ALIASES, MAX_FRAMES, POWER_NAMES, _SYSREG_UPPER
 from armvirt.debug.disasm import Insn, annotate, disassemble_one
@@ -463,7 +464,7 @@ class ViewsMixin:
                 "symbol": self._info_symbol, "line": self._info_line,
                 "record": self._info_record, "tlb": self._info_tlb, "gic": self._info_gic,
                 "lr": self._info_lr, "timer": self._info_timer, "display": self._info_display,
-                "frame": self._info_frame}
+                "frame": self._info_frame, "dbg": self._info_dbg}
 
     def _info_frame(self, arg: str) -> None:
         frames = self._frames()
@@ -528,6 +529,22 @@ class ViewsMixin:
             self._say(f"  {name:<5} PPI {x['ppi']}  ENABLE {int(x['enable'])} IMASK "
                       f"{int(x['imask'])} ISTATUS {int(x['istatus'])}  CVAL 0x{x['cval']:x}  "
                       f"output {'asserted' if x['asserted'] else 'low'}, fires {fires}")
+
+    def _info_dbg(self, arg: str) -> None:
+        """info dbg [PE]: the PE's self-hosted debug registers decoded (armvirt.debug.dbgregs):
+        MDSCR_EL1, the OS lock, MDCR_EL2's routing and traps, each enabled breakpoint and
+        watchpoint."""
+        pe = self.pe
+        if arg.strip():
+            pe = self._eval(arg).value
+            if not 0 <= pe < self.m.smp:
+                raise DebugError(f"No PE {arg.strip()} (PEs 0..{self.m.smp - 1}).")
+        mdcr = self.m.reg("MDCR_EL2", pe)
+        # DebugTarget: EL2 when MDCR_EL2.TDE or HCR_EL2.TGE is set
+        target = 2 if mdcr >> 8 & 1 or self.m.reg("HCR_EL2", pe) >> 27 & 1 else 1
+        self._say(f"PE{pe} {DR.mdcr_text(mdcr)}  (EL0/EL1 debug exceptions go to EL{target})")
+        for line in DR.debug_lines(DR.pe_debug_state(self.m, pe)):
+            self._say("  " + line)
 
     def _info_tlb(self, arg: str) -> None:
         """The selected PE's software TLB: one line per cached 4 KiB piece, then statistics."""
@@ -935,6 +952,57 @@ class ViewsMixin:
                 else:
                     sw = "; firmware: no vCPU loaded"
             self._say(f"PE{pe}: {hw}{sw}")
+        if pcpus is not None:
+            self._vcpu_state()
+
+    def _vcpu_state(self) -> None:
+        """Each vCPU's emulated EL1 physical timer, its PMU share and its debug registers, from
+        its PE's registers where the firmware keeps them live there, else from its record."""
+        from armvirt.hv import abi
+        ws = self.worlds
+        for v in ws.vcpus():
+            a, pe = v["addr"], v["pe"]
+
+            def rec(name: str, n: int = 0, a: int = a) -> int:
+                return ws.vcpu_field(a, name, n)
+            self._say(f"{v['vm']} vcpu{v['index']} (PE{pe}, record 0x{a:x}):")
+            cntpct = self.m.timer_info(pe if 0 <= pe < self.m.smp else 0)["cntpct"]
+            self._say("  ptimer (emulated, in the record): " +
+                      DR.ptimer_text(rec("CNTP_CTL"), rec("CNTP_CVAL"), cntpct))
+            n = abi.GUEST_PMU_COUNTERS
+            if v["pmu_live"]:
+                p = self.m.pmu_info(pe)
+                mask = abi.GUEST_PMU_MASK
+                share = {"pmcr": p["pmcr"], "pmcnten": p["pmcntenset"] & mask,
+                         "pmovs": p["pmovsset"] & mask, "pminten": p["pmintenset"] & mask,
+                         "pmccntr": p["pmccntr"],
+                         "pmevcntr": [e["counter"] for e in p["events"][:n]],
+                         "pmevtyper": [e["event"] for e in p["events"][:n]]}
+                where = f"in PE{pe}, PMU_OWNER"
+            else:
+                share = {"pmcr": rec("PMCR"), "pmcnten": rec("PMCNTEN"), "pmovs": rec("PMOVS"),
+                         "pminten": rec("PMINTEN"), "pmccntr": rec("PMCCNTR"),
+                         "pmevcntr": [rec("PMEVCNTR", k) for k in range(n)],
+                         "pmevtyper": [rec("PMEVTYPER", k) for k in range(n)]}
+                where = "in the record"
+            lines = DR.pmu_lines(share, n)
+            self._say(f"  pmu ({where}): {lines[0]}")
+            self._say(f"    {lines[1]}")
+            # VCPU.DBG_DIRTY: 0, DBG_LOADED 1, DBG_TRAPPED 2 (firmware/hyp/switch.S)
+            dirty = {0: "not used (trapped)", 1: "loaded", 2: "trapped once, loading"}.get(
+                v["dbg_dirty"], f"DBG_DIRTY {v['dbg_dirty']}")
+            if v["dbg_live"]:
+                d = DR.pe_debug_state(self.m, pe)
+                where = f"switched in: PE{pe}'s registers"
+            else:
+                d = DR.debug_state(lambda name, k: rec(
+                    {"BVR": "DBG_BVR", "BCR": "DBG_BCR", "WVR": "DBG_WVR",
+                     "WCR": "DBG_WCR"}.get(name, name), k))
+                where = "switched out: the record"
+            lines = DR.debug_lines(d)
+            self._say(f"  debug ({dirty}; {where}): {lines[0]}")
+            for line in lines[1:]:
+                self._say(f"    {line}")
 
     def cmd_world(self, arg: str) -> None:
         """world [hyp|host|VM [vcpu N]|auto]: the world addresses (x, disas, bt, list,
