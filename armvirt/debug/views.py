@@ -988,8 +988,8 @@ class ViewsMixin:
             lines = DR.pmu_lines(share, n)
             self._say(f"  pmu ({where}): {lines[0]}")
             self._say(f"    {lines[1]}")
-            # VCPU.DBG_DIRTY: 0, DBG_LOADED 1, DBG_TRAPPED 2 (firmware/hyp/switch.S)
-            dirty = {0: "not used (trapped)", 1: "loaded", 2: "trapped once, loading"}.get(
+            dirty = {0: "not used (trapped)", abi.DBG_LOADED: "loaded",
+                     abi.DBG_TRAPPED: "trapped once, loading"}.get(
                 v["dbg_dirty"], f"DBG_DIRTY {v['dbg_dirty']}")
             if v["dbg_live"]:
                 d = DR.pe_debug_state(self.m, pe)

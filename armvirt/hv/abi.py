@@ -192,6 +192,10 @@ VM_STATE_NAMES = {VM_STATE_NEW: "not started", VM_STATE_RUNNING: "running",
                   VM_STATE_OFF: "powered off", VM_STATE_RESET: "asked for a reset",
                   VM_STATE_CRASHED: "stopped by the hypervisor"}
 VCPU_OFF, VCPU_RUNNABLE, VCPU_BLOCKED = 0, 1, 2
+# VCPU.DBG_DIRTY: where a vCPU's debug registers are (firmware/hyp/switch.S). 0: never used,
+# accesses trap; DBG_TRAPPED: its first access trapped, they are loaded for the next run;
+# DBG_LOADED: loaded around every run while the guest has debug exceptions enabled.
+DBG_LOADED, DBG_TRAPPED = 1, 2
 VM_F_NO_STAGE2 = 1 << 0      # bring-up: no stage 2, IPA = PA, no isolation (see firmware/README)
 VM_F_CONSOLE_IN = 1 << 1     # what is typed on the board's UART goes to this VM's PL011
                              # (one VM: armvirt/hv/launch.py gives it to the first one)

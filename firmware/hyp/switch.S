@@ -175,10 +175,8 @@ __fpsimd_restore:                       // x0 = CTXT
 // (ID_AA64DFR0_EL1.BRPs/WRPs + 1, at most 16 each).
 //
 // Split build: around every run (__kvm_vcpu_run). Direct build: with the other EL1 state
-// (vcpu_load/vcpu_put); the trap handler, at EL2, loads them itself.
-
-#define DBG_LOADED      1
-#define DBG_TRAPPED     2
+// (vcpu_load/vcpu_put); the trap handler, at EL2, loads them itself. DBG_LOADED and DBG_TRAPPED
+// come from armvirt/hv/abi.py.
 
 // debug_ran vcpu, tmp: right after a run of the vCPU (its trapped instruction has run again)
 .macro debug_ran vcpu, tmp

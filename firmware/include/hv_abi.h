@@ -108,6 +108,8 @@
 #define VCPU_OFF 0
 #define VCPU_RUNNABLE 1
 #define VCPU_BLOCKED 2
+#define DBG_LOADED 1
+#define DBG_TRAPPED 2
 #define VM_F_NO_STAGE2 1
 #define VM_F_CONSOLE_IN 2
 #define SGI_KICK 0
