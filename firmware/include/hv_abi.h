@@ -72,6 +72,7 @@
 #define GUEST_PMU_MASK 0x8000000F
 #define MDCR_GUEST 0xE84
 #define MDCR_HOST 0x84
+#define MDSCR_SS 1
 #define MDSCR_KDE 0x2000
 #define MDSCR_MDE 0x8000
 #define CNTHCTL_EL1PCTEN 1
