@@ -137,6 +137,7 @@ SPSR_EL1H_MASKED = 0x3C5                   # EL1h, D, A, I, F masked: how every 
 SPSR_EL1T = 0b0100
 SPSR_EL1H = 0b0101
 SPSR_M_MASK = 0xF
+SPSR_SS = 1 << 21                          # software step: 0 once the stepped instruction is done
 
 # ---------------------------------------------------------------------------------------------
 # Calls

@@ -83,6 +83,7 @@
 #define SPSR_EL1T 4
 #define SPSR_EL1H 5
 #define SPSR_M_MASK 0xF
+#define SPSR_SS 0x200000
 #define HOST_HC_VCPU_RUN 1
 #define HOST_HC_NOP 2
 #define HOST_HC_S2_FLUSH 3
