@@ -40,6 +40,7 @@ RUNS = {
     "debug_step": ("debug_step.S", {}, "virt,gic-version=3", "cortex-a57", 1, "hvc"),
     "debug_wpt": ("debug_wpt.S", {}, "virt,gic-version=3", "cortex-a57", 1, "hvc"),
     "debug_wpt_lse": ("debug_wpt.S", {"LSE": 1}, "virt,gic-version=3", "max", 1, "hvc"),
+    "debug_wpt_mmio": ("debug_wpt.S", {"MMIO": 1}, "virt,gic-version=3", "cortex-a57", 1, "hvc"),
     "debug_el2": ("debug_el2.S", {}, "virt,virtualization=on,gic-version=3", "cortex-a57", 2,
                   "smc"),
 }
@@ -101,6 +102,7 @@ ARM_ARM_OVER_QEMU = {
     "debug_step": _os_lock_blocks_everything,
     "debug_wpt": _unaligned_split,
     "debug_wpt_lse": _unaligned_split,
+    "debug_wpt_mmio": lambda text: text,
     "debug_el2": lambda text: text,
 }
 
@@ -145,7 +147,16 @@ def test_image_entered_at_el2_prints_the_same(images, name):
 # =============================================================================================
 # The same images as guests: a guest must see what the bare PE gives it
 # =============================================================================================
-GUEST_RUNS = ["debug_bkpt", "debug_step", "debug_wpt", "debug_wpt_lse"]   # debug_el2: EL2 only
+# A watchpoint on a device register a hypervisor emulates: the guest's access takes a stage 2
+# Data Abort to EL2, and AArch64.TranslateAddress checks watchpoints (AArch64.CheckDebug) only
+# when the full translation, stage 2 included, did not fault; so the PE rightly never checks
+# them, and the hypervisor completes the access (host/mmio.S) without the Watchpoint exception
+# the bare PE takes. Its MMIO emulation would have to run AArch64.CheckWatchpoint on the
+# vCPU's own debug registers first (KVM does not either).
+MMIO_WATCHPOINTS_NOT_EMULATED = pytest.mark.xfail(
+    strict=True, reason="the hypervisor does not check a guest's watchpoints on emulated MMIO")
+GUEST_RUNS = ["debug_bkpt", "debug_step", "debug_wpt", "debug_wpt_lse",   # debug_el2: EL2 only
+              pytest.param("debug_wpt_mmio", marks=MMIO_WATCHPOINTS_NOT_EMULATED)]
 
 
 @pytest.fixture(scope="module")
