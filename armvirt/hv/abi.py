@@ -128,7 +128,7 @@ GUEST_PMU_MASK = (1 << 31) | ((1 << GUEST_PMU_COUNTERS) - 1)   # PMCNTEN/PMINTEN
 # own are loaded and it runs without those traps (KVM's lazy debug switch, host/debug.S).
 MDCR_GUEST = MDCR_TDEBUG | MDCR_HPME | GUEST_PMU_COUNTERS
 MDCR_HOST = MDCR_HPME | GUEST_PMU_COUNTERS
-MDSCR_KDE, MDSCR_MDE = 1 << 13, 1 << 15
+MDSCR_SS, MDSCR_KDE, MDSCR_MDE = 1 << 0, 1 << 13, 1 << 15
 CNTHCTL_EL1PCTEN, CNTHCTL_EL1PCEN = 1 << 0, 1 << 1
 CNTHCTL_GUEST = CNTHCTL_EL1PCTEN           # counter readable, EL1 physical timer trapped
 #                                            (and emulated per vCPU: host/ptimer.S)
@@ -137,6 +137,7 @@ SPSR_EL1H_MASKED = 0x3C5                   # EL1h, D, A, I, F masked: how every 
 SPSR_EL1T = 0b0100
 SPSR_EL1H = 0b0101
 SPSR_M_MASK = 0xF
+SPSR_SS = 1 << 21                          # software step: 0 once the stepped instruction is done
 
 # ---------------------------------------------------------------------------------------------
 # Calls

@@ -73,12 +73,19 @@ count_exit:
     .size   count_exit, . - count_exit
 
 // skip_instruction(x0 = vCPU): the trapped instruction is done; the guest resumes after it.
+// Done, it advances the software step state machine as the PE would have (Arm ARM SSAdvance):
+// PSTATE.SS = 0, so a guest stepping it takes its Software Step exception right after it
+// (KVM: kvm_incr_pc clears DBG_SPSR_SS). The trap left SPSR_EL2.SS = 1 as for any instruction
+// that did not complete.
     .global skip_instruction
     .type   skip_instruction, %function
 skip_instruction:
     ldr     x1, [x0, #CTXT_PC]
     add     x1, x1, #4
     str     x1, [x0, #CTXT_PC]
+    ldr     x1, [x0, #CTXT_PSTATE]
+    and     x1, x1, #~SPSR_SS
+    str     x1, [x0, #CTXT_PSTATE]
     ret
 
 // EC 0x01: WFI or WFE (HCR_EL2.TWI/TWE). ISS bit 0: 1 for WFE.

@@ -168,9 +168,10 @@ __fpsimd_restore:                       // x0 = CTXT
 // after a run DBG_TRAPPED becomes DBG_LOADED (debug_ran). __debug_put leaves the PE's
 // breakpoints, watchpoints and MDSCR_EL1 disabled, so nothing of one vCPU's debug state can
 // fire in the hypervisor or another VM; it clears DBG_LOADED unless the vCPU has debug
-// exceptions enabled (MDSCR_EL1.KDE or MDE), as KVM's kvm_arm_setup_debug: a guest that only
-// looked at a register traps again on its next use, one whose breakpoints are armed keeps
-// them on every entry. (DBG_TRAPPED survives a put: the direct build may put a vCPU away
+// exceptions enabled (MDSCR_EL1.KDE or MDE, as KVM's kvm_arm_setup_debug, or SS: KVM switches
+// MDSCR_EL1 with every run, and software step at EL0 needs nothing else, no register access
+// that would trap and load it again): a guest that only looked at a register traps again on
+// its next use, one whose breakpoints are armed or that steps keeps them on every entry. (DBG_TRAPPED survives a put: the direct build may put a vCPU away
 // before it ran the instruction that trapped.) The number of breakpoints and watchpoints is the PE's
 // (ID_AA64DFR0_EL1.BRPs/WRPs + 1, at most 16 each).
 //
@@ -290,7 +291,7 @@ __debug_put:
     msr     mdscr_el1, xzr
     cmp     x2, #DBG_TRAPPED
     b.eq    1f
-    mov     x2, #(MDSCR_KDE | MDSCR_MDE)
+    mov     x2, #(MDSCR_KDE | MDSCR_MDE | MDSCR_SS)
     tst     x1, x2
     cset    x1, ne                      // DBG_LOADED while debug exceptions are enabled
     str     x1, [x0, #VCPU_DBG_DIRTY]

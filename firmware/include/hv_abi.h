@@ -72,6 +72,7 @@
 #define GUEST_PMU_MASK 0x8000000F
 #define MDCR_GUEST 0xE84
 #define MDCR_HOST 0x84
+#define MDSCR_SS 1
 #define MDSCR_KDE 0x2000
 #define MDSCR_MDE 0x8000
 #define CNTHCTL_EL1PCTEN 1
@@ -82,6 +83,7 @@
 #define SPSR_EL1T 4
 #define SPSR_EL1H 5
 #define SPSR_M_MASK 0xF
+#define SPSR_SS 0x200000
 #define HOST_HC_VCPU_RUN 1
 #define HOST_HC_NOP 2
 #define HOST_HC_S2_FLUSH 3

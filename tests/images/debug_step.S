@@ -48,6 +48,30 @@ _start:
     ldr     x23, =(SPSR_EL1H_D0 | SPSR_SS)
     bl      run_case
 
+    // Instructions a hypervisor emulates (they trap to EL2 and it completes them): stepped as
+    // any other, one Software Step exception after each (a hypervisor completing one must
+    // leave PSTATE.SS = 0, active-pending, as KVM's kvm_skip_instr does). ISS.ISV and EX are
+    // not printed here: after "another exception was taken before the Software Step exception"
+    // (the trap to EL2, invisible to the guest) the Arm ARM's SoftwareStep_DidNotStep() may
+    // return TRUE or FALSE, so a guest may see ISV = 0 where the bare PE gives 1.
+    ldr     x0, =(0x1FFFFFF & ~((1 << 24) | (1 << 6)))
+    adr     x1, dl_iss_mask
+    str     x0, [x1]
+    mov     x0, #(MDSCR_SS | MDSCR_KDE)
+    msr     mdscr_el1, x0
+    isb
+    adr     x21, s_el1_trapped
+    adr     x22, el1_trapped
+    ldr     x23, =(SPSR_EL1H_D0 | SPSR_SS)
+    bl      run_case
+    adr     x21, s_el0_trapped
+    adr     x22, el0_trapped
+    ldr     x23, =(SPSR_EL0_D0 | SPSR_SS)
+    bl      run_case
+    ldr     x0, =0x1FFFFFF
+    adr     x1, dl_iss_mask
+    str     x0, [x1]
+
     mov     x0, #1
     msr     oslar_el1, x0               // the OS lock: no stepping anywhere
     isb
@@ -66,6 +90,7 @@ run_case:
     mov     x20, #0x3C5                 // back in EL1h with PSTATE.D = 1: no stepping here
     adr     x14, data
     mov     x15, #(1 << 50)             // beyond any PA size: an Address size fault
+    ldr     x16, =UART_BASE
     msr     elr_el1, x22
     msr     spsr_el1, x23
     isb
@@ -127,6 +152,21 @@ el1_prog:
     clrex
     svc     #1
 
+// a device register read (under a hypervisor: a stage 2 fault it emulates)
+el0_trapped:
+    mov     x12, #1
+    ldr     w13, [x16, #0x18]           // UARTFR
+    add     x12, x12, #2
+    svc     #1
+
+// and a system register a hypervisor traps (HCR_EL2.TACR)
+el1_trapped:
+    mov     x12, #3
+    mrs     x13, actlr_el1
+    ldr     w13, [x16, #0x18]           // UARTFR
+    add     x12, x12, #1
+    svc     #1
+
     .balign 8
 data:   .quad 0x1122334455667788
 
@@ -140,3 +180,5 @@ s_el0_pending:  .asciz "EL0 from an ERET with SPSR.SS = 0\n"
 s_el1:          .asciz "EL1 with KDE = 1\n"
 s_el1_kde0:     .asciz "EL1 with KDE = 0\n"
 s_oslock:       .asciz "EL0 with the OS lock set\n"
+s_el1_trapped:  .asciz "EL1 with KDE = 1 through a trapped register and a device read (ISV, EX not shown)\n"
+s_el0_trapped:  .asciz "EL0 stepped through a device read (ISV, EX not shown)\n"

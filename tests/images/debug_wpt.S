@@ -4,7 +4,8 @@
 // word-aligned DBGWVR, MASK, LSC, PAC (EL0 and EL1), the four watchpoints, and, with the MMU on
 // (unaligned accesses and DC ZVA to the Device memory of an MMU-off regime are Alignment
 // faults), unaligned accesses, an access across a page boundary and DC ZVA; built with -DLSE,
-// the LSE atomics too.
+// the LSE atomics too; built with -DMMIO, only watchpoints on device registers (the PL011's),
+// which a hypervisor emulates.
 //
 // Runs at EL1 (entered at EL2 it drops to EL1 first); tests/test_selfdebug.py compares its
 // output with QEMU's (cortex-a57; -cpu max for the LSE build). Each case prints its table and
@@ -36,6 +37,20 @@ _start:
     msr     daifclr, #8
     isb
     adr     x24, wbuf
+#ifdef MMIO
+    // Built with -DMMIO: watchpoints on device registers (the PL011's) instead, which a
+    // hypervisor emulates (its stage 2 leaves them unmapped); FAR is printed - UART_BASE.
+    ldr     x24, =UART_BASE
+    adr     x0, s_mmio_el1
+    adr     x25, t_mmio
+    mov     x26, #0
+    bl      run_table
+    adr     x0, s_mmio_el0
+    adr     x25, t_mmio
+    mov     x26, #1
+    bl      run_table
+    b       dl_off
+#endif
 
     adr     x0, s_el1
     adr     x25, t_el1
@@ -264,6 +279,14 @@ t_unaligned:
     CASE(0, 0x10, W(LD, 0xFF), rt_dczva, 0)
     CASE(0, 0x38, W(ST, 0x80), rt_dczva, 0x20)    // the block's last byte
     .quad   -1
+#ifdef MMIO
+t_mmio:                                                 // PL011 UARTFR (0x18), UARTIBRD (0x24)
+    CASE(0, 0x18, W(LD, 0x0F), rt_ldrw, 0x18)
+    CASE(0, 0x18, W(ST, 0x0F), rt_ldrw, 0x18)           // a load: no match
+    CASE(1, 0x18, W(LD, 0xF0), rt_ldrw, 0x18)           // bytes 0x1C..0x1F: no match
+    CASE(2, 0x20, W(ST, 0xF0), rt_strw, 0x24)
+    .quad   -1
+#endif
 #ifdef LSE
 t_lse:
     CASE(0, 0, W(LD, 0xFF), rt_ldadd, 0)
@@ -283,6 +306,8 @@ s_el1:          .asciz "EL1, MMU off\n"
 s_el0:          .asciz "EL0, MMU off\n"
 s_unaligned:    .asciz "EL1, MMU on, unaligned\n"
 s_lse:          .asciz "EL1, LSE atomics\n"
+s_mmio_el1:     .asciz "EL1, device registers\n"
+s_mmio_el0:     .asciz "EL0, device registers\n"
 s_case:         .asciz "case "
 s_none:         .asciz " none\n"
 s_exc:          .asciz ""
