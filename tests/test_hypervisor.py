@@ -118,10 +118,11 @@ def test_hvc_fuzz_notices_a_wrong_answer(firmware, guests_dir):
     """The fuzz guest's model is strict enough to catch a hypervisor that answers wrongly: with
     the firmware's PSCI_FEATURES answers all NOT_SUPPORTED, it reports unexpected results."""
     def patch(r):
-        # smccc_calls (host/psci.S): {function ID, flags, handler} records of 16 bytes, ended
-        # by a zero handler; clearing every flags word takes each call out of PSCI_FEATURES.
+        # smccc_calls (host/psci.S): {function ID, flags, handler} records of 16 bytes, sorted
+        # by ID (SMCCC_VERSION first), ended by a zero handler; clearing every flags word takes
+        # each call out of PSCI_FEATURES.
         rec = r.sym["smccc_calls"]
-        assert int.from_bytes(r.m.read_phys(rec, 4), "little") == 0x8400_0000
+        assert int.from_bytes(r.m.read_phys(rec, 4), "little") == 0x8000_0000
         while int.from_bytes(r.m.read_phys(rec + 8, 8), "little"):
             r.m.write_phys(rec + 4, bytes(4))
             rec += 16
