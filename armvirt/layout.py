@@ -243,7 +243,7 @@ GICR_WIDTH = 64                                    # slots per redistributor
 S_SCHED = S_MMU_STATS + _MAX_PES * 4               # SCHED_SIZE
 S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor state
 S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
-PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
+PMU_WIDTH = 8                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
 S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
 S_HOOKS = S_PMU + _MAX_PES * PMU_WIDTH             # HOOK_CAP x HOOK_WIDTH event hooks
 # The cost profile (armvirt/costs.py fills these from a profile file; the core only reads them,
