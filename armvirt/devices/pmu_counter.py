@@ -266,8 +266,10 @@ def pmu_deadline(c, M):
             if c[SR.PMCR_EL0] & PMCR_D:
                 left = left * 64 - M[L.M_MACH][_pmu(c) + P_DIV_LEFT]
             d = c[L.PMU_LAST] + left
-    on = [False] * N_HOOKED
-    hat = [L.NEVER] * N_HOOKED
+    S = M[L.M_MACH]
+    p = _pmu(c)
+    for h in range(N_HOOKED):
+        S[p + P_ATTN + h] = 0       # raised to NEVER (counted), then to the least left (armed)
     for i in range(PMU_N):
         if not pmu_event_counting(c, i, el):
             continue
@@ -279,8 +281,8 @@ def pmu_deadline(c, M):
             ev = c[SR.PMEVTYPER0_EL0 + src] & EVT_MASK
         elif not (armed >> i) & 1:
             h = _hooked_event(ev)
-            if h >= 0:
-                on[h] = True
+            if h >= 0 and S[p + P_ATTN + h] == 0:
+                S[p + P_ATTN + h] = L.NEVER
             continue
         if ev == EVT_CPU_CYCLES or ev == EVT_INST_RETIRED:
             at = c[L.PMU_LAST] + _left(c, src)
@@ -289,14 +291,10 @@ def pmu_deadline(c, M):
         else:
             h = _hooked_event(ev)
             if h >= 0:
-                on[h] = True
-                if _left(c, src) < hat[h]:
-                    hat[h] = _left(c, src)
-    S = M[L.M_MACH]
-    p = _pmu(c)
-    for h in range(N_HOOKED):
-        S[p + P_ATTN + h] = hat[h] if on[h] else 0
-    if on[H_MEM]:
+                left = _left(c, src)
+                if S[p + P_ATTN + h] == 0 or left < S[p + P_ATTN + h]:
+                    S[p + P_ATTN + h] = left
+    if S[p + P_ATTN + H_MEM]:
         c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
         c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
     return d

@@ -7,6 +7,9 @@ it branches. A conditional branch that is taken adds the profile's COST_BRANCH_T
 of its op (``armvirt/costs.py``); B, BL, BR, BLR and RET are always taken and cost that in their
 op's entry.
 
+Every handler here is a branch for the PMU's BR_RETIRED event, taken or not
+(``pmu_br_retired``: one load and branch while no counter counts it).
+
 The engine re-translates the code page whenever PC leaves the cached one, and its slow fetch
 path is also where the PC alignment check lives (``engine.fetch_slow``). A branch to a register
 can reach a misaligned address *inside* the cached page, so those handlers drop the cached page
