@@ -126,6 +126,7 @@ RUN_DONE = 17       # steps the last call of engine.run executed
 WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
 WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
 ONLY_PE = 33        # >= 0: run only this PE (a debugger stepping one PE); -1: all PEs
+PMU_BR_PES = 34     # bit p: PE p counts BR_RETIRED at its current EL (0: branches never look)
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
 UART_CR = 21

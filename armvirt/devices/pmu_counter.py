@@ -294,6 +294,10 @@ def pmu_deadline(c, M):
                 left = _left(c, src)
                 if S[p + P_ATTN + h] == 0 or left < S[p + P_ATTN + h]:
                     S[p + P_ATTN + h] = left
+    if S[p + P_ATTN + H_BR]:
+        S[L.PMU_BR_PES] |= 1 << c[L.PE_INDEX]
+    else:
+        S[L.PMU_BR_PES] &= ~(1 << c[L.PE_INDEX])
     if S[p + P_ATTN + H_MEM]:
         c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
         c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
@@ -345,8 +349,9 @@ def pmu_tlb_refill(c, M):
 @njit(cache=True, inline="always")
 def pmu_br_retired(c, M):
     """A branch instruction executed (armvirt.exec.branch), taken or not: BR_RETIRED. Inlined
-    into the handlers: when nothing counts it the cost is this one load and branch."""
-    if M[L.M_MACH][L.S_PMU + c[L.PE_INDEX] * L.PMU_WIDTH + P_ATTN + H_BR]:
+    into the handlers: while no PE counts it the cost is this one load and branch (a
+    machine-wide mask, one fixed slot, measured cheaper than the per-PE slot)."""
+    if M[L.M_MACH][L.PMU_BR_PES]:
         _hooked_count(c, M, H_BR)
 
 
