@@ -349,8 +349,8 @@ def pmu_tlb_refill(c, M):
 @njit(cache=True, inline="always")
 def pmu_br_retired(c, M):
     """A branch instruction executed (armvirt.exec.branch), taken or not: BR_RETIRED. Inlined
-    into the handlers: while no PE counts it the cost is this one load and branch (a
-    machine-wide mask, one fixed slot, measured cheaper than the per-PE slot)."""
+    into the handlers: while no PE counts it the cost is this one load (a machine-wide mask at
+    a fixed slot: no PE index to fetch first) and branch; ``_hooked_count`` checks the PE."""
     if M[L.M_MACH][L.PMU_BR_PES]:
         _hooked_count(c, M, H_BR)
 
