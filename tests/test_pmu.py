@@ -545,10 +545,24 @@ def test_exc_taken_overflow_raises_ppi_23():
 def test_l1d_tlb_refill_counts_data_walks_that_fill_the_tlb():
     """L1D_TLB_REFILL (0x05): a data access that misses the TLB and walks; a hit is not, an
     instruction fetch's walk is not (the code page is re-walked after the TLBI). After
-    TLBI VMALLE1: LDR VA (refill), LDR VA (hit), STR VA2 (refill), LDR VA2 (hit) = 2."""
+    TLBI VMALLE1: LDR VA (refill), LDR VA (hit), STR VA2 (refill), LDR VA2 (hit) = 2.
+    Counter 1 filters EL1 out (P): 0. Counter 2 (left enabled) starts at 2^32 - 1: the first
+    refill overflows it (PMOVSSET_EL0 bit 2), the three refills leave it at 2."""
     from test_tlb import VA, VA2, Rig as TlbRig
     t = TlbRig()
-    t.run(msr("pmevtyper0_el0", 0x05) + msr("pmcntenset_el0", 1) + msr("pmcr_el0", 1) + """
+    # no literal pool: Rig.run steps through every word it assembled
+    t.run("""
+        mov x10, #5
+        msr pmevtyper0_el0, x10
+        msr pmevtyper2_el0, x10
+        movk x10, #0x8000, lsl #16    // P | L1D_TLB_REFILL
+        msr pmevtyper1_el0, x10
+        mov x10, #0xffffffff
+        msr pmevcntr2_el0, x10
+        mov x10, #7
+        msr pmcntenset_el0, x10
+        mov x10, #1
+        msr pmcr_el0, x10
         tlbi vmalle1
         dsb sy
         isb
@@ -568,3 +582,5 @@ def test_l1d_tlb_refill_counts_data_walks_that_fill_the_tlb():
     m = t.m
     assert m.reg("x6") - m.reg("x5") == 2
     assert m.reg("x8") == m.reg("x6")          # not counted once disabled
+    assert m.reg("PMEVCNTR1_EL0") == 0
+    assert m.reg("PMEVCNTR2_EL0") == 2 and m.reg("PMOVSSET_EL0") == 1 << 2
