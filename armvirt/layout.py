@@ -126,6 +126,7 @@ RUN_DONE = 17       # steps the last call of engine.run executed
 WP_COUNT = 18       # number of armed watchpoints (0: accesses never look them up)
 WP_SUSPEND = 19     # 1: watchpoints are ignored (while Python completes a trapped access)
 ONLY_PE = 33        # >= 0: run only this PE (a debugger stepping one PE); -1: all PEs
+PMU_BR_PES = 34     # bit p: PE p counts BR_RETIRED at its current EL (0: branches never look)
 # PL011 (in-core device, armvirt/devices/pl011.py)
 UART_TX_COUNT = 20  # bytes waiting in the tx buffer for Python to drain
 UART_CR = 21
@@ -243,7 +244,7 @@ GICR_WIDTH = 64                                    # slots per redistributor
 S_SCHED = S_MMU_STATS + _MAX_PES * 4               # SCHED_SIZE
 S_GICD = S_SCHED + SCHED_SIZE                      # GICD_REGION: distributor state
 S_GICR = S_GICD + GICD_REGION                      # MAX_PES x GICR_WIDTH: redistributors
-PMU_WIDTH = 4                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
+PMU_WIDTH = 8                                      # per-PE PMU bookkeeping (devices/pmu_counter.py)
 S_PMU = S_GICR + _MAX_PES * GICR_WIDTH             # MAX_PES x PMU_WIDTH
 S_HOOKS = S_PMU + _MAX_PES * PMU_WIDTH             # HOOK_CAP x HOOK_WIDTH event hooks
 # The cost profile (armvirt/costs.py fills these from a profile file; the core only reads them,

@@ -352,7 +352,8 @@ class Machine:
             self.cpus[pe][L.PMU_LAST] = cycles[pe]
         self.state[L.S_TLB:L.S_WALK] = 0   # every PE's TLB
         self.state[L.S_PMU:L.S_PMU + L.PMU_WIDTH * memmap.MAX_PES] = 0
-        for slot in (L.MMIO_RESP_N, L.MMIO_RESP_ABORT, L.UART_RX_HEAD, L.UART_RX_TAIL):
+        for slot in (L.MMIO_RESP_N, L.MMIO_RESP_ABORT, L.UART_RX_HEAD, L.UART_RX_TAIL,
+                     L.PMU_BR_PES):
             self.mach[slot] = 0
         pl011_reset(self.mach)
         gic_reset(self.state, self.smp)

@@ -7,7 +7,8 @@ for ISB, +10 for an exception entry and for an exception return) and the Arm ARM
 PMCR_EL0 E [0], C [2] (reset PMCCNTR), D [3] (count every 64 cycles), LC [6]; the cycle
 counter's bit C [31] in PMCNTENSET/PMOVSSET/PMINTENSET; PMCCFILTR_EL0 P [31] (not EL1), U [30]
 (not EL0), NSH [27] (count EL2), the same in PMEVTYPER<n>_EL0 with evtCount [9:0] (0x00
-SW_INCR, 0x08 INST_RETIRED, 0x11 CPU_CYCLES, 0x13 MEM_ACCESS, 0x1E CHAIN on odd counters); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 HPMN [4:0],
+SW_INCR, 0x05 L1D_TLB_REFILL, 0x08 INST_RETIRED, 0x09 EXC_TAKEN, 0x0A EXC_RETURN, 0x11 CPU_CYCLES,
+0x13 MEM_ACCESS, 0x1E CHAIN on odd counters, 0x21 BR_RETIRED); PMUSERENR_EL0 EN [0], CR [2]; MDCR_EL2 HPMN [4:0],
 TPMCR [5], TPM [6], HPME [7]; ID_AA64DFR0_EL1.PMUVer [11:8] = 1 (PMUv3).
 """
 from __future__ import annotations
@@ -199,12 +200,17 @@ def test_event_counters_count_instructions_cycles_and_software_increments():
         msr pmselr_el0, x1            // PMXEV* now reach counter 1
         mrs x10, pmxevtyper_el0
         mrs x11, pmceid0_el0
+        mrs x12, pmceid1_el0
     """)
     # between the reads: 3 mrs + mov + 100 loop + isb = 105 instructions, 107 cycles ...
     assert r["x5"] - r["x2"] == 105
     assert r["x6"] - r["x3"] == r["x7"] - r["x4"] == 107   # ... as the cycle counter says
     assert r["x8"] == 2 and r["x10"] == 0x11
-    assert r["x11"] == (1 << 0x00) | (1 << 0x08) | (1 << 0x11) | (1 << 0x13) | (1 << 0x1E)
+    # SW_INCR, L1D_TLB_REFILL, INST_RETIRED, EXC_TAKEN, EXC_RETURN, CPU_CYCLES, MEM_ACCESS,
+    # CHAIN; PMCEID1_EL0: BR_RETIRED (0x21, bit 1)
+    assert r["x11"] == (1 << 0x00) | (1 << 0x05) | (1 << 0x08) | (1 << 0x09) | (1 << 0x0A) | \
+        (1 << 0x11) | (1 << 0x13) | (1 << 0x1E)
+    assert r["x12"] == 1 << 1
 
 
 def test_event_counter_filter_and_overflow_interrupt():
@@ -420,3 +426,161 @@ def test_hpmn_partition_as_the_arm_arm_says():
     assert r["x6"] == 0xFFFF_FFFF and r["x7"] == 0   # EL2's counter: not reset, not counted
     assert r["x8"] == 0 and r["x9"] == 0b1000        # at EL2, E clear: counts, overflows
     assert any(row["intid"] == 23 and row["line"] for row in r.m.gic_info()["interrupts"])
+
+
+# ---------------------------------------------------------------------------------------------
+# BR_RETIRED, EXC_TAKEN, EXC_RETURN, L1D_TLB_REFILL (Arm ARM D14.3 "Common event numbers").
+# QEMU implements none of them (target/arm's pm_events), so the Arm ARM is the only oracle.
+# ---------------------------------------------------------------------------------------------
+def test_br_retired_counts_branches_taken_or_not():
+    """BR_RETIRED (0x21) counts every architecturally executed branch: "Conditional branches
+    are always counted, regardless of whether the branch is taken" (Arm ARM, 0x0021). Not the
+    ISB, MRS, ADR or the data processing around them."""
+    r = el1(msr("pmevtyper0_el0", 0x21) + msr("pmcntenset_el0", 1) + msr("pmcr_el0", 1) + """
+        isb
+        mrs x2, pmevcntr0_el0
+        mov x9, #3
+    1:  subs x9, x9, #1
+        b.ne 1b                   // 3: taken, taken, not taken
+        cbz x9, 2f                // taken
+    2:  cbnz x9, 3f               // not taken
+        tbz x9, #0, 3f            // taken
+    3:  tbnz x9, #0, 5f           // not taken
+        adr x10, 5f
+        br x10                    // 1
+    5:  bl 6f                     // 1
+        b 7f                      // 1
+    6:  ret                       // 1
+    7:  b.eq 8f                   // taken (Z from the SUBS)
+    8:  b.ne 9f                   // not taken
+    9:  isb
+        mrs x3, pmevcntr0_el0
+    """)
+    assert r["x3"] - r["x2"] == 3 + 4 + 4 + 2
+
+
+def test_exception_events_and_el_filtering():
+    """EXC_TAKEN (0x09), EXC_RETURN (0x0A) and BR_RETIRED, filtered by EL. An exception is
+    counted at the EL it is taken from, an ERET (also a branch: Arm recommends BR_RETIRED count
+    exception returns, FEAT_PMUv3p9 requires it) at the EL it executes at.
+
+    EL2 ERETs to EL1 (EXC_RETURN and a branch at EL2); EL1 runs 5 B.NEs, an SVC to EL1 whose
+    handler ERETs (a taken exception, an exception return and a branch at EL1), then HVC to EL2
+    (taken from EL1).
+      counter 0  BR_RETIRED  P, NSH: EL2 only    the EL2 ERET                 1
+      counter 1  BR_RETIRED  EL0, EL1            5 B.NE + the EL1 ERET        6
+      counter 2  EXC_TAKEN   EL0, EL1            SVC, HVC                     2
+      counter 3  EXC_RETURN  NSH: every EL       two ERETs                    2
+      counter 4  EXC_TAKEN   P, U, NSH: EL2 only none (HVC is taken from EL1)  0
+      counter 5  EXC_RETURN  P: EL0 only         none                         0"""
+    P, U, NSH = 1 << 31, 1 << 30, 1 << 27
+    r = GicRig()
+    r.code(CODE, msr("pmevtyper0_el0", P | NSH | 0x21) + msr("pmevtyper1_el0", 0x21)
+           + msr("pmevtyper2_el0", 0x09) + msr("pmevtyper3_el0", NSH | 0x0A)
+           + msr("pmevtyper4_el0", P | U | NSH | 0x09) + msr("pmevtyper5_el0", P | 0x0A)
+           + msr("pmcntenset_el0", 0x3F) + msr("pmcr_el0", 1)
+           + msr("elr_el2", EL1_CODE) + msr("spsr_el2", 0x3C5) + "eret\n")
+    r.code(EL1_CODE, "mov x3, #5\n1: subs x3, x3, #1\nb.ne 1b\nsvc #0\nhvc #0\n")
+    r.vector(VBAR1, CUR_SPX, "eret\n")
+    r.vector(VBAR2, LOWER, "".join(f"mrs x{10 + i}, pmevcntr{i}_el0\n" for i in range(6))
+             + "b .\n")
+    r.boot(2)
+    r.run(200)
+    assert r["el"] == 2 and r["pc"] == VBAR2 + LOWER + 4 * 6
+    assert [r[f"x{10 + i}"] for i in range(6)] == [1, 6, 2, 2, 0, 0]
+
+
+def test_br_retired_overflow_raises_ppi_23():
+    """A BR_RETIRED counter 3 below 2^32 overflows on the third branch: the interrupt is taken
+    right after it (x9 = 97), the counter at 0 (exception entry is not a branch)."""
+    handler = """
+        mrs x20, icc_iar1_el1
+        mrs x21, pmovsset_el0
+        mrs x22, pmevcntr2_el0
+        mov x23, x9
+        msr pmovsclr_el0, x21
+        msr icc_eoir1_el1, x20
+        b .
+    """
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX + IRQ, handler)
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmevtyper2_el0", 0x21)
+           + msr("pmevcntr2_el0", 0xFFFF_FFFD) + msr("pmintenset_el1", 1 << 2)
+           + msr("pmcntenset_el0", 1 << 2) + msr("pmcr_el0", 1) + """
+        msr daifclr, #2
+        mov x9, #100
+    1:  sub x9, x9, #1
+        b 1b
+    """)
+    r.boot(1)
+    r.run(500)
+    assert r["x20"] == 23 and r["x21"] == 1 << 2
+    assert r["x22"] == 0
+    assert r["x23"] == 97
+
+
+def test_exc_taken_overflow_raises_ppi_23():
+    """An EXC_TAKEN counter at 2^32 - 1 overflows on the SVC; the interrupt (masked in the
+    handler) is taken as soon as the handler's ERET unmasks it; its own entry is an exception
+    taken too, so the handler reads 1."""
+    r = GicRig()
+    r.vector(VBAR1, CUR_SPX, "mov x5, #1\neret\n")
+    r.vector(VBAR1, CUR_SPX + IRQ, "mrs x20, icc_iar1_el1\nmrs x21, pmovsset_el0\n"
+             "mrs x22, pmevcntr0_el0\nmrs x24, elr_el1\nb .\n")
+    r.code(CODE, gic_on(enable=1 << 23) + msr("pmevtyper0_el0", 0x09)
+           + msr("pmevcntr0_el0", 0xFFFF_FFFF) + msr("pmintenset_el1", 1)
+           + msr("pmcntenset_el0", 1) + msr("pmcr_el0", 1) + """
+        msr daifclr, #2
+        svc #0
+    2:  mov x6, #2
+        b .
+    """)
+    r.boot(1)
+    r.run(500)
+    assert r["x5"] == 1 and r["x6"] == 0
+    assert r["x20"] == 23 and r["x21"] == 1 and r["x22"] == 1
+    assert r.m.read_phys(r["x24"], 4) == (0xD280_0046).to_bytes(4, "little")  # mov x6, #2
+
+
+def test_l1d_tlb_refill_counts_data_walks_that_fill_the_tlb():
+    """L1D_TLB_REFILL (0x05): a data access that misses the TLB and walks; a hit is not, an
+    instruction fetch's walk is not (the code page is re-walked after the TLBI). After
+    TLBI VMALLE1: LDR VA (refill), LDR VA (hit), STR VA2 (refill), LDR VA2 (hit) = 2.
+    Counter 1 filters EL1 out (P): 0. Counter 2 (left enabled) starts at 2^32 - 1: the first
+    refill overflows it (PMOVSSET_EL0 bit 2), the three refills leave it at 2."""
+    from test_tlb import VA, VA2, Rig as TlbRig
+    t = TlbRig()
+    # no literal pool: Rig.run steps through every word it assembled
+    t.run("""
+        mov x10, #5
+        msr pmevtyper0_el0, x10
+        msr pmevtyper2_el0, x10
+        movk x10, #0x8000, lsl #16    // P | L1D_TLB_REFILL
+        msr pmevtyper1_el0, x10
+        mov x10, #0xffffffff
+        msr pmevcntr2_el0, x10
+        mov x10, #7
+        msr pmcntenset_el0, x10
+        mov x10, #1
+        msr pmcr_el0, x10
+        tlbi vmalle1
+        dsb sy
+        isb
+        mrs x5, pmevcntr0_el0
+        ldr x0, [x1]
+        ldr x0, [x1]
+        str x0, [x2]
+        ldr x0, [x2]
+        mrs x6, pmevcntr0_el0
+        msr pmcntenclr_el0, x7
+        tlbi vmalle1
+        dsb sy
+        isb
+        ldr x0, [x1]
+        mrs x8, pmevcntr0_el0
+    """, x1=VA, x2=VA2, x7=1)
+    m = t.m
+    assert m.reg("x6") - m.reg("x5") == 2
+    assert m.reg("x8") == m.reg("x6")          # not counted once disabled
+    assert m.reg("PMEVCNTR1_EL0") == 0
+    assert m.reg("PMEVCNTR2_EL0") == 2 and m.reg("PMOVSSET_EL0") == 1 << 2

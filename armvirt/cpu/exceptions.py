@@ -234,7 +234,7 @@ def take_exception(c, M, target_el, vect_offset, esr, far, preferred_return):
             c[SR.FAR_EL1] = far
     set_el_spsel(c, target_el, 1)
     if pmu_active(c):
-        pmu_switch_el(c, M, from_el)   # the PMU's filters count per EL
+        pmu_switch_el(c, M, from_el, False)   # the PMU's filters count per EL; EXC_TAKEN
     c[L.DAIF] = 0xF
     c[L.PSTATE_SS] = 0
     c[L.PSTATE_IL] = 0
@@ -343,7 +343,7 @@ def exception_return(c, M):
         if c[L.PSTATE_IL]:
             drop_cached_translations(c)
         if pmu_active(c):
-            pmu_switch_el(c, M, el)
+            pmu_switch_el(c, M, el, True)   # EXC_RETURN, BR_RETIRED
     c[L.EXCL_VALID] = 0  # ClearExclusiveLocal
     c[L.EVENT_REG] = 1   # SendEventLocal
     c[L.PC] = elr

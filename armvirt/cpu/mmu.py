@@ -35,6 +35,7 @@ from armvirt import layout as L
 from armvirt import memmap
 from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.sysreg_table import PA_BITS
+from armvirt.devices.pmu_counter import pmu_tlb_refill
 
 # ---------------------------------------------------------------------------------------------
 # Fault words
@@ -697,6 +698,8 @@ def translate_mmu(c, M, va, acc, el, regime, s1on, s2on):
         S[e + TE_PA] = pa & ~0xFFF
         S[e + TE_IPA] = ipa & ~0xFFF
         S[e + TE_INFO] = info
+        if not (acc & ACC_FETCH):
+            pmu_tlb_refill(c, M)   # the PMU's L1D_TLB_REFILL (nothing unless it is counted)
     return f, pa, ipa, info
 
 

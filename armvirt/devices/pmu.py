@@ -1,6 +1,6 @@
 """The Performance Monitors Extension, PMUv3 (Arm ARM D13, registers in D19.9): the cycle
 counter PMCCNTR_EL0 and ``PMU_N`` event counters (CPU_CYCLES, INST_RETIRED, MEM_ACCESS, SW_INCR,
-CHAIN), with EL filtering, the overflow interrupt (PPI 23), and EL2's share of the counters (MDCR_EL2.HPMN,
+CHAIN, BR_RETIRED, EXC_TAKEN, EXC_RETURN, L1D_TLB_REFILL), with EL filtering, the overflow interrupt (PPI 23), and EL2's share of the counters (MDCR_EL2.HPMN,
 HPME). Counting is lazy: ``pmu_counter``.
 
 Access controls: the table's EL0 rules (PMUSERENR_EL0.EN/CR/SW/ER, trapping to EL1) and EL2
@@ -21,7 +21,10 @@ from armvirt.cpu import _sysregs as SR
 from armvirt.cpu.exceptions import raise_undefined
 from armvirt.cpu.sysreg_table import PMCR_IDENT, PMU_N
 from armvirt.devices.gic import gic_set_ppi
-from armvirt.devices.pmu_counter import (EVT_MASK, EVT_SW_INCR, FILTER_NSH, FILTER_P, FILTER_U,
+from armvirt.devices.pmu_counter import (EVT_BR_RETIRED, EVT_CHAIN, EVT_CPU_CYCLES,
+                                         EVT_EXC_RETURN, EVT_EXC_TAKEN, EVT_INST_RETIRED,
+                                         EVT_L1D_TLB_REFILL, EVT_MEM_ACCESS,
+                                         EVT_MASK, EVT_SW_INCR, FILTER_NSH, FILTER_P, FILTER_U,
                                          PMCR_C, PMCR_D, PMCR_DP, PMCR_E, PMCR_LC, PMCR_P,
                                          PMU_C, pmu_deadline, pmu_event_add, pmu_event_counting,
                                          pmu_hpmn, pmu_irq_level, pmu_sync)
@@ -30,9 +33,11 @@ PMCR_WMASK = PMCR_E | PMCR_D | PMCR_DP | PMCR_LC
 FILTER_WMASK = FILTER_P | FILTER_U | FILTER_NSH
 EVTYPER_WMASK = FILTER_WMASK | EVT_MASK
 MDCR_WMASK = 0xFFFFF
-# Common events implemented (PMCEID0_EL0 bit = event number): SW_INCR, INST_RETIRED,
-# CPU_CYCLES, MEM_ACCESS, CHAIN
-PMCEID0 = (1 << 0x00) | (1 << 0x08) | (1 << 0x11) | (1 << 0x13) | (1 << 0x1E)
+# Common events implemented (PMCEID0_EL0 bit n = event n, PMCEID1_EL0 bit n = event 0x20 + n)
+PMCEID0 = (1 << EVT_SW_INCR) | (1 << EVT_L1D_TLB_REFILL) | (1 << EVT_INST_RETIRED) | \
+    (1 << EVT_EXC_TAKEN) | (1 << EVT_EXC_RETURN) | (1 << EVT_CPU_CYCLES) | \
+    (1 << EVT_MEM_ACCESS) | (1 << EVT_CHAIN)
+PMCEID1 = 1 << (EVT_BR_RETIRED - 0x20)
 
 
 @njit(cache=True)
@@ -89,7 +94,7 @@ def pmu_sysreg_read(c, M, enc, pc):
     if enc == SR.ENC_PMCEID0_EL0:
         return True, PMCEID0
     if enc == SR.ENC_PMCEID1_EL0:
-        return True, 0
+        return True, PMCEID1
     if enc == SR.ENC_MDCR_EL2:
         return True, c[SR.MDCR_EL2]
     i = _event_index(c, enc)

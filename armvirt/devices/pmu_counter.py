@@ -1,8 +1,9 @@
 """The PMU's counters, counted lazily (Arm ARM D13 "The Performance Monitors Extension"):
 PMCCNTR_EL0, the cycle counter, and the event counters PMEVCNTR<n>_EL0 counting CPU_CYCLES
-(event 0x11), INST_RETIRED (0x08), MEM_ACCESS (0x13), SW_INCR (0x00, by PMSWINC_EL0 writes) or,
-on an odd counter, CHAIN (0x1E: one per overflow of the even counter below it, so that the pair
-is one 64-bit count).
+(event 0x11), INST_RETIRED (0x08), MEM_ACCESS (0x13), BR_RETIRED (0x21), L1D_TLB_REFILL (0x05),
+EXC_TAKEN (0x09), EXC_RETURN (0x0A), SW_INCR (0x00, by PMSWINC_EL0 writes) or, on an odd
+counter, CHAIN (0x1E: one per overflow of the even counter below it, so that the pair is one
+64-bit count).
 
 Each counter is kept as a value (its system-register slot) plus the cycle and instruction
 counts it was last brought up to date at (``c[PMU_LAST]``, and ``S_PMU``). Whether a counter
@@ -13,11 +14,20 @@ PMEVTYPER<n>_EL0), on the EL the PE runs at; so the counters are brought up to d
 exception entry and return (``pmu_switch_el``, called by armvirt.cpu.exceptions). Between
 those points counting is a subtraction, never a per-instruction cost.
 
-MEM_ACCESS is counted by the memory layer (armvirt.cpu.memory): while some event counter counts
-it at the current EL, no data page is entered in the one-page caches, so every access takes the
-slow path, which calls ``pmu_mem_access`` (one per access the core makes: an LDP is two, each
-element of a SIMD&FP structure access one). When nothing counts it the fast path is untouched:
-the cost is one load and branch in the slow path only.
+MEM_ACCESS, BR_RETIRED and L1D_TLB_REFILL are *hooked* events: counted where they happen, and
+only while some event counter counts them at the current EL (``P_ATTN + h``, recomputed by
+``pmu_deadline`` after every PMU register write and EL change; 0 = not counted, the test the
+hooks make). MEM_ACCESS by the memory layer (armvirt.cpu.memory): while it is counted no data
+page is entered in the one-page caches, so every access takes the slow path, which calls
+``pmu_mem_access`` (one per access the core makes: an LDP is two, each element of a SIMD&FP
+structure access one). BR_RETIRED by the branch handlers (armvirt.exec.branch:
+``pmu_br_retired``, one load and branch per branch when not counted) and by ERET. L1D_TLB_REFILL
+by the TLB's miss path (armvirt.cpu.mmu: a data access whose walk filled the TLB).
+
+EXC_TAKEN and EXC_RETURN are counted directly at exception entry and return
+(``pmu_switch_el``), which already bring the counters up to date. Both are attributed to the EL
+the exception is taken from / the ERET executes at (the EL the PE leaves), like every other
+event of the instruction that causes them.
 
 This module depends on nothing but the machine's arrays, so the exception code can call it.
 """
@@ -40,19 +50,41 @@ FILTER_U = 1 << 30         # ... at EL0
 FILTER_NSH = 1 << 27       # count at EL2
 MDCR_HPME = 1 << 7         # MDCR_EL2.HPME: enables the event counters at or above HPMN
 EVT_SW_INCR = 0x00
+EVT_L1D_TLB_REFILL = 0x05
 EVT_INST_RETIRED = 0x08
+EVT_EXC_TAKEN = 0x09
+EVT_EXC_RETURN = 0x0A
 EVT_CPU_CYCLES = 0x11
 EVT_MEM_ACCESS = 0x13
 EVT_CHAIN = 0x1E
+EVT_BR_RETIRED = 0x21
 EVT_MASK = 0x3FF           # PMEVTYPER<n>_EL0.evtCount (PMUv3 for Armv8.0: 10 bits)
 
 # S_PMU region, per PE
 P_LAST_INSN = 0            # INSTRET at the last update
 P_DIV_LEFT = 1             # cycles not yet counted by PMCCNTR_EL0 under PMCR_EL0.D (< 64)
-P_MEMACC = 2               # data accesses since the last update, while MEM_ACCESS is counted
-P_MEMACC_ATTN = 3          # 0: no counter counts MEM_ACCESS at the current EL; else the value
-#                            of P_MEMACC at which an armed counter may overflow (NEVER: none)
-assert P_MEMACC_ATTN < L.PMU_WIDTH
+# Hooked events h (H_*): P_COUNT + h counts them since the last update, while counted;
+# P_ATTN + h is 0 when no counter counts event h at the current EL, else the value of
+# P_COUNT + h at which an armed counter may overflow (NEVER: none is armed).
+H_MEM = 0                  # MEM_ACCESS
+H_BR = 1                   # BR_RETIRED
+H_TLB = 2                  # L1D_TLB_REFILL
+N_HOOKED = 3
+P_COUNT = 2
+P_ATTN = P_COUNT + N_HOOKED
+assert P_ATTN + N_HOOKED <= L.PMU_WIDTH
+
+
+@njit(cache=True, inline="always")
+def _hooked_event(ev):
+    """The H_* index of a hooked event number, -1 for the others."""
+    if ev == EVT_MEM_ACCESS:
+        return H_MEM
+    if ev == EVT_BR_RETIRED:
+        return H_BR
+    if ev == EVT_L1D_TLB_REFILL:
+        return H_TLB
+    return -1
 
 
 @njit(cache=True, inline="always")
@@ -149,12 +181,16 @@ def pmu_sync(c, M, el):
     insns = c[L.INSTRET]
     dcyc = now - c[L.PMU_LAST]
     dins = insns - S[p + P_LAST_INSN]
-    dmem = S[p + P_MEMACC]
-    if dmem:
-        S[p + P_MEMACC] = 0
-        at = S[p + P_MEMACC_ATTN]
-        if at < L.NEVER:
-            S[p + P_MEMACC_ATTN] = at - dmem if at - dmem > 1 else 1
+    dmem = S[p + P_COUNT + H_MEM]
+    dbr = S[p + P_COUNT + H_BR]
+    dtlb = S[p + P_COUNT + H_TLB]
+    for h in range(N_HOOKED):
+        dh = S[p + P_COUNT + h]
+        if dh:
+            S[p + P_COUNT + h] = 0
+            at = S[p + P_ATTN + h]
+            if at < L.NEVER:
+                S[p + P_ATTN + h] = at - dh if at - dh > 1 else 1
     if pmu_counting(c, el):
         delta = dcyc
         if c[SR.PMCR_EL0] & PMCR_D:
@@ -180,6 +216,10 @@ def pmu_sync(c, M, el):
                 pmu_event_add(c, i, dins, el)
             elif ev == EVT_MEM_ACCESS and dmem > 0:
                 pmu_event_add(c, i, dmem, el)
+            elif ev == EVT_BR_RETIRED and dbr > 0:
+                pmu_event_add(c, i, dbr, el)
+            elif ev == EVT_L1D_TLB_REFILL and dtlb > 0:
+                pmu_event_add(c, i, dtlb, el)
     c[L.PMU_LAST] = now
     S[p + P_LAST_INSN] = insns
 
@@ -210,9 +250,9 @@ def pmu_deadline(c, M):
     (an instruction takes at least a cycle), after which the run loop asks again. Only
     meaningful right after ``pmu_sync``.
 
-    Also arms the MEM_ACCESS count for the current EL (``P_MEMACC_ATTN``): the number of
-    accesses after which an armed counter may overflow, and the memory layer's one-page caches
-    forgotten so that every access is seen."""
+    Also arms the hooked events' counts for the current EL (``P_ATTN + h``): the number of
+    events after which an armed counter may overflow; for MEM_ACCESS the memory layer's
+    one-page caches are forgotten so that every access is seen."""
     el = c[L.EL]
     armed = c[SR.PMINTENSET_EL1] & ~c[SR.PMOVSSET_EL0]
     d = L.NEVER
@@ -226,8 +266,10 @@ def pmu_deadline(c, M):
             if c[SR.PMCR_EL0] & PMCR_D:
                 left = left * 64 - M[L.M_MACH][_pmu(c) + P_DIV_LEFT]
             d = c[L.PMU_LAST] + left
-    mem_on = False
-    mem_at = L.NEVER
+    S = M[L.M_MACH]
+    p = _pmu(c)
+    for h in range(N_HOOKED):
+        S[p + P_ATTN + h] = 0       # raised to NEVER (counted), then to the least left (armed)
     for i in range(PMU_N):
         if not pmu_event_counting(c, i, el):
             continue
@@ -238,24 +280,27 @@ def pmu_deadline(c, M):
             src = i - 1    # an armed CHAIN counter: look again when its partner overflows
             ev = c[SR.PMEVTYPER0_EL0 + src] & EVT_MASK
         elif not (armed >> i) & 1:
-            if ev == EVT_MEM_ACCESS:
-                mem_on = True
+            h = _hooked_event(ev)
+            if h >= 0 and S[p + P_ATTN + h] == 0:
+                S[p + P_ATTN + h] = L.NEVER
             continue
         if ev == EVT_CPU_CYCLES or ev == EVT_INST_RETIRED:
             at = c[L.PMU_LAST] + _left(c, src)
             if at < d:
                 d = at
-        elif ev == EVT_MEM_ACCESS:
-            mem_on = True
-            if _left(c, src) < mem_at:
-                mem_at = _left(c, src)
-    S = M[L.M_MACH]
-    if mem_on:
-        S[_pmu(c) + P_MEMACC_ATTN] = mem_at
+        else:
+            h = _hooked_event(ev)
+            if h >= 0:
+                left = _left(c, src)
+                if S[p + P_ATTN + h] == 0 or left < S[p + P_ATTN + h]:
+                    S[p + P_ATTN + h] = left
+    if S[p + P_ATTN + H_BR]:
+        S[L.PMU_BR_PES] |= 1 << c[L.PE_INDEX]
+    else:
+        S[L.PMU_BR_PES] &= ~(1 << c[L.PE_INDEX])
+    if S[p + P_ATTN + H_MEM]:
         c[L.DATA_RPAGE] = L.CODE_VPAGE_NONE
         c[L.DATA_WPAGE] = L.CODE_VPAGE_NONE
-    else:
-        S[_pmu(c) + P_MEMACC_ATTN] = 0
     return d
 
 
@@ -263,32 +308,79 @@ def pmu_deadline(c, M):
 def pmu_mem_watched(c, M):
     """Must every data access be seen (a counter counts MEM_ACCESS at the current EL)? Then
     the memory layer keeps no page in its one-page caches."""
-    return M[L.M_MACH][_pmu(c) + P_MEMACC_ATTN] != 0
+    return M[L.M_MACH][_pmu(c) + P_ATTN + H_MEM] != 0
+
+
+@njit(cache=True, inline="always")
+def _look_now(c):
+    """Ask the run loop to bring the PMU up to date after this instruction (``pe_event``),
+    which raises the overflow interrupt."""
+    c[L.DEADLINE] = c[L.CYCLES]
+    c[L.RESCHED] = 1
+    c[L.ATTN] = 1
+
+
+@njit(cache=True)
+def _hooked_count(c, M, h):
+    """One hooked event h happened: counted only while a counter counts it at the current EL;
+    when an armed counter may have overflowed, the run loop is asked to look now."""
+    S = M[L.M_MACH]
+    p = _pmu(c)
+    at = S[p + P_ATTN + h]
+    if at:
+        n = S[p + P_COUNT + h] + 1
+        S[p + P_COUNT + h] = n
+        if n >= at:
+            _look_now(c)
 
 
 @njit(cache=True)
 def pmu_mem_access(c, M):
-    """One data access done (the memory layer's slow path, after it completed). Counted only
-    while a counter counts MEM_ACCESS; when an armed counter may have overflowed, the run loop
-    is asked to bring the PMU up to date now (``pe_event``), which raises the interrupt."""
-    S = M[L.M_MACH]
-    p = _pmu(c)
-    at = S[p + P_MEMACC_ATTN]
-    if at:
-        n = S[p + P_MEMACC] + 1
-        S[p + P_MEMACC] = n
-        if n >= at:
-            c[L.DEADLINE] = c[L.CYCLES]
-            c[L.RESCHED] = 1
-            c[L.ATTN] = 1
+    """One data access done (the memory layer's slow path, after it completed): MEM_ACCESS."""
+    _hooked_count(c, M, H_MEM)
 
 
 @njit(cache=True)
-def pmu_switch_el(c, M, from_el):
-    """The PE just changed EL (exception entry or return): count the cycles and instructions
-    up to now at the EL it left, and make sure the run loop looks again at the overflow
+def pmu_tlb_refill(c, M):
+    """A data access missed the TLB and its walk filled it (armvirt.cpu.mmu): L1D_TLB_REFILL."""
+    _hooked_count(c, M, H_TLB)
+
+
+@njit(cache=True, inline="always")
+def pmu_br_retired(c, M):
+    """A branch instruction executed (armvirt.exec.branch), taken or not: BR_RETIRED. Inlined
+    into the handlers: while no PE counts it the cost is this one load (a machine-wide mask at
+    a fixed slot: no PE index to fetch first) and branch; ``_hooked_count`` checks the PE."""
+    if M[L.M_MACH][L.PMU_BR_PES]:
+        _hooked_count(c, M, H_BR)
+
+
+@njit(cache=True)
+def _count_direct(c, ev, el):
+    """Add one to every event counter counting ``ev`` at ``el``; True when that set an overflow
+    flag."""
+    before = c[SR.PMOVSSET_EL0]
+    for i in range(PMU_N):
+        if (c[SR.PMEVTYPER0_EL0 + i] & EVT_MASK) == ev and pmu_event_counting(c, i, el):
+            pmu_event_add(c, i, 1, el)
+    return c[SR.PMOVSSET_EL0] != before
+
+
+@njit(cache=True)
+def pmu_switch_el(c, M, from_el, eret):
+    """The PE just changed EL (exception entry, or with ``eret`` an exception return): count
+    the cycles and instructions up to now at the EL it left, with the exception as EXC_TAKEN or
+    the ERET as EXC_RETURN and BR_RETIRED (Arm recommends counting exception returns as
+    branches; FEAT_PMUv3p9 requires it), and make sure the run loop looks again at the overflow
     deadline, which depends on whether the new EL counts."""
     pmu_sync(c, M, from_el)
+    if eret:
+        ov = _count_direct(c, EVT_EXC_RETURN, from_el)
+        ov = _count_direct(c, EVT_BR_RETIRED, from_el) or ov
+    else:
+        ov = _count_direct(c, EVT_EXC_TAKEN, from_el)
+    if ov:
+        _look_now(c)
     d = pmu_deadline(c, M)
     if d < c[L.DEADLINE]:
         c[L.DEADLINE] = d

@@ -7,6 +7,9 @@ it branches. A conditional branch that is taken adds the profile's COST_BRANCH_T
 of its op (``armvirt/costs.py``); B, BL, BR, BLR and RET are always taken and cost that in their
 op's entry.
 
+Every handler here is a branch for the PMU's BR_RETIRED event, taken or not
+(``pmu_br_retired``: one load and branch while no counter counts it).
+
 The engine re-translates the code page whenever PC leaves the cached one, and its slow fetch
 path is also where the PC alignment check lives (``engine.fetch_slow``). A branch to a register
 can reach a misaligned address *inside* the cached page, so those handlers drop the cached page
@@ -21,6 +24,7 @@ from armvirt.jit import njit
 
 from armvirt import layout as L
 from armvirt.cpu import _sysregs as SR
+from armvirt.devices.pmu_counter import pmu_br_retired
 from armvirt.exec.common import MASK32, condition_holds
 
 # TCR_ELx top-byte-ignore controls (D19.2 TCR_EL1, TCR_EL2)
@@ -65,12 +69,14 @@ def branch_to_reg(c, target):
 @njit(cache=True)
 def trans_B(c, M, pc, imm26):
     """C6.2.26 B: branch to PC + imm26 * 4."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     c[L.PC] = pc + (imm26 << 2)
 
 
 @njit(cache=True)
 def trans_BL(c, M, pc, imm26):
     """C6.2.35 BL: X30 = PC + 4, then branch to PC + imm26 * 4."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     c[30] = pc + 4
     c[L.PC] = pc + (imm26 << 2)
 
@@ -79,6 +85,7 @@ def trans_BL(c, M, pc, imm26):
 def trans_B_cond(c, M, pc, imm19, cond):
     """C6.2.27 B.cond: branch to PC + imm19 * 4 if ConditionHolds(cond) (cond = 1111 behaves
     as 1110, always)."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     if condition_holds(c, cond):
         c[L.PC] = pc + (imm19 << 2)
         c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
@@ -87,6 +94,7 @@ def trans_B_cond(c, M, pc, imm19, cond):
 @njit(cache=True)
 def trans_CBZ(c, M, pc, sf, imm19, Rt):
     """C6.2.51 CBZ: branch to PC + imm19 * 4 if X[t] (sf = 1) or W[t] (sf = 0) is zero."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     v = c[Rt] if sf else c[Rt] & MASK32
     if v == 0:
         c[L.PC] = pc + (imm19 << 2)
@@ -96,6 +104,7 @@ def trans_CBZ(c, M, pc, sf, imm19, Rt):
 @njit(cache=True)
 def trans_CBNZ(c, M, pc, sf, imm19, Rt):
     """C6.2.50 CBNZ: branch to PC + imm19 * 4 if X[t] (sf = 1) or W[t] (sf = 0) is not zero."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     v = c[Rt] if sf else c[Rt] & MASK32
     if v != 0:
         c[L.PC] = pc + (imm19 << 2)
@@ -106,6 +115,7 @@ def trans_CBNZ(c, M, pc, sf, imm19, Rt):
 def trans_TBZ(c, M, pc, b5, b40, imm14, Rt):
     """C6.2.375 TBZ: branch to PC + imm14 * 4 if bit b5:b40 of X[t] is 0 (b5 = 0 names a W
     register; bit numbers below 32 are the same bit either way)."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     if (c[Rt] >> ((b5 << 5) | b40)) & 1 == 0:
         c[L.PC] = pc + (imm14 << 2)
         c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
@@ -114,6 +124,7 @@ def trans_TBZ(c, M, pc, b5, b40, imm14, Rt):
 @njit(cache=True)
 def trans_TBNZ(c, M, pc, b5, b40, imm14, Rt):
     """C6.2.374 TBNZ: branch to PC + imm14 * 4 if bit b5:b40 of X[t] is 1."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     if (c[Rt] >> ((b5 << 5) | b40)) & 1 != 0:
         c[L.PC] = pc + (imm14 << 2)
         c[L.CYCLES] += M[L.M_MACH][L.S_COST + L.COST_BRANCH_TAKEN]
@@ -122,6 +133,7 @@ def trans_TBNZ(c, M, pc, b5, b40, imm14, Rt):
 @njit(cache=True)
 def trans_BR(c, M, pc, Rn):
     """C6.2.38 BR: branch to X[n] (XZR for n = 31)."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     branch_to_reg(c, c[Rn])
 
 
@@ -129,6 +141,7 @@ def trans_BR(c, M, pc, Rn):
 def trans_BLR(c, M, pc, Rn):
     """C6.2.36 BLR: X30 = PC + 4, branch to X[n]. The target is read before X30 is written, so
     BLR X30 branches to the old X30."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     target = c[Rn]
     c[30] = pc + 4
     branch_to_reg(c, target)
@@ -137,4 +150,5 @@ def trans_BLR(c, M, pc, Rn):
 @njit(cache=True)
 def trans_RET(c, M, pc, Rn):
     """C6.2.254 RET: branch to X[n] (X30 when the operand is omitted), with a return hint."""
+    pmu_br_retired(c, M)   # the PMU's BR_RETIRED: taken or not
     branch_to_reg(c, c[Rn])
