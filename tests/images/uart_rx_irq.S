@@ -1,8 +1,8 @@
 // Reads the console by the PL011's receive interrupt, as Linux's amba-pl011 driver does, at EL1
 // on the `virt` board: the GICv3 distributor, redistributor and CPU interface set up for SPI 1
 // (INTID 33), UARTIMSC.RXIM | RTIM set, then WFI until an interrupt. The handler reads UARTMIS,
-// drains the receive FIFO (UARTDR until UARTFR.RXFE), echoes each byte, clears the interrupt in
-// UARTICR and ends it in the GIC. After a 'q' it prints the first UARTMIS it saw and powers off
+// clears the interrupt in UARTICR, drains the receive FIFO (UARTDR until UARTFR.RXFE), echoes
+// each byte and ends it in the GIC. After a 'q' it prints the first UARTMIS it saw and powers off
 // (PSCI SYSTEM_OFF over HVC). Position-independent: run from anywhere in RAM (QEMU's -kernel,
 // armvirt's --load-addr, a VM's load-addr=), on the bare board, as a guest of armvirt's
 // hypervisor (its virtual PL011 and GIC) and on qemu-system-aarch64 -M virt alike.
@@ -76,17 +76,17 @@ irq:
     ldr     w0, [x20, #0x40]            // UARTMIS
     cbnz    x21, 1f
     mov     x21, x0
-1:  ldr     w0, [x20, #0x18]            // UARTFR
-    tbnz    w0, #4, 2f                  // RXFE: drained
+1:  mov     w0, #0x50                   // UARTICR: RX and receive-timeout cleared first, as
+    str     w0, [x20, #0x44]            // Linux does: a byte that comes while we drain raises
+0:  ldr     w0, [x20, #0x18]            // them again (cleared after, it would be stranded)
+    tbnz    w0, #4, 9f                  // RXFE: drained
     ldr     w0, [x20]                   // UARTDR
     and     w0, w0, #0xFF
     cmp     w0, #'q'
     cset    x1, eq
     orr     x22, x22, x1
     bl      putc
-    b       1b
-2:  mov     w0, #0x50                   // UARTICR: RX and receive-timeout cleared
-    str     w0, [x20, #0x44]
+    b       0b
 9:  msr     icc_eoir1_el1, x2
     ldp     x2, x30, [sp, #16]
     ldp     x0, x1, [sp], #32
